@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.Collections.Frozen;
+using Visibility.Flows.Store;
+
+namespace Visibility.Flows.Labels;
+
+/// <summary>
+/// What enrichment attaches to one end of a flow: a workload with its labels, or a class for a peer no
+/// workload owns (<c>unknown</c> internal, <c>internet</c>, or a configured named network). Instances live in
+/// an immutable snapshot and are shared by every record that refers to them; the store encoding of the label
+/// columns is computed once here, so enriching and encoding a record copies bytes and allocates nothing.
+/// </summary>
+public sealed class Endpoint
+{
+    public const string UnknownKind = "unknown";
+    public const string InternetKind = "internet";
+
+    public static readonly Endpoint Unknown = Unclassified(UnknownKind, "");
+    public static readonly Endpoint Internet = Unclassified(InternetKind, "");
+
+    private Endpoint(string workload, string kind, FrozenDictionary<string, string> labels)
+    {
+        Workload = workload;
+        Kind = kind;
+        Labels = labels;
+        Role = labels.GetValueOrDefault(LabelKeys.Role, "");
+        App = labels.GetValueOrDefault(LabelKeys.App, "");
+        Env = labels.GetValueOrDefault(LabelKeys.Env, "");
+        Loc = labels.GetValueOrDefault(LabelKeys.Loc, "");
+        var writer = new ArrayBufferWriter<byte>(64);
+        RowBinary.WriteString(writer, Workload);
+        RowBinary.WriteString(writer, Kind);
+        RowBinary.WriteString(writer, Role);
+        RowBinary.WriteString(writer, App);
+        RowBinary.WriteString(writer, Env);
+        RowBinary.WriteString(writer, Loc);
+        var extra = labels.Where(l => !LabelKeys.Standard.Contains(l.Key)).OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
+        RowBinary.WriteVarUInt(writer, (ulong)extra.Count);
+        foreach (var (key, value) in extra)
+        {
+            RowBinary.WriteString(writer, key);
+            RowBinary.WriteString(writer, value);
+        }
+
+        Encoded = writer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The workload name; empty for peers without a workload.</summary>
+    public string Workload { get; }
+
+    /// <summary>host, vm, pod, service, network for workloads; unknown, internet or a network name otherwise.</summary>
+    public string Kind { get; }
+
+    public FrozenDictionary<string, string> Labels { get; }
+
+    public string Role { get; }
+
+    public string App { get; }
+
+    public string Env { get; }
+
+    public string Loc { get; }
+
+    public bool IsWorkload => Workload.Length > 0;
+
+    /// <summary>RowBinary of the label columns of one flow end, in <see cref="FlowSchema"/> column order.</summary>
+    internal byte[] Encoded { get; }
+
+    public static Endpoint ForWorkload(WorkloadSpec spec) =>
+        new(spec.Name, spec.Kind ?? "host", spec.Labels.ToFrozenDictionary(StringComparer.Ordinal));
+
+    /// <summary>A peer owned by no workload, classified as <paramref name="kind"/> (a named network may carry an env).</summary>
+    public static Endpoint Unclassified(string kind, string env) =>
+        new("", kind, env.Length == 0
+            ? FrozenDictionary<string, string>.Empty
+            : new Dictionary<string, string> { [LabelKeys.Env] = env }.ToFrozenDictionary(StringComparer.Ordinal));
+}

@@ -1,0 +1,51 @@
+using Visibility.Flows.Labels;
+
+namespace Visibility.Flows.Model;
+
+/// <summary>Conntrack event kinds, as ulogd2 reports them in <c>ct.event</c> (a bit mask).</summary>
+public enum FlowEvent : byte
+{
+    None = 0,
+    New = 1,
+    Update = 2,
+    Destroy = 4,
+}
+
+/// <summary>
+/// One flow record, normalised: the original direction (the connection's initiator is the source), counters
+/// per direction, and the enrichment of both ends. A connection may be described by several records (NEW,
+/// then DESTROY with final counters); they share <see cref="ConnectionId"/>, and readers count the connection
+/// once. Kept as a struct in reusable batch buffers.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1051", Justification = "Hot-path record kept in batch arrays and filled in place by decoders and enrichment.")]
+public struct FlowRecord
+{
+    /// <summary>Start of the connection, Unix milliseconds (UTC). Every record of a connection carries it.</summary>
+    public long StartMs;
+
+    /// <summary>End of the connection, Unix milliseconds; 0 while it is open.</summary>
+    public long EndMs;
+
+    public ulong ConnectionId;
+    public FlowEvent Event;
+    public byte Protocol;
+    public UInt128 SrcIp;
+    public ushort SrcPort;
+    public UInt128 DstIp;
+    public ushort DstPort;
+
+    /// <summary>Bytes and packets from source to destination (the original direction).</summary>
+    public ulong BytesOut;
+    public ulong PacketsOut;
+
+    /// <summary>Bytes and packets from destination back to source (the reply direction).</summary>
+    public ulong BytesIn;
+    public ulong PacketsIn;
+
+    public Endpoint? Src;
+    public Endpoint? Dst;
+
+    /// <summary>Where the record came from: Kafka partition and offset (-1 when not from Kafka).</summary>
+    public int SourcePartition;
+    public long SourceOffset;
+}

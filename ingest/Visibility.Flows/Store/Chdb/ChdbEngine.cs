@@ -1,0 +1,130 @@
+using System.Runtime.InteropServices;
+
+namespace Visibility.Flows.Store.Chdb;
+
+/// <summary>
+/// The embedded engine of this process. chDB allows one data directory per process, and one process per
+/// data directory: this class enforces both with clear errors (a lock file in the directory, and a check
+/// on the path), keeps one connection open for the life of the process (closing the last one shuts the
+/// engine down), and hands out further connections that run concurrently.
+/// </summary>
+public sealed class ChdbEngine
+{
+    private const string LockFileName = ".visibility.lock";
+    private static readonly Lock Gate = new();
+    private static ChdbEngine? current;
+
+    private readonly FileStream lockFile;
+    private readonly ChdbConnection primary;
+
+    private ChdbEngine(string path, FileStream lockFile)
+    {
+        Path = path;
+        this.lockFile = lockFile;
+        primary = new ChdbConnection(this, ConnectRaw(path));
+    }
+
+    /// <summary>The absolute data directory.</summary>
+    public string Path { get; }
+
+    /// <summary>The connection opened with the engine; it stays open for the life of the process.</summary>
+    public ChdbConnection Primary => primary;
+
+    /// <summary>
+    /// Opens the engine on <paramref name="path"/>, or returns the one already open on it.
+    /// Throws <see cref="ChdbException"/> when another process holds the directory, or when this process
+    /// already opened a different one.
+    /// </summary>
+    public static ChdbEngine Open(string path, string? libraryPath = null)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        lock (Gate)
+        {
+            if (current is not null)
+            {
+                if (current.Path != full)
+                {
+                    throw new ChdbException(
+                        $"This process already uses the data directory '{current.Path}'; the embedded engine " +
+                        $"allows one data directory per process, so '{full}' cannot be opened as well.");
+                }
+
+                return current;
+            }
+
+            ChdbLibrary.Use(libraryPath);
+            Directory.CreateDirectory(full);
+            var lockStream = AcquireDirectoryLock(full);
+            try
+            {
+                // chDB's own signal handlers turn the first managed exception into a hang; they must be
+                // off before the engine starts.
+                ChdbNative.SetSignalHandlersEnabled(0);
+                current = new ChdbEngine(full, lockStream);
+                return current;
+            }
+            catch
+            {
+                lockStream.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>A further connection on the same data directory; it runs concurrently with the others.</summary>
+    public ChdbConnection Connect() => new(this, ConnectRaw(Path));
+
+    public static string EngineVersion()
+    {
+        ChdbLibrary.Use();
+        return Marshal.PtrToStringUTF8(ChdbNative.Version()) ?? "unknown";
+    }
+
+    private static FileStream AcquireDirectoryLock(string directory)
+    {
+        var lockPath = System.IO.Path.Combine(directory, LockFileName);
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock) on Unix, released when the process dies.
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new ChdbException(
+                $"The data directory '{directory}' is in use by another process. One process owns a data " +
+                "directory at a time: stop the other process or set Visibility__Store__Path to another directory.",
+                ex);
+        }
+    }
+
+    private static IntPtr ConnectRaw(string path)
+    {
+        var args = new[] { "visibility", "--path=" + path };
+        var argv = new IntPtr[args.Length];
+        try
+        {
+            for (var i = 0; i < args.Length; i++)
+            {
+                argv[i] = Marshal.StringToCoTaskMemUTF8(args[i]);
+            }
+
+            var handle = ChdbNative.Connect(argv.Length, argv);
+            if (handle == IntPtr.Zero || Marshal.ReadIntPtr(handle) == IntPtr.Zero)
+            {
+                throw new ChdbException($"The embedded ClickHouse engine could not open '{path}'.");
+            }
+
+            return handle;
+        }
+        finally
+        {
+            foreach (var arg in argv)
+            {
+                Marshal.FreeCoTaskMem(arg);
+            }
+        }
+    }
+
+    /// <summary>True while this process holds the data directory's lock file.</summary>
+    public bool HoldsDirectoryLock => lockFile.CanWrite;
+}

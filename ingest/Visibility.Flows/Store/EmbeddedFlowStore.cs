@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store.Chdb;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>
+/// The store on the embedded engine (chDB). Three connections on one data directory: one for flow inserts (an
+/// open insert stream blocks its connection), one for reads, one for control (migrations, workloads), so
+/// inserts, queries and inventory changes do not wait on each other.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A singleton for the life of the process; its connections outlive it by design.")]
+public sealed class EmbeddedFlowStore : IFlowStore
+{
+    private readonly StoreOptions options;
+    private readonly ILogger<EmbeddedFlowStore> logger;
+    private readonly SemaphoreSlim initGate = new(1, 1);
+    private ChdbConnection? writer;
+    private ChdbConnection? reader;
+    private ChdbConnection? control;
+
+    public EmbeddedFlowStore(IOptions<StoreOptions> options, ILogger<EmbeddedFlowStore> logger)
+    {
+        this.options = options.Value;
+        this.logger = logger;
+        Database = this.options.Database;
+    }
+
+    public string Database { get; }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await initGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (control is not null)
+            {
+                return;
+            }
+
+            var engine = ChdbEngine.Open(options.Path, options.LibraryPath);
+            var controlConnection = engine.Connect();
+            await MigrateAsync(controlConnection, cancellationToken);
+            writer = engine.Connect();
+            reader = engine.Connect();
+            control = controlConnection;
+            logger.LogInformation("Embedded store ready at {Path}, database {Database}", engine.Path, Database);
+        }
+        finally
+        {
+            initGate.Release();
+        }
+    }
+
+    public async Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken)
+    {
+        var connection = writer ?? throw NotInitialized();
+        await connection.InsertAsync(
+            $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable} ({FlowSchema.FlowColumns})",
+            "RowBinary", rowBinary, cancellationToken);
+    }
+
+    public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
+        => (reader ?? throw NotInitialized()).QueryAsync(sql, format, read, parameters, cancellationToken);
+
+    public async Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken)
+    {
+        var connection = control ?? throw NotInitialized();
+        if (workloads.Count == 0)
+        {
+            return;
+        }
+
+        var now = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        var body = new StringBuilder();
+        foreach (var workload in workloads)
+        {
+            body.Append(JsonSerializer.Serialize(new WorkloadRow(workload.Name, JsonSerializer.Serialize(workload), 0, now)));
+            body.Append('\n');
+        }
+
+        await connection.InsertAsync(
+            $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.WorkloadsTable} (name, spec, deleted, updated_at)",
+            "JSONEachRow", Encoding.UTF8.GetBytes(body.ToString()), cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken)
+    {
+        var connection = control ?? throw NotInitialized();
+        var text = await connection.QueryTextAsync(
+            $"""
+            SELECT argMax(spec, updated_at) AS spec
+            FROM {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.WorkloadsTable}
+            GROUP BY name
+            HAVING argMax(deleted, updated_at) = 0
+            ORDER BY name
+            """,
+            "JSONEachRow", cancellationToken: cancellationToken);
+        var result = new List<WorkloadSpec>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var row = JsonSerializer.Deserialize<SpecRow>(line);
+            if (row?.Spec is { } spec && JsonSerializer.Deserialize<WorkloadSpec>(spec) is { } workload)
+            {
+                result.Add(workload);
+            }
+        }
+
+        return result;
+    }
+
+    public async Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken)
+    {
+        var connection = control ?? throw NotInitialized();
+        return await AppliedAsync(connection, cancellationToken);
+    }
+
+    private async Task MigrateAsync(ChdbConnection connection, CancellationToken cancellationToken)
+    {
+        await connection.ExecuteAsync(FlowSchema.Bootstrap(Database), cancellationToken);
+        await connection.ExecuteAsync(FlowSchema.MigrationsTableDdl(Database), cancellationToken);
+        var applied = (await AppliedAsync(connection, cancellationToken)).ToHashSet();
+        foreach (var migration in FlowSchema.Migrations(Database, options.Retention))
+        {
+            if (applied.Contains(migration.Version))
+            {
+                continue;
+            }
+
+            foreach (var statement in migration.Statements)
+            {
+                await connection.ExecuteAsync(statement, cancellationToken);
+            }
+
+            await connection.ExecuteAsync(
+                $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.MigrationsTable} (version, name) VALUES ({{version:UInt32}}, {{name:String}})",
+                cancellationToken,
+                new QueryParameter("version", migration.Version.ToString(CultureInfo.InvariantCulture)),
+                new QueryParameter("name", migration.Name));
+            logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
+        }
+    }
+
+    private async Task<IReadOnlyList<int>> AppliedAsync(ChdbConnection connection, CancellationToken cancellationToken)
+    {
+        var text = await connection.QueryTextAsync(
+            $"SELECT DISTINCT version FROM {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.MigrationsTable} ORDER BY version",
+            cancellationToken: cancellationToken);
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+    }
+
+    private static InvalidOperationException NotInitialized() =>
+        new("The store is not initialized; InitializeAsync must complete first.");
+
+    private sealed record WorkloadRow(
+        [property: System.Text.Json.Serialization.JsonPropertyName("name")] string Name,
+        [property: System.Text.Json.Serialization.JsonPropertyName("spec")] string Spec,
+        [property: System.Text.Json.Serialization.JsonPropertyName("deleted")] int Deleted,
+        [property: System.Text.Json.Serialization.JsonPropertyName("updated_at")] string UpdatedAt);
+
+    private sealed record SpecRow([property: System.Text.Json.Serialization.JsonPropertyName("spec")] string? Spec);
+}

@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Model;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>
+/// The store's tables and their versioned migrations. Every statement is idempotent, each applied version is
+/// recorded in <c>schema_migrations</c>, and a start applies only the versions not yet recorded.
+/// </summary>
+public static partial class FlowSchema
+{
+    public const string FlowsTable = "flows_raw";
+    public const string WorkloadsTable = "workloads";
+    public const string MigrationsTable = "schema_migrations";
+
+    /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them.</summary>
+    public const string FlowColumns =
+        "ts, end_ts, conn_id, event, proto, src_ip, src_port, dst_ip, dst_port, " +
+        "bytes_out, packets_out, bytes_in, packets_in, " +
+        "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
+        "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
+        "kafka_partition, kafka_offset";
+
+    /// <summary>A migration: its version, a name for people, and its statements.</summary>
+    public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
+
+    /// <summary>Database names come from configuration; they are still checked, then quoted.</summary>
+    public static string QuoteDatabase(string database)
+    {
+        if (!DatabaseName().IsMatch(database))
+        {
+            throw new ArgumentException($"'{database}' is not a valid database name (letters, digits, '_'; at most 64)", nameof(database));
+        }
+
+        return "`" + database + "`";
+    }
+
+    public static IReadOnlyList<Migration> Migrations(string database, TimeSpan retention)
+    {
+        var db = QuoteDatabase(database);
+        var ttlSeconds = ((long)retention.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        return
+        [
+            new Migration(1, "raw flows", [
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{FlowsTable}
+                (
+                    ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+                    end_ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+                    conn_id UInt64,
+                    event UInt8,
+                    proto UInt8,
+                    src_ip IPv6,
+                    src_port UInt16,
+                    dst_ip IPv6,
+                    dst_port UInt16,
+                    bytes_out UInt64,
+                    packets_out UInt64,
+                    bytes_in UInt64,
+                    packets_in UInt64,
+                    src_workload LowCardinality(String),
+                    src_kind LowCardinality(String),
+                    src_role LowCardinality(String),
+                    src_app LowCardinality(String),
+                    src_env LowCardinality(String),
+                    src_loc LowCardinality(String),
+                    src_labels Map(LowCardinality(String), String),
+                    dst_workload LowCardinality(String),
+                    dst_kind LowCardinality(String),
+                    dst_role LowCardinality(String),
+                    dst_app LowCardinality(String),
+                    dst_env LowCardinality(String),
+                    dst_loc LowCardinality(String),
+                    dst_labels Map(LowCardinality(String), String),
+                    kafka_partition Int32,
+                    kafka_offset Int64,
+                    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+                )
+                ENGINE = MergeTree
+                PARTITION BY toDate(ts)
+                ORDER BY (src_env, dst_env, src_app, dst_app, ts)
+                TTL toDateTime(ts) + toIntervalSecond({ttlSeconds})
+                """,
+            ]),
+            new Migration(2, "workloads", [
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{WorkloadsTable}
+                (
+                    name String,
+                    spec String,
+                    deleted UInt8,
+                    updated_at DateTime64(6, 'UTC')
+                )
+                ENGINE = ReplacingMergeTree(updated_at)
+                ORDER BY name
+                """,
+            ]),
+        ];
+    }
+
+    public static string Bootstrap(string database) =>
+        $"CREATE DATABASE IF NOT EXISTS {QuoteDatabase(database)}";
+
+    public static string MigrationsTableDdl(string database) =>
+        $"""
+        CREATE TABLE IF NOT EXISTS {QuoteDatabase(database)}.{MigrationsTable}
+        (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+        ENGINE = MergeTree ORDER BY version
+        """;
+
+    /// <summary>Encodes one record as a RowBinary row of <see cref="FlowColumns"/>.</summary>
+    public static void WriteRow(IBufferWriter<byte> writer, in FlowRecord record)
+    {
+        RowBinary.WriteInt64(writer, record.StartMs);
+        RowBinary.WriteInt64(writer, record.EndMs);
+        RowBinary.WriteUInt64(writer, record.ConnectionId);
+        RowBinary.WriteUInt8(writer, (byte)record.Event);
+        RowBinary.WriteUInt8(writer, record.Protocol);
+        RowBinary.WriteIPv6(writer, record.SrcIp);
+        RowBinary.WriteUInt16(writer, record.SrcPort);
+        RowBinary.WriteIPv6(writer, record.DstIp);
+        RowBinary.WriteUInt16(writer, record.DstPort);
+        RowBinary.WriteUInt64(writer, record.BytesOut);
+        RowBinary.WriteUInt64(writer, record.PacketsOut);
+        RowBinary.WriteUInt64(writer, record.BytesIn);
+        RowBinary.WriteUInt64(writer, record.PacketsIn);
+        RowBinary.WriteBytes(writer, (record.Src ?? Endpoint.Unknown).Encoded);
+        RowBinary.WriteBytes(writer, (record.Dst ?? Endpoint.Unknown).Encoded);
+        RowBinary.WriteInt32(writer, record.SourcePartition);
+        RowBinary.WriteInt64(writer, record.SourceOffset);
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    private static partial Regex DatabaseName();
+}

@@ -1,0 +1,30 @@
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store.Chdb;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>
+/// The ClickHouse store, whichever transport carries it. SQL is the same for all transports; values reach
+/// the engine only as bound parameters.
+/// </summary>
+public interface IFlowStore
+{
+    /// <summary>The database holding the tables, unquoted.</summary>
+    string Database { get; }
+
+    /// <summary>Opens the store and applies pending migrations. Idempotent.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/>; returns when the store has them.</summary>
+    Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken);
+
+    /// <summary>Runs a read query; <paramref name="format"/> is a ClickHouse output format.</summary>
+    Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken);
+
+    Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The schema versions applied, ascending.</summary>
+    Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken);
+}

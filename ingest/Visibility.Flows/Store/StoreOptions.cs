@@ -1,0 +1,31 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>Configuration section <c>Visibility:Store</c>.</summary>
+public sealed class StoreOptions
+{
+    public const string Section = "Visibility:Store";
+
+    /// <summary><c>embedded</c> (chDB in this process) or <c>server</c> (a ClickHouse server or cluster).</summary>
+    [RegularExpression("^(embedded|server)$", ErrorMessage = "Store:Mode must be 'embedded' or 'server'")]
+    public string Mode { get; set; } = "embedded";
+
+    /// <summary>The embedded engine's data directory.</summary>
+    [Required]
+    public string Path { get; set; } = "data/store";
+
+    /// <summary>The ClickHouse server connection string (server mode).</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The database holding the project's tables.</summary>
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "Store:Database must be letters, digits and '_'")]
+    public string Database { get; set; } = "visibility";
+
+    /// <summary>How long raw flows are kept (table TTL, applied when the table is created).</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Where libchdb.so is; empty: <c>VISIBILITY_CHDB_LIBRARY</c>, else the fetch script's cache.</summary>
+    public string? LibraryPath { get; set; }
+}
