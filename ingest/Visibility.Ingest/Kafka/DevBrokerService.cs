@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Visibility.Ingest.Kafka;
+
+/// <summary>
+/// Starts the development broker in this process when no cluster is configured, with the flows and
+/// dead-letter topics, and publishes the bootstrap address.
+/// </summary>
+public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoint endpoint, ILogger<DevBrokerService> logger) : IHostedService, IAsyncDisposable
+{
+    private DevBroker? broker;
+
+    public DevBroker? Broker => broker;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var kafka = options.Value;
+        if (!string.IsNullOrWhiteSpace(kafka.BootstrapServers))
+        {
+            endpoint.Set(kafka.BootstrapServers);
+            return Task.CompletedTask;
+        }
+
+        broker = DevBroker.Start(kafka.DevBrokerPort, logger);
+        broker.CreateTopic(kafka.Topic, kafka.DevBrokerPartitions);
+        broker.CreateTopic(kafka.DeadLetterTopic, 1);
+        endpoint.Set(broker.BootstrapServers);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (broker is not null)
+        {
+            await broker.DisposeAsync();
+            broker = null;
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Visibility.Ingest.Kafka;
+
+/// <summary>Configuration section <c>Visibility:Kafka</c>.</summary>
+public sealed class KafkaOptions
+{
+    public const string Section = "Visibility:Kafka";
+
+    /// <summary>The cluster's bootstrap servers. Empty: start the development broker in this process.</summary>
+    public string BootstrapServers { get; set; } = "";
+
+    [Required]
+    public string Topic { get; set; } = "flows";
+
+    [Required]
+    public string GroupId { get; set; } = "visibility-ingest";
+
+    /// <summary>Where malformed records go, with their reason and source partition/offset in headers.</summary>
+    [Required]
+    public string DeadLetterTopic { get; set; } = "flows-dlq";
+
+    /// <summary>The development broker's bootstrap port (when <see cref="BootstrapServers"/> is empty).</summary>
+    [Range(0, 65535)]
+    public int DevBrokerPort { get; set; } = 9092;
+
+    /// <summary>Partitions of the topic the development broker creates.</summary>
+    [Range(1, 1024)]
+    public int DevBrokerPartitions { get; set; } = 8;
+
+    /// <summary>
+    /// Extra librdkafka properties for every client, e.g. <c>security.protocol</c>, <c>sasl.mechanism</c>,
+    /// <c>sasl.username</c>, <c>ssl.ca.location</c>. Values are never logged.
+    /// </summary>
+    public Dictionary<string, string> Properties { get; } = new(StringComparer.Ordinal);
+}

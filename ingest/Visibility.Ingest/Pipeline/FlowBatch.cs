@@ -1,0 +1,52 @@
+using System.Buffers;
+using Confluent.Kafka;
+using Visibility.Flows.Model;
+using Visibility.Flows.Store;
+
+namespace Visibility.Ingest.Pipeline;
+
+/// <summary>
+/// Records encoded for the store (RowBinary) plus, per partition, the offset to commit once the store has them.
+/// Offsets of records that produced no row (dead-lettered, skipped) are tracked too, so they are committed.
+/// Reused: <see cref="Reset"/> keeps the buffer.
+/// </summary>
+public sealed class FlowBatch
+{
+    private readonly ArrayBufferWriter<byte> rows = new(1 << 20);
+    private readonly Dictionary<TopicPartition, long> nextOffsets = [];
+
+    public int Count { get; private set; }
+
+    public int Messages { get; private set; }
+
+    public long StartedAt { get; private set; }
+
+    public ReadOnlyMemory<byte> Rows => rows.WrittenMemory;
+
+    public void Add(in FlowRecord record)
+    {
+        FlowSchema.WriteRow(rows, record);
+        Count++;
+    }
+
+    public void Track(TopicPartitionOffset position)
+    {
+        if (Messages++ == 0)
+        {
+            StartedAt = Environment.TickCount64;
+        }
+
+        nextOffsets[position.TopicPartition] = position.Offset.Value + 1;
+    }
+
+    public IReadOnlyList<TopicPartitionOffset> Offsets() =>
+        nextOffsets.Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value))).ToList();
+
+    public void Reset()
+    {
+        rows.ResetWrittenCount();
+        nextOffsets.Clear();
+        Count = 0;
+        Messages = 0;
+    }
+}

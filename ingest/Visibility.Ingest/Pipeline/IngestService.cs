@@ -1,0 +1,60 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Kafka;
+
+namespace Visibility.Ingest.Pipeline;
+
+/// <summary>
+/// Runs this process's ingest consumers. If one fails for a reason it cannot recover from, the process stops
+/// rather than limp on with fewer consumers than configured.
+/// </summary>
+public sealed class IngestService(
+    IFlowStore store,
+    IFlowDecoder decoder,
+    ILabelLookup labels,
+    IngestMetrics metrics,
+    KafkaEndpoint endpoint,
+    IOptions<IngestOptions> options,
+    IOptions<KafkaOptions> kafka,
+    IHostApplicationLifetime lifetime,
+    ILoggerFactory loggers) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.Enabled)
+        {
+            return;
+        }
+
+        var logger = loggers.CreateLogger<IngestService>();
+        try
+        {
+            var bootstrap = await endpoint.GetAsync(stoppingToken);
+            using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
+                KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
+            var consumers = Enumerable.Range(0, options.Value.Consumers)
+                .Select(i => new IngestConsumer(store, decoder, labels, metrics, options.Value, kafka.Value, deadLetters,
+                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]")))
+                .Select(c => c.RunAsync(bootstrap, stoppingToken))
+                .ToList();
+            logger.LogInformation("Ingesting {Topic} ({Format}) with {Consumers} consumer(s) in group {Group}",
+                kafka.Value.Topic, decoder.Format, consumers.Count, kafka.Value.GroupId);
+            await Task.WhenAll(consumers);
+            deadLetters.Flush(TimeSpan.FromSeconds(5));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (Exception ex)
+        {
+            logger.LogCritical(ex, "Ingest failed; stopping the process");
+            lifetime.StopApplication();
+        }
+    }
+}
