@@ -1,0 +1,102 @@
+using System.Globalization;
+
+namespace Visibility.Web.Api;
+
+/// <summary>
+/// Query time ranges: <c>from</c>/<c>to</c> as RFC 3339 or Unix seconds, or <c>last</c> as a duration
+/// (<c>30s</c>, <c>15m</c>, <c>1h</c>, <c>7d</c>). Default: the last hour.
+/// </summary>
+public static class TimeRange
+{
+    public static readonly TimeSpan MaxSpan = TimeSpan.FromDays(400);
+
+    public static bool TryParse(string? from, string? to, string? last, DateTimeOffset now, out DateTimeOffset start, out DateTimeOffset end, out string? error)
+    {
+        start = end = default;
+        error = null;
+        if (!string.IsNullOrEmpty(last) && (!string.IsNullOrEmpty(from) || !string.IsNullOrEmpty(to)))
+        {
+            error = "give either last or from/to, not both";
+            return false;
+        }
+
+        if (!string.IsNullOrEmpty(from) || !string.IsNullOrEmpty(to))
+        {
+            if (!TryParseInstant(from, out start))
+            {
+                error = $"from '{from}' is not an RFC 3339 time or Unix seconds";
+                return false;
+            }
+
+            end = now;
+            if (!string.IsNullOrEmpty(to) && !TryParseInstant(to, out end))
+            {
+                error = $"to '{to}' is not an RFC 3339 time or Unix seconds";
+                return false;
+            }
+        }
+        else
+        {
+            var span = TimeSpan.FromHours(1);
+            if (!string.IsNullOrEmpty(last) && !TryParseDuration(last, out span))
+            {
+                error = $"last '{last}' is not a duration such as 15m, 1h or 7d";
+                return false;
+            }
+
+            end = now;
+            start = now - span;
+        }
+
+        if (start >= end)
+        {
+            error = "from must be before to";
+            return false;
+        }
+
+        if (end - start > MaxSpan)
+        {
+            error = $"the time range is longer than {MaxSpan.TotalDays} days";
+            return false;
+        }
+
+        return true;
+    }
+
+    public static bool TryParseDuration(string text, out TimeSpan span)
+    {
+        span = default;
+        if (text.Length < 2 || !long.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n > 100_000)
+        {
+            return false;
+        }
+
+        span = text[^1] switch
+        {
+            's' => TimeSpan.FromSeconds(n),
+            'm' => TimeSpan.FromMinutes(n),
+            'h' => TimeSpan.FromHours(n),
+            'd' => TimeSpan.FromDays(n),
+            'w' => TimeSpan.FromDays(7 * n),
+            _ => default,
+        };
+        return span > TimeSpan.Zero;
+    }
+
+    private static bool TryParseInstant(string? text, out DateTimeOffset instant)
+    {
+        instant = default;
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds < 100_000_000_000)
+        {
+            instant = DateTimeOffset.FromUnixTimeSeconds(seconds);
+            return true;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out instant);
+    }
+}

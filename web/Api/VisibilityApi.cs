@@ -1,0 +1,137 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Pipeline;
+using Visibility.Query.Graph;
+using Visibility.Web.Hosting;
+
+namespace Visibility.Web.Api;
+
+/// <summary>The HTTP surface: <c>/api/v1/*</c>, health, metrics, OpenAPI and the page at <c>/</c>.</summary>
+public static class VisibilityApi
+{
+    public const int MaxWorkloadsPerRequest = 10_000;
+
+    public static IServiceCollection AddVisibilityApi(this IServiceCollection services)
+    {
+        services.AddOpenApi();
+        services.AddProblemDetails();
+        return services;
+    }
+
+    public static WebApplication MapVisibilityApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.MapOpenApi("/openapi/{documentName}.json");
+
+        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription();
+        app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
+        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
+
+        var api = app.MapGroup("/api/v1");
+        api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)");
+        api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
+        api.MapGet("/graph", GetGraphAsync).WithSummary("The application dependency graph");
+        return app;
+    }
+
+    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness) =>
+        readiness.StoreReady
+            ? TypedResults.Ok("ready")
+            : TypedResults.Problem("the store is not open yet", statusCode: StatusCodes.Status503ServiceUnavailable);
+
+    internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutWorkloadsAsync(
+        HttpRequest request, IFlowStore store, WorkloadInventory inventory, CancellationToken cancellationToken)
+    {
+        List<WorkloadSpec?>? workloads;
+        try
+        {
+            workloads = await JsonSerializer.DeserializeAsync<List<WorkloadSpec?>>(request.Body, cancellationToken: cancellationToken);
+        }
+        catch (JsonException ex)
+        {
+            return TypedResults.Problem($"the body must be a JSON array of workloads: {ex.Message}", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (workloads is null || workloads.Count == 0)
+        {
+            return TypedResults.Problem("the body must be a non-empty JSON array of workloads", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (workloads.Count > MaxWorkloadsPerRequest)
+        {
+            return TypedResults.Problem($"at most {MaxWorkloadsPerRequest} workloads per request", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var problems = WorkloadValidation.Validate(workloads);
+        if (problems.Count > 0)
+        {
+            return TypedResults.Problem(string.Join("; ", problems.Take(20)), statusCode: StatusCodes.Status400BadRequest, title: "invalid workloads");
+        }
+
+        var valid = workloads.Select(w => w!).ToList();
+        await store.UpsertWorkloadsAsync(valid, cancellationToken);
+        inventory.Upsert(valid);
+        return TypedResults.Ok(new WorkloadsUpserted(valid.Count));
+    }
+
+    internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(
+        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, CancellationToken cancellationToken)
+    {
+        if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
+        {
+            return TypedResults.Problem(timeError, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
+        {
+            return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (!string.IsNullOrWhiteSpace(filter))
+        {
+            return TypedResults.Problem("filter: the filter language is not available in this version; omit filter", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var max = limit ?? 10_000;
+        if (max < 1 || max > GraphQuery.MaxLimit)
+        {
+            return TypedResults.Problem($"limit must be from 1 to {GraphQuery.MaxLimit}", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var graph = await query.RunAsync(new GraphRequest(start, end, keys.Select(k => k.Name).ToList(), max), keys, cancellationToken);
+        return TypedResults.Ok(graph);
+    }
+
+    private static ContentHttpResult Metrics(IngestMetrics m)
+    {
+        var sb = new StringBuilder();
+        Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.RecordsIn);
+        Counter(sb, "visibility_ingest_decoded_total", "Records decoded and enriched.", m.Decoded);
+        Counter(sb, "visibility_ingest_skipped_total", "Well-formed records without a flow.", m.Skipped);
+        Counter(sb, "visibility_ingest_stored_total", "Records stored.", m.Stored);
+        Counter(sb, "visibility_ingest_batches_total", "Batches stored and committed.", m.Batches);
+        Counter(sb, "visibility_ingest_insert_retries_total", "Failed batch inserts that were retried.", m.InsertRetries);
+        Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits that failed.", m.CommitErrors);
+        Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.DeadLetterErrors);
+        sb.Append("# HELP visibility_ingest_dead_lettered_total Malformed records sent to the dead-letter topic, by reason.\n");
+        sb.Append("# TYPE visibility_ingest_dead_lettered_total counter\n");
+        foreach (var (reason, count) in m.Invalid.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"visibility_ingest_dead_lettered_total{{reason=\"{reason.Replace("\"", "'", StringComparison.Ordinal)}\"}} {count}\n");
+        }
+
+        return TypedResults.Text(sb.ToString(), "text/plain; version=0.0.4");
+    }
+
+    private static void Counter(StringBuilder sb, string name, string help, long value) =>
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+}
+
+public sealed record WorkloadsUpserted(int Upserted);

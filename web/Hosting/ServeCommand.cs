@@ -1,0 +1,51 @@
+using Visibility.Web.Api;
+
+namespace Visibility.Web.Hosting;
+
+/// <summary><c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, without HTTP.</summary>
+public static class ServeCommand
+{
+    public static async Task<int> RunAsync(string[] args, bool ingestOnly)
+    {
+        var demo = false;
+        foreach (var arg in args)
+        {
+            if (arg == "--demo" && !ingestOnly)
+            {
+                demo = true;
+            }
+            else
+            {
+                throw new UsageException($"{(ingestOnly ? "ingest" : "serve")} does not know '{arg}'");
+            }
+        }
+
+        var settings = new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] };
+        if (ingestOnly)
+        {
+            var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+            hostBuilder.Services.AddVisibilityServices(hostBuilder.Configuration, demo: false);
+            using var host = hostBuilder.Build();
+            await host.RunAsync();
+            return 0;
+        }
+
+        var builder = WebApplication.CreateBuilder(settings);
+        var urls = builder.Configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
+        var refusal = ListenGuard.Check(urls);
+        if (refusal is not null)
+        {
+            await Console.Error.WriteLineAsync($"visibility: {refusal}");
+            return 1;
+        }
+
+        builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Services.AddVisibilityServices(builder.Configuration, demo);
+        builder.Services.AddVisibilityApi();
+
+        var app = builder.Build();
+        app.MapVisibilityApi();
+        await app.RunAsync();
+        return 0;
+    }
+}

@@ -1,0 +1,49 @@
+using Visibility.Flows.Store;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Demo;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Kafka;
+using Visibility.Ingest.Pipeline;
+using Visibility.Query.Graph;
+
+namespace Visibility.Web.Hosting;
+
+public static class ServiceRegistration
+{
+    /// <summary>
+    /// Store, inventory, Kafka and ingest. Hosted services start in this order (store, broker, ingest, demo) and
+    /// stop in reverse.
+    /// </summary>
+    public static IServiceCollection AddVisibilityServices(this IServiceCollection services, IConfiguration configuration, bool demo)
+    {
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
+
+        if (!string.Equals(configuration["Visibility:Store:Mode"] ?? "embedded", "embedded", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException("Visibility:Store:Mode: only 'embedded' is available in this version.");
+        }
+
+        services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
+        services.AddSingleton<WorkloadInventory>();
+        services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
+        services.AddSingleton<IFlowDecoder, Ulogd2JsonDecoder>();
+        services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<KafkaEndpoint>();
+        services.AddSingleton<Readiness>();
+        services.AddSingleton<GraphQuery>();
+
+        services.AddHostedService<StoreStartup>();
+        services.AddSingleton<DevBrokerService>();
+        services.AddHostedService(sp => sp.GetRequiredService<DevBrokerService>());
+        services.AddHostedService<IngestService>();
+        if (demo)
+        {
+            services.AddHostedService<DemoTrafficService>();
+        }
+
+        return services;
+    }
+}

@@ -1,0 +1,4 @@
+using Visibility.Web.Hosting;
+
+// visibility <command>: serve (default) | ingest | dev-broker. See README.md.
+return await Cli.RunAsync(args);
