@@ -1,0 +1,112 @@
+using System.Text;
+using Visibility.Flows.Model;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Demo;
+
+namespace Visibility.Tests.Decoding;
+
+public sealed class Ulogd2JsonDecoderTests
+{
+    private static readonly Ulogd2JsonDecoder Decoder = new();
+
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string json)
+    {
+        var record = default(FlowRecord);
+        var status = Decoder.Decode(Encoding.UTF8.GetBytes(json), ref record, out var reason);
+        return (status, record, reason);
+    }
+
+    [Fact]
+    public void Decode_RealSample_EveryLineDecodes()
+    {
+        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json"));
+        Assert.Equal(6, lines.Length);
+        foreach (var line in lines)
+        {
+            var (status, record, reason) = Decode(line);
+            Assert.True(status == DecodeStatus.Ok, reason);
+            Assert.Equal("10.10.1.10", IpAddressKey.Format(record.SrcIp));
+            Assert.Equal("10.20.1.20", IpAddressKey.Format(record.DstIp));
+            Assert.NotEqual(0UL, record.ConnectionId);
+        }
+    }
+
+    [Fact]
+    public void Decode_RealDestroyEvent_CarriesCountersAndTimes()
+    {
+        var line = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json"))
+            .Single(l => l.Contains("\"ct.event\": 4", StringComparison.Ordinal));
+        var (status, r, _) = Decode(line);
+        Assert.Equal(DecodeStatus.Ok, status);
+        Assert.Equal(FlowEvent.Destroy, r.Event);
+        Assert.Equal(6, r.Protocol);
+        Assert.Equal(45268, r.SrcPort);
+        Assert.Equal(8443, r.DstPort);
+        Assert.Equal(60UL, r.BytesOut);
+        Assert.Equal(1UL, r.PacketsOut);
+        Assert.Equal(40UL, r.BytesIn);
+        Assert.Equal(1UL, r.PacketsIn);
+        Assert.Equal((1795724492L * 1000) + 53, r.StartMs);
+        Assert.Equal((1795724492L * 1000) + 53, r.EndMs);
+    }
+
+    [Fact]
+    public void Decode_NewAndDestroyOfOneConnection_ShareConnectionId()
+    {
+        var start = DateTimeOffset.FromUnixTimeSeconds(1_795_724_000);
+        var c = new Ulogd2Writer.Connection(77, "10.0.0.1", "10.0.0.2", 6, 40000, 443, start, start.AddSeconds(3), 500, 5, 7000, 6);
+        var other = c with { SrcPort = 40001 };
+        var (_, created, _) = Decode(Ulogd2Writer.New(c));
+        var (_, destroyed, _) = Decode(Ulogd2Writer.Destroy(c));
+        var (_, unrelated, _) = Decode(Ulogd2Writer.Destroy(other));
+        Assert.Equal(FlowEvent.New, created.Event);
+        Assert.Equal(FlowEvent.Destroy, destroyed.Event);
+        Assert.Equal(created.ConnectionId, destroyed.ConnectionId);
+        Assert.NotEqual(created.ConnectionId, unrelated.ConnectionId);
+        Assert.Equal(0UL, created.BytesOut);
+        Assert.Equal(7000UL, destroyed.BytesIn);
+    }
+
+    [Fact]
+    public void Decode_IPv6Connection_KeepsAddresses()
+    {
+        var start = DateTimeOffset.FromUnixTimeSeconds(1_795_724_000);
+        var c = new Ulogd2Writer.Connection(5, "fd00::1", "fd00::2", 17, 5353, 53, start, start, 80, 1, 120, 1);
+        var (status, r, reason) = Decode(Ulogd2Writer.Destroy(c));
+        Assert.True(status == DecodeStatus.Ok, reason);
+        Assert.Equal("fd00::1", IpAddressKey.Format(r.SrcIp));
+        Assert.Equal("fd00::2", IpAddressKey.Format(r.DstIp));
+        Assert.Equal(17, r.Protocol);
+    }
+
+    [Theory]
+    [InlineData("", "malformed JSON")]
+    [InlineData("[1,2]", "not a JSON object")]
+    [InlineData("{\"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 17", "malformed JSON")]
+    [InlineData("{\"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}", "src_ip or dest_ip is missing")]
+    [InlineData("{\"src_ip\": \"10.0.0.300\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}", "src_ip is not an IP address")]
+    [InlineData("{\"src_ip\": \"10.0.0.1\", \"dest_ip\": 7, \"flow.start.sec\": 1}", "dest_ip is not an IP address")]
+    [InlineData("{\"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\", \"orig.l4.dport\": 70000, \"flow.start.sec\": 1}", "a numeric field is not a number in range")]
+    [InlineData("{\"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\", \"orig.l4.dport\": \"x\", \"flow.start.sec\": 1}", "a numeric field is not a number in range")]
+    [InlineData("{\"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\"}", "neither flow.start.sec nor timestamp is present")]
+    public void Decode_MalformedInput_IsInvalidWithReason(string json, string expectedReason)
+    {
+        var (status, _, reason) = Decode(json);
+        Assert.Equal(DecodeStatus.Invalid, status);
+        Assert.Equal(expectedReason, reason);
+    }
+
+    [Fact]
+    public void Decode_EveryTruncationOfARealRecord_NeverThrows()
+    {
+        var line = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json"))[0];
+        var bytes = Encoding.UTF8.GetBytes(line);
+        for (var n = 0; n < bytes.Length; n++)
+        {
+            var record = default(FlowRecord);
+            var status = Decoder.Decode(bytes.AsSpan(0, n), ref record, out var reason);
+            Assert.Equal(DecodeStatus.Invalid, status);
+            Assert.False(string.IsNullOrEmpty(reason));
+        }
+    }
+}
