@@ -1,0 +1,34 @@
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary><c>serve --demo</c> (what <c>make demo</c> runs) serves a populated graph soon after start.</summary>
+public sealed class DemoEndToEndTests : IDisposable
+{
+    private readonly string dataPath = Path.Combine(Path.GetTempPath(), "visibility-demo-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dataPath))
+        {
+            Directory.Delete(dataPath, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Demo_ServesNonEmptyGraphWithDevToProdEdge_Within60Seconds()
+    {
+        var started = DateTime.UtcNow;
+        await using var demo = VisibilityProcess.Start(dataPath, ["--demo"]);
+        await demo.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        using var graph = await PipelineEndToEndTests.WaitForGraphAsync(
+            demo.Http,
+            g => g.RootElement.GetProperty("edges").EnumerateArray().Any(e => e.GetProperty("crossEnv").GetBoolean()),
+            TimeSpan.FromSeconds(60) - (DateTime.UtcNow - started));
+
+        var edges = graph.RootElement.GetProperty("edges").EnumerateArray().ToList();
+        Assert.Contains(edges, e => e.GetProperty("source").GetString() == "app=api,env=dev" && e.GetProperty("target").GetString() == "app=db,env=prod" && e.GetProperty("crossEnv").GetBoolean());
+        Assert.Contains(edges, e => e.GetProperty("source").GetString() == "unknown");
+
+        var page = await demo.Http.GetStringAsync("/");
+        Assert.Contains("/api/v1/graph", page, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,187 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Confluent.Kafka;
+using Visibility.Ingest.Demo;
+
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary>
+/// The whole slice through the real program: Confluent.Kafka → the dev broker over TCP → ingest → chDB on disk →
+/// <c>GET /api/v1/graph</c> over HTTP.
+/// </summary>
+public sealed class PipelineEndToEndTests : IDisposable
+{
+    private const int ConnectionsPerConversation = 20;
+    private readonly string dataPath = Path.Combine(Path.GetTempPath(), "visibility-e2e-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dataPath))
+        {
+            Directory.Delete(dataPath, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Pipeline_RecordsFromKafka_AppearOnceInGraph_MalformedRecordCounted_DataSurvivesRestart()
+    {
+        Dictionary<(string, string), EdgeTotals> before;
+        await using (var service = VisibilityProcess.Start(dataPath))
+        {
+            await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+            using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
+            {
+                Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+            }
+
+            var expected = ProduceConversations(service.Bootstrap, malformedAfter: 40);
+            var expectedFlows = expected.Values.Sum(e => e.Flows);
+
+            var graph = await WaitForGraphAsync(service.Http, g => Edges(g).Values.Sum(e => e.Flows) >= expectedFlows, TimeSpan.FromSeconds(60));
+            var edges = Edges(graph);
+            Assert.Equal(expected.Keys.OrderBy(k => k), edges.Keys.OrderBy(k => k));
+            foreach (var (key, want) in expected)
+            {
+                Assert.Equal(want, edges[key]);
+            }
+
+            Assert.True(edges[("app=api,env=dev", "app=db,env=prod")].CrossEnv);
+            Assert.Equal(1, edges.Values.Count(e => e.CrossEnv));
+            Assert.Contains(graph.RootElement.GetProperty("nodes").EnumerateArray(),
+                n => n.GetProperty("id").GetString() == "unknown" && n.GetProperty("labels").GetProperty("kind").GetString() == "unknown");
+
+            var metrics = await service.Http.GetStringAsync("/metrics");
+            Assert.Contains("visibility_ingest_dead_lettered_total{reason=\"malformed JSON\"} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains($"visibility_ingest_stored_total {expectedFlows * 2}\n", metrics, StringComparison.Ordinal);
+
+            // One process owns a data directory: a second one is refused, naming it.
+            await using (var second = VisibilityProcess.Start(dataPath))
+            {
+                var code = await second.WaitForExitAsync(TimeSpan.FromSeconds(60));
+                Assert.NotEqual(0, code);
+                Assert.Contains($"'{dataPath}' is in use by another process", second.Output, StringComparison.Ordinal);
+            }
+
+            before = edges;
+            await service.StopAsync();
+        }
+
+        await using (var restarted = VisibilityProcess.Start(dataPath))
+        {
+            await restarted.WaitReadyAsync(TimeSpan.FromSeconds(90));
+            var graph = await WaitForGraphAsync(restarted.Http, g => g.RootElement.GetProperty("edges").GetArrayLength() > 0, TimeSpan.FromSeconds(30));
+            Assert.Equal(before, Edges(graph));
+            var workloads = await restarted.Http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
+            Assert.Equal(DemoEstate.Workloads.Count, workloads.GetArrayLength());
+        }
+    }
+
+    [Fact]
+    public async Task Api_BadRequests_Get4xxNamingTheProblem()
+    {
+        await using var service = VisibilityProcess.Start(dataPath);
+        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+
+        var cases = new (string Url, string Expected)[]
+        {
+            ("/api/v1/graph?last=banana", "last 'banana'"),
+            ("/api/v1/graph?groupBy=app;drop", "not a valid label key"),
+            ("/api/v1/graph?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from must be before to"),
+            ("/api/v1/graph?limit=0", "limit must be"),
+        };
+        foreach (var (url, expected) in cases)
+        {
+            using var response = await service.Http.GetAsync(url);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains(expected, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var badJson = await service.Http.PutAsync("/api/v1/workloads", new StringContent("[{", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, badJson.StatusCode);
+        Assert.Contains("JSON array of workloads", await badJson.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var badWorkload = await service.Http.PutAsJsonAsync("/api/v1/workloads", new[] { new { name = "w", addresses = new[] { "10.0.0.1/8" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, badWorkload.StatusCode);
+        Assert.Contains("host bits set", await badWorkload.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var openApi = await service.Http.GetAsync("/openapi/v1.json");
+        Assert.Equal(HttpStatusCode.OK, openApi.StatusCode);
+        Assert.Contains("/api/v1/graph", await openApi.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    internal sealed record EdgeTotals(long Flows, long Bytes, long Packets, bool CrossEnv);
+
+    /// <summary>Produces every demo conversation <see cref="ConnectionsPerConversation"/> times (NEW and DESTROY) and returns the expected edges.</summary>
+    private static Dictionary<(string, string), EdgeTotals> ProduceConversations(string bootstrap, int malformedAfter)
+    {
+        var expected = new Dictionary<(string, string), EdgeTotals>();
+        var start = DateTimeOffset.UtcNow.AddMinutes(-2);
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
+        var n = 0;
+        for (var round = 0; round < ConnectionsPerConversation; round++)
+        {
+            foreach (var (src, dst, proto, port) in DemoEstate.Conversations)
+            {
+                n++;
+                var c = new Ulogd2Writer.Connection((uint)n, src, dst, proto, (ushort)(20000 + n), port, start.AddMilliseconds(n), start.AddMilliseconds(n + 500),
+                    (ulong)(100 + n), 2, (ulong)(1000 + n), 3);
+                producer.Produce("flows", new Message<Null, string> { Value = Ulogd2Writer.New(c) });
+                if (n == malformedAfter)
+                {
+                    producer.Produce("flows", new Message<Null, string> { Value = "{\"src_ip\": \"10.0.0.1\", truncated" });
+                }
+
+                producer.Produce("flows", new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+                var key = (NodeOf(src), NodeOf(dst));
+                var cross = Env(src) is { } a && Env(dst) is { } b && a != b;
+                expected[key] = expected.TryGetValue(key, out var t)
+                    ? t with { Flows = t.Flows + 1, Bytes = t.Bytes + 1100 + (2 * n), Packets = t.Packets + 5 }
+                    : new EdgeTotals(1, 1100 + (2 * n), 5, cross);
+            }
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        return expected;
+    }
+
+    private static string NodeOf(string address)
+    {
+        var workload = DemoEstate.Workloads.SingleOrDefault(w => w.Addresses.Contains(address));
+        if (workload is null)
+        {
+            return address == DemoEstate.InternetSource ? "internet" : "unknown";
+        }
+
+        return $"app={workload.Labels["app"]},env={workload.Labels["env"]}";
+    }
+
+    private static string? Env(string address) =>
+        DemoEstate.Workloads.SingleOrDefault(w => w.Addresses.Contains(address))?.Labels["env"];
+
+    internal static async Task<JsonDocument> WaitForGraphAsync(HttpClient http, Func<JsonDocument, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var graph = JsonDocument.Parse(await http.GetStringAsync("/api/v1/graph?last=1h&groupBy=app,env"));
+            if (done(graph))
+            {
+                return graph;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"graph not complete within {timeout}: {graph.RootElement}");
+            }
+
+            graph.Dispose();
+            await Task.Delay(200);
+        }
+    }
+
+    internal static Dictionary<(string, string), EdgeTotals> Edges(JsonDocument graph) =>
+        graph.RootElement.GetProperty("edges").EnumerateArray().ToDictionary(
+            e => (e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!),
+            e => new EdgeTotals(e.GetProperty("flows").GetInt64(), e.GetProperty("bytes").GetInt64(), e.GetProperty("packets").GetInt64(), e.GetProperty("crossEnv").GetBoolean()));
+}

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary>The visibility program running as a child process on free loopback ports.</summary>
+public sealed class VisibilityProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly ConcurrentQueue<string> output = new();
+
+    private VisibilityProcess(Process process, int httpPort, int brokerPort)
+    {
+        this.process = process;
+        HttpPort = httpPort;
+        BrokerPort = brokerPort;
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int HttpPort { get; }
+
+    public int BrokerPort { get; }
+
+    public string Bootstrap => $"127.0.0.1:{BrokerPort}";
+
+    public HttpClient Http { get; }
+
+    public string Output => string.Join('\n', output);
+
+    public bool HasExited => process.HasExited;
+
+    public int ExitCode => process.ExitCode;
+
+    public static string DllPath =>
+        typeof(VisibilityProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "VisibilityDll").Value!;
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts <c>visibility serve</c> with its own data directory and ports.</summary>
+    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, int? httpPort = null, int? brokerPort = null)
+    {
+        var http = httpPort ?? FreePort();
+        var broker = brokerPort ?? FreePort();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(DllPath);
+        info.ArgumentList.Add("serve");
+        foreach (var arg in args ?? [])
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["Visibility__Store__Path"] = dataPath;
+        info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{http}";
+        info.Environment["Visibility__Kafka__BootstrapServers"] = "";
+        info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        info.Environment["Visibility__Ingest__BatchLinger"] = "00:00:00.100";
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start visibility");
+        return new VisibilityProcess(process, http, broker);
+    }
+
+    /// <summary>Waits until <c>/readyz</c> answers 200, or fails with the process output.</summary>
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"visibility exited with {process.ExitCode}:\n{Output}");
+            }
+
+            try
+            {
+                using var response = await Http.GetAsync("/readyz");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"visibility was not ready within {timeout}:\n{Output}");
+    }
+
+    /// <summary>Stops the process the way an operator does (SIGTERM) and waits for it to exit.</summary>
+    public async Task StopAsync()
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await process.WaitForExitAsync(cts.Token);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cts.Token);
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+        finally
+        {
+            Http.Dispose();
+            process.Dispose();
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        output.Enqueue(line);
+        while (output.Count > 400)
+        {
+            output.TryDequeue(out _);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Demo;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Kafka;
+using Visibility.Ingest.Pipeline;
+using Visibility.Tests.Support;
+
+namespace Visibility.Tests.Pipeline;
+
+public sealed class IngestConsumerTests
+{
+    [Fact]
+    public async Task Ingest_MalformedRecordsAmongGoodOnes_StoresEveryGoodOneAndDeadLettersEachBadOneWithReason()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "flows-" + Guid.NewGuid().ToString("N")[..8], DeadLetterTopic = "dlq-" + Guid.NewGuid().ToString("N")[..8], GroupId = "g1" };
+        broker.CreateTopic(kafka.Topic, 4);
+        broker.CreateTopic(kafka.DeadLetterTopic, 1);
+        var store = await TestStore.CreateAsync();
+        var inventory = new WorkloadInventory(Options.Create(new InventoryOptions()));
+        inventory.Upsert(DemoEstate.Workloads);
+        var metrics = new IngestMetrics();
+        var options = new IngestOptions { BatchSize = 500, BatchLinger = TimeSpan.FromMilliseconds(50) };
+
+        const int connections = 2_000;
+        var bad = new[] { "{not json", "{\"src_ip\": \"10.0.0.1\"}", "", "{\"src_ip\": \"1.2.3.4.5\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}" };
+        var start = DateTimeOffset.UtcNow.AddMinutes(-1);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            for (var i = 0; i < connections; i++)
+            {
+                var conversation = DemoEstate.Conversations[i % DemoEstate.Conversations.Count];
+                var c = new Ulogd2Writer.Connection((uint)i + 1, conversation.Src, conversation.Dst, conversation.Proto, (ushort)(10000 + i), conversation.Port, start, start.AddSeconds(1), 100, 1, 1000, 2);
+                producer.Produce(kafka.Topic, new Message<Null, string> { Value = Ulogd2Writer.New(c) });
+                if (i % 50 == 0)
+                {
+                    producer.Produce(kafka.Topic, new Message<Null, string> { Value = bad[i / 50 % bad.Length] });
+                }
+
+                producer.Produce(kafka.Topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        var badCount = (connections + 49) / 50;
+        using var stop = new CancellationTokenSource();
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        var consumer = new IngestConsumer(store, new Ulogd2JsonDecoder(), inventory, metrics, options, kafka, deadLetters, NullLogger.Instance);
+        var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
+
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= connections * 2, TimeSpan.FromSeconds(60), "storing every good record");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(connections * 2, metrics.Stored);
+        Assert.Equal(badCount, metrics.InvalidTotal);
+        var stored = await CountAsync(store, $"SELECT count(), uniqExact(conn_id), countIf(src_workload = '' AND src_kind = 'unknown') FROM {store.Database}.{FlowSchema.FlowsTable}");
+        var unknownConversations = Enumerable.Range(0, connections).Count(i => DemoEstate.Conversations[i % DemoEstate.Conversations.Count].Src == DemoEstate.UnknownSource);
+        Assert.Equal($"{connections * 2}\t{connections}\t{unknownConversations * 2}", stored);
+
+        var dead = ReadAll(broker.BootstrapServers, kafka.DeadLetterTopic, badCount);
+        Assert.Equal(badCount, dead.Count);
+        Assert.All(dead, m =>
+        {
+            Assert.False(string.IsNullOrEmpty(Header(m, "visibility-reason")));
+            Assert.StartsWith(kafka.Topic + "/", Header(m, "visibility-source"), StringComparison.Ordinal);
+        });
+        Assert.Contains(dead, m => Header(m, "visibility-reason") == "malformed JSON" && Encoding.UTF8.GetString(m.Value ?? []) == "{not json");
+    }
+
+    [Fact]
+    public async Task Ingest_Relabel_AppliesToLaterRecordsWithoutRestart()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "relabel-" + Guid.NewGuid().ToString("N")[..8], GroupId = "g2" };
+        broker.CreateTopic(kafka.Topic, 1);
+        var store = await TestStore.CreateAsync();
+        var inventory = new WorkloadInventory(Options.Create(new InventoryOptions()));
+        inventory.Upsert([new WorkloadSpec { Name = "w", Addresses = ["10.1.1.1"], Labels = new Dictionary<string, string> { ["env"] = "dev" } }]);
+        var metrics = new IngestMetrics();
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        var consumer = new IngestConsumer(store, new Ulogd2JsonDecoder(), inventory, metrics,
+            new IngestOptions { BatchSize = 10, BatchLinger = TimeSpan.FromMilliseconds(20) }, kafka, deadLetters, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+
+        async Task SendAsync(uint id)
+        {
+            var now = DateTimeOffset.UtcNow;
+            await producer.ProduceAsync(kafka.Topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(new(id, "10.1.1.1", "10.2.2.2", 6, 1000, 80, now, now, 1, 1, 1, 1)) });
+        }
+
+        await SendAsync(1);
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1, TimeSpan.FromSeconds(30), "first record stored");
+        inventory.Upsert([new WorkloadSpec { Name = "w", Addresses = ["10.1.1.1"], Labels = new Dictionary<string, string> { ["env"] = "prod" } }]);
+        await SendAsync(2);
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 2, TimeSpan.FromSeconds(30), "second record stored");
+        await stop.CancelAsync();
+        await run;
+
+        var envs = await CountAsync(store, $"SELECT groupArray(src_env) FROM (SELECT src_env FROM {store.Database}.{FlowSchema.FlowsTable} ORDER BY kafka_offset)");
+        Assert.Equal("['dev','prod']", envs);
+    }
+
+    private static Task<string> CountAsync(IFlowStore store, string sql) =>
+        store.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None);
+
+    private static string Header(Message<byte[]?, byte[]?> message, string key) =>
+        message.Headers.TryGetLastBytes(key, out var value) ? Encoding.UTF8.GetString(value) : "";
+
+    private static List<Message<byte[]?, byte[]?>> ReadAll(string bootstrap, string topic, int expected)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "dlq-reader-" + Guid.NewGuid().ToString("N"),
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+        }).Build();
+        consumer.Subscribe(topic);
+        var messages = new List<Message<byte[]?, byte[]?>>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (messages.Count < expected && DateTime.UtcNow < deadline)
+        {
+            var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (result?.Message is not null)
+            {
+                messages.Add(result.Message);
+            }
+        }
+
+        // Anything beyond the expected count would be a duplicate; give it a moment to show up.
+        var extra = consumer.Consume(TimeSpan.FromMilliseconds(500));
+        if (extra?.Message is not null)
+        {
+            messages.Add(extra.Message);
+        }
+
+        consumer.Close();
+        return messages;
+    }
+}
