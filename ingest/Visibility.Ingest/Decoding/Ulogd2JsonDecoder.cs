@@ -27,7 +27,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         var haveSrc = false;
         var haveDst = false;
         var haveEvent = false;
-        string? timestamp = null;
+        ReadOnlySpan<byte> timestamp = default;
 
         var reader = new Utf8JsonReader(message, new JsonReaderOptions { MaxDepth = 8 });
         try
@@ -50,87 +50,74 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                     continue;
                 }
 
-                if (reader.ValueTextEquals("src_ip"u8) || reader.ValueTextEquals("orig.ip.saddr.str"u8))
+                switch (FieldOf(ref reader))
                 {
-                    if (!ReadAddress(ref reader, out record.SrcIp))
-                    {
-                        reason = "src_ip is not an IP address";
-                        return DecodeStatus.Invalid;
-                    }
+                    case Field.Src:
+                        if (!ReadAddress(ref reader, out record.SrcIp))
+                        {
+                            reason = "src_ip is not an IP address";
+                            return DecodeStatus.Invalid;
+                        }
 
-                    haveSrc = true;
-                }
-                else if (reader.ValueTextEquals("dest_ip"u8) || reader.ValueTextEquals("orig.ip.daddr.str"u8))
-                {
-                    if (!ReadAddress(ref reader, out record.DstIp))
-                    {
-                        reason = "dest_ip is not an IP address";
-                        return DecodeStatus.Invalid;
-                    }
+                        haveSrc = true;
+                        break;
+                    case Field.Dst:
+                        if (!ReadAddress(ref reader, out record.DstIp))
+                        {
+                            reason = "dest_ip is not an IP address";
+                            return DecodeStatus.Invalid;
+                        }
 
-                    haveDst = true;
-                }
-                else if (reader.ValueTextEquals("orig.l4.sport"u8))
-                {
-                    record.SrcPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
-                }
-                else if (reader.ValueTextEquals("orig.l4.dport"u8))
-                {
-                    record.DstPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
-                }
-                else if (reader.ValueTextEquals("orig.ip.protocol"u8))
-                {
-                    record.Protocol = (byte)ReadNumber(ref reader, byte.MaxValue);
-                }
-                else if (reader.ValueTextEquals("orig.raw.pktlen"u8))
-                {
-                    record.BytesOut = ReadNumber(ref reader, ulong.MaxValue);
-                }
-                else if (reader.ValueTextEquals("orig.raw.pktcount"u8))
-                {
-                    record.PacketsOut = ReadNumber(ref reader, ulong.MaxValue);
-                }
-                else if (reader.ValueTextEquals("reply.raw.pktlen"u8))
-                {
-                    record.BytesIn = ReadNumber(ref reader, ulong.MaxValue);
-                }
-                else if (reader.ValueTextEquals("reply.raw.pktcount"u8))
-                {
-                    record.PacketsIn = ReadNumber(ref reader, ulong.MaxValue);
-                }
-                else if (reader.ValueTextEquals("ct.id"u8))
-                {
-                    ctId = ReadNumber(ref reader, uint.MaxValue);
-                }
-                else if (reader.ValueTextEquals("ct.event"u8))
-                {
-                    record.Event = (FlowEvent)ReadNumber(ref reader, 7);
-                    haveEvent = true;
-                }
-                else if (reader.ValueTextEquals("flow.start.sec"u8))
-                {
-                    startSec = (long)ReadNumber(ref reader, uint.MaxValue);
-                }
-                else if (reader.ValueTextEquals("flow.start.usec"u8))
-                {
-                    startUsec = (long)ReadNumber(ref reader, 999_999);
-                }
-                else if (reader.ValueTextEquals("flow.end.sec"u8))
-                {
-                    endSec = (long)ReadNumber(ref reader, uint.MaxValue);
-                }
-                else if (reader.ValueTextEquals("flow.end.usec"u8))
-                {
-                    endUsec = (long)ReadNumber(ref reader, 999_999);
-                }
-                else if (reader.ValueTextEquals("timestamp"u8))
-                {
-                    reader.Read();
-                    timestamp = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                }
-                else
-                {
-                    reader.Skip();
+                        haveDst = true;
+                        break;
+                    case Field.SrcPort:
+                        record.SrcPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
+                        break;
+                    case Field.DstPort:
+                        record.DstPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
+                        break;
+                    case Field.Protocol:
+                        record.Protocol = (byte)ReadNumber(ref reader, byte.MaxValue);
+                        break;
+                    case Field.BytesOut:
+                        record.BytesOut = ReadNumber(ref reader, ulong.MaxValue);
+                        break;
+                    case Field.PacketsOut:
+                        record.PacketsOut = ReadNumber(ref reader, ulong.MaxValue);
+                        break;
+                    case Field.BytesIn:
+                        record.BytesIn = ReadNumber(ref reader, ulong.MaxValue);
+                        break;
+                    case Field.PacketsIn:
+                        record.PacketsIn = ReadNumber(ref reader, ulong.MaxValue);
+                        break;
+                    case Field.ConntrackId:
+                        ctId = ReadNumber(ref reader, uint.MaxValue);
+                        break;
+                    case Field.Event:
+                        record.Event = (FlowEvent)ReadNumber(ref reader, 7);
+                        haveEvent = true;
+                        break;
+                    case Field.StartSec:
+                        startSec = (long)ReadNumber(ref reader, uint.MaxValue);
+                        break;
+                    case Field.StartUsec:
+                        startUsec = (long)ReadNumber(ref reader, 999_999);
+                        break;
+                    case Field.EndSec:
+                        endSec = (long)ReadNumber(ref reader, uint.MaxValue);
+                        break;
+                    case Field.EndUsec:
+                        endUsec = (long)ReadNumber(ref reader, 999_999);
+                        break;
+                    case Field.Timestamp:
+                        // Kept as a slice of the message; parsed only when flow.start.sec is absent.
+                        reader.Read();
+                        timestamp = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped ? reader.ValueSpan : default;
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
                 }
             }
         }
@@ -159,7 +146,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         if (startSec < 0)
         {
             // ulogd2 writes its local wall clock without a zone; hosts shipping flows are expected to run in UTC.
-            if (timestamp is null || !DateTime.TryParse(timestamp, CultureInfo.InvariantCulture,
+            if (timestamp.IsEmpty || !DateTime.TryParse(System.Text.Encoding.UTF8.GetString(timestamp), CultureInfo.InvariantCulture,
                     DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var wall))
             {
                 reason = "neither flow.start.sec nor timestamp is present";
@@ -180,6 +167,95 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         record.ConnectionId = ConnectionKey.Compute(ctId, startSec, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
         reason = null;
         return DecodeStatus.Ok;
+    }
+
+    private enum Field
+    {
+        Other,
+        Src,
+        Dst,
+        SrcPort,
+        DstPort,
+        Protocol,
+        BytesOut,
+        PacketsOut,
+        BytesIn,
+        PacketsIn,
+        ConntrackId,
+        Event,
+        StartSec,
+        StartUsec,
+        EndSec,
+        EndUsec,
+        Timestamp,
+    }
+
+    // Property names grouped by length, so a name is compared with at most three candidates.
+    private static readonly (byte[] Name, Field Field)[][] FieldsByLength = BuildFieldTable();
+
+    private static Field FieldOf(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueIsEscaped || reader.HasValueSequence)
+        {
+            return FieldOfSlow(ref reader);
+        }
+
+        var name = reader.ValueSpan;
+        if (name.Length >= FieldsByLength.Length)
+        {
+            return Field.Other;
+        }
+
+        foreach (var (candidate, field) in FieldsByLength[name.Length])
+        {
+            if (name.SequenceEqual(candidate))
+            {
+                return field;
+            }
+        }
+
+        return Field.Other;
+    }
+
+    private static Field FieldOfSlow(ref Utf8JsonReader reader)
+    {
+        foreach (var group in FieldsByLength)
+        {
+            foreach (var (candidate, field) in group)
+            {
+                if (reader.ValueTextEquals(candidate))
+                {
+                    return field;
+                }
+            }
+        }
+
+        return Field.Other;
+    }
+
+    private static (byte[] Name, Field Field)[][] BuildFieldTable()
+    {
+        (string Name, Field Field)[] fields =
+        [
+            ("src_ip", Field.Src), ("orig.ip.saddr.str", Field.Src),
+            ("dest_ip", Field.Dst), ("orig.ip.daddr.str", Field.Dst),
+            ("orig.l4.sport", Field.SrcPort), ("orig.l4.dport", Field.DstPort),
+            ("orig.ip.protocol", Field.Protocol),
+            ("orig.raw.pktlen", Field.BytesOut), ("orig.raw.pktcount", Field.PacketsOut),
+            ("reply.raw.pktlen", Field.BytesIn), ("reply.raw.pktcount", Field.PacketsIn),
+            ("ct.id", Field.ConntrackId), ("ct.event", Field.Event),
+            ("flow.start.sec", Field.StartSec), ("flow.start.usec", Field.StartUsec),
+            ("flow.end.sec", Field.EndSec), ("flow.end.usec", Field.EndUsec),
+            ("timestamp", Field.Timestamp),
+        ];
+        var table = new (byte[], Field)[fields.Max(f => f.Name.Length) + 1][];
+        for (var length = 0; length < table.Length; length++)
+        {
+            table[length] = fields.Where(f => f.Name.Length == length)
+                .Select(f => (System.Text.Encoding.UTF8.GetBytes(f.Name), f.Field)).ToArray();
+        }
+
+        return table;
     }
 
     private static bool ReadAddress(ref Utf8JsonReader reader, out UInt128 address)
