@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Visibility.Flows.Store.Chdb;
 using Visibility.Ingest.Kafka;
 
@@ -81,12 +82,14 @@ public static class Cli
         Console.WriteLine($"dev-broker: listening on {broker.BootstrapServers}, topic '{topic}' with {partitions} partition(s). " +
             "Retention is 5 MiB per partition: keep consumers running while producing. Ctrl+C stops.");
         var stop = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) =>
+        void Stop(PosixSignalContext context)
         {
-            e.Cancel = true;
+            context.Cancel = true;
             stop.TrySetResult();
-        };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         await stop.Task;
         return 0;
     }
