@@ -1,6 +1,8 @@
 # The two commands: `make demo` and `make test`. Everything they need is installed by `make deps`.
 SHELL := /bin/bash
 CONFIGURATION ?= Release
+# The demo's embedded store; `dotnet run` starts the program in web/, so the path is made absolute here.
+VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
@@ -16,7 +18,7 @@ test: deps
 	CONFIGURATION=$(CONFIGURATION) infra/setup/run-tests.sh
 
 demo: deps
-	dotnet run --project web -c $(CONFIGURATION) -- serve --demo
+	Visibility__Store__Path="$${Visibility__Store__Path:-$(VISIBILITY_DATA)}" dotnet run --project web -c $(CONFIGURATION) -- serve --demo
 
 dev-broker: deps
 	dotnet run --project web -c $(CONFIGURATION) -- dev-broker

@@ -3,21 +3,17 @@ namespace Visibility.EndToEnd.Tests;
 /// <summary><c>serve --demo</c> (what <c>make demo</c> runs) serves a populated graph soon after start.</summary>
 public sealed class DemoEndToEndTests : IDisposable
 {
-    private readonly string dataPath = Path.Combine(Path.GetTempPath(), "visibility-demo-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory data = new("visibility-demo");
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dataPath))
-        {
-            Directory.Delete(dataPath, recursive: true);
-        }
-    }
+    private string DataPath => data.Path;
+
+    public void Dispose() => data.Dispose();
 
     [Fact]
     public async Task Demo_ServesNonEmptyGraphWithDevToProdEdge_Within60Seconds()
     {
         var started = DateTime.UtcNow;
-        await using var demo = VisibilityProcess.Start(dataPath, ["--demo"]);
+        await using var demo = VisibilityProcess.Start(DataPath, ["--demo"]);
         await demo.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using var graph = await PipelineEndToEndTests.WaitForGraphAsync(
             demo.Http,

@@ -13,21 +13,17 @@ namespace Visibility.EndToEnd.Tests;
 public sealed class PipelineEndToEndTests : IDisposable
 {
     private const int ConnectionsPerConversation = 20;
-    private readonly string dataPath = Path.Combine(Path.GetTempPath(), "visibility-e2e-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory data = new("visibility-e2e");
 
-    public void Dispose()
-    {
-        if (Directory.Exists(dataPath))
-        {
-            Directory.Delete(dataPath, recursive: true);
-        }
-    }
+    private string DataPath => data.Path;
+
+    public void Dispose() => data.Dispose();
 
     [Fact]
     public async Task Pipeline_RecordsFromKafka_AppearOnceInGraph_MalformedRecordCounted_DataSurvivesRestart()
     {
         Dictionary<(string, string), EdgeTotals> before;
-        await using (var service = VisibilityProcess.Start(dataPath))
+        await using (var service = VisibilityProcess.Start(DataPath))
         {
             await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
             using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
@@ -56,18 +52,18 @@ public sealed class PipelineEndToEndTests : IDisposable
             Assert.Contains($"visibility_ingest_stored_total {expectedFlows * 2}\n", metrics, StringComparison.Ordinal);
 
             // One process owns a data directory: a second one is refused, naming it.
-            await using (var second = VisibilityProcess.Start(dataPath))
+            await using (var second = VisibilityProcess.Start(DataPath))
             {
                 var code = await second.WaitForExitAsync(TimeSpan.FromSeconds(60));
                 Assert.NotEqual(0, code);
-                Assert.Contains($"'{dataPath}' is in use by another process", second.Output, StringComparison.Ordinal);
+                Assert.Contains($"'{DataPath}' is in use by another process", second.Output, StringComparison.Ordinal);
             }
 
             before = edges;
             await service.StopAsync();
         }
 
-        await using (var restarted = VisibilityProcess.Start(dataPath))
+        await using (var restarted = VisibilityProcess.Start(DataPath))
         {
             await restarted.WaitReadyAsync(TimeSpan.FromSeconds(90));
             var graph = await WaitForGraphAsync(restarted.Http, g => g.RootElement.GetProperty("edges").GetArrayLength() > 0, TimeSpan.FromSeconds(30));
@@ -80,7 +76,7 @@ public sealed class PipelineEndToEndTests : IDisposable
     [Fact]
     public async Task Api_BadRequests_Get4xxNamingTheProblem()
     {
-        await using var service = VisibilityProcess.Start(dataPath);
+        await using var service = VisibilityProcess.Start(DataPath);
         await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
 
         var cases = new (string Url, string Expected)[]
@@ -108,6 +104,18 @@ public sealed class PipelineEndToEndTests : IDisposable
         using var openApi = await service.Http.GetAsync("/openapi/v1.json");
         Assert.Equal(HttpStatusCode.OK, openApi.StatusCode);
         Assert.Contains("/api/v1/graph", await openApi.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_NonLoopbackAddressWithoutAuthentication_IsRefused()
+    {
+        await using var service = VisibilityProcess.Start(DataPath, environment: new Dictionary<string, string>
+        {
+            ["Visibility__Http__Urls"] = $"http://0.0.0.0:{VisibilityProcess.FreePort()}",
+        });
+        var code = await service.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, code);
+        Assert.Contains("loopback addresses only", service.Output, StringComparison.Ordinal);
     }
 
     internal sealed record EdgeTotals(long Flows, long Bytes, long Packets, bool CrossEnv);

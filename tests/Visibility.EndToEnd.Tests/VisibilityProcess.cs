@@ -49,10 +49,10 @@ public sealed class VisibilityProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>visibility serve</c> with its own data directory and ports.</summary>
-    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, int? httpPort = null, int? brokerPort = null)
+    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var http = httpPort ?? FreePort();
-        var broker = brokerPort ?? FreePort();
+        var http = FreePort();
+        var broker = FreePort();
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -71,6 +71,11 @@ public sealed class VisibilityProcess : IAsyncDisposable
         info.Environment["Visibility__Kafka__BootstrapServers"] = "";
         info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Visibility__Ingest__BatchLinger"] = "00:00:00.100";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start visibility");
         return new VisibilityProcess(process, http, broker);
     }

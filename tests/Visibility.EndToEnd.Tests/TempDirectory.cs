@@ -1,0 +1,18 @@
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary>A data directory of the test's own, deleted afterwards.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory(string prefix) =>
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Path))
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+    }
+}
