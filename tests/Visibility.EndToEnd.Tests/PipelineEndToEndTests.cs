@@ -107,6 +107,23 @@ public sealed class PipelineEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Serve_InventoryFile_LoadedAtStartAndListed()
+    {
+        Directory.CreateDirectory(DataPath);
+        var inventory = Path.Combine(DataPath, "inventory.json");
+        await File.WriteAllTextAsync(inventory, JsonSerializer.Serialize(DemoEstate.Workloads));
+        await using var service = VisibilityProcess.Start(Path.Combine(DataPath, "store"), environment: new Dictionary<string, string>
+        {
+            ["Visibility__Inventory__Path"] = inventory,
+        });
+        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        var workloads = await service.Http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
+        Assert.Equal(
+            DemoEstate.Workloads.Select(w => w.Name).Order(StringComparer.Ordinal),
+            workloads.EnumerateArray().Select(w => w.GetProperty("name").GetString()!));
+    }
+
+    [Fact]
     public async Task Serve_NonLoopbackAddressWithoutAuthentication_IsRefused()
     {
         await using var service = VisibilityProcess.Start(DataPath, environment: new Dictionary<string, string>

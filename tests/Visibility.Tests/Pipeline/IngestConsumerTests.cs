@@ -73,6 +73,11 @@ public sealed class IngestConsumerTests
             Assert.StartsWith(kafka.Topic + "/", Header(m, "visibility-source"), StringComparison.Ordinal);
         });
         Assert.Contains(dead, m => Header(m, "visibility-reason") == "malformed JSON" && Encoding.UTF8.GetString(m.Value ?? []) == "{not json");
+
+        // Offsets were committed once the rows were stored: the group's committed positions cover every message.
+        using var probe = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = broker.BootstrapServers, GroupId = kafka.GroupId }).Build();
+        var committed = probe.Committed(Enumerable.Range(0, 4).Select(p => new TopicPartition(kafka.Topic, p)), TimeSpan.FromSeconds(10));
+        Assert.Equal((connections * 2) + badCount, committed.Sum(c => c.Offset.Value));
     }
 
     [Fact]
