@@ -17,7 +17,7 @@ public sealed class StoreStartup(
         if (!string.IsNullOrWhiteSpace(path))
         {
             var fromFile = await WorkloadFile.ReadAsync(path, cancellationToken);
-            inventory.Upsert(fromFile);
+            inventory.ReplaceFileWorkloads(fromFile);
             logger.LogInformation("Loaded {Count} workloads from {Path}", fromFile.Count, path);
         }
 

@@ -5,6 +5,7 @@ using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Demo;
+using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
 
 namespace Visibility.Benchmarks.Ingest;
@@ -78,8 +79,7 @@ public class DecodeEnrichBenchmarks
         {
             if (decoder.Decode(message, ref record, out _) == DecodeStatus.Ok)
             {
-                record.Src = index.Lookup(record.SrcIp);
-                record.Dst = index.Lookup(record.DstIp);
+                FlowEnricher.Enrich(ref record, index);
                 batch.Add(record);
             }
         }
@@ -114,6 +114,10 @@ public class DecodeEnrichBenchmarks
                 Protocol = proto,
                 SrcIp = srcKey,
                 DstIp = dstKey,
+                NatSrcIp = srcKey,
+                NatSrcPort = sport,
+                NatDstIp = dstKey,
+                NatDstPort = dport,
                 SrcPort = sport,
                 DstPort = dport,
                 BytesOut = root.GetProperty("orig.raw.pktlen").GetUInt64(),

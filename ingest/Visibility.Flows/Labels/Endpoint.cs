@@ -15,8 +15,8 @@ public sealed class Endpoint
     public const string UnknownKind = "unknown";
     public const string InternetKind = "internet";
 
-    public static readonly Endpoint Unknown = Unclassified(UnknownKind, "");
-    public static readonly Endpoint Internet = Unclassified(InternetKind, "");
+    public static readonly Endpoint Unknown = Unclassified(UnknownKind);
+    public static readonly Endpoint Internet = Unclassified(InternetKind);
 
     private Endpoint(string workload, string kind, FrozenDictionary<string, string> labels)
     {
@@ -69,9 +69,11 @@ public sealed class Endpoint
     public static Endpoint ForWorkload(WorkloadSpec spec) =>
         new(spec.Name, spec.Kind ?? "host", spec.Labels.ToFrozenDictionary(StringComparer.Ordinal));
 
-    /// <summary>A peer owned by no workload, classified as <paramref name="kind"/> (a named network may carry an env).</summary>
-    public static Endpoint Unclassified(string kind, string env) =>
-        new("", kind, env.Length == 0
-            ? FrozenDictionary<string, string>.Empty
-            : new Dictionary<string, string> { [LabelKeys.Env] = env }.ToFrozenDictionary(StringComparer.Ordinal));
+    /// <summary>A peer owned by no workload, classified as <paramref name="kind"/> (a named network may carry labels).</summary>
+    public static Endpoint Unclassified(string kind, IReadOnlyDictionary<string, string>? labels = null) =>
+        new("", kind, labels is null ? FrozenDictionary<string, string>.Empty : labels.ToFrozenDictionary(StringComparer.Ordinal));
+
+    /// <summary>A workload whose labels were completed by label rules.</summary>
+    public static Endpoint ForWorkload(WorkloadSpec spec, IReadOnlyDictionary<string, string> labels) =>
+        new(spec.Name, spec.Kind ?? "host", labels.ToFrozenDictionary(StringComparer.Ordinal));
 }

@@ -21,6 +21,19 @@ public sealed record WorkloadSpec
 
     [JsonPropertyName("labels")]
     public IReadOnlyDictionary<string, string> Labels { get; init; } = FrozenDictionary<string, string>.Empty;
+
+    /// <summary>
+    /// When the workload's addresses became its own (for example a pod's start); null: always. Addresses churn
+    /// (pod IPs are reused), so a flow is attributed to the workload that held the address at the flow's time.
+    /// </summary>
+    [JsonPropertyName("validFrom")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? ValidFrom { get; init; }
+
+    /// <summary>When the workload released its addresses (a pod's end); null: still holds them.</summary>
+    [JsonPropertyName("validTo")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? ValidTo { get; init; }
 }
 
 /// <summary>The well-known label keys, each with a column per flow end.</summary>

@@ -1,35 +1,30 @@
-using System.Collections.Frozen;
 using Visibility.Flows.Model;
 
 namespace Visibility.Flows.Labels;
 
 /// <summary>
-/// An immutable address → workload index: exact addresses first, then the longest matching prefix. Lookups
-/// are a handful of dictionary probes on 128-bit keys and allocate nothing. Peers no workload owns are
-/// classified as <c>unknown</c> (private and configured internal ranges) or <c>internet</c>.
+/// An immutable, time-aware address → endpoint index. Workload addresses and prefixes resolve by longest prefix;
+/// an address held by several workloads over time (reused pod IPs) resolves by the flow's time, falling back to
+/// the enclosing prefix when no holder covers that time. Peers no workload owns are classified by a second
+/// table: a configured named network, <c>unknown</c> (private and configured internal ranges) or
+/// <c>internet</c>. A lookup is one or two binary searches and allocates nothing.
 /// </summary>
 public sealed class WorkloadIndex
 {
-    private static readonly Prefix[] DefaultInternal =
+    private static readonly string[] DefaultInternal =
     [
-        Parse("10.0.0.0/8"), Parse("172.16.0.0/12"), Parse("192.168.0.0/16"), Parse("100.64.0.0/10"),
-        Parse("127.0.0.0/8"), Parse("169.254.0.0/16"), Parse("fc00::/7"), Parse("fe80::/10"), Parse("::1"),
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "fc00::/7", "fe80::/10", "::1",
     ];
 
-    private readonly FrozenDictionary<UInt128, Endpoint> exact;
-    private readonly (UInt128 Mask, FrozenDictionary<UInt128, Endpoint> Networks)[] prefixes;
-    private readonly Prefix[] internalNetworks;
+    private readonly PrefixTable<Holder> workloads;
+    private readonly PrefixTable<Endpoint> classes;
 
-    private WorkloadIndex(
-        IReadOnlyList<WorkloadSpec> workloads,
-        FrozenDictionary<UInt128, Endpoint> exact,
-        (UInt128, FrozenDictionary<UInt128, Endpoint>)[] prefixes,
-        Prefix[] internalNetworks)
+    private WorkloadIndex(IReadOnlyList<WorkloadSpec> specs, PrefixTable<Holder> workloads, PrefixTable<Endpoint> classes)
     {
-        Workloads = workloads;
-        this.exact = exact;
-        this.prefixes = prefixes;
-        this.internalNetworks = internalNetworks;
+        Workloads = specs;
+        this.workloads = workloads;
+        this.classes = classes;
     }
 
     public static WorkloadIndex Empty { get; } = Build([]);
@@ -37,72 +32,125 @@ public sealed class WorkloadIndex
     /// <summary>The workloads this index was built from, in input order.</summary>
     public IReadOnlyList<WorkloadSpec> Workloads { get; }
 
+    /// <summary>Distinct address ranges in the workload table (for diagnostics and benchmarks).</summary>
+    public int RangeCount => workloads.Count;
+
     /// <summary>
-    /// Builds an index. Workloads must be valid (<see cref="WorkloadValidation"/>); when two claim the same
-    /// address or prefix, the later one in the list wins.
+    /// Builds an index from valid workloads (<see cref="WorkloadValidation"/>). Without validity intervals, when
+    /// two workloads claim the same address or prefix the later one in the list wins.
     /// </summary>
-    public static WorkloadIndex Build(IReadOnlyList<WorkloadSpec> workloads, IReadOnlyList<Prefix>? internalNetworks = null)
+    public static WorkloadIndex Build(IReadOnlyList<WorkloadSpec> specs, LabelSettings? settings = null)
     {
-        var exact = new Dictionary<UInt128, Endpoint>();
-        var byLength = new SortedDictionary<int, Dictionary<UInt128, Endpoint>>(Comparer<int>.Create((a, b) => b.CompareTo(a)));
-        foreach (var spec in workloads)
+        settings ??= LabelSettings.Default;
+        var holders = new Dictionary<Prefix, Holder>();
+        foreach (var spec in specs)
         {
-            var endpoint = Endpoint.ForWorkload(spec);
-            foreach (var text in spec.Addresses)
+            var prefixes = spec.Addresses.Select(text => Prefix.TryParse(text, out var p, out var error)
+                ? p
+                : throw new ArgumentException($"workload '{spec.Name}': {error}", nameof(specs))).ToList();
+            var endpoint = Endpoint.ForWorkload(spec, EffectiveLabels(spec, prefixes, settings.Rules));
+            var from = spec.ValidFrom?.ToUnixTimeMilliseconds() ?? long.MinValue;
+            var to = spec.ValidTo?.ToUnixTimeMilliseconds() ?? long.MaxValue;
+            foreach (var prefix in prefixes)
             {
-                if (!Prefix.TryParse(text, out var prefix, out var error))
+                if (!holders.TryGetValue(prefix, out var holder))
                 {
-                    throw new ArgumentException($"workload '{spec.Name}': {error}", nameof(workloads));
+                    holders[prefix] = holder = new Holder();
                 }
 
-                if (prefix.IsSingleAddress)
-                {
-                    exact[prefix.Network] = endpoint;
-                }
-                else
-                {
-                    if (!byLength.TryGetValue(prefix.Length, out var networks))
-                    {
-                        byLength[prefix.Length] = networks = [];
-                    }
-
-                    networks[prefix.Network] = endpoint;
-                }
+                holder.Add(from, to, endpoint);
             }
         }
 
-        var prefixTable = byLength.Select(kv => (IpAddressKey.Mask(kv.Key), kv.Value.ToFrozenDictionary())).ToArray();
-        var internals = internalNetworks is null ? DefaultInternal : [.. DefaultInternal, .. internalNetworks];
-        return new WorkloadIndex(workloads, exact.ToFrozenDictionary(), prefixTable, internals);
+        var table = PrefixTable<Holder>.Build(holders.Select(kv => (kv.Key, kv.Value)), static (child, parent) => child.Parent = parent);
+
+        var classified = new Dictionary<Prefix, Endpoint>();
+        foreach (var text in DefaultInternal)
+        {
+            classified[Parse(text)] = Endpoint.Unknown;
+        }
+
+        foreach (var prefix in settings.InternalNetworks)
+        {
+            classified[prefix] = Endpoint.Unknown;
+        }
+
+        foreach (var network in settings.Networks)
+        {
+            var endpoint = Endpoint.Unclassified(network.Name, network.Labels);
+            foreach (var prefix in network.Prefixes)
+            {
+                classified[prefix] = endpoint;
+            }
+        }
+
+        return new WorkloadIndex(specs, table, PrefixTable<Endpoint>.Build(classified.Select(kv => (kv.Key, kv.Value))));
     }
 
-    /// <summary>The endpoint for <paramref name="address"/>: its workload, or its class when it has none.</summary>
-    public Endpoint Lookup(UInt128 address)
+    /// <summary>The endpoint for <paramref name="address"/> now.</summary>
+    public Endpoint Lookup(UInt128 address) => Lookup(address, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+    /// <summary>The endpoint for <paramref name="address"/> at <paramref name="timeMs"/> (Unix milliseconds).</summary>
+    public Endpoint Lookup(UInt128 address, long timeMs) =>
+        workloads.Find(address)?.Resolve(timeMs) ?? classes.Find(address) ?? Endpoint.Internet;
+
+    /// <summary>The workload holding <paramref name="address"/> at <paramref name="timeMs"/>, or null.</summary>
+    public Endpoint? FindWorkload(UInt128 address, long timeMs) => workloads.Find(address)?.Resolve(timeMs);
+
+    private static Dictionary<string, string> EffectiveLabels(WorkloadSpec spec, List<Prefix> prefixes, IReadOnlyList<LabelRule> rules)
     {
-        if (exact.TryGetValue(address, out var endpoint))
+        var labels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal);
+        foreach (var rule in rules)
         {
-            return endpoint;
-        }
-
-        foreach (var (mask, networks) in prefixes)
-        {
-            if (networks.TryGetValue(address & mask, out endpoint))
+            if (rule.Apply(spec, prefixes) is { } extra)
             {
-                return endpoint;
+                foreach (var (key, value) in extra)
+                {
+                    labels.TryAdd(key, value);
+                }
             }
         }
 
-        foreach (var network in internalNetworks)
-        {
-            if (network.Contains(address))
-            {
-                return Endpoint.Unknown;
-            }
-        }
-
-        return Endpoint.Internet;
+        return labels;
     }
 
     private static Prefix Parse(string text) =>
         Prefix.TryParse(text, out var prefix, out var error) ? prefix : throw new InvalidOperationException(error);
+
+    /// <summary>
+    /// Who holds one prefix: one endpoint for good (the common case), or several, each for an interval.
+    /// </summary>
+    private sealed class Holder
+    {
+        private Endpoint? always;
+        private (long From, long To, Endpoint Endpoint)[] intervals = [];
+
+        public Holder? Parent { get; set; }
+
+        public void Add(long from, long to, Endpoint endpoint)
+        {
+            if (from == long.MinValue && to == long.MaxValue)
+            {
+                always = endpoint;
+            }
+            else
+            {
+                intervals = [.. intervals, (from, to, endpoint)];
+            }
+        }
+
+        public Endpoint? Resolve(long timeMs)
+        {
+            // A holder for a known interval is more specific than one without.
+            foreach (var (from, to, endpoint) in intervals)
+            {
+                if (timeMs >= from && timeMs < to)
+                {
+                    return endpoint;
+                }
+            }
+
+            return always ?? Parent?.Resolve(timeMs);
+        }
+    }
 }

@@ -34,6 +34,16 @@ public struct FlowRecord
     public UInt128 DstIp;
     public ushort DstPort;
 
+    /// <summary>
+    /// The tuple after NAT, from the reply direction: the source as the destination saw it (SNAT) and the
+    /// destination that actually answered (DNAT). Equal to the original tuple when there was no NAT; decoders
+    /// that do not know it leave it zero and enrichment fills it in.
+    /// </summary>
+    public UInt128 NatSrcIp;
+    public ushort NatSrcPort;
+    public UInt128 NatDstIp;
+    public ushort NatDstPort;
+
     /// <summary>Bytes and packets from source to destination (the original direction).</summary>
     public ulong BytesOut;
     public ulong PacketsOut;

@@ -22,7 +22,7 @@ public static partial class FlowSchema
         "bytes_out, packets_out, bytes_in, packets_in, " +
         "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
         "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset";
+        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port";
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -98,6 +98,12 @@ public static partial class FlowSchema
                 ORDER BY name
                 """,
             ]),
+            new Migration(3, "NAT tuple", [
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_src_ip IPv6 AFTER dst_port",
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_src_port UInt16 AFTER nat_src_ip",
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_ip IPv6 AFTER nat_src_port",
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_port UInt16 AFTER nat_dst_ip",
+            ]),
         ];
     }
 
@@ -131,6 +137,10 @@ public static partial class FlowSchema
         RowBinary.WriteBytes(writer, (record.Dst ?? Endpoint.Unknown).Encoded);
         RowBinary.WriteInt32(writer, record.SourcePartition);
         RowBinary.WriteInt64(writer, record.SourceOffset);
+        RowBinary.WriteIPv6(writer, record.NatSrcIp);
+        RowBinary.WriteUInt16(writer, record.NatSrcPort);
+        RowBinary.WriteIPv6(writer, record.NatDstIp);
+        RowBinary.WriteUInt16(writer, record.NatDstPort);
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]

@@ -141,8 +141,7 @@ public sealed class IngestConsumer
         switch (status)
         {
             case DecodeStatus.Ok:
-                record.Src = index.Lookup(record.SrcIp);
-                record.Dst = index.Lookup(record.DstIp);
+                FlowEnricher.Enrich(ref record, index);
                 record.SourcePartition = result.Partition.Value;
                 record.SourceOffset = result.Offset.Value;
                 batch.Add(record);

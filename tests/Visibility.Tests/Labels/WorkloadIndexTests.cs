@@ -47,7 +47,7 @@ public sealed class WorkloadIndexTests
     public void Lookup_ConfiguredInternalNetwork_IsUnknownNotInternet()
     {
         Assert.True(Prefix.TryParse("198.51.100.0/24", out var corporate, out _));
-        var index = WorkloadIndex.Build([], [corporate]);
+        var index = WorkloadIndex.Build([], new LabelSettings { InternalNetworks = [corporate] });
         Assert.Equal(Endpoint.UnknownKind, index.Lookup(Ip("198.51.100.7")).Kind);
         Assert.Equal(Endpoint.InternetKind, index.Lookup(Ip("198.51.101.7")).Kind);
     }
