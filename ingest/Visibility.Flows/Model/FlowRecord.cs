@@ -52,6 +52,12 @@ public struct FlowRecord
     public ulong BytesIn;
     public ulong PacketsIn;
 
+    /// <summary>
+    /// Connections this record stands for: 0 or 1 for a record about one connection; more for sources that send
+    /// flows already aggregated (the canonical JSON format). Records of one connection repeat the same value.
+    /// </summary>
+    public uint Connections;
+
     public Endpoint? Src;
     public Endpoint? Dst;
 

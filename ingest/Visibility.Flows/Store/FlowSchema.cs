@@ -22,7 +22,7 @@ public static partial class FlowSchema
         "bytes_out, packets_out, bytes_in, packets_in, " +
         "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
         "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port";
+        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections";
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -104,6 +104,9 @@ public static partial class FlowSchema
                 $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_ip IPv6 AFTER nat_src_port",
                 $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_port UInt16 AFTER nat_dst_ip",
             ]),
+            new Migration(4, "aggregated records", [
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS connections UInt32 DEFAULT 1 AFTER conn_id",
+            ]),
         ];
     }
 
@@ -141,6 +144,7 @@ public static partial class FlowSchema
         RowBinary.WriteUInt16(writer, record.NatSrcPort);
         RowBinary.WriteIPv6(writer, record.NatDstIp);
         RowBinary.WriteUInt16(writer, record.NatDstPort);
+        RowBinary.WriteUInt32(writer, record.Connections == 0 ? 1 : record.Connections);
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]

@@ -48,6 +48,12 @@ public static class RowBinary
         writer.Advance(2);
     }
 
+    public static void WriteUInt32(IBufferWriter<byte> writer, uint value)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(writer.GetSpan(4), value);
+        writer.Advance(4);
+    }
+
     public static void WriteInt32(IBufferWriter<byte> writer, int value)
     {
         BinaryPrimitives.WriteInt32LittleEndian(writer.GetSpan(4), value);

@@ -57,13 +57,14 @@ public sealed class GraphQuery(IFlowStore store)
         var dstValues = string.Join(", ", keys.Select(k => k.DestinationExpression));
         return $"""
             SELECT s_kind, s_vals, d_kind, d_vals,
-                count() AS flows, sum(conn_bytes) AS bytes, sum(conn_packets) AS packets,
+                sum(conn_count) AS flows, sum(conn_bytes) AS bytes, sum(conn_packets) AS packets,
                 arraySort(groupUniqArray(64)(port)) AS ports,
                 countIf(cross_env) AS cross_flows,
                 toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
             FROM
             (
                 SELECT conn_id,
+                    max(connections) AS conn_count,
                     any(if(src_workload = '', src_kind, '')) AS s_kind,
                     any([{srcValues}]) AS s_vals,
                     any(if(dst_workload = '', dst_kind, '')) AS d_kind,
