@@ -8,7 +8,6 @@ namespace Visibility.Flows.Labels;
 /// bits, which narrows the search to a handful of ranges. Nothing is allocated per lookup.
 /// </summary>
 internal sealed class PrefixTable<T>
-    where T : class
 {
     private const int Buckets = 1 << 16;
     private static readonly UInt128 V4Low = IpAddressKey.FromIPv4(0);
@@ -110,8 +109,8 @@ internal sealed class PrefixTable<T>
         return new PrefixTable<T>(segments);
     }
 
-    /// <summary>The value of the longest prefix containing <paramref name="address"/>, or null.</summary>
-    public T? Find(UInt128 address)
+    /// <summary>Finds the value of the longest prefix containing <paramref name="address"/>.</summary>
+    public bool TryFind(UInt128 address, out T value)
     {
         if ((address >> 32) == 0xFFFF)
         {
@@ -135,7 +134,14 @@ internal sealed class PrefixTable<T>
             }
 
             var i = lo - 1;
-            return i >= 0 && v4Ends[i] >= a ? v4Values[i] : null;
+            if (i >= 0 && v4Ends[i] >= a)
+            {
+                value = v4Values[i];
+                return true;
+            }
+
+            value = default!;
+            return false;
         }
 
         var low = 0;
@@ -154,6 +160,13 @@ internal sealed class PrefixTable<T>
         }
 
         var j = low - 1;
-        return j >= 0 && ends[j] >= address ? values[j] : null;
+        if (j >= 0 && ends[j] >= address)
+        {
+            value = values[j];
+            return true;
+        }
+
+        value = default!;
+        return false;
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Visibility.Flows.Model;
 
 namespace Visibility.Flows.Labels;
@@ -17,13 +18,19 @@ public sealed class WorkloadIndex
         "fc00::/7", "fe80::/10", "::1",
     ];
 
-    private readonly PrefixTable<Holder> workloads;
+    private readonly FrozenDictionary<uint, Slot> exactV4;
+    private readonly FrozenDictionary<UInt128, Slot> exactV6;
+    private readonly PrefixTable<Slot> prefixes;
     private readonly PrefixTable<Endpoint> classes;
 
-    private WorkloadIndex(IReadOnlyList<WorkloadSpec> specs, PrefixTable<Holder> workloads, PrefixTable<Endpoint> classes)
+    private WorkloadIndex(
+        IReadOnlyList<WorkloadSpec> specs, FrozenDictionary<uint, Slot> exactV4, FrozenDictionary<UInt128, Slot> exactV6,
+        PrefixTable<Slot> prefixes, PrefixTable<Endpoint> classes)
     {
         Workloads = specs;
-        this.workloads = workloads;
+        this.exactV4 = exactV4;
+        this.exactV6 = exactV6;
+        this.prefixes = prefixes;
         this.classes = classes;
     }
 
@@ -32,8 +39,8 @@ public sealed class WorkloadIndex
     /// <summary>The workloads this index was built from, in input order.</summary>
     public IReadOnlyList<WorkloadSpec> Workloads { get; }
 
-    /// <summary>Distinct address ranges in the workload table (for diagnostics and benchmarks).</summary>
-    public int RangeCount => workloads.Count;
+    /// <summary>Exact addresses, and distinct ranges of the prefix table (for diagnostics and benchmarks).</summary>
+    public (int Addresses, int Ranges) Size => (exactV4.Count + exactV6.Count, prefixes.Count);
 
     /// <summary>
     /// Builds an index from valid workloads (<see cref="WorkloadValidation"/>). Without validity intervals, when
@@ -42,27 +49,28 @@ public sealed class WorkloadIndex
     public static WorkloadIndex Build(IReadOnlyList<WorkloadSpec> specs, LabelSettings? settings = null)
     {
         settings ??= LabelSettings.Default;
-        var holders = new Dictionary<Prefix, Holder>();
+        var claims = new Dictionary<Prefix, Slot>();
         foreach (var spec in specs)
         {
-            var prefixes = spec.Addresses.Select(text => Prefix.TryParse(text, out var p, out var error)
+            var parsed = spec.Addresses.Select(text => Prefix.TryParse(text, out var p, out var error)
                 ? p
                 : throw new ArgumentException($"workload '{spec.Name}': {error}", nameof(specs))).ToList();
-            var endpoint = Endpoint.ForWorkload(spec, EffectiveLabels(spec, prefixes, settings.Rules));
+            var endpoint = Endpoint.ForWorkload(spec, EffectiveLabels(spec, parsed, settings.Rules));
             var from = spec.ValidFrom?.ToUnixTimeMilliseconds() ?? long.MinValue;
             var to = spec.ValidTo?.ToUnixTimeMilliseconds() ?? long.MaxValue;
-            foreach (var prefix in prefixes)
+            foreach (var prefix in parsed)
             {
-                if (!holders.TryGetValue(prefix, out var holder))
-                {
-                    holders[prefix] = holder = new Holder();
-                }
-
-                holder.Add(from, to, endpoint);
+                claims[prefix] = claims.GetValueOrDefault(prefix).With(from, to, endpoint);
             }
         }
 
-        var table = PrefixTable<Holder>.Build(holders.Select(kv => (kv.Key, kv.Value)), static (child, parent) => child.Parent = parent);
+        var exactV4 = claims.Where(c => c.Key.IsSingleAddress && IpAddressKey.IsIPv4(c.Key.Network))
+            .ToFrozenDictionary(c => (uint)c.Key.Network, c => c.Value);
+        var exactV6 = claims.Where(c => c.Key.IsSingleAddress && !IpAddressKey.IsIPv4(c.Key.Network))
+            .ToFrozenDictionary(c => c.Key.Network, c => c.Value);
+        var prefixTable = PrefixTable<Slot>.Build(
+            claims.Where(c => !c.Key.IsSingleAddress).Select(c => (c.Key, c.Value)),
+            static (child, parent) => child.Timed?.SetParent(parent));
 
         var classified = new Dictionary<Prefix, Endpoint>();
         foreach (var text in DefaultInternal)
@@ -84,7 +92,7 @@ public sealed class WorkloadIndex
             }
         }
 
-        return new WorkloadIndex(specs, table, PrefixTable<Endpoint>.Build(classified.Select(kv => (kv.Key, kv.Value))));
+        return new WorkloadIndex(specs, exactV4, exactV6, prefixTable, PrefixTable<Endpoint>.Build(classified.Select(kv => (kv.Key, kv.Value))));
     }
 
     /// <summary>The endpoint for <paramref name="address"/> now.</summary>
@@ -92,10 +100,22 @@ public sealed class WorkloadIndex
 
     /// <summary>The endpoint for <paramref name="address"/> at <paramref name="timeMs"/> (Unix milliseconds).</summary>
     public Endpoint Lookup(UInt128 address, long timeMs) =>
-        workloads.Find(address)?.Resolve(timeMs) ?? classes.Find(address) ?? Endpoint.Internet;
+        FindWorkload(address, timeMs) ?? (classes.TryFind(address, out var endpoint) ? endpoint : Endpoint.Internet);
 
     /// <summary>The workload holding <paramref name="address"/> at <paramref name="timeMs"/>, or null.</summary>
-    public Endpoint? FindWorkload(UInt128 address, long timeMs) => workloads.Find(address)?.Resolve(timeMs);
+    public Endpoint? FindWorkload(UInt128 address, long timeMs)
+    {
+        Slot slot;
+        var found = IpAddressKey.IsIPv4(address)
+            ? exactV4.TryGetValue((uint)address, out slot)
+            : exactV6.TryGetValue(address, out slot);
+        if (found && slot.Resolve(timeMs) is { } endpoint)
+        {
+            return endpoint;
+        }
+
+        return prefixes.TryFind(address, out slot) ? slot.Resolve(timeMs) : null;
+    }
 
     private static Dictionary<string, string> EffectiveLabels(WorkloadSpec spec, List<Prefix> prefixes, IReadOnlyList<LabelRule> rules)
     {
@@ -118,30 +138,42 @@ public sealed class WorkloadIndex
         Prefix.TryParse(text, out var prefix, out var error) ? prefix : throw new InvalidOperationException(error);
 
     /// <summary>
-    /// Who holds one prefix: one endpoint for good (the common case), or several, each for an interval.
+    /// Who holds one address or prefix: one endpoint for good (the common case, no indirection), or holders
+    /// for intervals of time.
     /// </summary>
-    private sealed class Holder
+    private readonly record struct Slot(Endpoint? Always, Timed? Timed)
     {
-        private Endpoint? always;
-        private (long From, long To, Endpoint Endpoint)[] intervals = [];
-
-        public Holder? Parent { get; set; }
-
-        public void Add(long from, long to, Endpoint endpoint)
+        public Slot With(long from, long to, Endpoint endpoint)
         {
             if (from == long.MinValue && to == long.MaxValue)
             {
-                always = endpoint;
+                Timed?.SetAlways(endpoint);
+                return this with { Always = Timed is null ? endpoint : null };
             }
-            else
-            {
-                intervals = [.. intervals, (from, to, endpoint)];
-            }
+
+            var timed = Timed ?? new Timed(Always);
+            timed.Add(from, to, endpoint);
+            return new Slot(null, timed);
         }
+
+        public Endpoint? Resolve(long timeMs) => Always ?? Timed?.Resolve(timeMs);
+    }
+
+    /// <summary>Holders of one address over time, then the holder without an interval, then the enclosing prefix.</summary>
+    private sealed class Timed(Endpoint? always)
+    {
+        private (long From, long To, Endpoint Endpoint)[] intervals = [];
+        private Endpoint? always = always;
+        private Slot parent;
+
+        public void Add(long from, long to, Endpoint endpoint) => intervals = [.. intervals, (from, to, endpoint)];
+
+        public void SetAlways(Endpoint endpoint) => always = endpoint;
+
+        public void SetParent(Slot enclosing) => parent = enclosing;
 
         public Endpoint? Resolve(long timeMs)
         {
-            // A holder for a known interval is more specific than one without.
             foreach (var (from, to, endpoint) in intervals)
             {
                 if (timeMs >= from && timeMs < to)
@@ -150,7 +182,7 @@ public sealed class WorkloadIndex
                 }
             }
 
-            return always ?? Parent?.Resolve(timeMs);
+            return always ?? parent.Resolve(timeMs);
         }
     }
 }

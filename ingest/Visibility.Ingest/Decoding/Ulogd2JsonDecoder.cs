@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Visibility.Flows.Model;
 
@@ -9,165 +11,23 @@ namespace Visibility.Ingest.Decoding;
 /// (<c>orig.l4.sport</c>, <c>reply.raw.pktlen</c>, <c>ct.id</c>, <c>ct.event</c>, <c>flow.start.sec</c>, …).
 /// A connection usually appears twice, as NEW and as DESTROY with its final counters; both records get the same
 /// <see cref="FlowRecord.ConnectionId"/> (from <c>ct.id</c>, the start second and the original tuple), so the
-/// store counts the connection once. Counters are cumulative: the latest record of a connection is its total.
+/// store counts the connection once. Counters are cumulative: the latest record of a connection is its total,
+/// so interim UPDATE records of a long-lived connection refine its counters and are never added twice.
+/// The reply tuple (<c>reply.ip.saddr.str</c>, <c>reply.l4.sport</c>, …) gives the post-NAT addresses.
 /// </summary>
+/// <remarks>
+/// ulogd2 writes flat objects of numbers and plain strings. A scanner for exactly that shape reads a record in
+/// a fraction of what a general JSON reader needs; anything else (nesting, escaped keys) goes to
+/// <see cref="Utf8JsonReader"/>, and both feed the same field handling, so they agree on every input.
+/// </remarks>
 public sealed class Ulogd2JsonDecoder : IFlowDecoder
 {
     public const string FormatName = "ulogd2-json";
 
-    public string Format => FormatName;
+    private const string Malformed = "malformed JSON";
 
-    public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
-    {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
-        ulong ctId = 0;
-        long startSec = -1, startUsec = 0, endSec = -1, endUsec = 0;
-        var haveSrc = false;
-        var haveDst = false;
-        var haveEvent = false;
-        ReadOnlySpan<byte> timestamp = default;
-
-        var reader = new Utf8JsonReader(message, new JsonReaderOptions { MaxDepth = 8 });
-        try
-        {
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                reason = "not a JSON object";
-                return DecodeStatus.Invalid;
-            }
-
-            while (reader.Read())
-            {
-                if (reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0)
-                {
-                    break;
-                }
-
-                if (reader.TokenType != JsonTokenType.PropertyName)
-                {
-                    continue;
-                }
-
-                switch (FieldOf(ref reader))
-                {
-                    case Field.Src:
-                        if (!ReadAddress(ref reader, out record.SrcIp))
-                        {
-                            reason = "src_ip is not an IP address";
-                            return DecodeStatus.Invalid;
-                        }
-
-                        haveSrc = true;
-                        break;
-                    case Field.Dst:
-                        if (!ReadAddress(ref reader, out record.DstIp))
-                        {
-                            reason = "dest_ip is not an IP address";
-                            return DecodeStatus.Invalid;
-                        }
-
-                        haveDst = true;
-                        break;
-                    case Field.SrcPort:
-                        record.SrcPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
-                        break;
-                    case Field.DstPort:
-                        record.DstPort = (ushort)ReadNumber(ref reader, ushort.MaxValue);
-                        break;
-                    case Field.Protocol:
-                        record.Protocol = (byte)ReadNumber(ref reader, byte.MaxValue);
-                        break;
-                    case Field.BytesOut:
-                        record.BytesOut = ReadNumber(ref reader, ulong.MaxValue);
-                        break;
-                    case Field.PacketsOut:
-                        record.PacketsOut = ReadNumber(ref reader, ulong.MaxValue);
-                        break;
-                    case Field.BytesIn:
-                        record.BytesIn = ReadNumber(ref reader, ulong.MaxValue);
-                        break;
-                    case Field.PacketsIn:
-                        record.PacketsIn = ReadNumber(ref reader, ulong.MaxValue);
-                        break;
-                    case Field.ConntrackId:
-                        ctId = ReadNumber(ref reader, uint.MaxValue);
-                        break;
-                    case Field.Event:
-                        record.Event = (FlowEvent)ReadNumber(ref reader, 7);
-                        haveEvent = true;
-                        break;
-                    case Field.StartSec:
-                        startSec = (long)ReadNumber(ref reader, uint.MaxValue);
-                        break;
-                    case Field.StartUsec:
-                        startUsec = (long)ReadNumber(ref reader, 999_999);
-                        break;
-                    case Field.EndSec:
-                        endSec = (long)ReadNumber(ref reader, uint.MaxValue);
-                        break;
-                    case Field.EndUsec:
-                        endUsec = (long)ReadNumber(ref reader, 999_999);
-                        break;
-                    case Field.Timestamp:
-                        // Kept as a slice of the message; parsed only when flow.start.sec is absent.
-                        reader.Read();
-                        timestamp = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped ? reader.ValueSpan : default;
-                        break;
-                    default:
-                        reader.Skip();
-                        break;
-                }
-            }
-        }
-        catch (JsonException)
-        {
-            reason = "malformed JSON";
-            return DecodeStatus.Invalid;
-        }
-        catch (FormatException)
-        {
-            reason = "a numeric field is not a number in range";
-            return DecodeStatus.Invalid;
-        }
-        catch (InvalidOperationException)
-        {
-            reason = "a field has the wrong JSON type";
-            return DecodeStatus.Invalid;
-        }
-
-        if (!haveSrc || !haveDst)
-        {
-            reason = "src_ip or dest_ip is missing";
-            return DecodeStatus.Invalid;
-        }
-
-        if (startSec < 0)
-        {
-            // ulogd2 writes its local wall clock without a zone; hosts shipping flows are expected to run in UTC.
-            if (timestamp.IsEmpty || !DateTime.TryParse(System.Text.Encoding.UTF8.GetString(timestamp), CultureInfo.InvariantCulture,
-                    DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var wall))
-            {
-                reason = "neither flow.start.sec nor timestamp is present";
-                return DecodeStatus.Invalid;
-            }
-
-            startSec = new DateTimeOffset(wall, TimeSpan.Zero).ToUnixTimeSeconds();
-        }
-
-        if (!haveEvent)
-        {
-            // Without an event type the record is read as a complete flow, the way ulogd2 logs DESTROY-only stacks.
-            record.Event = FlowEvent.Destroy;
-        }
-
-        record.StartMs = (startSec * 1000) + (startUsec / 1000);
-        record.EndMs = endSec < 0 ? 0 : (endSec * 1000) + (endUsec / 1000);
-        record.ConnectionId = ConnectionKey.Compute(ctId, startSec, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
-        reason = null;
-        return DecodeStatus.Ok;
-    }
+    // Property names grouped by length, so a name is compared with at most three candidates.
+    private static readonly (byte[] Name, Field Field)[][] FieldsByLength = BuildFieldTable();
 
     private enum Field
     {
@@ -188,19 +48,271 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         EndSec,
         EndUsec,
         Timestamp,
+        ReplySrc,
+        ReplyDst,
+        ReplySrcPort,
+        ReplyDstPort,
     }
 
-    // Property names grouped by length, so a name is compared with at most three candidates.
-    private static readonly (byte[] Name, Field Field)[][] FieldsByLength = BuildFieldTable();
-
-    private static Field FieldOf(ref Utf8JsonReader reader)
+    private enum ValueKind
     {
-        if (reader.ValueIsEscaped || reader.HasValueSequence)
+        String,
+        Number,
+        Other,
+    }
+
+    private enum Scan
+    {
+        Done,
+        Invalid,
+        Unsupported,
+    }
+
+    public string Format => FormatName;
+
+    public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
+    {
+        var state = default(State);
+        state.Reset(ref record);
+        var scan = ScanFlat(message, ref state, ref record, out reason);
+        if (scan == Scan.Unsupported)
         {
-            return FieldOfSlow(ref reader);
+            state.Reset(ref record);
+            scan = ReadGeneral(message, ref state, ref record, out reason);
         }
 
-        var name = reader.ValueSpan;
+        if (scan == Scan.Done)
+        {
+            return state.Finish(ref record, out reason);
+        }
+
+        reason ??= Malformed;
+        return DecodeStatus.Invalid;
+    }
+
+    /// <summary>Reads a flat object of numbers, plain strings and literals; defers anything else.</summary>
+    private static Scan ScanFlat(ReadOnlySpan<byte> s, ref State state, ref FlowRecord record, out string? reason)
+    {
+        reason = Malformed;
+        var i = SkipSpace(s, 0);
+        if (i >= s.Length)
+        {
+            return Scan.Invalid;
+        }
+
+        if (s[i] != (byte)'{')
+        {
+            reason = "not a JSON object";
+            return s[i] is (byte)'[' or (byte)'"' or (byte)'-' or (>= (byte)'0' and <= (byte)'9') or (byte)'t' or (byte)'f' or (byte)'n'
+                ? Scan.Invalid
+                : Scan.Unsupported;
+        }
+
+        i = SkipSpace(s, i + 1);
+        if (i < s.Length && s[i] == (byte)'}')
+        {
+            return SkipSpace(s, i + 1) == s.Length ? Scan.Done : Scan.Invalid;
+        }
+
+        while (true)
+        {
+            if (i >= s.Length || s[i] != (byte)'"')
+            {
+                return Scan.Invalid;
+            }
+
+            var keyEnd = s[(i + 1)..].IndexOfAny((byte)'"', (byte)'\\');
+            if (keyEnd < 0)
+            {
+                return Scan.Invalid;
+            }
+
+            var key = s.Slice(i + 1, keyEnd);
+            i += keyEnd + 1;
+            if (s[i] == (byte)'\\')
+            {
+                return Scan.Unsupported;
+            }
+
+            i = SkipSpace(s, i + 1);
+            if (i >= s.Length || s[i] != (byte)':')
+            {
+                return Scan.Invalid;
+            }
+
+            i = SkipSpace(s, i + 1);
+            if (i >= s.Length)
+            {
+                return Scan.Invalid;
+            }
+
+            ReadOnlySpan<byte> value;
+            ValueKind kind;
+            var c = s[i];
+            if (c == (byte)'"')
+            {
+                var end = s[(i + 1)..].IndexOfAny((byte)'"', (byte)'\\');
+                if (end < 0)
+                {
+                    return Scan.Invalid;
+                }
+
+                if (s[i + 1 + end] == (byte)'\\')
+                {
+                    return Scan.Unsupported;
+                }
+
+                value = s.Slice(i + 1, end);
+                kind = ValueKind.String;
+                i += end + 2;
+            }
+            else if (c == (byte)'-' || (c >= (byte)'0' && c <= (byte)'9'))
+            {
+                var start = i;
+                i++;
+                while (i < s.Length && s[i] is (>= (byte)'0' and <= (byte)'9') or (byte)'.' or (byte)'e' or (byte)'E' or (byte)'+' or (byte)'-')
+                {
+                    i++;
+                }
+
+                value = s[start..i];
+                kind = ValueKind.Number;
+            }
+            else if (s[i..].StartsWith("true"u8) || s[i..].StartsWith("null"u8))
+            {
+                value = default;
+                kind = ValueKind.Other;
+                i += 4;
+            }
+            else if (s[i..].StartsWith("false"u8))
+            {
+                value = default;
+                kind = ValueKind.Other;
+                i += 5;
+            }
+            else if (c is (byte)'{' or (byte)'[')
+            {
+                return Scan.Unsupported;
+            }
+            else
+            {
+                return Scan.Invalid;
+            }
+
+            if (FieldOf(key) is var field && field != Field.Other && !state.Apply(field, value, kind, ref record, out reason))
+            {
+                return Scan.Invalid;
+            }
+
+            i = SkipSpace(s, i);
+            if (i >= s.Length)
+            {
+                reason = Malformed;
+                return Scan.Invalid;
+            }
+
+            if (s[i] == (byte)',')
+            {
+                i = SkipSpace(s, i + 1);
+                continue;
+            }
+
+            reason = Malformed;
+            if (s[i] != (byte)'}')
+            {
+                return Scan.Invalid;
+            }
+
+            return SkipSpace(s, i + 1) == s.Length ? Scan.Done : Scan.Invalid;
+        }
+    }
+
+    /// <summary>The general path: any valid JSON object, through <see cref="Utf8JsonReader"/>.</summary>
+    private static Scan ReadGeneral(ReadOnlySpan<byte> message, ref State state, ref FlowRecord record, out string? reason)
+    {
+        var reader = new Utf8JsonReader(message, new JsonReaderOptions { MaxDepth = 16 });
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                reason = "not a JSON object";
+                return Scan.Invalid;
+            }
+
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0)
+                {
+                    // Nothing may follow the object.
+                    while (reader.Read())
+                    {
+                    }
+
+                    reason = null;
+                    return Scan.Done;
+                }
+
+                if (reader.TokenType != JsonTokenType.PropertyName)
+                {
+                    continue;
+                }
+
+                var field = FieldOf(ref reader);
+                reader.Read();
+                if (field == Field.Other || reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    if (field != Field.Other)
+                    {
+                        reason = FieldTypeReason(field);
+                        return Scan.Invalid;
+                    }
+
+                    reader.Skip();
+                    continue;
+                }
+
+                ReadOnlySpan<byte> value = default;
+                var kind = ValueKind.Other;
+                byte[]? unescaped = null;
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    kind = ValueKind.String;
+                    value = reader.ValueIsEscaped ? unescaped = Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan;
+                }
+                else if (reader.TokenType == JsonTokenType.Number)
+                {
+                    kind = ValueKind.Number;
+                    value = reader.ValueSpan;
+                }
+
+                if (!state.Apply(field, unescaped is null ? value : unescaped.AsSpan(), kind, ref record, out reason))
+                {
+                    return Scan.Invalid;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            reason = Malformed;
+            return Scan.Invalid;
+        }
+
+        reason = Malformed;
+        return Scan.Invalid;
+    }
+
+    private static int SkipSpace(ReadOnlySpan<byte> s, int i)
+    {
+        while (i < s.Length && s[i] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    private static Field FieldOf(ReadOnlySpan<byte> name)
+    {
         if (name.Length >= FieldsByLength.Length)
         {
             return Field.Other;
@@ -217,8 +329,13 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         return Field.Other;
     }
 
-    private static Field FieldOfSlow(ref Utf8JsonReader reader)
+    private static Field FieldOf(ref Utf8JsonReader reader)
     {
+        if (!reader.ValueIsEscaped && !reader.HasValueSequence)
+        {
+            return FieldOf(reader.ValueSpan);
+        }
+
         foreach (var group in FieldsByLength)
         {
             foreach (var (candidate, field) in group)
@@ -232,6 +349,16 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
         return Field.Other;
     }
+
+    private static string FieldTypeReason(Field field) => field switch
+    {
+        Field.Src => "src_ip is not an IP address",
+        Field.Dst => "dest_ip is not an IP address",
+        Field.ReplySrc => "reply.ip.saddr.str is not an IP address",
+        Field.ReplyDst => "reply.ip.daddr.str is not an IP address",
+        Field.Timestamp => "timestamp is not a string",
+        _ => "a numeric field is not a number in range",
+    };
 
     private static (byte[] Name, Field Field)[][] BuildFieldTable()
     {
@@ -247,37 +374,161 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             ("flow.start.sec", Field.StartSec), ("flow.start.usec", Field.StartUsec),
             ("flow.end.sec", Field.EndSec), ("flow.end.usec", Field.EndUsec),
             ("timestamp", Field.Timestamp),
+            ("reply.ip.saddr.str", Field.ReplySrc), ("reply.ip.daddr.str", Field.ReplyDst),
+            ("reply.l4.sport", Field.ReplySrcPort), ("reply.l4.dport", Field.ReplyDstPort),
         ];
         var table = new (byte[], Field)[fields.Max(f => f.Name.Length) + 1][];
         for (var length = 0; length < table.Length; length++)
         {
             table[length] = fields.Where(f => f.Name.Length == length)
-                .Select(f => (System.Text.Encoding.UTF8.GetBytes(f.Name), f.Field)).ToArray();
+                .Select(f => (Encoding.UTF8.GetBytes(f.Name), f.Field)).ToArray();
         }
 
         return table;
     }
 
-    private static bool ReadAddress(ref Utf8JsonReader reader, out UInt128 address)
+    /// <summary>What has been read of one record so far, and the checks made when it is complete.</summary>
+    private ref struct State
     {
-        reader.Read();
-        if (reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped)
+        private ulong ctId;
+        private long startSec;
+        private long startUsec;
+        private long endSec;
+        private long endUsec;
+        private bool haveSrc;
+        private bool haveDst;
+        private bool haveEvent;
+        private int haveReply;
+        private ReadOnlySpan<byte> timestamp;
+
+        public void Reset(ref FlowRecord record)
         {
+            this = default;
+            startSec = -1;
+            endSec = -1;
+            record = default;
+            record.SourcePartition = -1;
+            record.SourceOffset = -1;
+        }
+
+        public bool Apply(Field field, ReadOnlySpan<byte> value, ValueKind kind, ref FlowRecord record, out string? reason)
+        {
+            reason = null;
+            switch (field)
+            {
+                case Field.Src:
+                    haveSrc = true;
+                    return Address(value, kind, out record.SrcIp, field, out reason);
+                case Field.Dst:
+                    haveDst = true;
+                    return Address(value, kind, out record.DstIp, field, out reason);
+                case Field.ReplySrc:
+                    haveReply++;
+                    return Address(value, kind, out record.NatDstIp, field, out reason);
+                case Field.ReplyDst:
+                    haveReply++;
+                    return Address(value, kind, out record.NatSrcIp, field, out reason);
+                case Field.Timestamp:
+                    timestamp = kind == ValueKind.String ? value : default;
+                    return true;
+            }
+
+            if (kind != ValueKind.Number || !Utf8Parser.TryParse(value, out ulong number, out var consumed) || consumed != value.Length)
+            {
+                reason = FieldTypeReason(field);
+                return false;
+            }
+
+            var max = field switch
+            {
+                Field.SrcPort or Field.DstPort or Field.ReplySrcPort or Field.ReplyDstPort => ushort.MaxValue,
+                Field.Protocol => byte.MaxValue,
+                Field.Event => 7UL,
+                Field.ConntrackId or Field.StartSec or Field.EndSec => uint.MaxValue,
+                Field.StartUsec or Field.EndUsec => 999_999UL,
+                _ => ulong.MaxValue,
+            };
+            if (number > max)
+            {
+                reason = FieldTypeReason(field);
+                return false;
+            }
+
+            switch (field)
+            {
+                case Field.SrcPort: record.SrcPort = (ushort)number; break;
+                case Field.DstPort: record.DstPort = (ushort)number; break;
+                case Field.ReplySrcPort: record.NatDstPort = (ushort)number; break;
+                case Field.ReplyDstPort: record.NatSrcPort = (ushort)number; break;
+                case Field.Protocol: record.Protocol = (byte)number; break;
+                case Field.BytesOut: record.BytesOut = number; break;
+                case Field.PacketsOut: record.PacketsOut = number; break;
+                case Field.BytesIn: record.BytesIn = number; break;
+                case Field.PacketsIn: record.PacketsIn = number; break;
+                case Field.ConntrackId: ctId = number; break;
+                case Field.Event: record.Event = (FlowEvent)number; haveEvent = true; break;
+                case Field.StartSec: startSec = (long)number; break;
+                case Field.StartUsec: startUsec = (long)number; break;
+                case Field.EndSec: endSec = (long)number; break;
+                case Field.EndUsec: endUsec = (long)number; break;
+            }
+
+            return true;
+        }
+
+        public readonly DecodeStatus Finish(ref FlowRecord record, out string? reason)
+        {
+            if (!haveSrc || !haveDst)
+            {
+                reason = "src_ip or dest_ip is missing";
+                return DecodeStatus.Invalid;
+            }
+
+            var start = startSec;
+            if (start < 0)
+            {
+                // ulogd2 writes its local wall clock without a zone; hosts shipping flows are expected to run in UTC.
+                if (timestamp.IsEmpty || !DateTime.TryParse(Encoding.UTF8.GetString(timestamp), CultureInfo.InvariantCulture,
+                        DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var wall))
+                {
+                    reason = "neither flow.start.sec nor timestamp is present";
+                    return DecodeStatus.Invalid;
+                }
+
+                start = new DateTimeOffset(wall, TimeSpan.Zero).ToUnixTimeSeconds();
+            }
+
+            if (haveReply != 2)
+            {
+                // Without both reply addresses the post-NAT tuple is unknown; enrichment takes the original one.
+                record.NatSrcIp = record.NatDstIp = UInt128.Zero;
+                record.NatSrcPort = record.NatDstPort = 0;
+            }
+
+            if (!haveEvent)
+            {
+                // Without an event type the record is read as a complete flow, the way ulogd2 logs DESTROY-only stacks.
+                record.Event = FlowEvent.Destroy;
+            }
+
+            record.StartMs = (start * 1000) + (startUsec / 1000);
+            record.EndMs = endSec < 0 ? 0 : (endSec * 1000) + (endUsec / 1000);
+            record.ConnectionId = ConnectionKey.Compute(ctId, start, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
+            reason = null;
+            return DecodeStatus.Ok;
+        }
+
+        private static bool Address(ReadOnlySpan<byte> value, ValueKind kind, out UInt128 address, Field field, out string? reason)
+        {
+            if (kind == ValueKind.String && IpAddressKey.TryParse(value, out address))
+            {
+                reason = null;
+                return true;
+            }
+
             address = default;
+            reason = FieldTypeReason(field);
             return false;
         }
-
-        return IpAddressKey.TryParse(reader.ValueSpan, out address);
-    }
-
-    private static ulong ReadNumber(ref Utf8JsonReader reader, ulong max)
-    {
-        reader.Read();
-        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetUInt64(out var value) || value > max)
-        {
-            throw new FormatException();
-        }
-
-        return value;
     }
 }

@@ -97,6 +97,60 @@ public sealed class Ulogd2JsonDecoderTests
     }
 
     [Fact]
+    public void Decode_RecordNeedingTheGeneralReader_DecodesLikeTheFastScanner()
+    {
+        foreach (var line in File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json")))
+        {
+            var (fastStatus, fast, _) = Decode(line);
+            // A nested value and an escaped key are outside the flat shape the scanner reads.
+            var general = line.Replace("{\"timestamp\"", "{\"nested\": {\"a\": [1, 2]}, \"\\u0074imestamp\"", StringComparison.Ordinal);
+            Assert.NotEqual(line, general);
+            var (generalStatus, slow, reason) = Decode(general);
+            Assert.True(generalStatus == DecodeStatus.Ok, reason);
+            Assert.Equal(fastStatus, generalStatus);
+            Assert.Equal(fast, slow);
+        }
+    }
+
+    [Fact]
+    public void Decode_DnatReplyTuple_KeepsPostNatDestination()
+    {
+        const string json = """
+            {"orig.ip.protocol": 6, "orig.l4.sport": 40000, "orig.l4.dport": 80, "reply.l4.sport": 8080, "reply.l4.dport": 40000,
+             "orig.raw.pktlen": 500, "orig.raw.pktcount": 5, "reply.raw.pktlen": 9000, "reply.raw.pktcount": 7,
+             "ct.id": 9, "ct.event": 4, "flow.start.sec": 1795724000, "flow.end.sec": 1795724003,
+             "src_ip": "10.0.0.1", "dest_ip": "10.96.0.10", "reply.ip.saddr.str": "10.244.1.5", "reply.ip.daddr.str": "10.0.0.1"}
+            """;
+        var (status, r, reason) = Decode(json);
+        Assert.True(status == DecodeStatus.Ok, reason);
+        Assert.Equal("10.96.0.10", IpAddressKey.Format(r.DstIp));
+        Assert.Equal(80, r.DstPort);
+        Assert.Equal("10.244.1.5", IpAddressKey.Format(r.NatDstIp));
+        Assert.Equal(8080, r.NatDstPort);
+        Assert.Equal("10.0.0.1", IpAddressKey.Format(r.NatSrcIp));
+        Assert.Equal(40000, r.NatSrcPort);
+    }
+
+    [Fact]
+    public void Decode_Allocates_NothingPerRecordInSteadyState()
+    {
+        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json")).Select(Encoding.UTF8.GetBytes).ToArray();
+        var record = default(FlowRecord);
+        for (var i = 0; i < 1000; i++)
+        {
+            Decoder.Decode(lines[i % lines.Length], ref record, out _);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Decoder.Decode(lines[i % lines.Length], ref record, out _);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Decode_EveryTruncationOfARealRecord_NeverThrows()
     {
         var line = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", "ulogd2-nfct.json"))[0];
