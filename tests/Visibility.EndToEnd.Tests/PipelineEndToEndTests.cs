@@ -101,6 +101,27 @@ public sealed class PipelineEndToEndTests : IDisposable
         Assert.Equal(HttpStatusCode.BadRequest, badWorkload.StatusCode);
         Assert.Contains("host bits set", await badWorkload.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
+        const string kubectl = """
+            {"kind": "List", "items": [
+              {"kind": "Namespace", "metadata": {"name": "shop", "annotations": {"visibility.io/env": "prod"}}},
+              {"kind": "Pod", "metadata": {"name": "cart-1", "namespace": "shop", "labels": {"app": "cart"}},
+               "status": {"phase": "Running", "podIP": "10.244.3.3", "startTime": "2026-11-26T10:00:00Z"}}]}
+            """;
+        using (var imported = await service.Http.PutAsync("/api/v1/workloads/kubernetes", new StringContent(kubectl, System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, imported.StatusCode);
+        }
+
+        var listed = await service.Http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
+        var cart = Assert.Single(listed.EnumerateArray(), w => w.GetProperty("name").GetString() == "shop/cart-1");
+        Assert.Equal("prod", cart.GetProperty("labels").GetProperty("env").GetString());
+        Assert.Equal("pod", cart.GetProperty("kind").GetString());
+
+        using (var notKubectl = await service.Http.PutAsync("/api/v1/workloads/kubernetes", new StringContent("{\"items\": 5}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, notKubectl.StatusCode);
+        }
+
         using var openApi = await service.Http.GetAsync("/openapi/v1.json");
         Assert.Equal(HttpStatusCode.OK, openApi.StatusCode);
         Assert.Contains("/api/v1/graph", await openApi.Content.ReadAsStringAsync(), StringComparison.Ordinal);

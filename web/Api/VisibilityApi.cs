@@ -37,6 +37,7 @@ public static class VisibilityApi
         var api = app.MapGroup("/api/v1");
         api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)");
         api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
+        api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
         api.MapGet("/graph", GetGraphAsync).WithSummary("The application dependency graph");
         return app;
     }
@@ -79,6 +80,29 @@ public static class VisibilityApi
         await store.UpsertWorkloadsAsync(valid, cancellationToken);
         inventory.Upsert(valid);
         return TypedResults.Ok(new WorkloadsUpserted(valid.Count));
+    }
+
+    internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutKubernetesAsync(
+        HttpRequest request, IFlowStore store, WorkloadInventory inventory, Microsoft.Extensions.Options.IOptions<InventoryOptions> options, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<WorkloadSpec> workloads;
+        try
+        {
+            workloads = await WorkloadFile.ReadAsync(request.Body, "the request body", new KubernetesLabelMapper(options.Value.Kubernetes), cancellationToken);
+        }
+        catch (InvalidDataException ex)
+        {
+            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        if (workloads.Count > MaxWorkloadsPerRequest)
+        {
+            return TypedResults.Problem($"at most {MaxWorkloadsPerRequest} workloads per request", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        await store.UpsertWorkloadsAsync(workloads, cancellationToken);
+        inventory.Upsert(workloads);
+        return TypedResults.Ok(new WorkloadsUpserted(workloads.Count));
     }
 
     internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(

@@ -35,7 +35,9 @@ public static class ServiceRegistration
         services.AddSingleton<Readiness>();
         services.AddSingleton<GraphQuery>();
 
+        services.AddSingleton<InventoryFileWatcher>();
         services.AddHostedService<StoreStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<InventoryFileWatcher>());
         services.AddSingleton<DevBrokerService>();
         services.AddHostedService(sp => sp.GetRequiredService<DevBrokerService>());
         services.AddHostedService<IngestService>();

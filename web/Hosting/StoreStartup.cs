@@ -6,19 +6,17 @@ namespace Visibility.Web.Hosting;
 
 /// <summary>Opens the store (applying migrations), then loads the inventory: stored workloads, then the file.</summary>
 public sealed class StoreStartup(
-    IFlowStore store, WorkloadInventory inventory, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
+    IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await store.InitializeAsync(cancellationToken);
         var stored = await store.LoadWorkloadsAsync(cancellationToken);
         inventory.Upsert(stored);
-        var path = options.Value.Path;
-        if (!string.IsNullOrWhiteSpace(path))
+        if (!await file.LoadAsync(cancellationToken))
         {
-            var fromFile = await WorkloadFile.ReadAsync(path, cancellationToken);
-            inventory.ReplaceFileWorkloads(fromFile);
-            logger.LogInformation("Loaded {Count} workloads from {Path}", fromFile.Count, path);
+            // A configured inventory that cannot be read at start is a configuration error, not a degraded mode.
+            throw new InvalidOperationException($"The inventory file '{options.Value.Path}' could not be loaded (see the error above).");
         }
 
         logger.LogInformation("Inventory: {Count} workloads", inventory.List().Count);
