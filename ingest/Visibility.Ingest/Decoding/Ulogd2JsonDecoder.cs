@@ -52,6 +52,8 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         ReplyDst,
         ReplySrcPort,
         ReplyDstPort,
+        IcmpType,
+        IcmpCode,
     }
 
     private enum ValueKind
@@ -376,6 +378,8 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             ("timestamp", Field.Timestamp),
             ("reply.ip.saddr.str", Field.ReplySrc), ("reply.ip.daddr.str", Field.ReplyDst),
             ("reply.l4.sport", Field.ReplySrcPort), ("reply.l4.dport", Field.ReplyDstPort),
+            ("icmp.type", Field.IcmpType), ("icmp.code", Field.IcmpCode),
+            ("icmpv6.type", Field.IcmpType), ("icmpv6.code", Field.IcmpCode),
         ];
         var table = new (byte[], Field)[fields.Max(f => f.Name.Length) + 1][];
         for (var length = 0; length < table.Length; length++)
@@ -399,12 +403,15 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         private bool haveDst;
         private bool haveEvent;
         private int haveReply;
+        private int icmpType;
+        private int icmpCode;
         private ReadOnlySpan<byte> timestamp;
 
         public void Reset(ref FlowRecord record)
         {
             this = default;
             startSec = -1;
+            icmpType = -1;
             endSec = -1;
             record = default;
             record.SourcePartition = -1;
@@ -442,7 +449,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             var max = field switch
             {
                 Field.SrcPort or Field.DstPort or Field.ReplySrcPort or Field.ReplyDstPort => ushort.MaxValue,
-                Field.Protocol => byte.MaxValue,
+                Field.Protocol or Field.IcmpType or Field.IcmpCode => byte.MaxValue,
                 Field.Event => 7UL,
                 Field.ConntrackId or Field.StartSec or Field.EndSec => uint.MaxValue,
                 Field.StartUsec or Field.EndUsec => 999_999UL,
@@ -471,6 +478,8 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 case Field.StartUsec: startUsec = (long)number; break;
                 case Field.EndSec: endSec = (long)number; break;
                 case Field.EndUsec: endUsec = (long)number; break;
+                case Field.IcmpType: icmpType = (int)number; break;
+                case Field.IcmpCode: icmpCode = (int)number; break;
             }
 
             return true;
@@ -496,6 +505,15 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 }
 
                 start = new DateTimeOffset(wall, TimeSpan.Zero).ToUnixTimeSeconds();
+            }
+
+            if (record.Protocol is 1 or 58 && icmpType >= 0)
+            {
+                // ICMP has no ports; like NetFlow, the destination port carries type and code.
+                record.SrcPort = 0;
+                record.DstPort = (ushort)((icmpType << 8) | icmpCode);
+                record.NatSrcPort = 0;
+                record.NatDstPort = record.DstPort;
             }
 
             if (haveReply != 2)

@@ -12,14 +12,15 @@ using Visibility.Ingest.Kafka;
 namespace Visibility.Ingest.Pipeline;
 
 /// <summary>
-/// One member of the ingest consumer group: a thread that consumes, decodes, enriches and encodes records into
+/// One member of the ingest consumer group: a thread that consumes its topics (each with its own decoder),
+/// decodes, enriches and encodes records into
 /// batches, and a writer that inserts each batch and only then commits its offsets. The two are joined by a
 /// bounded channel: when the store falls behind, the channel fills and consumption waits.
 /// </summary>
 public sealed class IngestConsumer
 {
     private readonly IFlowStore store;
-    private readonly IFlowDecoder decoder;
+    private readonly IReadOnlyDictionary<string, IFlowDecoder> decoders;
     private readonly ILabelLookup labels;
     private readonly IngestMetrics metrics;
     private readonly IngestOptions options;
@@ -30,11 +31,11 @@ public sealed class IngestConsumer
     private readonly ConcurrentQueue<FlowBatch> spare = new();
 
     public IngestConsumer(
-        IFlowStore store, IFlowDecoder decoder, ILabelLookup labels, IngestMetrics metrics,
+        IFlowStore store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger)
     {
         this.store = store;
-        this.decoder = decoder;
+        this.decoders = decoders;
         this.labels = labels;
         this.metrics = metrics;
         this.options = options;
@@ -66,7 +67,7 @@ public sealed class IngestConsumer
             .SetPartitionsAssignedHandler((_, parts) => logger.LogInformation("Assigned {Partitions}", string.Join(",", parts.Select(p => p.Partition.Value))))
             .SetPartitionsRevokedHandler((_, parts) => logger.LogInformation("Revoked {Partitions}", string.Join(",", parts.Select(p => p.Partition.Value))))
             .Build();
-        consumer.Subscribe(kafka.Topic);
+        consumer.Subscribe(decoders.Keys);
 
         // The writer must outlive the stop signal long enough to store what was consumed before it.
         using var grace = new CancellationTokenSource();
@@ -137,6 +138,7 @@ public sealed class IngestConsumer
     {
         metrics.CountIn();
         var value = result.Message.Value ?? [];
+        var decoder = decoders[result.Topic];
         var status = decoder.Decode(value, ref record, out var reason);
         switch (status)
         {
@@ -151,20 +153,20 @@ public sealed class IngestConsumer
                 metrics.CountSkipped();
                 break;
             default:
-                DeadLetter(result, reason ?? "invalid");
+                DeadLetter(result, decoder.Format, reason ?? "invalid");
                 break;
         }
 
         batch.Track(result.TopicPartitionOffset);
     }
 
-    private void DeadLetter(ConsumeResult<byte[]?, byte[]?> result, string reason)
+    private void DeadLetter(ConsumeResult<byte[]?, byte[]?> result, string format, string reason)
     {
         metrics.CountInvalid(reason);
         var headers = new Headers
         {
             { "visibility-reason", Encoding.UTF8.GetBytes(reason) },
-            { "visibility-format", Encoding.UTF8.GetBytes(decoder.Format) },
+            { "visibility-format", Encoding.UTF8.GetBytes(format) },
             { "visibility-source", Encoding.UTF8.GetBytes($"{result.Topic}/{result.Partition.Value}/{result.Offset.Value}") },
         };
         try

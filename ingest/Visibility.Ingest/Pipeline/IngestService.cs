@@ -37,8 +37,9 @@ public sealed class IngestService(
             var bootstrap = await endpoint.GetAsync(stoppingToken);
             using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
                 KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
+            var decoders = new Dictionary<string, IFlowDecoder>(StringComparer.Ordinal) { [kafka.Value.Topic] = decoder };
             var consumers = Enumerable.Range(0, options.Value.Consumers)
-                .Select(i => new IngestConsumer(store, decoder, labels, metrics, options.Value, kafka.Value, deadLetters,
+                .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
                     loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]")))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();

@@ -52,7 +52,7 @@ public sealed class IngestConsumerTests
         var badCount = (connections + 49) / 50;
         using var stop = new CancellationTokenSource();
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
-        var consumer = new IngestConsumer(store, new Ulogd2JsonDecoder(), inventory, metrics, options, kafka, deadLetters, NullLogger.Instance);
+        var consumer = new IngestConsumer(store, Decoders(kafka.Topic), inventory, metrics, options, kafka, deadLetters, NullLogger.Instance);
         var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
 
         await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= connections * 2, TimeSpan.FromSeconds(60), "storing every good record");
@@ -91,7 +91,7 @@ public sealed class IngestConsumerTests
         inventory.Upsert([new WorkloadSpec { Name = "w", Addresses = ["10.1.1.1"], Labels = new Dictionary<string, string> { ["env"] = "dev" } }]);
         var metrics = new IngestMetrics();
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
-        var consumer = new IngestConsumer(store, new Ulogd2JsonDecoder(), inventory, metrics,
+        var consumer = new IngestConsumer(store, Decoders(kafka.Topic), inventory, metrics,
             new IngestOptions { BatchSize = 10, BatchLinger = TimeSpan.FromMilliseconds(20) }, kafka, deadLetters, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
         var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
@@ -114,6 +114,8 @@ public sealed class IngestConsumerTests
         var envs = await CountAsync(store, $"SELECT groupArray(src_env) FROM (SELECT src_env FROM {store.Database}.{FlowSchema.FlowsTable} ORDER BY kafka_offset)");
         Assert.Equal("['dev','prod']", envs);
     }
+
+    private static Dictionary<string, IFlowDecoder> Decoders(string topic) => new() { [topic] = new Ulogd2JsonDecoder() };
 
     private static Task<string> CountAsync(IFlowStore store, string sql) =>
         store.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None);
