@@ -30,34 +30,22 @@ public static class IpAddressKey
     /// <summary>Parses dotted-quad IPv4 (strictly: four parts) or IPv6 text.</summary>
     public static bool TryParse(ReadOnlySpan<char> text, out UInt128 key)
     {
-        if (text.IndexOf(':') < 0)
+        Span<byte> ascii = stackalloc byte[64];
+        if (text.Length > ascii.Length)
         {
-            Span<byte> ascii = stackalloc byte[15];
-            if (text.Length > ascii.Length)
-            {
-                key = default;
-                return false;
-            }
-
-            for (var i = 0; i < text.Length; i++)
-            {
-                ascii[i] = text[i] < 128 ? (byte)text[i] : (byte)0;
-            }
-
-            return TryParse(ascii[..text.Length], out key);
+            key = default;
+            return false;
         }
 
-        if (IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6)
+        for (var i = 0; i < text.Length; i++)
         {
-            key = FromAddress(address);
-            return true;
+            ascii[i] = text[i] < 128 ? (byte)text[i] : (byte)0;
         }
 
-        key = default;
-        return false;
+        return TryParse(ascii[..text.Length], out key);
     }
 
-    /// <summary>Parses UTF-8 text; allocation-free, the form the decoders see.</summary>
+    /// <summary>Parses UTF-8 text without allocating: dotted-quad IPv4 or RFC 4291 IPv6 text.</summary>
     public static bool TryParse(ReadOnlySpan<byte> utf8, out UInt128 key)
     {
         if (utf8.IndexOf((byte)':') < 0)
@@ -67,19 +55,129 @@ public static class IpAddressKey
             return ok;
         }
 
-        Span<char> chars = stackalloc char[64];
-        if (utf8.Length > chars.Length)
+        return TryParseIPv6(utf8, out key);
+    }
+
+    /// <summary>
+    /// IPv6 text: up to eight hex groups, one <c>::</c>, an optional trailing dotted quad; a zone (<c>%eth0</c>)
+    /// is ignored, as flow records do not keep it.
+    /// </summary>
+    private static bool TryParseIPv6(ReadOnlySpan<byte> text, out UInt128 key)
+    {
+        key = default;
+        var percent = text.IndexOf((byte)'%');
+        if (percent >= 0)
         {
-            key = default;
+            text = text[..percent];
+        }
+
+        if (text.Length is < 2 or > 45)
+        {
             return false;
         }
 
-        for (var i = 0; i < utf8.Length; i++)
+        Span<ushort> groups = stackalloc ushort[8];
+        var count = 0;
+        var gap = -1;
+        var i = 0;
+        if (text[0] == (byte)':')
         {
-            chars[i] = (char)utf8[i];
+            if (text[1] != (byte)':')
+            {
+                return false;
+            }
+
+            gap = 0;
+            i = 2;
         }
 
-        return TryParse(chars[..utf8.Length], out key);
+        while (i < text.Length)
+        {
+            if (count == 8)
+            {
+                return false;
+            }
+
+            // A trailing IPv4 part fills the last two groups.
+            var rest = text[i..];
+            var colon = rest.IndexOf((byte)':');
+            if (colon < 0 && rest.IndexOf((byte)'.') >= 0)
+            {
+                if (count > 6 || !TryParseIPv4(rest, out var v4))
+                {
+                    return false;
+                }
+
+                groups[count++] = (ushort)(v4 >> 16);
+                groups[count++] = (ushort)v4;
+                i = text.Length;
+                break;
+            }
+
+            var length = colon < 0 ? rest.Length : colon;
+            if (length is 0 or > 4)
+            {
+                return false;
+            }
+
+            uint value = 0;
+            foreach (var c in rest[..length])
+            {
+                var digit = c switch
+                {
+                    >= (byte)'0' and <= (byte)'9' => c - '0',
+                    >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
+                    >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
+                    _ => -1,
+                };
+                if (digit < 0)
+                {
+                    return false;
+                }
+
+                value = (value << 4) | (uint)digit;
+            }
+
+            groups[count++] = (ushort)value;
+            i += length;
+            if (i == text.Length)
+            {
+                break;
+            }
+
+            // At a colon: "::" marks the gap (once); a single colon must be followed by another group.
+            i++;
+            if (i < text.Length && text[i] == (byte)':')
+            {
+                if (gap >= 0)
+                {
+                    return false;
+                }
+
+                gap = count;
+                i++;
+            }
+            else if (i == text.Length)
+            {
+                return false;
+            }
+        }
+
+        if (gap < 0 ? count != 8 : count > 7)
+        {
+            return false;
+        }
+
+        UInt128 result = 0;
+        var zeros = gap < 0 ? 0 : 8 - count;
+        for (var g = 0; g < count; g++)
+        {
+            var position = g < gap || gap < 0 ? g : g + zeros;
+            result |= (UInt128)groups[g] << (16 * (7 - position));
+        }
+
+        key = result;
+        return true;
     }
 
     public static bool IsIPv4(UInt128 key) => (key >> 32) == 0xFFFF;

@@ -496,15 +496,13 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             var start = startSec;
             if (start < 0)
             {
+                // DESTROY records of ulogd2 without flow timestamps carry no start; the event time stands in.
                 // ulogd2 writes its local wall clock without a zone; hosts shipping flows are expected to run in UTC.
-                if (timestamp.IsEmpty || !DateTime.TryParse(Encoding.UTF8.GetString(timestamp), CultureInfo.InvariantCulture,
-                        DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var wall))
+                if (!TryParseWallClock(timestamp, out start))
                 {
                     reason = "neither flow.start.sec nor timestamp is present";
                     return DecodeStatus.Invalid;
                 }
-
-                start = new DateTimeOffset(wall, TimeSpan.Zero).ToUnixTimeSeconds();
             }
 
             if (record.Protocol is 1 or 58 && icmpType >= 0)
@@ -531,9 +529,56 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
             record.StartMs = (start * 1000) + (startUsec / 1000);
             record.EndMs = endSec < 0 ? 0 : (endSec * 1000) + (endUsec / 1000);
-            record.ConnectionId = ConnectionKey.Compute(ctId, start, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
+            // conntrack ids identify a live connection on its host; with the original tuple they identify it across
+            // its records. Not every record carries the start (ulogd2's DESTROY often has only flow.end), so the
+            // start joins the key only when there is no conntrack id.
+            record.ConnectionId = ConnectionKey.Compute(ctId, ctId == 0 ? start : 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
             reason = null;
             return DecodeStatus.Ok;
+        }
+
+        /// <summary>Parses <c>yyyy-MM-ddTHH:mm:ss</c> (ulogd2's form) without allocating; other forms the slow way.</summary>
+        private static bool TryParseWallClock(ReadOnlySpan<byte> text, out long unixSeconds)
+        {
+            unixSeconds = 0;
+            if (text.IsEmpty)
+            {
+                return false;
+            }
+
+            if (text.Length == 19 && text[4] == (byte)'-' && text[7] == (byte)'-' && text[10] == (byte)'T' && text[13] == (byte)':' && text[16] == (byte)':' &&
+                Digits(text[..4], out var year) && Digits(text.Slice(5, 2), out var month) && Digits(text.Slice(8, 2), out var day) &&
+                Digits(text.Slice(11, 2), out var hour) && Digits(text.Slice(14, 2), out var minute) && Digits(text.Slice(17, 2), out var second) &&
+                month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(Math.Max(year, 1), month) && hour < 24 && minute < 60 && second < 60 && year >= 1)
+            {
+                unixSeconds = new DateTimeOffset(year, month, day, hour, minute, second, TimeSpan.Zero).ToUnixTimeSeconds();
+                return true;
+            }
+
+            if (DateTime.TryParse(Encoding.UTF8.GetString(text), CultureInfo.InvariantCulture,
+                    DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var wall))
+            {
+                unixSeconds = new DateTimeOffset(wall, TimeSpan.Zero).ToUnixTimeSeconds();
+                return true;
+            }
+
+            return false;
+        }
+
+        private static bool Digits(ReadOnlySpan<byte> text, out int value)
+        {
+            value = 0;
+            foreach (var c in text)
+            {
+                if (c is < (byte)'0' or > (byte)'9')
+                {
+                    return false;
+                }
+
+                value = (value * 10) + (c - '0');
+            }
+
+            return true;
         }
 
         private static bool Address(ReadOnlySpan<byte> value, ValueKind kind, out UInt128 address, Field field, out string? reason)

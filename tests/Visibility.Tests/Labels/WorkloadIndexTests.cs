@@ -77,7 +77,9 @@ public sealed class WorkloadIndexTests
             index.Lookup(addresses[i & 3]);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Any allocation per lookup would be at least 24 bytes each (240,000 in all); what the JIT allocates
+        // while it recompiles hot code is a few hundred bytes once.
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 10_000);
     }
 
     [Theory]
