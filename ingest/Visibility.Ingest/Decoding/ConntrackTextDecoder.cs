@@ -289,19 +289,8 @@ public sealed class ConntrackTextDecoder : IFlowDecoder
         record.BytesIn = reply.Bytes;
         record.PacketsIn = reply.Packets;
 
-        if (kernelStartMs >= 0)
-        {
-            record.StartMs = kernelStartMs;
-        }
-        else if (eventMs >= 0)
-        {
-            record.StartMs = deltaSeconds > 0 ? Math.Max(0, eventMs - (deltaSeconds * 1000)) : eventMs;
-        }
-
-        if (record.Event == FlowEvent.Destroy)
-        {
-            record.EndMs = kernelStopMs >= 0 ? kernelStopMs : Math.Max(eventMs, 0);
-        }
+        record.StartMs = ConntrackTimes.Start(kernelStartMs, eventMs, deltaSeconds);
+        record.EndMs = ConntrackTimes.End(record.Event, kernelStopMs, eventMs);
 
         record.ConnectionId = ConnectionKey.Compute(ctId, 0, protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
         reason = null;

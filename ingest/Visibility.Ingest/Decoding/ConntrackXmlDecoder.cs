@@ -262,19 +262,8 @@ public sealed class ConntrackXmlDecoder : IFlowDecoder
         record.PacketsIn = v.ReplyPackets;
         record.BytesIn = v.ReplyBytes;
 
-        if (v.KernelStartNs > 0)
-        {
-            record.StartMs = (long)(v.KernelStartNs / 1_000_000);
-        }
-        else if (whenMs >= 0)
-        {
-            record.StartMs = v.DeltaSeconds > 0 ? Math.Max(0, whenMs - (v.DeltaSeconds * 1000)) : whenMs;
-        }
-
-        if (evt == FlowEvent.Destroy)
-        {
-            record.EndMs = v.KernelStopNs > 0 ? (long)(v.KernelStopNs / 1_000_000) : Math.Max(whenMs, 0);
-        }
+        record.StartMs = ConntrackTimes.Start(v.KernelStartNs > 0 ? (long)(v.KernelStartNs / 1_000_000) : -1, whenMs, v.DeltaSeconds);
+        record.EndMs = ConntrackTimes.End(evt, v.KernelStopNs > 0 ? (long)(v.KernelStopNs / 1_000_000) : -1, whenMs);
 
         record.ConnectionId = ConnectionKey.Compute(v.ConntrackId, 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
         reason = null;

@@ -117,4 +117,41 @@ public sealed class AutoDetectDecoderTests
             Assert.True(status == DecodeStatus.Ok || !string.IsNullOrEmpty(reason), $"{format}, prefix of {n} bytes: {status} without a reason");
         }
     }
+
+    [Fact]
+    public void Decode_RandomCorruptionsOfEverySample_NeverThrowAndAlwaysGiveAReason()
+    {
+        var decoders = DecoderRegistry.Formats.Select(f => DecoderRegistry.Create(f, new DecoderSettings())).ToList();
+        var lines = Samples.Select(row => (string)row[0]).SelectMany(Golden.SampleLines).Select(Encoding.UTF8.GetBytes).ToList();
+        var random = new Random(20261126);
+        ReadOnlySpan<byte> interesting = "<>[]{}\"=:,. -0123456789\n\u00ff"u8;
+        for (var i = 0; i < 20_000; i++)
+        {
+            var bytes = lines[random.Next(lines.Count)].ToList();
+            for (var edits = random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
+            {
+                var at = random.Next(bytes.Count);
+                switch (random.Next(3))
+                {
+                    case 0:
+                        bytes[at] = random.Next(2) == 0 ? interesting[random.Next(interesting.Length)] : (byte)random.Next(256);
+                        break;
+                    case 1:
+                        bytes.RemoveAt(at);
+                        break;
+                    default:
+                        bytes.Insert(at, interesting[random.Next(interesting.Length)]);
+                        break;
+                }
+            }
+
+            var message = bytes.ToArray();
+            foreach (var decoder in decoders)
+            {
+                var record = default(FlowRecord);
+                var status = decoder.Decode(message, ref record, out var reason);
+                Assert.True(status == DecodeStatus.Ok || !string.IsNullOrEmpty(reason), $"{decoder.Format}: {status} without a reason");
+            }
+        }
+    }
 }
