@@ -13,12 +13,12 @@ namespace Visibility.Ingest.Decoding;
 /// <c>[USERSPACE] portid= progname=</c> when a program caused the event.
 /// <para>
 /// Times: a NEW line's own time is all that is known of its start, and the kernel's start time is printed only
-/// with <c>ktimestamp</c> on DESTROY lines, so the records of one connection cannot agree on a start second.
-/// The <see cref="FlowRecord.ConnectionId"/> is therefore built from the conntrack id and the original tuple
-/// with start second 0: the id tells apart connections that reuse a tuple, and the tuple tells apart
-/// connections that reuse an id. <see cref="FlowRecord.StartMs"/> is the kernel's start when printed, else the
-/// event time less <c>delta-time</c>, else the event time; table lines (<c>-L</c>) carry no time at all and
-/// keep 0. They are read as <see cref="FlowEvent.Update"/>: a snapshot of a connection still open.
+/// with <c>ktimestamp</c>, on DESTROY lines and table entries, so the records of one connection cannot agree on a
+/// start second. The <see cref="FlowRecord.ConnectionId"/> is therefore built from the conntrack id and the
+/// original tuple with start second 0: the id tells apart connections that reuse a tuple, and the tuple tells
+/// apart connections that reuse an id. Start and end follow <see cref="ConntrackTimes"/>; table lines without
+/// <c>ktimestamp</c> carry no time at all and keep 0. Table lines are read as <see cref="FlowEvent.Update"/>: a
+/// snapshot of a connection still open.
 /// </para>
 /// </summary>
 public sealed class ConntrackTextDecoder : IFlowDecoder
