@@ -29,7 +29,11 @@ public static class ServiceRegistration
         services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
         services.AddSingleton<WorkloadInventory>();
         services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
-        services.AddSingleton<IFlowDecoder, Ulogd2JsonDecoder>();
+        services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
+            .Configure<Microsoft.Extensions.Options.IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
+        services.AddOptions<KafkaOptions>().Validate(
+            k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
+            $"Visibility:Kafka:Format and Visibility:Kafka:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<KafkaEndpoint>();
         services.AddSingleton<Readiness>();

@@ -53,6 +53,13 @@ public struct FlowRecord
     public ulong PacketsIn;
 
     /// <summary>
+    /// True when the counters are what happened since the connection's previous record (Hubble events, AWS flow
+    /// log windows), so a connection's records add up; false (the default) when they are running totals
+    /// (conntrack), so the latest record of a connection is its total and interim records never count twice.
+    /// </summary>
+    public bool CountersAreDeltas;
+
+    /// <summary>
     /// Connections this record stands for: 0 or 1 for a record about one connection; more for sources that send
     /// flows already aggregated (the canonical JSON format). Records of one connection repeat the same value.
     /// </summary>

@@ -22,7 +22,7 @@ public static partial class FlowSchema
         "bytes_out, packets_out, bytes_in, packets_in, " +
         "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
         "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections";
+        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta";
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -107,6 +107,9 @@ public static partial class FlowSchema
             new Migration(4, "aggregated records", [
                 $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS connections UInt32 DEFAULT 1 AFTER conn_id",
             ]),
+            new Migration(5, "delta counters", [
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS counters_delta UInt8 DEFAULT 0 AFTER packets_in",
+            ]),
         ];
     }
 
@@ -145,6 +148,7 @@ public static partial class FlowSchema
         RowBinary.WriteIPv6(writer, record.NatDstIp);
         RowBinary.WriteUInt16(writer, record.NatDstPort);
         RowBinary.WriteUInt32(writer, record.Connections == 0 ? 1 : record.Connections);
+        RowBinary.WriteUInt8(writer, record.CountersAreDeltas ? (byte)1 : (byte)0);
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]

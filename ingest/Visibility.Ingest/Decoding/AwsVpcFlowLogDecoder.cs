@@ -178,7 +178,10 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
         record.PacketsOut = v.Packets;
         record.StartMs = v.StartSec * 1000;
         record.EndMs = v.EndSec < 0 ? 0 : v.EndSec * 1000;
-        record.ConnectionId = ConnectionKey.Compute(0, v.StartSec, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
+        // Each record covers one capture window of the flow, so its counters are that window's: a long connection's
+        // windows add up. Flow logs carry no connection start, so the tuple alone identifies the connection.
+        record.CountersAreDeltas = true;
+        record.ConnectionId = ConnectionKey.Compute(0, 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
         reason = null;
         return DecodeStatus.Ok;
     }

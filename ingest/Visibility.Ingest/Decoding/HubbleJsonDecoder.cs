@@ -183,6 +183,8 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
         };
         record.StartMs = timeMs;
         record.EndMs = record.Event == FlowEvent.Destroy ? timeMs : 0;
+        // Every event is one packet: a connection's events add up.
+        record.CountersAreDeltas = true;
         record.ConnectionId = ConnectionKey.Compute(0, 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
         reason = null;
         return DecodeStatus.Ok;

@@ -15,7 +15,10 @@ public enum DecodeStatus
     Invalid,
 }
 
-/// <summary>Decodes one message into a reusable record. Implementations are stateless and thread-safe.</summary>
+/// <summary>
+/// Decodes one message into a reusable record. Implementations are thread-safe; any state they keep (an AWS
+/// header's field order, a cache of Kubernetes endpoints) is safe to share between consumers.
+/// </summary>
 public interface IFlowDecoder
 {
     /// <summary>The format name used in configuration, e.g. <c>ulogd2-json</c>.</summary>

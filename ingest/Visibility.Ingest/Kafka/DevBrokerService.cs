@@ -24,7 +24,11 @@ public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoi
         }
 
         broker = DevBroker.Start(kafka.DevBrokerPort, logger);
-        broker.CreateTopic(kafka.Topic, kafka.DevBrokerPartitions);
+        foreach (var topic in kafka.TopicFormats().Keys)
+        {
+            broker.CreateTopic(topic, kafka.DevBrokerPartitions);
+        }
+
         broker.CreateTopic(kafka.DeadLetterTopic, 1);
         endpoint.Set(broker.BootstrapServers);
         return Task.CompletedTask;

@@ -13,8 +13,25 @@ public sealed class KafkaOptions
     [Required]
     public string Topic { get; set; } = "flows";
 
+    /// <summary>
+    /// The format of <see cref="Topic"/>'s records: ulogd2-json, conntrack-text, conntrack-xml, canonical-json,
+    /// aws-vpc, hubble-json, or auto (detected per record).
+    /// </summary>
+    [Required]
+    public string Format { get; set; } = "auto";
+
+    /// <summary>More topics to consume, each with its format (topic → format).</summary>
+    public Dictionary<string, string> Topics { get; } = new(StringComparer.Ordinal);
+
     [Required]
     public string GroupId { get; set; } = "visibility-ingest";
+
+    /// <summary>Every topic consumed, with its format.</summary>
+    public IReadOnlyDictionary<string, string> TopicFormats()
+    {
+        var all = new Dictionary<string, string>(Topics, StringComparer.Ordinal) { [Topic] = Format };
+        return all;
+    }
 
     /// <summary>Where malformed records go, with their reason and source partition/offset in headers.</summary>
     [Required]

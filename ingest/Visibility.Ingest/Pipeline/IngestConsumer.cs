@@ -143,6 +143,15 @@ public sealed class IngestConsumer
         switch (status)
         {
             case DecodeStatus.Ok:
+                if (record.StartMs == 0)
+                {
+                    // Some records carry no time (conntrack -L without timestamps): the time Kafka has for the
+                    // message stands in.
+                    record.StartMs = result.Message.Timestamp.Type == TimestampType.NotAvailable
+                        ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()
+                        : result.Message.Timestamp.UnixTimestampMs;
+                }
+
                 FlowEnricher.Enrich(ref record, index);
                 record.SourcePartition = result.Partition.Value;
                 record.SourceOffset = result.Offset.Value;

@@ -15,7 +15,7 @@ namespace Visibility.Ingest.Pipeline;
 /// </summary>
 public sealed class IngestService(
     IFlowStore store,
-    IFlowDecoder decoder,
+    IOptions<DecoderSettings> decoding,
     ILabelLookup labels,
     IngestMetrics metrics,
     KafkaEndpoint endpoint,
@@ -37,14 +37,14 @@ public sealed class IngestService(
             var bootstrap = await endpoint.GetAsync(stoppingToken);
             using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
                 KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
-            var decoders = new Dictionary<string, IFlowDecoder>(StringComparer.Ordinal) { [kafka.Value.Topic] = decoder };
+            var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
                     loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]")))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
-            logger.LogInformation("Ingesting {Topic} ({Format}) with {Consumers} consumer(s) in group {Group}",
-                kafka.Value.Topic, decoder.Format, consumers.Count, kafka.Value.GroupId);
+            logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",
+                string.Join(", ", decoders.Select(d => $"{d.Key} ({d.Value.Format})")), consumers.Count, kafka.Value.GroupId);
             await Task.WhenAll(consumers);
             deadLetters.Flush(TimeSpan.FromSeconds(5));
         }

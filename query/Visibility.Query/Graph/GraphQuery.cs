@@ -8,8 +8,8 @@ namespace Visibility.Query.Graph;
 
 /// <summary>
 /// Builds the dependency graph from raw flows. Records are first folded per connection (a NEW and a DESTROY
-/// record of one connection become one connection with its final counters), then grouped by the requested
-/// keys on each end. All values are bound parameters.
+/// record of one connection become one connection with its final counters; records with delta counters add
+/// up), then grouped by the requested keys on each end. All values are bound parameters.
 /// </summary>
 public sealed class GraphQuery(IFlowStore store)
 {
@@ -69,8 +69,8 @@ public sealed class GraphQuery(IFlowStore store)
                     any([{srcValues}]) AS s_vals,
                     any(if(dst_workload = '', dst_kind, '')) AS d_kind,
                     any([{dstValues}]) AS d_vals,
-                    max(bytes_out + bytes_in) AS conn_bytes,
-                    max(packets_out + packets_in) AS conn_packets,
+                    if(max(counters_delta) = 1, sum(bytes_out + bytes_in), max(bytes_out + bytes_in)) AS conn_bytes,
+                    if(max(counters_delta) = 1, sum(packets_out + packets_in), max(packets_out + packets_in)) AS conn_packets,
                     any(concat(multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', toString(proto)), '/', toString(dst_port))) AS port,
                     any(src_env != '' AND dst_env != '' AND src_env != dst_env) AS cross_env,
                     min(ts) AS first_seen,

@@ -115,6 +115,56 @@ public sealed class IngestConsumerTests
         Assert.Equal("['dev','prod']", envs);
     }
 
+    [Fact]
+    public async Task Ingest_MixedFormatsOnAutoTopic_StoresEveryFlowRecordOfEveryFormat()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "mixed-" + Guid.NewGuid().ToString("N")[..8], DeadLetterTopic = "dlq-" + Guid.NewGuid().ToString("N")[..8], GroupId = "g3" };
+        broker.CreateTopic(kafka.Topic, 2);
+        broker.CreateTopic(kafka.DeadLetterTopic, 1);
+        var store = await TestStore.CreateAsync();
+        var inventory = new WorkloadInventory(Options.Create(new InventoryOptions()));
+        var metrics = new IngestMetrics();
+        var samples = new[]
+        {
+            "ulogd2/nat-ipv6-icmp-udp.json", "conntrack-text/events.txt", "conntrack-xml/events.xml",
+            "canonical-json/flows.jsonl", "aws-vpc/default-v2.log", "hubble-json/observe.jsonl",
+        };
+        var lines = samples.SelectMany(f => File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Samples", f))).Where(l => l.Length > 0).ToList();
+        var auto = DecoderRegistry.Create("auto", new DecoderSettings());
+        var expected = lines.Count(l =>
+        {
+            var r = default(Visibility.Flows.Model.FlowRecord);
+            return auto.Decode(Encoding.UTF8.GetBytes(l), ref r, out _) == DecodeStatus.Ok;
+        });
+        Assert.True(expected > 100, $"only {expected} flow records in the samples");
+
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            foreach (var line in lines)
+            {
+                producer.Produce(kafka.Topic, new Message<Null, string> { Value = line });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        using var stop = new CancellationTokenSource();
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        var consumer = new IngestConsumer(store, new Dictionary<string, IFlowDecoder> { [kafka.Topic] = auto }, inventory, metrics,
+            new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(50) }, kafka, deadLetters, NullLogger.Instance);
+        var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.RecordsIn), n => n >= lines.Count, TimeSpan.FromSeconds(60), "consuming every line");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= expected, TimeSpan.FromSeconds(60), "storing every flow record");
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal(expected, metrics.Stored);
+        Assert.Equal(lines.Count, metrics.Stored + metrics.Skipped + metrics.InvalidTotal);
+        var count = await CountAsync(store, $"SELECT count() FROM {store.Database}.{FlowSchema.FlowsTable}");
+        Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
+    }
+
     private static Dictionary<string, IFlowDecoder> Decoders(string topic) => new() { [topic] = new Ulogd2JsonDecoder() };
 
     private static Task<string> CountAsync(IFlowStore store, string sql) =>

@@ -57,6 +57,11 @@ public static class Golden
         text.Append(ci, $" nat_src={Address(r.NatSrcIp, r.NatSrcPort)} nat_dst={Address(r.NatDstIp, r.NatDstPort)}");
         text.Append(ci, $" bytes_out={r.BytesOut} packets_out={r.PacketsOut} bytes_in={r.BytesIn} packets_in={r.PacketsIn}");
         text.Append(ci, $" start={Time(r.StartMs)} end={Time(r.EndMs)} connections={r.Connections} conn_id={r.ConnectionId:x16}");
+        if (r.CountersAreDeltas)
+        {
+            text.Append(" counters=delta");
+        }
+
         text.Append(ci, $" partition={r.SourcePartition} offset={r.SourceOffset} src_ep={Endpoint(r.Src)} dst_ep={Endpoint(r.Dst)}");
         return text.ToString();
     }

@@ -21,7 +21,7 @@ public static class TestStore
         {
             Path = DataPath,
             Database = database ?? NewDatabaseName(),
-            Retention = retention ?? TimeSpan.FromDays(30),
+            Retention = retention ?? TimeSpan.FromDays(3650),
         };
         var store = new EmbeddedFlowStore(Options.Create(options), NullLogger<EmbeddedFlowStore>.Instance);
         await store.InitializeAsync(CancellationToken.None);
