@@ -2,6 +2,7 @@ using System.Text;
 using Visibility.Flows.Model;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Demo;
+using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Decoding;
 
@@ -15,6 +16,11 @@ public sealed class Ulogd2JsonDecoderTests
         var status = Decoder.Decode(Encoding.UTF8.GetBytes(json), ref record, out var reason);
         return (status, record, reason);
     }
+
+    [Theory]
+    [InlineData("ulogd2-nfct.json")]
+    [InlineData("ulogd2/nat-ipv6-icmp-udp.json")]
+    public void Decode_RealSample_MatchesGolden(string sample) => Golden.Verify(sample, Decoder);
 
     [Fact]
     public void Decode_RealSample_EveryLineDecodes()

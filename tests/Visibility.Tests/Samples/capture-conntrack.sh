@@ -4,10 +4,12 @@
 # conntrack runs) -- vB (server), with DNAT (10.99.3.10:80 -> 10.99.2.2:8080), masquerade (tcp/9090, udp/5353),
 # a conntrack zone and mark (udp/5400), and net.netfilter.nf_conntrack_acct=1 so records carry counters.
 # `conntrack -F` at the end destroys every entry, so DESTROY records carry final counters. The namespaces are
-# deleted afterwards. Usage: capture-conntrack.sh OUTDIR
+# deleted afterwards. The same traffic is also logged by ulogd2 (Debian ulogd2 + ulogd2-json, stack
+# NFCT -> IP2STR -> JSON, NEW/UPDATE/DESTROY events) into ulogd2/nat-ipv6-icmp-udp.json.
+# Usage: capture-conntrack.sh OUTDIR
 set -uo pipefail
 out=${1:?output directory}
-mkdir -p "$out/conntrack-text" "$out/conntrack-xml"
+mkdir -p "$out/conntrack-text" "$out/conntrack-xml" "$out/ulogd2"
 G="ip netns exec vGW"; A="ip netns exec vA"; B="ip netns exec vB"
 
 up() {
@@ -85,9 +87,42 @@ short_traffic() { $A curl -s -o /dev/null http://10.99.2.2:8080/; masqueraded_ud
 
 zoned_traffic() { echo zoned | $A socat -t0.5 - UDP4:10.99.2.2:5400 >/dev/null; sleep 0.3; }
 
+# $1: output file, $2: the traffic to run. ulogd2 runs in the router namespace, where the connections are tracked.
+capture_ulogd2() {
+  local conf
+  conf=$(mktemp)
+  cat >"$conf" <<CONF
+[global]
+logfile="/dev/null"
+plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_inpflow_NFCT.so"
+plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_filter_IP2STR.so"
+plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_JSON.so"
+stack=ct1:NFCT,ip2str1:IP2STR,json1:JSON
+
+[ct1]
+event_mask=0x00000007
+hash_enable=0
+
+[json1]
+sync=1
+file="$1"
+CONF
+  rm -f "$1"
+  $G sysctl -qw net.netfilter.nf_conntrack_timestamp=0
+  $G conntrack -F >/dev/null 2>&1
+  $G ulogd -c "$conf" & local u=$!
+  sleep 1
+  "$2"
+  $G conntrack -F >/dev/null 2>&1
+  sleep 1
+  kill -TERM $u; wait $u 2>/dev/null
+  rm -f "$conf"
+}
+
 trap 'kill $(jobs -p) 2>/dev/null; down' EXIT
 up
 servers
 capture "$out/conntrack-text/events.txt" "$out/conntrack-xml/events.xml" 0 full_traffic
 capture "$out/conntrack-text/events-ktimestamp.txt" "$out/conntrack-xml/events-ktimestamp.xml" 1 short_traffic
 capture "$out/conntrack-text/zone-mark.txt" "$out/conntrack-xml/zone-mark.xml" 0 zoned_traffic
+capture_ulogd2 "$out/ulogd2/nat-ipv6-icmp-udp.json" full_traffic
