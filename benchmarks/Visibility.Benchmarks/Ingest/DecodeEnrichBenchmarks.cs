@@ -122,6 +122,7 @@ public class DecodeEnrichBenchmarks
             var srcKey = IpAddressKey.FromAddress(src);
             var dstKey = IpAddressKey.FromAddress(dst);
             var proto = (byte)root.GetProperty("orig.ip.protocol").GetInt32();
+            var ctId = root.GetProperty("ct.id").GetUInt64();
             var sport = (ushort)root.GetProperty("orig.l4.sport").GetInt32();
             var dport = (ushort)root.GetProperty("orig.l4.dport").GetInt32();
             var record = new FlowRecord
@@ -142,7 +143,7 @@ public class DecodeEnrichBenchmarks
                 PacketsOut = root.GetProperty("orig.raw.pktcount").GetUInt64(),
                 BytesIn = root.GetProperty("reply.raw.pktlen").GetUInt64(),
                 PacketsIn = root.GetProperty("reply.raw.pktcount").GetUInt64(),
-                ConnectionId = ConnectionKey.Compute(root.GetProperty("ct.id").GetUInt64(), startSec, proto, srcKey, dstKey, sport, dport),
+                ConnectionId = ConnectionKey.Compute(ctId, ctId == 0 ? startSec : 0, proto, srcKey, dstKey, sport, dport),
                 Src = LinearLookup(srcKey),
                 Dst = LinearLookup(dstKey),
                 SourcePartition = -1,

@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -59,6 +58,11 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
     private enum ValueKind
     {
         String,
+
+        /// <summary>An unsigned integer, already parsed.</summary>
+        Integer,
+
+        /// <summary>Any other JSON number (negative, fractional, out of range).</summary>
         Number,
         Other,
     }
@@ -123,18 +127,26 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 return Scan.Invalid;
             }
 
-            var keyEnd = s[(i + 1)..].IndexOfAny((byte)'"', (byte)'\\');
-            if (keyEnd < 0)
+            // Keys are short: a plain loop beats a vectorised search here.
+            var keyStart = i + 1;
+            var k = keyStart;
+            while (k < s.Length && s[k] != (byte)'"')
+            {
+                if (s[k] == (byte)'\\')
+                {
+                    return Scan.Unsupported;
+                }
+
+                k++;
+            }
+
+            if (k >= s.Length)
             {
                 return Scan.Invalid;
             }
 
-            var key = s.Slice(i + 1, keyEnd);
-            i += keyEnd + 1;
-            if (s[i] == (byte)'\\')
-            {
-                return Scan.Unsupported;
-            }
+            var key = s[keyStart..k];
+            i = k;
 
             i = SkipSpace(s, i + 1);
             if (i >= s.Length || s[i] != (byte)':')
@@ -150,6 +162,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
             ReadOnlySpan<byte> value;
             ValueKind kind;
+            ulong integer = 0;
             var c = s[i];
             if (c == (byte)'"')
             {
@@ -168,7 +181,35 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 kind = ValueKind.String;
                 i += end + 2;
             }
-            else if (c == (byte)'-' || (c >= (byte)'0' && c <= (byte)'9'))
+            else if (c >= (byte)'0' && c <= (byte)'9')
+            {
+                // Unsigned integers, the common case, are parsed in the same pass; anything else is handed over as text.
+                var start = i;
+                ulong acc = 0;
+                var overflow = false;
+                while (i < s.Length && s[i] - (uint)'0' <= 9)
+                {
+                    var digit = (uint)(s[i] - '0');
+                    overflow |= acc > (ulong.MaxValue - digit) / 10;
+                    acc = (acc * 10) + digit;
+                    i++;
+                }
+
+                if (i < s.Length && s[i] is (byte)'.' or (byte)'e' or (byte)'E')
+                {
+                    while (i < s.Length && s[i] is (>= (byte)'0' and <= (byte)'9') or (byte)'.' or (byte)'e' or (byte)'E' or (byte)'+' or (byte)'-')
+                    {
+                        i++;
+                    }
+
+                    overflow = true;
+                }
+
+                value = s[start..i];
+                kind = overflow ? ValueKind.Number : ValueKind.Integer;
+                integer = acc;
+            }
+            else if (c == (byte)'-')
             {
                 var start = i;
                 i++;
@@ -201,7 +242,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 return Scan.Invalid;
             }
 
-            if (FieldOf(key) is var field && field != Field.Other && !state.Apply(field, value, kind, ref record, out reason))
+            if (FieldOf(key) is var field && field != Field.Other && !state.Apply(field, value, kind, integer, ref record, out reason))
             {
                 return Scan.Invalid;
             }
@@ -287,7 +328,13 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                     value = reader.ValueSpan;
                 }
 
-                if (!state.Apply(field, unescaped is null ? value : unescaped.AsSpan(), kind, ref record, out reason))
+                ulong integer = 0;
+                if (kind == ValueKind.Number && reader.TryGetUInt64(out integer))
+                {
+                    kind = ValueKind.Integer;
+                }
+
+                if (!state.Apply(field, unescaped is null ? value : unescaped.AsSpan(), kind, integer, ref record, out reason))
                 {
                     return Scan.Invalid;
                 }
@@ -418,7 +465,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             record.SourceOffset = -1;
         }
 
-        public bool Apply(Field field, ReadOnlySpan<byte> value, ValueKind kind, ref FlowRecord record, out string? reason)
+        public bool Apply(Field field, ReadOnlySpan<byte> value, ValueKind kind, ulong number, ref FlowRecord record, out string? reason)
         {
             reason = null;
             switch (field)
@@ -440,7 +487,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                     return true;
             }
 
-            if (kind != ValueKind.Number || !Utf8Parser.TryParse(value, out ulong number, out var consumed) || consumed != value.Length)
+            if (kind != ValueKind.Integer)
             {
                 reason = FieldTypeReason(field);
                 return false;
