@@ -17,7 +17,8 @@ public sealed class DemoEndToEndTests : IDisposable
         await demo.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using var graph = await PipelineEndToEndTests.WaitForGraphAsync(
             demo.Http,
-            g => g.RootElement.GetProperty("edges").EnumerateArray().Any(e => e.GetProperty("crossEnv").GetBoolean()),
+            g => g.RootElement.GetProperty("edges").EnumerateArray().Any(e => e.GetProperty("crossEnv").GetBoolean()) &&
+                 g.RootElement.GetProperty("edges").EnumerateArray().Any(e => e.GetProperty("source").GetString() == "unknown"),
             TimeSpan.FromSeconds(60) - (DateTime.UtcNow - started));
 
         var edges = graph.RootElement.GetProperty("edges").EnumerateArray().ToList();

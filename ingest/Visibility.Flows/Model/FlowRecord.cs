@@ -68,6 +68,9 @@ public struct FlowRecord
     public Endpoint? Src;
     public Endpoint? Dst;
 
+    /// <summary>A record with nothing decoded yet and no Kafka position: where every decoder starts.</summary>
+    public static readonly FlowRecord Blank = new() { SourcePartition = -1, SourceOffset = -1 };
+
     /// <summary>Where the record came from: Kafka partition and offset (-1 when not from Kafka).</summary>
     public int SourcePartition;
     public long SourceOffset;

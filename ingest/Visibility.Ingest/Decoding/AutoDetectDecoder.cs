@@ -58,9 +58,7 @@ public sealed class AutoDetectDecoder : IFlowDecoder
             return decoder.Decode(message, ref record, out reason);
         }
 
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
         if (TextParsing.Trim(message).IsEmpty)
         {
             reason = "blank line";

@@ -82,9 +82,7 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
 
         var line = TextParsing.Trim(message);
         if (line.IsEmpty)

@@ -32,9 +32,7 @@ public sealed class CanonicalJsonDecoder : IFlowDecoder
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
         var p = default(Parsed);
         p.Event = FlowEvent.Destroy;
 

@@ -29,9 +29,7 @@ public sealed class ConntrackTextDecoder : IFlowDecoder
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
 
         var line = TextParsing.Trim(message);
         if (line.IsEmpty)

@@ -33,9 +33,7 @@ public sealed class ConntrackXmlDecoder : IFlowDecoder
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
 
         var text = TextParsing.Trim(message);
         if (text.IsEmpty)

@@ -58,9 +58,7 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
-        record = default;
-        record.SourcePartition = -1;
-        record.SourceOffset = -1;
+        record = FlowRecord.Blank;
         var f = default(Fields);
 
         var reader = new Utf8JsonReader(message, new JsonReaderOptions { MaxDepth = 16 });

@@ -460,9 +460,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             startSec = -1;
             icmpType = -1;
             endSec = -1;
-            record = default;
-            record.SourcePartition = -1;
-            record.SourceOffset = -1;
+            record = FlowRecord.Blank;
         }
 
         public bool Apply(Field field, ReadOnlySpan<byte> value, ValueKind kind, ulong number, ref FlowRecord record, out string? reason)
