@@ -352,6 +352,12 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
     private static int SkipSpace(ReadOnlySpan<byte> s, int i)
     {
+        // ulogd2 separates with exactly one space; check that first.
+        if ((uint)i < (uint)s.Length && s[i] > (byte)' ')
+        {
+            return i;
+        }
+
         while (i < s.Length && s[i] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
         {
             i++;
