@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Json;
 using Visibility.Flows.Model;
@@ -24,6 +27,9 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
     public const string FormatName = "ulogd2-json";
 
     private const string Malformed = "malformed JSON";
+
+    // ulogd2's records have about 60 quotes; a record with more is read by the general reader.
+    private const int MaxQuotes = 256;
 
     // Property names grouped by length, so a name is compared with at most three candidates.
     private static readonly (byte[] Name, Field Field)[][] FieldsByLength = BuildFieldTable();
@@ -120,6 +126,16 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             return SkipSpace(s, i + 1) == s.Length ? Scan.Done : Scan.Invalid;
         }
 
+        // Every quote's position, found with vector compares in one pass; keys and strings then end where the next
+        // quote is, with no per-byte loop. Escapes (and unusually many strings) go to the general reader.
+        Span<int> quotes = stackalloc int[MaxQuotes];
+        var quoteCount = IndexQuotes(s, quotes);
+        if (quoteCount < 0)
+        {
+            return Scan.Unsupported;
+        }
+
+        var q = 0;
         while (true)
         {
             if (i >= s.Length || s[i] != (byte)'"')
@@ -127,27 +143,14 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 return Scan.Invalid;
             }
 
-            // Keys are short: a plain loop beats a vectorised search here.
-            var keyStart = i + 1;
-            var k = keyStart;
-            while (k < s.Length && s[k] != (byte)'"')
-            {
-                if (s[k] == (byte)'\\')
-                {
-                    return Scan.Unsupported;
-                }
-
-                k++;
-            }
-
-            if (k >= s.Length)
+            if (q + 1 >= quoteCount || quotes[q] != i)
             {
                 return Scan.Invalid;
             }
 
-            var key = s[keyStart..k];
-            i = k;
-
+            var key = s[(i + 1)..quotes[q + 1]];
+            i = quotes[q + 1];
+            q += 2;
             i = SkipSpace(s, i + 1);
             if (i >= s.Length || s[i] != (byte)':')
             {
@@ -166,20 +169,15 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             var c = s[i];
             if (c == (byte)'"')
             {
-                var end = s[(i + 1)..].IndexOfAny((byte)'"', (byte)'\\');
-                if (end < 0)
+                if (q + 1 >= quoteCount || quotes[q] != i)
                 {
                     return Scan.Invalid;
                 }
 
-                if (s[i + 1 + end] == (byte)'\\')
-                {
-                    return Scan.Unsupported;
-                }
-
-                value = s.Slice(i + 1, end);
+                value = s[(i + 1)..quotes[q + 1]];
                 kind = ValueKind.String;
-                i += end + 2;
+                i = quotes[q + 1] + 1;
+                q += 2;
             }
             else if (c >= (byte)'0' && c <= (byte)'9')
             {
@@ -348,6 +346,87 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
         reason = Malformed;
         return Scan.Invalid;
+    }
+
+    /// <summary>
+    /// Writes the position of every <c>"</c> in <paramref name="s"/> to <paramref name="positions"/> and returns
+    /// how many there are; -1 when the text has a backslash or more quotes than fit.
+    /// </summary>
+    private static int IndexQuotes(ReadOnlySpan<byte> s, Span<int> positions)
+    {
+        var count = 0;
+        var i = 0;
+        ref var start = ref MemoryMarshal.GetReference(s);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var quote = Vector256.Create((byte)'"');
+            var backslash = Vector256.Create((byte)'\\');
+            for (; i + Vector256<byte>.Count <= s.Length; i += Vector256<byte>.Count)
+            {
+                var chunk = Vector256.LoadUnsafe(ref start, (nuint)i);
+                if (Vector256.EqualsAny(chunk, backslash))
+                {
+                    return -1;
+                }
+
+                var mask = Vector256.Equals(chunk, quote).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    if (count == positions.Length)
+                    {
+                        return -1;
+                    }
+
+                    positions[count++] = i + BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                }
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            var quote = Vector128.Create((byte)'"');
+            var backslash = Vector128.Create((byte)'\\');
+            for (; i + Vector128<byte>.Count <= s.Length; i += Vector128<byte>.Count)
+            {
+                var chunk = Vector128.LoadUnsafe(ref start, (nuint)i);
+                if (Vector128.EqualsAny(chunk, backslash))
+                {
+                    return -1;
+                }
+
+                var mask = Vector128.Equals(chunk, quote).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    if (count == positions.Length)
+                    {
+                        return -1;
+                    }
+
+                    positions[count++] = i + BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                }
+            }
+        }
+
+        for (; i < s.Length; i++)
+        {
+            if (s[i] == (byte)'\\')
+            {
+                return -1;
+            }
+
+            if (s[i] == (byte)'"')
+            {
+                if (count == positions.Length)
+                {
+                    return -1;
+                }
+
+                positions[count++] = i;
+            }
+        }
+
+        return count;
     }
 
     private static int SkipSpace(ReadOnlySpan<byte> s, int i)
