@@ -46,11 +46,13 @@ public sealed class LabelRuleOptions
 
 /// <summary>
 /// Label profile for containers: which Kubernetes pod labels and namespace annotations give each project label.
-/// The first key present wins; pod labels are tried before namespace annotations.
+/// The first key present wins; pod labels are tried before namespace annotations. A label configured here
+/// replaces that label's default list (<see cref="DefaultPodLabels"/>, <see cref="DefaultNamespaceAnnotations"/>);
+/// other labels keep their defaults.
 /// </summary>
 public sealed class KubernetesProfileOptions
 {
-    public Dictionary<string, List<string>> PodLabels { get; } = new(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, string[]> DefaultPodLabels = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["app"] = ["app.kubernetes.io/name", "app", "k8s-app"],
         ["role"] = ["app.kubernetes.io/component", "role", "tier"],
@@ -58,11 +60,32 @@ public sealed class KubernetesProfileOptions
         ["loc"] = ["topology.kubernetes.io/zone", "loc"],
     };
 
-    public Dictionary<string, List<string>> NamespaceAnnotations { get; } = new(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, string[]> DefaultNamespaceAnnotations = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["env"] = ["visibility.io/env", "env"],
         ["app"] = ["visibility.io/app"],
         ["role"] = ["visibility.io/role"],
         ["loc"] = ["visibility.io/loc"],
     };
+
+    public Dictionary<string, List<string>> PodLabels { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, List<string>> NamespaceAnnotations { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The pod-label sources in force: the defaults, with configured labels replacing theirs.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> EffectivePodLabels() => Merge(DefaultPodLabels, PodLabels);
+
+    /// <summary>The namespace-annotation sources in force.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> EffectiveNamespaceAnnotations() => Merge(DefaultNamespaceAnnotations, NamespaceAnnotations);
+
+    private static Dictionary<string, IReadOnlyList<string>> Merge(IReadOnlyDictionary<string, string[]> defaults, Dictionary<string, List<string>> configured)
+    {
+        var merged = defaults.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value, StringComparer.Ordinal);
+        foreach (var (key, sources) in configured)
+        {
+            merged[key] = sources;
+        }
+
+        return merged;
+    }
 }

@@ -7,13 +7,16 @@ namespace Visibility.Ingest.Enrichment;
 /// </summary>
 public sealed class KubernetesLabelMapper(KubernetesProfileOptions profile)
 {
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<string>> podLabelSources = profile.EffectivePodLabels();
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<string>> namespaceSources = profile.EffectiveNamespaceAnnotations();
+
     public Dictionary<string, string> Map(
         string? @namespace,
         IReadOnlyDictionary<string, string> podLabels,
         IReadOnlyDictionary<string, string>? namespaceAnnotations)
     {
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (key, candidates) in profile.PodLabels)
+        foreach (var (key, candidates) in podLabelSources)
         {
             foreach (var candidate in candidates)
             {
@@ -27,7 +30,7 @@ public sealed class KubernetesLabelMapper(KubernetesProfileOptions profile)
 
         if (namespaceAnnotations is not null)
         {
-            foreach (var (key, candidates) in profile.NamespaceAnnotations)
+            foreach (var (key, candidates) in namespaceSources)
             {
                 if (labels.ContainsKey(key))
                 {
