@@ -31,8 +31,6 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
     // ulogd2's records have about 60 quotes; a record with more is read by the general reader.
     private const int MaxQuotes = 256;
 
-    // Property names grouped by length, so a name is compared with at most three candidates.
-    private static readonly (byte[] Name, Field Field)[][] FieldsByLength = BuildFieldTable();
 
     private enum Field
     {
@@ -445,23 +443,37 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         return i;
     }
 
-    private static Field FieldOf(ReadOnlySpan<byte> name)
+    // The names ulogd2 writes for the NFCT stack, by length; comparisons with constants the JIT unrolls.
+    private static Field FieldOf(ReadOnlySpan<byte> name) => name.Length switch
     {
-        if (name.Length >= FieldsByLength.Length)
-        {
-            return Field.Other;
-        }
-
-        foreach (var (candidate, field) in FieldsByLength[name.Length])
-        {
-            if (name.SequenceEqual(candidate))
-            {
-                return field;
-            }
-        }
-
-        return Field.Other;
-    }
+        5 => name.SequenceEqual("ct.id"u8) ? Field.ConntrackId : Field.Other,
+        6 => name.SequenceEqual("src_ip"u8) ? Field.Src : Field.Other,
+        7 => name.SequenceEqual("dest_ip"u8) ? Field.Dst : Field.Other,
+        8 => name.SequenceEqual("ct.event"u8) ? Field.Event : Field.Other,
+        9 => name.SequenceEqual("timestamp"u8) ? Field.Timestamp
+            : name.SequenceEqual("icmp.type"u8) ? Field.IcmpType
+            : name.SequenceEqual("icmp.code"u8) ? Field.IcmpCode : Field.Other,
+        11 => name.SequenceEqual("icmpv6.type"u8) ? Field.IcmpType
+            : name.SequenceEqual("icmpv6.code"u8) ? Field.IcmpCode : Field.Other,
+        12 => name.SequenceEqual("flow.end.sec"u8) ? Field.EndSec : Field.Other,
+        13 => name.SequenceEqual("orig.l4.sport"u8) ? Field.SrcPort
+            : name.SequenceEqual("orig.l4.dport"u8) ? Field.DstPort
+            : name.SequenceEqual("flow.end.usec"u8) ? Field.EndUsec : Field.Other,
+        14 => name.SequenceEqual("flow.start.sec"u8) ? Field.StartSec
+            : name.SequenceEqual("reply.l4.sport"u8) ? Field.ReplySrcPort
+            : name.SequenceEqual("reply.l4.dport"u8) ? Field.ReplyDstPort : Field.Other,
+        15 => name.SequenceEqual("orig.raw.pktlen"u8) ? Field.BytesOut
+            : name.SequenceEqual("flow.start.usec"u8) ? Field.StartUsec : Field.Other,
+        16 => name.SequenceEqual("orig.ip.protocol"u8) ? Field.Protocol
+            : name.SequenceEqual("reply.raw.pktlen"u8) ? Field.BytesIn : Field.Other,
+        17 => name.SequenceEqual("orig.raw.pktcount"u8) ? Field.PacketsOut
+            : name.SequenceEqual("orig.ip.saddr.str"u8) ? Field.Src
+            : name.SequenceEqual("orig.ip.daddr.str"u8) ? Field.Dst : Field.Other,
+        18 => name.SequenceEqual("reply.raw.pktcount"u8) ? Field.PacketsIn
+            : name.SequenceEqual("reply.ip.saddr.str"u8) ? Field.ReplySrc
+            : name.SequenceEqual("reply.ip.daddr.str"u8) ? Field.ReplyDst : Field.Other,
+        _ => Field.Other,
+    };
 
     private static Field FieldOf(ref Utf8JsonReader reader)
     {
@@ -470,18 +482,24 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             return FieldOf(reader.ValueSpan);
         }
 
-        foreach (var group in FieldsByLength)
-        {
-            foreach (var (candidate, field) in group)
-            {
-                if (reader.ValueTextEquals(candidate))
-                {
-                    return field;
-                }
-            }
-        }
+        // Known names are short; an escaped or split name is unescaped into a small buffer first.
+        Span<byte> name = stackalloc byte[32];
+        return TryCopy(ref reader, name, out var length) ? FieldOf(name[..length]) : Field.Other;
+    }
 
-        return Field.Other;
+    private static bool TryCopy(ref Utf8JsonReader reader, scoped Span<byte> buffer, out int length)
+    {
+        try
+        {
+            length = reader.CopyString(buffer);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            // Longer than any known name.
+            length = 0;
+            return false;
+        }
     }
 
     private static string FieldTypeReason(Field field) => field switch
@@ -493,35 +511,6 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         Field.Timestamp => "timestamp is not a string",
         _ => "a numeric field is not a number in range",
     };
-
-    private static (byte[] Name, Field Field)[][] BuildFieldTable()
-    {
-        (string Name, Field Field)[] fields =
-        [
-            ("src_ip", Field.Src), ("orig.ip.saddr.str", Field.Src),
-            ("dest_ip", Field.Dst), ("orig.ip.daddr.str", Field.Dst),
-            ("orig.l4.sport", Field.SrcPort), ("orig.l4.dport", Field.DstPort),
-            ("orig.ip.protocol", Field.Protocol),
-            ("orig.raw.pktlen", Field.BytesOut), ("orig.raw.pktcount", Field.PacketsOut),
-            ("reply.raw.pktlen", Field.BytesIn), ("reply.raw.pktcount", Field.PacketsIn),
-            ("ct.id", Field.ConntrackId), ("ct.event", Field.Event),
-            ("flow.start.sec", Field.StartSec), ("flow.start.usec", Field.StartUsec),
-            ("flow.end.sec", Field.EndSec), ("flow.end.usec", Field.EndUsec),
-            ("timestamp", Field.Timestamp),
-            ("reply.ip.saddr.str", Field.ReplySrc), ("reply.ip.daddr.str", Field.ReplyDst),
-            ("reply.l4.sport", Field.ReplySrcPort), ("reply.l4.dport", Field.ReplyDstPort),
-            ("icmp.type", Field.IcmpType), ("icmp.code", Field.IcmpCode),
-            ("icmpv6.type", Field.IcmpType), ("icmpv6.code", Field.IcmpCode),
-        ];
-        var table = new (byte[], Field)[fields.Max(f => f.Name.Length) + 1][];
-        for (var length = 0; length < table.Length; length++)
-        {
-            table[length] = fields.Where(f => f.Name.Length == length)
-                .Select(f => (Encoding.UTF8.GetBytes(f.Name), f.Field)).ToArray();
-        }
-
-        return table;
-    }
 
     /// <summary>What has been read of one record so far, and the checks made when it is complete.</summary>
     private ref struct State
