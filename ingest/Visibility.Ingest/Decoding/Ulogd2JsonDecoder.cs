@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text;
@@ -149,13 +150,22 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             var key = s[(i + 1)..quotes[q + 1]];
             i = quotes[q + 1];
             q += 2;
-            i = SkipSpace(s, i + 1);
-            if (i >= s.Length || s[i] != (byte)':')
+            if (i + 2 < s.Length && s[i + 1] == (byte)':' && s[i + 2] == (byte)' ')
             {
-                return Scan.Invalid;
+                // ulogd2's own separator.
+                i += 3;
+            }
+            else
+            {
+                i = SkipSpace(s, i + 1);
+                if (i >= s.Length || s[i] != (byte)':')
+                {
+                    return Scan.Invalid;
+                }
+
+                i = SkipSpace(s, i + 1);
             }
 
-            i = SkipSpace(s, i + 1);
             if (i >= s.Length)
             {
                 return Scan.Invalid;
@@ -252,7 +262,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
             if (s[i] == (byte)',')
             {
-                i = SkipSpace(s, i + 1);
+                i = i + 1 < s.Length && s[i + 1] == (byte)' ' ? i + 2 : SkipSpace(s, i + 1);
                 continue;
             }
 
@@ -427,6 +437,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
         return count;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int SkipSpace(ReadOnlySpan<byte> s, int i)
     {
         // ulogd2 separates with exactly one space; check that first.
