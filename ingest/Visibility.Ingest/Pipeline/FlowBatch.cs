@@ -39,8 +39,17 @@ public sealed class FlowBatch
         nextOffsets[position.TopicPartition] = position.Offset.Value + 1;
     }
 
-    public IReadOnlyList<TopicPartitionOffset> Offsets() =>
-        nextOffsets.Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value))).ToList();
+    /// <summary>Adds this batch's next offsets to <paramref name="pending"/>, keeping the highest per partition.</summary>
+    public void MergeOffsetsInto(Dictionary<TopicPartition, long> pending)
+    {
+        foreach (var (partition, next) in nextOffsets)
+        {
+            if (!pending.TryGetValue(partition, out var current) || next > current)
+            {
+                pending[partition] = next;
+            }
+        }
+    }
 
     public void Reset()
     {

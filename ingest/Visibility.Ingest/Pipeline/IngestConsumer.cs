@@ -213,11 +213,18 @@ public sealed class IngestConsumer
 
     private async Task WriteLoopAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken grace)
     {
+        // Offsets stored but not yet committed, per partition. A failed commit is retried with the next one, so a
+        // transient error (a rebalance in progress) costs nothing; the last ones are retried before closing.
+        var pending = new Dictionary<TopicPartition, long>();
+        var stalled = false;
         await foreach (var batch in filled.Reader.ReadAllAsync(CancellationToken.None))
         {
-            if (batch.Count > 0 && !await InsertAsync(batch, grace))
+            if (stalled || (batch.Count > 0 && !await InsertAsync(batch, grace)))
             {
-                // Not stored within the shutdown grace: its offsets stay uncommitted and the records are read again.
+                // Not stored within the shutdown grace: neither this batch's offsets nor any later ones may be
+                // committed, or its records would be skipped; they are read again after the restart.
+                stalled = true;
+                Return(batch);
                 continue;
             }
 
@@ -226,18 +233,35 @@ public sealed class IngestConsumer
                 logger.LogWarning("Dead-letter records still in flight; offsets of this batch are committed regardless");
             }
 
-            try
-            {
-                consumer.Commit(batch.Offsets());
-            }
-            catch (KafkaException ex)
-            {
-                metrics.CountCommitError();
-                logger.LogWarning("Offset commit failed ({Reason}); the records may be read again", ex.Error.Reason);
-            }
-
+            batch.MergeOffsetsInto(pending);
+            TryCommit(consumer, pending);
             metrics.CountStored(batch.Count);
             Return(batch);
+        }
+
+        for (var attempt = 0; attempt < 5 && pending.Count > 0; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), CancellationToken.None);
+            TryCommit(consumer, pending);
+        }
+
+        if (pending.Count > 0)
+        {
+            logger.LogWarning("Offsets of {Partitions} partition(s) could not be committed; their last records will be read again", pending.Count);
+        }
+    }
+
+    private void TryCommit(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, long> pending)
+    {
+        try
+        {
+            consumer.Commit(pending.Select(kv => new TopicPartitionOffset(kv.Key, new Offset(kv.Value))));
+            pending.Clear();
+        }
+        catch (KafkaException ex)
+        {
+            metrics.CountCommitError();
+            logger.LogWarning("Offset commit failed ({Reason}); retried with the next batch", ex.Error.Reason);
         }
     }
 
