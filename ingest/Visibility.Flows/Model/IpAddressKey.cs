@@ -48,14 +48,20 @@ public static class IpAddressKey
     /// <summary>Parses UTF-8 text without allocating: dotted-quad IPv4 or RFC 4291 IPv6 text.</summary>
     public static bool TryParse(ReadOnlySpan<byte> utf8, out UInt128 key)
     {
-        if (utf8.IndexOf((byte)':') < 0)
+        // IPv4 first, without a separate search for ':' (the common case on the hot path).
+        if (TryParseIPv4(utf8, out var v4))
         {
-            var ok = TryParseIPv4(utf8, out var v4);
-            key = ok ? FromIPv4(v4) : default;
-            return ok;
+            key = FromIPv4(v4);
+            return true;
         }
 
-        return TryParseIPv6(utf8, out key);
+        if (utf8.IndexOf((byte)':') >= 0)
+        {
+            return TryParseIPv6(utf8, out key);
+        }
+
+        key = default;
+        return false;
     }
 
     /// <summary>

@@ -548,6 +548,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             record = FlowRecord.Blank;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Apply(Field field, ReadOnlySpan<byte> value, ValueKind kind, ulong number, ref FlowRecord record, out string? reason)
         {
             reason = null;
