@@ -19,19 +19,9 @@ public sealed class AwsVpcFlowLogDecoderTests
 
     private static string[] CustomSample => Golden.SampleLines("aws-vpc/custom-v5.log");
 
-    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(IFlowDecoder decoder, string line)
-    {
-        var record = default(FlowRecord);
-        var status = decoder.Decode(Encoding.UTF8.GetBytes(line), ref record, out var reason);
-        return (status, record, reason);
-    }
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(IFlowDecoder decoder, string line) => DecoderRun.Decode(decoder, line);
 
-    private static FlowRecord DecodeOk(IFlowDecoder decoder, string line)
-    {
-        var (status, record, reason) = Decode(decoder, line);
-        Assert.True(status == DecodeStatus.Ok, reason);
-        return record;
-    }
+    private static FlowRecord DecodeOk(IFlowDecoder decoder, string line) => DecoderRun.DecodeOk(decoder, line);
 
     /// <summary>A decoder that has read the custom sample's header line.</summary>
     private static AwsVpcFlowLogDecoder CustomDecoder()

@@ -13,19 +13,9 @@ public sealed class CanonicalJsonDecoderTests
 
     private static string[] Sample => Golden.SampleLines("canonical-json/flows.jsonl");
 
-    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string json)
-    {
-        var record = default(FlowRecord);
-        var status = Decoder.Decode(Encoding.UTF8.GetBytes(json), ref record, out var reason);
-        return (status, record, reason);
-    }
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string json) => DecoderRun.Decode(Decoder, json);
 
-    private static FlowRecord DecodeOk(string json)
-    {
-        var (status, record, reason) = Decode(json);
-        Assert.True(status == DecodeStatus.Ok, reason);
-        return record;
-    }
+    private static FlowRecord DecodeOk(string json) => DecoderRun.DecodeOk(Decoder, json);
 
     [Fact]
     public void Decode_Sample_MatchesGolden() => Golden.Verify("canonical-json/flows.jsonl", Decoder);

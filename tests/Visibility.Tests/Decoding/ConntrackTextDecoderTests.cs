@@ -13,19 +13,9 @@ public sealed class ConntrackTextDecoderTests
 {
     private static readonly ConntrackTextDecoder Decoder = new();
 
-    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string line)
-    {
-        var record = default(FlowRecord);
-        var status = Decoder.Decode(Encoding.UTF8.GetBytes(line), ref record, out var reason);
-        return (status, record, reason);
-    }
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string line) => DecoderRun.Decode(Decoder, line);
 
-    private static FlowRecord DecodeOk(string line)
-    {
-        var (status, record, reason) = Decode(line);
-        Assert.True(status == DecodeStatus.Ok, reason);
-        return record;
-    }
+    private static FlowRecord DecodeOk(string line) => DecoderRun.DecodeOk(Decoder, line);
 
     private static string[] Events => Golden.SampleLines("conntrack-text/events.txt");
 

@@ -15,19 +15,9 @@ public sealed class HubbleJsonDecoderTests
 {
     private static string[] Sample => Golden.SampleLines("hubble-json/observe.jsonl");
 
-    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(HubbleJsonDecoder decoder, string line)
-    {
-        var record = default(FlowRecord);
-        var status = decoder.Decode(Encoding.UTF8.GetBytes(line), ref record, out var reason);
-        return (status, record, reason);
-    }
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(HubbleJsonDecoder decoder, string line) => DecoderRun.Decode(decoder, line);
 
-    private static FlowRecord DecodeOk(HubbleJsonDecoder decoder, string line)
-    {
-        var (status, record, reason) = Decode(decoder, line);
-        Assert.True(status == DecodeStatus.Ok, reason);
-        return record;
-    }
+    private static FlowRecord DecodeOk(HubbleJsonDecoder decoder, string line) => DecoderRun.DecodeOk(decoder, line);
 
     [Fact]
     public void Decode_Sample_MatchesGolden() => Golden.Verify("hubble-json/observe.jsonl", new HubbleJsonDecoder());

@@ -10,12 +10,7 @@ public sealed class Ulogd2JsonDecoderTests
 {
     private static readonly Ulogd2JsonDecoder Decoder = new();
 
-    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string json)
-    {
-        var record = default(FlowRecord);
-        var status = Decoder.Decode(Encoding.UTF8.GetBytes(json), ref record, out var reason);
-        return (status, record, reason);
-    }
+    private static (DecodeStatus Status, FlowRecord Record, string? Reason) Decode(string json) => DecoderRun.Decode(Decoder, json);
 
     [Theory]
     [InlineData("ulogd2-nfct.json")]
