@@ -39,9 +39,6 @@ public sealed class WorkloadIndex
     /// <summary>The workloads this index was built from, in input order.</summary>
     public IReadOnlyList<WorkloadSpec> Workloads { get; }
 
-    /// <summary>Exact addresses, and distinct ranges of the prefix table (for diagnostics and benchmarks).</summary>
-    public (int Addresses, int Ranges) Size => (exactV4.Count + exactV6.Count, prefixes.Count);
-
     /// <summary>
     /// Builds an index from valid workloads (<see cref="WorkloadValidation"/>). Without validity intervals, when
     /// two workloads claim the same address or prefix the later one in the list wins.

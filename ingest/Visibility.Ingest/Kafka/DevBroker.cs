@@ -102,12 +102,6 @@ public sealed class DevBroker : IAsyncDisposable
         }
     }
 
-    /// <summary>Takes the broker down or up (fault injection): clients see connection failures.</summary>
-    public void SetBrokerDown(bool down)
-    {
-        _ = down ? RdKafkaNative.MockBrokerSetDown(cluster, 1) : RdKafkaNative.MockBrokerSetUp(cluster, 1);
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) == 1)

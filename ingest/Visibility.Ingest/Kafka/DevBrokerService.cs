@@ -12,8 +12,6 @@ public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoi
 {
     private DevBroker? broker;
 
-    public DevBroker? Broker => broker;
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var kafka = options.Value;

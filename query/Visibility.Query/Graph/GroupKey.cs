@@ -11,8 +11,6 @@ public sealed record GroupKey(string Name, string SourceExpression, string Desti
 {
     public const int MaxKeys = 8;
 
-    public static readonly IReadOnlySet<string> Special = new HashSet<string>(StringComparer.Ordinal) { "workload", "address", "kind" };
-
     /// <summary>Parses <c>app,env</c>; returns the keys or a message naming the bad one.</summary>
     public static bool TryParseList(string? text, out IReadOnlyList<GroupKey> keys, out string? error)
     {

@@ -14,13 +14,10 @@ public sealed class ChdbConnection
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly IntPtr handlePointer;
 
-    internal ChdbConnection(ChdbEngine engine, IntPtr handlePointer)
+    internal ChdbConnection(IntPtr handlePointer)
     {
-        Engine = engine;
         this.handlePointer = handlePointer;
     }
-
-    public ChdbEngine Engine { get; }
 
     private IntPtr Handle => Marshal.ReadIntPtr(handlePointer);
 

@@ -14,6 +14,7 @@ public sealed class ChdbEngine
     private static readonly Lock Gate = new();
     private static ChdbEngine? current;
 
+    // Held open for the life of the process: the lock on the data directory is released when it closes.
     private readonly FileStream lockFile;
     private readonly ChdbConnection primary;
 
@@ -21,7 +22,7 @@ public sealed class ChdbEngine
     {
         Path = path;
         this.lockFile = lockFile;
-        primary = new ChdbConnection(this, ConnectRaw(path));
+        primary = new ChdbConnection(ConnectRaw(path));
     }
 
     /// <summary>The absolute data directory.</summary>
@@ -72,13 +73,7 @@ public sealed class ChdbEngine
     }
 
     /// <summary>A further connection on the same data directory; it runs concurrently with the others.</summary>
-    public ChdbConnection Connect() => new(this, ConnectRaw(Path));
-
-    public static string EngineVersion()
-    {
-        ChdbLibrary.Use();
-        return Marshal.PtrToStringUTF8(ChdbNative.Version()) ?? "unknown";
-    }
+    public ChdbConnection Connect() => new(ConnectRaw(Path));
 
     private static FileStream AcquireDirectoryLock(string directory)
     {
@@ -124,7 +119,4 @@ public sealed class ChdbEngine
             }
         }
     }
-
-    /// <summary>True while this process holds the data directory's lock file.</summary>
-    public bool HoldsDirectoryLock => lockFile.CanWrite;
 }
