@@ -12,7 +12,7 @@ public sealed class TempDirectory : IDisposable
     {
         if (Directory.Exists(Path))
         {
-            Directory.Delete(Path, recursive: true);
+            if (Environment.GetEnvironmentVariable("VISIBILITY_KEEP_TEST_DATA") is null) { Directory.Delete(Path, recursive: true); }
         }
     }
 }

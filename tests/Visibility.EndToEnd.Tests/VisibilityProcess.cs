@@ -48,8 +48,20 @@ public sealed class VisibilityProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts <c>visibility serve</c> with its own data directory and ports.</summary>
-    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null)
+    public int Id => process.Id;
+
+    /// <summary>The most memory the process has had resident (VmHWM), in bytes.</summary>
+    public long PeakResidentBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
+    /// <summary>Starts <c>visibility serve</c> (or another <paramref name="command"/>) with its own data directory and ports.</summary>
+    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null, string command = "serve")
     {
         var http = FreePort();
         var broker = FreePort();
@@ -60,7 +72,7 @@ public sealed class VisibilityProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(DllPath);
-        info.ArgumentList.Add("serve");
+        info.ArgumentList.Add(command);
         foreach (var arg in args ?? [])
         {
             info.ArgumentList.Add(arg);
@@ -125,6 +137,16 @@ public sealed class VisibilityProcess : IAsyncDisposable
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
         await process.WaitForExitAsync(cts.Token);
+    }
+
+    /// <summary>Kills the process without warning (SIGKILL), as a crash or the OOM killer would.</summary>
+    public async Task KillAsync()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
     }
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)

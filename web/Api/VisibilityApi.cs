@@ -30,15 +30,22 @@ public static class VisibilityApi
         app.UseStaticFiles();
         app.MapOpenApi("/openapi/{documentName}.json");
 
-        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription();
-        app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
-        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
+        app.MapHealthAndMetrics();
 
         var api = app.MapGroup("/api/v1");
         api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)");
         api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
         api.MapGet("/graph", GetGraphAsync).WithSummary("The application dependency graph");
+        return app;
+    }
+
+    /// <summary>What every process serves, ingest workers included: liveness, readiness, Prometheus metrics.</summary>
+    public static WebApplication MapHealthAndMetrics(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription();
+        app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
+        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
         return app;
     }
 
@@ -133,29 +140,8 @@ public static class VisibilityApi
         return TypedResults.Ok(graph);
     }
 
-    private static ContentHttpResult Metrics(IngestMetrics m)
-    {
-        var sb = new StringBuilder();
-        Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.RecordsIn);
-        Counter(sb, "visibility_ingest_decoded_total", "Records decoded and enriched.", m.Decoded);
-        Counter(sb, "visibility_ingest_skipped_total", "Well-formed records without a flow.", m.Skipped);
-        Counter(sb, "visibility_ingest_stored_total", "Records stored.", m.Stored);
-        Counter(sb, "visibility_ingest_batches_total", "Batches stored and committed.", m.Batches);
-        Counter(sb, "visibility_ingest_insert_retries_total", "Failed batch inserts that were retried.", m.InsertRetries);
-        Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits that failed.", m.CommitErrors);
-        Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.DeadLetterErrors);
-        sb.Append("# HELP visibility_ingest_dead_lettered_total Malformed records sent to the dead-letter topic, by reason.\n");
-        sb.Append("# TYPE visibility_ingest_dead_lettered_total counter\n");
-        foreach (var (reason, count) in m.Invalid.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        {
-            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"visibility_ingest_dead_lettered_total{{reason=\"{reason.Replace("\"", "'", StringComparison.Ordinal)}\"}} {count}\n");
-        }
-
-        return TypedResults.Text(sb.ToString(), "text/plain; version=0.0.4");
-    }
-
-    private static void Counter(StringBuilder sb, string name, string help, long value) =>
-        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+    private static ContentHttpResult Metrics(IngestMetrics m) =>
+        TypedResults.Text(MetricsText.Render(m), "text/plain; version=0.0.4");
 }
 
 public sealed record WorkloadsUpserted(int Upserted);

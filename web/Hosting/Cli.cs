@@ -14,6 +14,8 @@ public static class Cli
         commands:
           serve [--demo]        API, UI and ingest workers in one process (--demo: also generate demo traffic)
           ingest                ingest workers only (run several to scale out; they share one consumer group)
+          verify-store [--json] per Kafka partition: rows, duplicates, rows beyond the recorded progress
+                                (exit 3 unless every record is stored exactly once)
           dev-broker [--port 9092] [--topic flows] [--partitions 8]
                                 the development Kafka broker (librdkafka's mock cluster) until stopped
 
@@ -34,6 +36,8 @@ public static class Cli
                     return await ServeCommand.RunAsync(rest, ingestOnly: true);
                 case "dev-broker":
                     return await DevBrokerAsync(rest);
+                case "verify-store":
+                    return await VerifyStoreCommand.RunAsync(rest);
                 case "help" or "--help" or "-h":
                     Console.WriteLine(Usage);
                     return 0;
@@ -51,6 +55,15 @@ public static class Cli
         {
             await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
             return 1;
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"visibility: invalid configuration: {string.Join("; ", ex.Failures)}");
+            return 1;
+        }
+        finally
+        {
+            ChdbEngine.Shutdown(TimeSpan.FromSeconds(10));
         }
     }
 

@@ -2,7 +2,10 @@ using Visibility.Web.Api;
 
 namespace Visibility.Web.Hosting;
 
-/// <summary><c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, without HTTP.</summary>
+/// <summary>
+/// <c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, with only health and metrics
+/// over HTTP (no flow data, so those may listen on any address for Prometheus to scrape).
+/// </summary>
 public static class ServeCommand
 {
     public static async Task<int> RunAsync(string[] args, bool ingestOnly)
@@ -21,17 +24,18 @@ public static class ServeCommand
         }
 
         var settings = new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] };
+        var builder = WebApplication.CreateBuilder(settings);
+        var urls = builder.Configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
         if (ingestOnly)
         {
-            var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
-            hostBuilder.Services.AddVisibilityServices(hostBuilder.Configuration, demo: false);
-            using var host = hostBuilder.Build();
-            await host.RunAsync();
+            builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
+            var worker = builder.Build();
+            worker.MapHealthAndMetrics();
+            await worker.RunAsync();
             return 0;
         }
 
-        var builder = WebApplication.CreateBuilder(settings);
-        var urls = builder.Configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
         var refusal = ListenGuard.Check(urls);
         if (refusal is not null)
         {

@@ -71,7 +71,8 @@ public struct FlowRecord
     /// <summary>A record with nothing decoded yet and no Kafka position: where every decoder starts.</summary>
     public static readonly FlowRecord Blank = new() { SourcePartition = -1, SourceOffset = -1 };
 
-    /// <summary>Where the record came from: Kafka partition and offset (-1 when not from Kafka).</summary>
+    /// <summary>Where the record came from: Kafka topic, partition and offset (null, -1, -1 when not from Kafka).</summary>
+    public string? SourceTopic;
     public int SourcePartition;
     public long SourceOffset;
 }

@@ -64,6 +64,24 @@ public sealed class EmbeddedFlowStore : IFlowStore
             "RowBinary", rowBinary, cancellationToken);
     }
 
+    public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
+    {
+        // On the writer's connection: the writer calls this right after its insert, never concurrently with one.
+        var connection = writer ?? throw NotInitialized();
+        await connection.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken)
+    {
+        var connection = control ?? throw NotInitialized();
+        return IngestProgress.ResumeAsync(
+            Database, partitions,
+            (sql, parameters, ct) => connection.QueryTextAsync(sql, "TabSeparated", parameters, ct),
+            (sql, parameters, ct) => connection.ExecuteAsync(sql, ct, [.. parameters]),
+            $"{FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable}",
+            cancellationToken);
+    }
+
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
         => (reader ?? throw NotInitialized()).QueryAsync(sql, format, read, parameters, cancellationToken);
 

@@ -15,6 +15,7 @@ public static partial class FlowSchema
     public const string FlowsTable = "flows_raw";
     public const string WorkloadsTable = "workloads";
     public const string MigrationsTable = "schema_migrations";
+    public const string ProgressTable = "ingest_progress";
 
     /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them.</summary>
     public const string FlowColumns =
@@ -22,7 +23,7 @@ public static partial class FlowSchema
         "bytes_out, packets_out, bytes_in, packets_in, " +
         "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
         "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta";
+        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta, kafka_topic";
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -110,6 +111,24 @@ public static partial class FlowSchema
             new Migration(5, "delta counters", [
                 $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS counters_delta UInt8 DEFAULT 0 AFTER packets_in",
             ]),
+            new Migration(6, "exactly-once progress", [
+                // Each row names the Kafka record it came from (topic, partition, offset); together with the
+                // progress table this lets a restarted consumer remove the rows of an insert that was never
+                // acknowledged and resume right after the last one that was (see IngestProgress).
+                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS kafka_topic LowCardinality(String) AFTER dst_labels",
+                $"ALTER TABLE {db}.{FlowsTable} ADD INDEX IF NOT EXISTS idx_ingested_at ingested_at TYPE minmax GRANULARITY 1",
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ProgressTable}
+                (
+                    topic LowCardinality(String),
+                    partition Int32,
+                    next_offset Int64,
+                    recorded_at DateTime64(3, 'UTC') DEFAULT now64(3)
+                )
+                ENGINE = ReplacingMergeTree(next_offset)
+                ORDER BY (topic, partition)
+                """,
+            ]),
         ];
     }
 
@@ -149,6 +168,7 @@ public static partial class FlowSchema
         RowBinary.WriteUInt16(writer, record.NatDstPort);
         RowBinary.WriteUInt32(writer, record.Connections == 0 ? 1 : record.Connections);
         RowBinary.WriteUInt8(writer, record.CountersAreDeltas ? (byte)1 : (byte)0);
+        RowBinary.WriteString(writer, record.SourceTopic ?? string.Empty);
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]

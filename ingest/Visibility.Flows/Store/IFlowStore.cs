@@ -18,6 +18,18 @@ public interface IFlowStore
     /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/>; returns when the store has them.</summary>
     Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records that the store holds every record of these partitions below their offsets; called after the insert
+    /// that stored them was acknowledged and before the offsets are committed to Kafka (see <see cref="IngestProgress"/>).
+    /// </summary>
+    Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Where to resume <paramref name="partitions"/> according to the store, after deleting rows of any insert whose
+    /// progress was never recorded. Called when partitions are assigned, before any of their records are read.
+    /// </summary>
+    Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken);
+
     /// <summary>Runs a read query; <paramref name="format"/> is a ClickHouse output format.</summary>
     Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken);
 

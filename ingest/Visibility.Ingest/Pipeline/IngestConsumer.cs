@@ -30,6 +30,17 @@ public sealed class IngestConsumer
     private readonly Channel<FlowBatch> filled;
     private readonly ConcurrentQueue<FlowBatch> spare = new();
 
+    // Offsets stored in the store but not yet committed to Kafka, per partition; the writer adds, a revocation
+    // removes. A failed commit is retried with the next one, so a transient error costs nothing.
+    private readonly Dictionary<TopicPartition, long> pending = [];
+    private readonly Lock pendingLock = new();
+
+    // The batch being filled; owned by the consume thread (rebalance handlers run on it too).
+    private FlowBatch current;
+    private long handed;
+    private long finished;
+    private volatile bool writerDone;
+
     public IngestConsumer(
         IFlowStore store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger)
@@ -48,6 +59,7 @@ public sealed class IngestConsumer
             SingleReader = true,
             SingleWriter = true,
         });
+        current = Rent();
     }
 
     /// <summary>Runs until <paramref name="stopping"/> fires, then stores and commits what it has read.</summary>
@@ -60,12 +72,16 @@ public sealed class IngestConsumer
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+
+            // Records prefetched by the client count against memory too: a backlog must not grow them beyond this.
+            QueuedMaxMessagesKbytes = options.PrefetchKilobytes,
         }, kafka, bootstrapServers);
 
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
-            .SetPartitionsAssignedHandler((_, parts) => logger.LogInformation("Assigned {Partitions}", string.Join(",", parts.Select(p => p.Partition.Value))))
-            .SetPartitionsRevokedHandler((_, parts) => logger.LogInformation("Revoked {Partitions}", string.Join(",", parts.Select(p => p.Partition.Value))))
+            .SetPartitionsAssignedHandler((_, parts) => OnAssigned(parts, stopping))
+            .SetPartitionsRevokedHandler((c, parts) => OnRevoked(c, parts))
+            .SetPartitionsLostHandler((_, parts) => OnLost(parts))
             .Build();
         consumer.Subscribe(decoders.Keys);
 
@@ -88,7 +104,6 @@ public sealed class IngestConsumer
 
     private void ConsumeLoop(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping)
     {
-        var batch = Rent();
         var record = default(FlowRecord);
         var linger = (long)options.BatchLinger.TotalMilliseconds;
         var index = labels.Current;
@@ -104,33 +119,128 @@ public sealed class IngestConsumer
                 logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
                 continue;
             }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // A partition assignment gave up because the process is stopping.
+                break;
+            }
 
             if (result is { IsPartitionEOF: false, Message: not null })
             {
-                if (batch.Messages == 0)
+                if (current.Messages == 0)
                 {
                     // A relabel takes effect from the next batch on.
                     index = labels.Current;
                 }
 
-                Handle(result, batch, ref record, index);
+                Handle(result, current, ref record, index);
             }
 
-            if (batch.Messages > 0 && (batch.Count >= options.BatchSize || Environment.TickCount64 - batch.StartedAt >= linger))
+            if (current.Messages > 0 && (current.Count >= options.BatchSize || Environment.TickCount64 - current.StartedAt >= linger))
             {
-                if (!Hand(batch, stopping))
+                if (!Hand(current, stopping))
                 {
                     break;
                 }
 
-                batch = Rent();
+                current = Rent();
             }
         }
 
         // Whatever was read before the stop is stored and committed.
-        if (batch.Messages > 0)
+        if (current.Messages > 0)
         {
-            filled.Writer.WriteAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            Hand(current, CancellationToken.None);
+            current = Rent();
+        }
+    }
+
+    /// <summary>
+    /// New partitions: ask the store where each resumes (removing rows of an insert that was never acknowledged)
+    /// and start there, so a crash anywhere between insert and commit neither loses nor repeats a record.
+    /// </summary>
+    private List<TopicPartitionOffset> OnAssigned(List<TopicPartition> partitions, CancellationToken stopping)
+    {
+        metrics.CountAssigned();
+        var wanted = partitions.Select(p => new KafkaPartition(p.Topic, p.Partition.Value)).ToList();
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                var resumes = store.ResumeAsync(wanted, stopping).GetAwaiter().GetResult();
+                foreach (var resume in resumes.Where(r => r.RemovedRows > 0))
+                {
+                    metrics.CountRemoved(resume.RemovedRows);
+                    logger.LogWarning("Removed {Rows} rows of {Partition} from an insert that was never acknowledged; they are read again from offset {Offset}",
+                        resume.RemovedRows, resume.Source, resume.NextOffset ?? 0);
+                }
+
+                logger.LogInformation("Assigned {Partitions}", string.Join(", ", resumes.Select(r => $"{r.Source}@{(r.NextOffset is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "committed")}")));
+                return resumes.Select(r => new TopicPartitionOffset(r.Source.Topic, r.Source.Partition, r.NextOffset is { } next ? new Offset(next) : Offset.Unset)).ToList();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && ex is not OutOfMemoryException)
+            {
+                // Reading a partition without knowing what the store holds could duplicate records: wait for the store.
+                metrics.CountStoreError("resume");
+                logger.LogError(ex, "Could not read the store's progress for {Partitions}; retrying in {Delay}", string.Join(", ", wanted), delay);
+                stopping.WaitHandle.WaitOne(delay);
+                stopping.ThrowIfCancellationRequested();
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Partitions leaving this consumer: store and commit everything read from them first, so their next owner
+    /// resumes right after it.
+    /// </summary>
+    private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
+    {
+        metrics.CountRevoked();
+        if (!writerDone && current.Messages > 0)
+        {
+            Hand(current, CancellationToken.None);
+            current = Rent();
+        }
+
+        var target = Interlocked.Read(ref handed);
+        while (!writerDone && Interlocked.Read(ref finished) < target)
+        {
+            Thread.Sleep(5);
+        }
+
+        lock (pendingLock)
+        {
+            if (pending.Count > 0)
+            {
+                TryCommit(consumer);
+            }
+
+            Forget(partitions);
+        }
+
+        logger.LogInformation("Revoked {Partitions}", string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
+    }
+
+    /// <summary>Partitions taken away without a revocation (the session expired): they can no longer be committed.</summary>
+    private void OnLost(List<TopicPartitionOffset> partitions)
+    {
+        metrics.CountLost();
+        lock (pendingLock)
+        {
+            Forget(partitions);
+        }
+
+        logger.LogWarning("Lost {Partitions}; their next owner resumes from the store's progress", string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
+    }
+
+    private void Forget(List<TopicPartitionOffset> partitions)
+    {
+        foreach (var p in partitions)
+        {
+            pending.Remove(p.TopicPartition);
+            metrics.Lag.TryRemove(new KafkaPartition(p.Topic, p.Partition.Value), out _);
         }
     }
 
@@ -152,11 +262,13 @@ public sealed class IngestConsumer
                         : result.Message.Timestamp.UnixTimestampMs;
                 }
 
+                metrics.CountDecoded();
                 FlowEnricher.Enrich(ref record, index);
+                metrics.CountEnriched();
+                record.SourceTopic = result.Topic;
                 record.SourcePartition = result.Partition.Value;
                 record.SourceOffset = result.Offset.Value;
                 batch.Add(record);
-                metrics.CountDecoded();
                 break;
             case DecodeStatus.Skipped:
                 metrics.CountSkipped();
@@ -201,7 +313,9 @@ public sealed class IngestConsumer
     {
         try
         {
+            batch.HandedAt = Environment.TickCount64;
             filled.Writer.WriteAsync(batch, stopping).AsTask().GetAwaiter().GetResult();
+            Interlocked.Increment(ref handed);
             return true;
         }
         catch (OperationCanceledException)
@@ -213,45 +327,77 @@ public sealed class IngestConsumer
 
     private async Task WriteLoopAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken grace)
     {
-        // Offsets stored but not yet committed, per partition. A failed commit is retried with the next one, so a
-        // transient error (a rebalance in progress) costs nothing; the last ones are retried before closing.
-        var pending = new Dictionary<TopicPartition, long>();
         var stalled = false;
-        await foreach (var batch in filled.Reader.ReadAllAsync(CancellationToken.None))
+        try
         {
-            if (stalled || (batch.Count > 0 && !await InsertAsync(batch, grace)))
+            await foreach (var batch in filled.Reader.ReadAllAsync(CancellationToken.None))
             {
-                // Not stored within the shutdown grace: neither this batch's offsets nor any later ones may be
-                // committed, or its records would be skipped; they are read again after the restart.
-                stalled = true;
+                // Stored means: rows inserted, dead letters delivered, then progress recorded. Only then are the
+                // offsets committed. A batch not stored within the shutdown grace stops all later ones: neither its
+                // offsets nor any after it may be recorded, or its records would be skipped.
+                stalled = stalled || !await StoreAsync(batch, grace);
+                if (!stalled)
+                {
+                    lock (pendingLock)
+                    {
+                        batch.MergeOffsetsInto(pending);
+                        TryCommit(consumer);
+                    }
+
+                    metrics.CountStored(batch.Count, (Environment.TickCount64 - batch.HandedAt) / 1000.0);
+                    UpdateLag(consumer, batch);
+                }
+
                 Return(batch);
-                continue;
+                Interlocked.Increment(ref finished);
             }
 
-            if (deadLetters.Flush(TimeSpan.FromSeconds(10)) > 0)
+            for (var attempt = 0; attempt < 5 && PendingCount() > 0; attempt++)
             {
-                logger.LogWarning("Dead-letter records still in flight; offsets of this batch are committed regardless");
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), CancellationToken.None);
+                lock (pendingLock)
+                {
+                    TryCommit(consumer);
+                }
             }
 
-            batch.MergeOffsetsInto(pending);
-            TryCommit(consumer, pending);
-            metrics.CountStored(batch.Count);
-            Return(batch);
+            if (PendingCount() > 0)
+            {
+                // Harmless for the store (it resumes from its own progress); the group's lag just reads high.
+                logger.LogWarning("Offsets of {Partitions} partition(s) could not be committed to Kafka", PendingCount());
+            }
         }
-
-        for (var attempt = 0; attempt < 5 && pending.Count > 0; attempt++)
+        finally
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), CancellationToken.None);
-            TryCommit(consumer, pending);
-        }
-
-        if (pending.Count > 0)
-        {
-            logger.LogWarning("Offsets of {Partitions} partition(s) could not be committed; their last records will be read again", pending.Count);
+            writerDone = true;
         }
     }
 
-    private void TryCommit(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, long> pending)
+    private async Task<bool> StoreAsync(FlowBatch batch, CancellationToken grace)
+    {
+        if (batch.Count > 0 && !await RetryAsync("insert", batch, () => store.InsertFlowsAsync(batch.Rows, grace), grace))
+        {
+            return false;
+        }
+
+        if (deadLetters.Flush(TimeSpan.FromSeconds(10)) > 0)
+        {
+            logger.LogWarning("Dead-letter records still in flight; the batch's progress is recorded regardless");
+        }
+
+        var progress = batch.Progress();
+        return await RetryAsync("progress", batch, () => store.RecordProgressAsync(progress, grace), grace);
+    }
+
+    private int PendingCount()
+    {
+        lock (pendingLock)
+        {
+            return pending.Count;
+        }
+    }
+
+    private void TryCommit(IConsumer<byte[]?, byte[]?> consumer)
     {
         try
         {
@@ -265,14 +411,26 @@ public sealed class IngestConsumer
         }
     }
 
-    private async Task<bool> InsertAsync(FlowBatch batch, CancellationToken grace)
+    private void UpdateLag(IConsumer<byte[]?, byte[]?> consumer, FlowBatch batch)
+    {
+        foreach (var p in batch.Progress())
+        {
+            var high = consumer.GetWatermarkOffsets(new TopicPartition(p.Source.Topic, p.Source.Partition)).High;
+            if (high != Offset.Unset)
+            {
+                metrics.Lag[p.Source] = Math.Max(0, high.Value - p.NextOffset);
+            }
+        }
+    }
+
+    private async Task<bool> RetryAsync(string operation, FlowBatch batch, Func<Task> attempt, CancellationToken grace)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
         {
             try
             {
-                await store.InsertFlowsAsync(batch.Rows, grace);
+                await attempt();
                 return true;
             }
             catch (OperationCanceledException)
@@ -281,8 +439,9 @@ public sealed class IngestConsumer
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                metrics.CountStoreError(operation);
                 metrics.CountInsertRetry();
-                logger.LogError(ex, "Inserting a batch of {Rows} rows failed; retrying in {Delay}", batch.Count, delay);
+                logger.LogError(ex, "Store {Operation} for a batch of {Rows} rows failed; retrying in {Delay}", operation, batch.Count, delay);
                 try
                 {
                     await Task.Delay(delay, grace);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Visibility.Flows.Store;
 
 namespace Visibility.Ingest.Pipeline;
 
@@ -7,16 +8,23 @@ public sealed class IngestMetrics
 {
     private long recordsIn;
     private long decoded;
+    private long enriched;
     private long skipped;
     private long stored;
     private long batches;
     private long insertRetries;
     private long commitErrors;
     private long deadLetterErrors;
+    private long removedRows;
+    private long assignments;
+    private long revocations;
+    private long losses;
 
     public long RecordsIn => Interlocked.Read(ref recordsIn);
 
     public long Decoded => Interlocked.Read(ref decoded);
+
+    public long Enriched => Interlocked.Read(ref enriched);
 
     public long Skipped => Interlocked.Read(ref skipped);
 
@@ -30,28 +38,63 @@ public sealed class IngestMetrics
 
     public long DeadLetterErrors => Interlocked.Read(ref deadLetterErrors);
 
+    /// <summary>Rows of unacknowledged inserts removed when their partitions were resumed.</summary>
+    public long RemovedRows => Interlocked.Read(ref removedRows);
+
+    public long Assignments => Interlocked.Read(ref assignments);
+
+    public long Revocations => Interlocked.Read(ref revocations);
+
+    public long Losses => Interlocked.Read(ref losses);
+
     /// <summary>Malformed records by reason; each also went to the dead-letter topic.</summary>
     public ConcurrentDictionary<string, long> Invalid { get; } = new(StringComparer.Ordinal);
 
     public long InvalidTotal => Invalid.Values.Sum();
 
+    /// <summary>Store operations that failed, by operation (insert, progress, resume).</summary>
+    public ConcurrentDictionary<string, long> StoreErrors { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Records behind the end of each assigned partition, as of the last batch stored from it.</summary>
+    public ConcurrentDictionary<KafkaPartition, long> Lag { get; } = new();
+
+    /// <summary>Rows per stored batch.</summary>
+    public Histogram BatchRows { get; } = new(1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000);
+
+    /// <summary>Seconds from handing a batch to the writer until it was stored and its progress recorded.</summary>
+    public Histogram BatchSeconds { get; } = new(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30);
+
     internal void CountIn() => Interlocked.Increment(ref recordsIn);
 
     internal void CountDecoded() => Interlocked.Increment(ref decoded);
+
+    internal void CountEnriched() => Interlocked.Increment(ref enriched);
 
     internal void CountSkipped() => Interlocked.Increment(ref skipped);
 
     internal void CountInvalid(string reason) => Invalid.AddOrUpdate(reason, 1, static (_, n) => n + 1);
 
-    internal void CountStored(int rows)
+    internal void CountStored(int rows, double seconds)
     {
         Interlocked.Add(ref stored, rows);
         Interlocked.Increment(ref batches);
+        BatchRows.Observe(rows);
+        BatchSeconds.Observe(seconds);
     }
 
     internal void CountInsertRetry() => Interlocked.Increment(ref insertRetries);
 
+    internal void CountStoreError(string operation) => StoreErrors.AddOrUpdate(operation, 1, static (_, n) => n + 1);
+
     internal void CountCommitError() => Interlocked.Increment(ref commitErrors);
 
     internal void CountDeadLetterError() => Interlocked.Increment(ref deadLetterErrors);
+
+    internal void CountRemoved(long rows) => Interlocked.Add(ref removedRows, rows);
+
+    internal void CountAssigned() => Interlocked.Increment(ref assignments);
+
+    internal void CountRevoked() => Interlocked.Increment(ref revocations);
+
+    internal void CountLost() => Interlocked.Increment(ref losses);
 }

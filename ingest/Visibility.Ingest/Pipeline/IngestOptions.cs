@@ -26,6 +26,13 @@ public sealed class IngestOptions
     [Range(1, 64)]
     public int QueueDepth { get; set; } = 4;
 
+    /// <summary>
+    /// Kilobytes of records the Kafka client may prefetch per consumer (librdkafka's queued.max.messages.kbytes,
+    /// 64 MiB by default there). With QueueDepth and BatchSize this bounds ingest memory under any backlog.
+    /// </summary>
+    [Range(1024, 2_097_151)]
+    public int PrefetchKilobytes { get; set; } = 16_384;
+
     /// <summary>How long a shutdown waits for the last batches to be stored and committed.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(20);

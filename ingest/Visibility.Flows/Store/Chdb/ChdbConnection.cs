@@ -13,10 +13,32 @@ public sealed class ChdbConnection
 {
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly IntPtr handlePointer;
+    private bool closed;
 
     internal ChdbConnection(IntPtr handlePointer)
     {
         this.handlePointer = handlePointer;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the call in progress, then closes the connection; later calls
+    /// fail. Returns false when the connection was busy and was left open.
+    /// </summary>
+    internal bool Close(TimeSpan timeout)
+    {
+        if (!gate.Wait(timeout))
+        {
+            return false;
+        }
+
+        if (!closed)
+        {
+            closed = true;
+            ChdbNative.CloseConnection(handlePointer);
+        }
+
+        // The gate stays taken: nothing may use a closed connection.
+        return true;
     }
 
     private IntPtr Handle => Marshal.ReadIntPtr(handlePointer);

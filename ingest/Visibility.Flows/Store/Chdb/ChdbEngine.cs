@@ -17,6 +17,7 @@ public sealed class ChdbEngine
     // Held open for the life of the process: the lock on the data directory is released when it closes.
     private readonly FileStream lockFile;
     private readonly ChdbConnection primary;
+    private readonly List<ChdbConnection> connections = [];
 
     private ChdbEngine(string path, FileStream lockFile)
     {
@@ -73,7 +74,47 @@ public sealed class ChdbEngine
     }
 
     /// <summary>A further connection on the same data directory; it runs concurrently with the others.</summary>
-    public ChdbConnection Connect() => new(ConnectRaw(Path));
+    public ChdbConnection Connect()
+    {
+        var connection = new ChdbConnection(ConnectRaw(Path));
+        lock (Gate)
+        {
+            connections.Add(connection);
+        }
+
+        return connection;
+    }
+
+    /// <summary>
+    /// Shuts the engine of this process down in order before the process exits: closing the last connection stops
+    /// chDB's background work (merges, mutations), which otherwise races the process's exit and can crash it.
+    /// Connections busy beyond <paramref name="timeout"/> are left to the exit. Idempotent.
+    /// </summary>
+    public static void Shutdown(TimeSpan timeout)
+    {
+        ChdbEngine? engine;
+        lock (Gate)
+        {
+            engine = current;
+        }
+
+        if (engine is null)
+        {
+            return;
+        }
+
+        List<ChdbConnection> open;
+        lock (Gate)
+        {
+            open = [.. engine.connections];
+        }
+
+        var allClosed = open.Aggregate(true, (ok, c) => c.Close(timeout) && ok);
+        if (allClosed)
+        {
+            engine.primary.Close(timeout);
+        }
+    }
 
     private static FileStream AcquireDirectoryLock(string directory)
     {

@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Visibility.Flows.Store.Chdb;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>A partition of a Kafka topic.</summary>
+public readonly record struct KafkaPartition(string Topic, int Partition)
+{
+    public override string ToString() => $"{Topic}/{Partition}";
+}
+
+/// <summary>The store holds every record of <see cref="Source"/> below <see cref="NextOffset"/>.</summary>
+public readonly record struct PartitionProgress(KafkaPartition Source, long NextOffset);
+
+/// <summary>
+/// Where to resume a partition: <see cref="NextOffset"/> from the store (null when the store has no progress for
+/// it, so the group's committed offset applies), and how many rows of an unacknowledged insert were removed.
+/// </summary>
+public readonly record struct PartitionResume(KafkaPartition Source, long? NextOffset, long RemovedRows);
+
+/// <summary>
+/// Exactly-once effect into the store. Every flow row carries the Kafka topic, partition and offset it came from.
+/// After each acknowledged insert the writer records, per partition, the offset after the last record of the
+/// batch (<see cref="FlowSchema.ProgressTable"/>); only then does it commit to Kafka. When a consumer is assigned a
+/// partition it asks the store where to resume: rows at or beyond the recorded offset belong to an insert whose
+/// progress was never recorded (the process died in between, or mid-insert with part of the rows written), so they
+/// are deleted, and consumption restarts at the recorded offset. Kafka's committed offsets trail the store's and
+/// serve lag monitoring and stores without progress (a new store on an old group).
+/// </summary>
+public static partial class IngestProgress
+{
+    /// <summary>Rows of an unacknowledged insert are younger than the last progress of their partition; the slack
+    /// covers clock differences between the nodes of a cluster.</summary>
+    private static readonly TimeSpan ClockSlack = TimeSpan.FromMinutes(10);
+
+    public static string InsertSql(string database) =>
+        $"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.ProgressTable} (topic, partition, next_offset)";
+
+    /// <summary>RowBinary rows for <see cref="InsertSql"/>.</summary>
+    public static ReadOnlyMemory<byte> Encode(IReadOnlyList<PartitionProgress> progress)
+    {
+        var buffer = new ArrayBufferWriter<byte>(progress.Count * 32);
+        foreach (var p in progress)
+        {
+            RowBinary.WriteString(buffer, p.Source.Topic);
+            RowBinary.WriteInt32(buffer, p.Source.Partition);
+            RowBinary.WriteInt64(buffer, p.NextOffset);
+        }
+
+        return buffer.WrittenMemory;
+    }
+
+    /// <summary>
+    /// Finds the store's progress for <paramref name="partitions"/>, deletes rows beyond it and returns where to
+    /// resume. <paramref name="query"/> runs a query and returns TabSeparated text; <paramref name="execute"/> runs a
+    /// statement; <paramref name="flowsTableForDelete"/> is the table deletes go to (with any ON CLUSTER clause).
+    /// </summary>
+    public static async Task<IReadOnlyList<PartitionResume>> ResumeAsync(
+        string database,
+        IReadOnlyCollection<KafkaPartition> partitions,
+        Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task<string>> query,
+        Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task> execute,
+        string flowsTableForDelete,
+        CancellationToken cancellationToken)
+    {
+        if (partitions.Count == 0)
+        {
+            return [];
+        }
+
+        var db = FlowSchema.QuoteDatabase(database);
+        var assigned = new QueryParameter("assigned", ArrayLiteral(partitions));
+        var recorded = new Dictionary<KafkaPartition, (long Next, DateTime At)>();
+        var progressText = await query(
+            $$"""
+            SELECT topic, partition, max(next_offset), toUnixTimestamp64Milli(max(recorded_at))
+            FROM {{db}}.{{FlowSchema.ProgressTable}}
+            WHERE has({assigned:Array(String)}, concat(topic, '/', toString(partition)))
+            GROUP BY topic, partition
+            """, [assigned], cancellationToken);
+        foreach (var line in progressText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split('\t');
+            recorded[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] =
+                (long.Parse(f[2], CultureInfo.InvariantCulture), DateTime.UnixEpoch.AddMilliseconds(long.Parse(f[3], CultureInfo.InvariantCulture)));
+        }
+
+        // Rows of an unacknowledged insert were written after their partition's last progress: only parts that
+        // young are read (a min-max index on ingested_at skips the rest). A partition without progress is read whole.
+        var since = partitions.All(recorded.ContainsKey) ? recorded.Values.Min(r => r.At) - ClockSlack : DateTime.UnixEpoch;
+        var strayText = await query(
+            $$"""
+            SELECT f.kafka_topic, f.kafka_partition, count()
+            FROM {{db}}.{{FlowSchema.FlowsTable}} AS f
+            LEFT JOIN
+            (
+                SELECT topic, partition, max(next_offset) AS next_offset
+                FROM {{db}}.{{FlowSchema.ProgressTable}}
+                WHERE has({assigned:Array(String)}, concat(topic, '/', toString(partition)))
+                GROUP BY topic, partition
+            ) AS p ON f.kafka_topic = p.topic AND f.kafka_partition = p.partition
+            WHERE f.ingested_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+              AND has({assigned:Array(String)}, concat(f.kafka_topic, '/', toString(f.kafka_partition)))
+              AND f.kafka_offset >= p.next_offset
+            GROUP BY f.kafka_topic, f.kafka_partition
+            SETTINGS join_use_nulls = 0
+            """,
+            [assigned, new QueryParameter("since", ((long)(since - DateTime.UnixEpoch).TotalMilliseconds).ToString(CultureInfo.InvariantCulture))],
+            cancellationToken);
+        var strays = new Dictionary<KafkaPartition, long>();
+        foreach (var line in strayText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split('\t');
+            strays[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] = long.Parse(f[2], CultureInfo.InvariantCulture);
+        }
+
+        var result = new List<PartitionResume>(partitions.Count);
+        foreach (var partition in partitions)
+        {
+            long? next = recorded.TryGetValue(partition, out var r) ? r.Next : null;
+            var removed = strays.GetValueOrDefault(partition);
+            if (removed > 0)
+            {
+                await execute(
+                    $"DELETE FROM {flowsTableForDelete} WHERE kafka_topic = {{topic:String}} AND kafka_partition = {{partition:Int32}} AND kafka_offset >= {{next:Int64}}",
+                    [
+                        new QueryParameter("topic", partition.Topic),
+                        new QueryParameter("partition", partition.Partition.ToString(CultureInfo.InvariantCulture)),
+                        new QueryParameter("next", (next ?? 0).ToString(CultureInfo.InvariantCulture)),
+                    ],
+                    cancellationToken);
+            }
+
+            result.Add(new PartitionResume(partition, next, removed));
+        }
+
+        return result;
+    }
+
+    private static string ArrayLiteral(IEnumerable<KafkaPartition> partitions)
+    {
+        var text = new StringBuilder("[");
+        foreach (var p in partitions)
+        {
+            // Kafka topic names are letters, digits, '.', '_' and '-'; anything else is refused rather than escaped.
+            if (!TopicName().IsMatch(p.Topic))
+            {
+                throw new ArgumentException($"'{p.Topic}' is not a valid Kafka topic name", nameof(partitions));
+            }
+
+            text.Append(text.Length > 1 ? ",'" : "'").Append(p.Topic).Append('/').Append(p.Partition.ToString(CultureInfo.InvariantCulture)).Append('\'');
+        }
+
+        return text.Append(']').ToString();
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,249}$")]
+    private static partial Regex TopicName();
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text;
+using Visibility.Ingest.Pipeline;
+
+namespace Visibility.Web.Api;
+
+/// <summary>Renders <see cref="IngestMetrics"/> in Prometheus' text exposition format (version 0.0.4).</summary>
+public static class MetricsText
+{
+    public static string Render(IngestMetrics m)
+    {
+        var sb = new StringBuilder();
+        Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.RecordsIn);
+        Counter(sb, "visibility_ingest_decoded_total", "Records decoded into flows.", m.Decoded);
+        Counter(sb, "visibility_ingest_enriched_total", "Flows enriched with workload labels.", m.Enriched);
+        Counter(sb, "visibility_ingest_skipped_total", "Well-formed records without a flow.", m.Skipped);
+        Counter(sb, "visibility_ingest_stored_total", "Records stored (insert acknowledged and progress recorded).", m.Stored);
+        Counter(sb, "visibility_ingest_batches_total", "Batches stored and committed.", m.Batches);
+        Counter(sb, "visibility_ingest_store_retries_total", "Failed store operations that were retried.", m.InsertRetries);
+        Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits to Kafka that failed.", m.CommitErrors);
+        Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.DeadLetterErrors);
+        Counter(sb, "visibility_ingest_removed_rows_total", "Rows of unacknowledged inserts removed when their partition was resumed.", m.RemovedRows);
+        Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Assignments);
+        Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Revocations);
+        Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Losses);
+        Labelled(sb, "visibility_ingest_dead_lettered_total", "Malformed records sent to the dead-letter topic, by reason.", "counter",
+            m.Invalid.Select(kv => ($"reason=\"{Escape(kv.Key)}\"", kv.Value)));
+        Labelled(sb, "visibility_store_errors_total", "Store operations that failed, by operation.", "counter",
+            m.StoreErrors.Select(kv => ($"operation=\"{Escape(kv.Key)}\"", kv.Value)));
+        Labelled(sb, "visibility_ingest_consumer_lag", "Records behind the end of each assigned partition, as of its last stored batch.", "gauge",
+            m.Lag.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
+        Histogram(sb, "visibility_ingest_batch_rows", "Rows per stored batch.", m.BatchRows);
+        Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.BatchSeconds);
+        return sb.ToString();
+    }
+
+    private static void Counter(StringBuilder sb, string name, string help, long value) =>
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+
+    private static void Labelled(StringBuilder sb, string name, string help, string type, IEnumerable<(string Labels, long Value)> series)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n");
+        foreach (var (labels, value) in series.OrderBy(s => s.Labels, StringComparer.Ordinal))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{name}{{{labels}}} {value}\n");
+        }
+    }
+
+    private static void Histogram(StringBuilder sb, string name, string help, Histogram histogram)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} histogram\n");
+        var cumulative = histogram.Cumulative();
+        for (var i = 0; i < histogram.UpperBounds.Count; i++)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{le=\"{histogram.UpperBounds[i]}\"}} {cumulative[i]}\n");
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{le=\"+Inf\"}} {cumulative[^1]}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"{name}_sum {histogram.Sum}\n{name}_count {cumulative[^1]}\n");
+    }
+
+    /// <summary>Label values escape backslash, double quote and line feed.</summary>
+    private static string Escape(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+}

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Visibility.Flows.Store;
+
+namespace Visibility.Web.Hosting;
+
+/// <summary>
+/// <c>verify-store</c>: opens the configured store (not while another process has an embedded one open) and reports,
+/// per Kafka partition, rows, duplicates and rows beyond the recorded progress. Exit 0 when every record is stored
+/// at most once, 3 otherwise.
+/// </summary>
+public static class VerifyStoreCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var asJson = false;
+        foreach (var arg in args)
+        {
+            asJson = arg == "--json" ? true : throw new UsageException($"verify-store does not know '{arg}'");
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        // Standard output carries the report alone; warnings and errors go to standard error.
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
+        builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
+        using var host = builder.Build();
+        var store = host.Services.GetRequiredService<IFlowStore>();
+        await store.InitializeAsync(CancellationToken.None);
+        var result = await StoreCheck.RunAsync(store, CancellationToken.None);
+        if (asJson)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                rows = result.Rows,
+                duplicates = result.Duplicates,
+                beyondProgress = result.BeyondProgress,
+                exactlyOnce = result.ExactlyOnce,
+                partitions = result.Partitions,
+            }, Json));
+        }
+        else
+        {
+            Console.WriteLine($"{"topic/partition",-24} {"rows",12} {"duplicates",10} {"offsets",25} {"progress",12} {"beyond",8}");
+            foreach (var p in result.Partitions)
+            {
+                Console.WriteLine($"{p.Topic + "/" + p.Partition,-24} {p.Rows,12} {p.Duplicates,10} {p.MinOffset + ".." + p.MaxOffset,25} {p.Progress?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",12} {p.BeyondProgress,8}");
+            }
+
+            Console.WriteLine($"rows {result.Rows}, duplicates {result.Duplicates}, beyond progress {result.BeyondProgress}: " +
+                (result.ExactlyOnce ? "every record stored once" : "NOT exactly once"));
+        }
+
+        return result.ExactlyOnce ? 0 : 3;
+    }
+}
