@@ -23,7 +23,7 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
             using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap, LingerMs = 5 }).Build();
             for (var i = 0; i < total; i += 1_000)
             {
-                IngestRig.Produce(producer, rig.Topic, i, 1_000);
+                rig.Produce(producer, i, 1_000);
                 await Task.Delay(300);
             }
 

@@ -62,8 +62,11 @@ public sealed class IngestRig : IAsyncDisposable
         ["Visibility__Ingest__BatchLinger"] = "00:00:00.100",
     };
 
-    /// <summary>Produces good records <paramref name="first"/>.. and, every <paramref name="badEvery"/>-th, a bad one.</summary>
-    public static void Produce(IProducer<Null, string> producer, string topic, int first, int count, int badEvery = 0)
+    /// <summary>
+    /// Produces good records <paramref name="first"/>.. and, every <paramref name="badEvery"/>-th, a bad one, spread
+    /// evenly over the partitions (the mock's retention is per partition).
+    /// </summary>
+    public void Produce(IProducer<Null, string> producer, int first, int count, int badEvery = 0)
     {
         var now = DateTimeOffset.UtcNow;
         for (var i = first; i < first + count; i++)
@@ -72,21 +75,22 @@ public sealed class IngestRig : IAsyncDisposable
             var connection = new Ulogd2Writer.Connection((uint)i + 1, conversation.Src, conversation.Dst, conversation.Proto,
                 (ushort)(1024 + (i % 60000)), conversation.Port, now, now, 100 + (ulong)i, 2, 1000, 3);
             var json = Ulogd2Writer.Destroy(connection);
-            producer.Produce(topic, new Message<Null, string> { Value = json });
+            var partition = new TopicPartition(Topic, i % Partitions);
+            producer.Produce(partition, new Message<Null, string> { Value = json });
             if (badEvery > 0 && i % badEvery == 0)
             {
-                producer.Produce(topic, new Message<Null, string> { Value = Bad(i, json) });
+                producer.Produce(partition, new Message<Null, string> { Value = Bad(i, json) });
             }
         }
     }
 
     /// <summary>A malformed or truncated record, of one of several kinds.</summary>
-    public static string Bad(int i, string good) => (i / 7 % 6) switch
+    public static string Bad(int i, string good) => (i / 10 % 6) switch
     {
         0 => good[..(good.Length / 2)],
         1 => "{not json at all",
-        2 => good.Replace("\"orig.ip.saddr.str\"", "\"orig.ip.saddr.str\":\"999.1.1.1\",\"x\"", StringComparison.Ordinal),
-        3 => "",
+        2 => good.Replace("\"src_ip\": \"", "\"src_ip\": \"999.", StringComparison.Ordinal),
+        3 => "{\"src_ip\": \"10.0.0.1\"}",
         4 => "\u0001\u0002binary\u00ff",
         _ => "[1,2,3]",
     };
@@ -127,7 +131,7 @@ public sealed class IngestRig : IAsyncDisposable
             }
 
             committed = probe.Committed(partitions, TimeSpan.FromSeconds(10)).OrderBy(c => c.Partition.Value).Select(c => c.Offset.Value).ToArray();
-            if (committed.Zip(high).All(x => x.First >= x.Second))
+            if (committed.Zip(high).All(x => x.Second == 0 || x.First >= x.Second))
             {
                 return;
             }
