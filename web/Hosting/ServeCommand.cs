@@ -26,6 +26,7 @@ public static class ServeCommand
             var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
             hostBuilder.Services.AddVisibilityServices(hostBuilder.Configuration, demo: false);
             using var host = hostBuilder.Build();
+            await StoreStartup.PrepareAsync(host.Services, CancellationToken.None);
             await host.RunAsync();
             return 0;
         }
@@ -44,6 +45,7 @@ public static class ServeCommand
         builder.Services.AddVisibilityApi();
 
         var app = builder.Build();
+        await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
         app.MapVisibilityApi();
         await app.RunAsync();
         return 0;
