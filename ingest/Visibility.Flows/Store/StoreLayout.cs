@@ -51,11 +51,16 @@ public sealed partial class StoreLayout
     /// the repeat. Flows are sharded by connection, so all records of one connection meet on one shard;
     /// any other table by a hash of its sorting key, so that rows a <c>ReplacingMergeTree</c> collapses meet too.
     /// </summary>
-    public static string ShardingKey(string table, string sortingKey) => table switch
+    public static string ShardingKey(string table, string sortingKey)
     {
-        FlowSchema.FlowsTable => "conn_id",
-        _ => $"cityHash64({sortingKey.Trim()})",
-    };
+        if (table == FlowSchema.FlowsTable)
+        {
+            return "conn_id";
+        }
+
+        var key = sortingKey.Trim();
+        return key.StartsWith('(') && key.EndsWith(')') ? $"cityHash64{key}" : $"cityHash64({key})";
+    }
 
     /// <summary>
     /// The statements that give <paramref name="statement"/>'s effect on this layout: the statement itself on a

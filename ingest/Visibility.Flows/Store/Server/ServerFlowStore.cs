@@ -52,7 +52,9 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
 
         try
         {
-            var settings = new ClickHouseClientSettings(connectionString);
+            var builder = new ClickHouseConnectionStringBuilder { ConnectionString = connectionString };
+            CheckKeys(builder);
+            var settings = new ClickHouseClientSettings(builder);
             settings.Validate();
             return settings;
         }
@@ -248,6 +250,32 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             new StoreException($"ClickHouse at {endpoint} did not answer in time", timeout),
         _ => null,
     };
+
+    // The driver ignores keys it does not know and falls back to defaults for values it cannot read, so a
+    // misspelt "Prot=9000" would silently talk to port 8123: both are refused here. Key names are safe to echo.
+    private static void CheckKeys(ClickHouseConnectionStringBuilder builder)
+    {
+        var known = typeof(ClickHouseConnectionStringBuilder)
+            .GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly)
+            .Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (string key in builder.Keys)
+        {
+            if (!known.Contains(key) && !key.StartsWith("set_", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException($"unknown key '{key}' (ClickHouse.Driver knows {string.Join(", ", known.Order(StringComparer.Ordinal))}, and set_<setting>)");
+            }
+        }
+
+        if (builder.TryGetValue("Port", out var port) && !ushort.TryParse(Convert.ToString(port, System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture, out _))
+        {
+            throw new ArgumentException("Port must be a number from 1 to 65535");
+        }
+
+        if (builder.TryGetValue("Protocol", out var protocol) && protocol is not ("http" or "https"))
+        {
+            throw new ArgumentException("Protocol must be http or https");
+        }
+    }
 
     private static string Redact(string message, string connectionString)
     {
