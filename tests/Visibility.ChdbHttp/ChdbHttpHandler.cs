@@ -102,11 +102,11 @@ internal sealed partial class ChdbHttpHandler
         }
         finally
         {
-            var recorded = new RecordedRequest(request.Method, path, Redacted(url), request.Headers.ContentEncoding.ToString() is { Length: > 0 } e ? e : null,
-                bodyBytes, statement?.Sql, statement?.InsertFormat, status);
+            var recorded = new RecordedRequest(request.Method, path, UserOf(request, url), Redacted(url),
+                request.Headers.ContentEncoding.ToString() is { Length: > 0 } e ? e : null, bodyBytes, statement?.Sql, statement?.InsertFormat, status);
             record(recorded);
             options.RequestLog?.WriteLine(
-                $"{request.Method} {path} {string.Join('&', recorded.Url.Keys)} -> {status}{(statement?.InsertFormat is { } f ? $" (insert {f}, {bodyBytes} bytes)" : "")}");
+                $"{request.Method} {path} user={recorded.User} {string.Join('&', recorded.Url.Keys)} -> {status}{(statement?.InsertFormat is { } f ? $" (insert {f}, {bodyBytes} bytes)" : "")}");
         }
     }
 
@@ -222,6 +222,38 @@ internal sealed partial class ChdbHttpHandler
             return;
         }
 
+        string user;
+        string password;
+        try
+        {
+            (user, password) = Credentials(request, url);
+        }
+        catch (FormatException)
+        {
+            throw new HttpQueryException(516, "The basic authentication header is not base64", "AUTHENTICATION_FAILED");
+        }
+
+        if (user != options.User || password != (options.Password ?? ""))
+        {
+            throw new HttpQueryException(516, $"{user}: Authentication failed: password is incorrect, or there is no user with such name", "AUTHENTICATION_FAILED");
+        }
+    }
+
+    private static string UserOf(HttpRequest request, Dictionary<string, string> url)
+    {
+        try
+        {
+            return Credentials(request, url).User;
+        }
+        catch (FormatException)
+        {
+            return "?";
+        }
+    }
+
+    // The ways ClickHouse takes credentials: HTTP basic authentication, X-ClickHouse-User/Key, user/password in the URL.
+    private static (string User, string Password) Credentials(HttpRequest request, Dictionary<string, string> url)
+    {
         string? user = null;
         string? password = null;
         if (request.Headers.Authorization.ToString() is { } authorization && authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
@@ -242,11 +274,7 @@ internal sealed partial class ChdbHttpHandler
             password = url.GetValueOrDefault("password") ?? "";
         }
 
-        user ??= "default";
-        if (user != options.User || (password ?? "") != (options.Password ?? ""))
-        {
-            throw new HttpQueryException(516, $"{user}: Authentication failed: password is incorrect, or there is no user with such name", "AUTHENTICATION_FAILED");
-        }
+        return (user ?? "default", password ?? "");
     }
 
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, Dictionary<string, string> url, CancellationToken cancellationToken)

@@ -36,7 +36,7 @@ public sealed class ChdbHttpOptions
 
 /// <summary>One request as the endpoint saw it, for tests that check what the driver sends.</summary>
 public sealed record RecordedRequest(
-    string Method, string Path, IReadOnlyDictionary<string, string> Url, string? ContentEncoding, long BodyBytes,
+    string Method, string Path, string User, IReadOnlyDictionary<string, string> Url, string? ContentEncoding, long BodyBytes,
     string? Sql, string? InsertFormat, int Status);
 
 /// <summary>

@@ -48,8 +48,8 @@ public sealed class VisibilityProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts <c>visibility serve</c> with its own data directory and ports.</summary>
-    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Starts <c>visibility serve</c> (or <paramref name="command"/>) with its own data directory and ports.</summary>
+    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null, string command = "serve")
     {
         var http = FreePort();
         var broker = FreePort();
@@ -60,7 +60,7 @@ public sealed class VisibilityProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(DllPath);
-        info.ArgumentList.Add("serve");
+        info.ArgumentList.Add(command);
         foreach (var arg in args ?? [])
         {
             info.ArgumentList.Add(arg);
