@@ -10,7 +10,7 @@ namespace Visibility.EndToEnd.Tests;
 /// <c>Visibility__Store__Mode=server</c> through the real program: <c>visibility serve</c> and a second
 /// <c>visibility ingest</c> process share one store, the test ClickHouse HTTP endpoint running as its own process.
 /// </summary>
-public sealed class ServerModeEndToEndTests : IDisposable
+public sealed class ServerModeEndToEndTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly TempDirectory data = new("visibility-e2e-server");
 
@@ -26,11 +26,18 @@ public sealed class ServerModeEndToEndTests : IDisposable
             ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
             ["Visibility__Store__Database"] = "e2e_server",
             ["Visibility__Kafka__BootstrapServers"] = bootstrap ?? "",
+
+            // The mock broker holds a rebalance until every member rejoins or its session times out (45 s by
+            // default); short sessions let the second process get its partitions in seconds.
+            ["Visibility__Kafka__Properties__session.timeout.ms"] = "6000",
+            ["Visibility__Kafka__Properties__heartbeat.interval.ms"] = "500",
         };
 
         // serve runs the dev broker in-process; the ingest process joins the same consumer group through it.
         await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "unused-serve"), environment: Environment("serve"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        log.WriteLine($"ready {clock.Elapsed}");
         using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
         {
             Assert.Equal(HttpStatusCode.OK, put.StatusCode);
@@ -53,9 +60,11 @@ public sealed class ServerModeEndToEndTests : IDisposable
             await Task.Delay(300);
         }
 
+        log.WriteLine($"both stored {clock.Elapsed}, {connections} connections");
         var graph = await PipelineEndToEndTests.WaitForGraphAsync(
             service.Http, g => PipelineEndToEndTests.Edges(g).Values.Sum(e => e.Flows) >= connections, TimeSpan.FromSeconds(60));
         Assert.Equal(connections, PipelineEndToEndTests.Edges(graph).Values.Sum(e => e.Flows));
+        log.WriteLine($"graph {clock.Elapsed}");
         Assert.Contains("Server store ready at http://127.0.0.1:", service.Output, StringComparison.Ordinal);
     }
 
