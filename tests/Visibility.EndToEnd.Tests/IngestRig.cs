@@ -143,13 +143,18 @@ public sealed class IngestRig : IAsyncDisposable
     }
 
     /// <summary>Runs `visibility verify-store --json` on a data directory no process has open.</summary>
-    public static async Task<(int ExitCode, JsonElement Report)> VerifyStoreAsync(string dataPath)
+    public static async Task<(int ExitCode, JsonElement Report)> VerifyStoreAsync(string dataPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(VisibilityProcess.DllPath);
         info.ArgumentList.Add("verify-store");
         info.ArgumentList.Add("--json");
         info.Environment["Visibility__Store__Path"] = dataPath;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 using Visibility.Ingest.Kafka;
 
@@ -56,9 +58,21 @@ public static class Cli
             await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
             return 1;
         }
-        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+        catch (StoreException ex)
         {
-            await Console.Error.WriteLineAsync($"visibility: invalid configuration: {string.Join("; ", ex.Failures)}");
+            await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
+            return 1;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"visibility: {string.Join("; ", ex.Failures)}");
+            return 1;
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            // Several option sections failed their start-up validation at once.
+            var failures = ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures);
+            await Console.Error.WriteLineAsync($"visibility: {string.Join("; ", failures)}");
             return 1;
         }
         finally

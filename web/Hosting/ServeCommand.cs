@@ -31,6 +31,7 @@ public static class ServeCommand
             builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
             var worker = builder.Build();
+            await StoreStartup.PrepareAsync(worker.Services, CancellationToken.None);
             worker.MapHealthAndMetrics();
             await worker.RunAsync();
             return 0;
@@ -48,6 +49,7 @@ public static class ServeCommand
         builder.Services.AddVisibilityApi();
 
         var app = builder.Build();
+        await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
         app.MapVisibilityApi();
         await app.RunAsync();
         return 0;

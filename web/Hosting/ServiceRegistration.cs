@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
+using Visibility.Flows.Store.Server;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Demo;
 using Visibility.Ingest.Enrichment;
@@ -21,12 +23,19 @@ public static class ServiceRegistration
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
 
-        if (!string.Equals(configuration["Visibility:Store:Mode"] ?? "embedded", "embedded", StringComparison.Ordinal))
+        services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
+
+        // An unknown mode registers the embedded store but never reaches it: StoreOptions validation stops the start.
+        if (string.Equals(configuration["Visibility:Store:Mode"], "server", StringComparison.Ordinal))
         {
-            throw new InvalidOperationException("Visibility:Store:Mode: only 'embedded' is available in this version.");
+            services.AddSingleton<ServerFlowStore>();
+            services.AddSingleton<IFlowStore>(sp => sp.GetRequiredService<ServerFlowStore>());
+        }
+        else
+        {
+            services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
         }
 
-        services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
         services.AddSingleton<WorkloadInventory>();
         services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")

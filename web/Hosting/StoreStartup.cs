@@ -8,6 +8,17 @@ namespace Visibility.Web.Hosting;
 public sealed class StoreStartup(
     IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
 {
+    /// <summary>
+    /// Checks the configuration and opens the store before the host starts, so that a wrong setting or an
+    /// unreachable store stops the program with its one-line reason (<see cref="Cli"/>) instead of a host
+    /// failure logged with a stack trace. <see cref="StartAsync"/> finds the store already open.
+    /// </summary>
+    public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        services.GetRequiredService<IStartupValidator>().Validate();
+        await services.GetRequiredService<IFlowStore>().InitializeAsync(cancellationToken);
+    }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await store.InitializeAsync(cancellationToken);

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
@@ -59,9 +56,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
     public async Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken)
     {
         var connection = writer ?? throw NotInitialized();
-        await connection.InsertAsync(
-            $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable} ({FlowSchema.FlowColumns})",
-            "RowBinary", rowBinary, cancellationToken);
+        await connection.InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinary, cancellationToken);
     }
 
     public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
@@ -93,42 +88,15 @@ public sealed class EmbeddedFlowStore : IFlowStore
             return;
         }
 
-        var now = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
-        var body = new StringBuilder();
-        foreach (var workload in workloads)
-        {
-            body.Append(JsonSerializer.Serialize(new WorkloadRow(workload.Name, JsonSerializer.Serialize(workload), 0, now)));
-            body.Append('\n');
-        }
-
         await connection.InsertAsync(
-            $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.WorkloadsTable} (name, spec, deleted, updated_at)",
-            "JSONEachRow", Encoding.UTF8.GetBytes(body.ToString()), cancellationToken);
+            StoreSql.InsertWorkloads(Database), "JSONEachRow", StoreSql.EncodeWorkloads(workloads, DateTime.UtcNow), cancellationToken);
     }
 
     public async Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken)
     {
         var connection = control ?? throw NotInitialized();
-        var text = await connection.QueryTextAsync(
-            $"""
-            SELECT argMax(spec, updated_at) AS spec
-            FROM {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.WorkloadsTable}
-            GROUP BY name
-            HAVING argMax(deleted, updated_at) = 0
-            ORDER BY name
-            """,
-            "JSONEachRow", cancellationToken: cancellationToken);
-        var result = new List<WorkloadSpec>();
-        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var row = JsonSerializer.Deserialize<SpecRow>(line);
-            if (row?.Spec is { } spec && JsonSerializer.Deserialize<WorkloadSpec>(spec) is { } workload)
-            {
-                result.Add(workload);
-            }
-        }
-
-        return result;
+        var text = await connection.QueryTextAsync(StoreSql.LoadWorkloads(Database), "JSONEachRow", cancellationToken: cancellationToken);
+        return StoreSql.DecodeWorkloads(text);
     }
 
     public async Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken)
@@ -154,32 +122,17 @@ public sealed class EmbeddedFlowStore : IFlowStore
                 await connection.ExecuteAsync(statement, cancellationToken);
             }
 
-            await connection.ExecuteAsync(
-                $"INSERT INTO {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.MigrationsTable} (version, name) VALUES ({{version:UInt32}}, {{name:String}})",
-                cancellationToken,
-                new QueryParameter("version", migration.Version.ToString(CultureInfo.InvariantCulture)),
-                new QueryParameter("name", migration.Name));
+            await connection.ExecuteAsync(StoreSql.RecordMigration(Database), cancellationToken, StoreSql.RecordMigrationParameters(migration));
             logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
         }
     }
 
     private async Task<IReadOnlyList<int>> AppliedAsync(ChdbConnection connection, CancellationToken cancellationToken)
     {
-        var text = await connection.QueryTextAsync(
-            $"SELECT DISTINCT version FROM {FlowSchema.QuoteDatabase(Database)}.{FlowSchema.MigrationsTable} ORDER BY version",
-            cancellationToken: cancellationToken);
-        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+        var text = await connection.QueryTextAsync(StoreSql.AppliedMigrations(Database), cancellationToken: cancellationToken);
+        return StoreSql.DecodeVersions(text);
     }
 
     private static InvalidOperationException NotInitialized() =>
         new("The store is not initialized; InitializeAsync must complete first.");
-
-    private sealed record WorkloadRow(
-        [property: System.Text.Json.Serialization.JsonPropertyName("name")] string Name,
-        [property: System.Text.Json.Serialization.JsonPropertyName("spec")] string Spec,
-        [property: System.Text.Json.Serialization.JsonPropertyName("deleted")] int Deleted,
-        [property: System.Text.Json.Serialization.JsonPropertyName("updated_at")] string UpdatedAt);
-
-    private sealed record SpecRow([property: System.Text.Json.Serialization.JsonPropertyName("spec")] string? Spec);
 }

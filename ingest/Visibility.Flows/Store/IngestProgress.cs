@@ -72,13 +72,13 @@ public static partial class IngestProgress
         }
 
         var db = FlowSchema.QuoteDatabase(database);
-        var assigned = new QueryParameter("assigned", ArrayLiteral(partitions));
+        var assigned = new QueryParameter("assigned", PartitionList(partitions));
         var recorded = new Dictionary<KafkaPartition, (long Next, DateTime At)>();
         var progressText = await query(
             $$"""
             SELECT topic, partition, max(next_offset), toUnixTimestamp64Milli(max(recorded_at))
             FROM {{db}}.{{FlowSchema.ProgressTable}}
-            WHERE has({assigned:Array(String)}, concat(topic, '/', toString(partition)))
+            WHERE has(splitByChar(',', {assigned:String}), concat(topic, '/', toString(partition)))
             GROUP BY topic, partition
             """, [assigned], cancellationToken);
         foreach (var line in progressText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -99,11 +99,11 @@ public static partial class IngestProgress
             (
                 SELECT topic, partition, max(next_offset) AS next_offset
                 FROM {{db}}.{{FlowSchema.ProgressTable}}
-                WHERE has({assigned:Array(String)}, concat(topic, '/', toString(partition)))
+                WHERE has(splitByChar(',', {assigned:String}), concat(topic, '/', toString(partition)))
                 GROUP BY topic, partition
             ) AS p ON f.kafka_topic = p.topic AND f.kafka_partition = p.partition
             WHERE f.ingested_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-              AND has({assigned:Array(String)}, concat(f.kafka_topic, '/', toString(f.kafka_partition)))
+              AND has(splitByChar(',', {assigned:String}), concat(f.kafka_topic, '/', toString(f.kafka_partition)))
               AND f.kafka_offset >= p.next_offset
             GROUP BY f.kafka_topic, f.kafka_partition
             SETTINGS join_use_nulls = 0
@@ -140,21 +140,23 @@ public static partial class IngestProgress
         return result;
     }
 
-    private static string ArrayLiteral(IEnumerable<KafkaPartition> partitions)
+    /// <summary>"topic/partition" entries separated by commas: a plain String parameter on every transport.</summary>
+    private static string PartitionList(IEnumerable<KafkaPartition> partitions)
     {
-        var text = new StringBuilder("[");
+        var text = new StringBuilder();
         foreach (var p in partitions)
         {
-            // Kafka topic names are letters, digits, '.', '_' and '-'; anything else is refused rather than escaped.
+            // Kafka topic names are letters, digits, '.', '_' and '-', so ',' and '/' cannot occur in them; anything
+            // else is refused rather than escaped.
             if (!TopicName().IsMatch(p.Topic))
             {
                 throw new ArgumentException($"'{p.Topic}' is not a valid Kafka topic name", nameof(partitions));
             }
 
-            text.Append(text.Length > 1 ? ",'" : "'").Append(p.Topic).Append('/').Append(p.Partition.ToString(CultureInfo.InvariantCulture)).Append('\'');
+            text.Append(text.Length > 0 ? "," : "").Append(p.Topic).Append('/').Append(p.Partition.ToString(CultureInfo.InvariantCulture));
         }
 
-        return text.Append(']').ToString();
+        return text.ToString();
     }
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,249}$")]

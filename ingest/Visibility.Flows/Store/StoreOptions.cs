@@ -15,8 +15,18 @@ public sealed class StoreOptions
     [Required]
     public string Path { get; set; } = "data/store";
 
-    /// <summary>The ClickHouse server connection string (server mode).</summary>
+    /// <summary>
+    /// The ClickHouse server connection string (server mode), in ClickHouse.Driver's syntax
+    /// (<c>Host=…;Port=8123;Username=…;Password=…</c>). It may hold a password: it is never logged.
+    /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Server mode: the ClickHouse cluster to lay the tables out on (replicated <c>*_local</c> tables behind
+    /// <c>Distributed</c> tables, DDL <c>ON CLUSTER</c>). Empty: one server.
+    /// </summary>
+    [RegularExpression("^([A-Za-z_][A-Za-z0-9_]{0,63})?$", ErrorMessage = "Store:Cluster must be letters, digits and '_'")]
+    public string Cluster { get; set; } = "";
 
     /// <summary>The database holding the project's tables.</summary>
     [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "Store:Database must be letters, digits and '_'")]

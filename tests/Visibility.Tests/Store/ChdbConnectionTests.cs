@@ -25,6 +25,21 @@ public sealed class ChdbConnectionTests
         Assert.Equal($"42\t{hostile.Replace("'", "\\'", StringComparison.Ordinal)}\n", text);
     }
 
+    [Theory]
+    [InlineData("tab\there")]
+    [InlineData("back\\slash\\n and \\t")]
+    [InlineData("line\nfeed")]
+    [InlineData("quote ' and \" and {braces:String}")]
+    public async Task Query_ParameterWithEscapeCharacters_ArrivesAsItself(string value)
+    {
+        var connection = Connect();
+        var text = await connection.QueryTextAsync(
+            "SELECT length({s:String}), {s:String} = {t:String}, hex({s:String})",
+            parameters: [new QueryParameter("s", value), new QueryParameter("t", value)]);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(value);
+        Assert.Equal($"{bytes.Length}\t1\t{Convert.ToHexString(bytes)}\n", text);
+    }
+
     [Fact]
     public async Task Query_InvalidSql_ThrowsWithClickHouseErrorText()
     {

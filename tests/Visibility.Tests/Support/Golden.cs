@@ -93,6 +93,9 @@ public static class Golden
         return $"{{{endpoint.Kind} {endpoint.Workload} {labels}}}";
     }
 
+    /// <summary>Compares generated text (SQL, payloads) with <c>Samples/&lt;goldenRelative&gt;</c>; UPDATE_GOLDEN=1 rewrites it.</summary>
+    public static void VerifyText(string goldenRelative, string actual) => Compare(goldenRelative, actual);
+
     private static void Compare(string goldenRelative, string actual)
     {
         var project = ProjectDirectory();

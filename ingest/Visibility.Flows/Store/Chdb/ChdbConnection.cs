@@ -88,6 +88,15 @@ public sealed class ChdbConnection
         }
     }
 
+    /// <summary>
+    /// Parameter values are read in ClickHouse's escaped text form (as over HTTP): a backslash, tab or line feed in a
+    /// value must be escaped to arrive as itself.
+    /// </summary>
+    internal static string EscapeParameter(string value) =>
+        value.AsSpan().IndexOfAny('\\', '\t', '\n') < 0
+            ? value
+            : value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
     private unsafe T Query<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters)
     {
         var sqlBytes = Encoding.UTF8.GetBytes(sql);
@@ -105,7 +114,7 @@ public sealed class ChdbConnection
             for (var i = 0; i < count; i++)
             {
                 names[i] = Encoding.UTF8.GetBytes(parameters[i].Name);
-                values[i] = Encoding.UTF8.GetBytes(parameters[i].Value);
+                values[i] = Encoding.UTF8.GetBytes(EscapeParameter(parameters[i].Value));
                 handles[2 * i] = GCHandle.Alloc(names[i], GCHandleType.Pinned);
                 handles[(2 * i) + 1] = GCHandle.Alloc(values[i], GCHandleType.Pinned);
                 namePtrs[i] = handles[2 * i].AddrOfPinnedObject();

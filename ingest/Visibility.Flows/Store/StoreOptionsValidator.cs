@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store.Server;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>
+/// What the attributes on <see cref="StoreOptions"/> cannot say: server mode needs a connection string the driver
+/// accepts. Failure messages never repeat the connection string.
+/// </summary>
+public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StoreOptions options)
+    {
+        if (!string.Equals(options.Mode, "server", StringComparison.Ordinal))
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        try
+        {
+            ServerFlowStore.ParseConnectionString(options.ConnectionString);
+            return ValidateOptionsResult.Success;
+        }
+        catch (StoreException ex)
+        {
+            return ValidateOptionsResult.Fail(ex.Message);
+        }
+    }
+}
