@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
-# npm and openssl for fetching the embedded engine) and the embedded ClickHouse engine itself.
+# npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
+# infra/deploy), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
 need=()
@@ -8,6 +9,9 @@ command -v kcat >/dev/null || need+=(kcat)
 command -v npm >/dev/null || need+=(npm)
 command -v openssl >/dev/null || need+=(openssl)
 command -v flock >/dev/null || need+=(util-linux)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v curl >/dev/null || need+=(curl)
 
 if ((${#need[@]} > 0)); then
   sudo=""
@@ -21,3 +25,4 @@ if ((${#need[@]} > 0)); then
 fi
 
 "$(dirname "$0")/../chdb/fetch-chdb.sh" >/dev/null
+"$(dirname "$0")/../deploy/validate.sh" --install-only
