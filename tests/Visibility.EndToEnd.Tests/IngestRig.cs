@@ -76,10 +76,27 @@ public sealed class IngestRig : IAsyncDisposable
                 (ushort)(1024 + (i % 60000)), conversation.Port, now, now, 100 + (ulong)i, 2, 1000, 3);
             var json = Ulogd2Writer.Destroy(connection);
             var partition = new TopicPartition(Topic, i % Partitions);
-            producer.Produce(partition, new Message<Null, string> { Value = json });
+            Send(producer, partition, json);
             if (badEvery > 0 && i % badEvery == 0)
             {
-                producer.Produce(partition, new Message<Null, string> { Value = Bad(i, json) });
+                Send(producer, partition, Bad(i, json));
+            }
+        }
+    }
+
+    /// <summary>Produces one record, waiting for deliveries while the client's queue is full.</summary>
+    private static void Send(IProducer<Null, string> producer, TopicPartition partition, string value)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(partition, new Message<Null, string> { Value = value });
+                return;
+            }
+            catch (ProduceException<Null, string> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(100));
             }
         }
     }
