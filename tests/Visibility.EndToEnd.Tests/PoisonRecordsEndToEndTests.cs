@@ -39,6 +39,16 @@ public sealed partial class PoisonRecordsEndToEndTests(ITestOutputHelper output)
         output.WriteLine(string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("visibility_ingest_dead_lettered_total{", StringComparison.Ordinal))));
         Assert.Equal(bad, IngestRig.Metric(metrics, "visibility_ingest_dead_lettered_total{"));
         Assert.Equal(good, IngestRig.Metric(metrics, "visibility_ingest_stored_total"));
+        Assert.Equal(good + bad, IngestRig.Metric(metrics, "visibility_ingest_records_total"));
+        Assert.Equal(good, IngestRig.Metric(metrics, "visibility_ingest_enriched_total"));
+        Assert.Equal(IngestRig.Metric(metrics, "visibility_ingest_batches_total"), IngestRig.Metric(metrics, "visibility_ingest_batch_rows_bucket{le=\"+Inf\"}"));
+        Assert.Equal(good, IngestRig.Metric(metrics, "visibility_ingest_batch_rows_sum"));
+        Assert.Contains("visibility_ingest_batch_store_seconds_bucket{le=\"0.1\"}", metrics, StringComparison.Ordinal);
+
+        // Caught up: every partition that was stored from reports no lag.
+        var lag = metrics.Split('\n').Where(l => l.StartsWith("visibility_ingest_consumer_lag{", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(lag);
+        Assert.All(lag, l => Assert.EndsWith(" 0", l, StringComparison.Ordinal));
         rig.AssertBrokerKeptEverything();
 
         var (exit, report) = await IngestRig.VerifyStoreAsync(data.Path);
