@@ -16,7 +16,10 @@ public sealed class EmbeddedFlowStore : IFlowStore
     private readonly StoreOptions options;
     private readonly ILogger<EmbeddedFlowStore> logger;
     private readonly SemaphoreSlim initGate = new(1, 1);
-    private ChdbConnection? writer;
+    // Writer connections: an open insert blocks its connection, and separate connections insert concurrently, so
+    // each ingest consumer's writer takes one of its own from this pool for each insert.
+    private readonly System.Collections.Concurrent.ConcurrentBag<ChdbConnection> writers = [];
+    private ChdbEngine? engine;
     private ChdbConnection? reader;
     private ChdbConnection? control;
 
@@ -42,8 +45,9 @@ public sealed class EmbeddedFlowStore : IFlowStore
             var engine = ChdbEngine.Open(options.Path, options.LibraryPath);
             var controlConnection = engine.Connect();
             await MigrateAsync(controlConnection, cancellationToken);
-            writer = engine.Connect();
+            writers.Add(engine.Connect());
             reader = engine.Connect();
+            this.engine = engine;
             control = controlConnection;
             logger.LogInformation("Embedded store ready at {Path}, database {Database}", engine.Path, Database);
         }
@@ -53,18 +57,14 @@ public sealed class EmbeddedFlowStore : IFlowStore
         }
     }
 
-    public async Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken)
-    {
-        var connection = writer ?? throw NotInitialized();
-        await connection.InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinary, cancellationToken);
-    }
+    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
+        InsertFlowsAsync([rowBinary], cancellationToken);
 
-    public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
-    {
-        // On the writer's connection: the writer calls this right after its insert, never concurrently with one.
-        var connection = writer ?? throw NotInitialized();
-        await connection.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
-    }
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
+        WithWriterAsync(c => c.InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinaryChunks, cancellationToken));
+
+    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
+        WithWriterAsync(c => c.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken));
 
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken)
     {
@@ -131,6 +131,20 @@ public sealed class EmbeddedFlowStore : IFlowStore
     {
         var text = await connection.QueryTextAsync(StoreSql.AppliedMigrations(Database), cancellationToken: cancellationToken);
         return StoreSql.DecodeVersions(text);
+    }
+
+    private async Task WithWriterAsync(Func<ChdbConnection, Task<ulong>> insert)
+    {
+        var open = engine ?? throw NotInitialized();
+        var connection = writers.TryTake(out var idle) ? idle : open.Connect();
+        try
+        {
+            await insert(connection);
+        }
+        finally
+        {
+            writers.Add(connection);
+        }
     }
 
     private static InvalidOperationException NotInitialized() =>

@@ -17,9 +17,6 @@ public sealed class FlowBatch
 
     public int Count { get; private set; }
 
-    /// <summary>Partitions this batch read from.</summary>
-    public IEnumerable<TopicPartition> Partitions => nextOffsets.Keys;
-
     public int Messages { get; private set; }
 
     public long StartedAt { get; private set; }
@@ -44,10 +41,6 @@ public sealed class FlowBatch
 
         nextOffsets[position.TopicPartition] = position.Offset.Value + 1;
     }
-
-    /// <summary>Per partition, the offset after the last record of this batch: what the store holds once it is stored.</summary>
-    public IReadOnlyList<PartitionProgress> Progress() =>
-        nextOffsets.Select(kv => new PartitionProgress(new KafkaPartition(kv.Key.Topic, kv.Key.Partition.Value), kv.Value)).ToList();
 
     /// <summary>Adds this batch's next offsets to <paramref name="pending"/>, keeping the highest per partition.</summary>
     public void MergeOffsetsInto(Dictionary<TopicPartition, long> pending)

@@ -328,28 +328,47 @@ public sealed class IngestConsumer
     private async Task WriteLoopAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken grace)
     {
         var stalled = false;
+        var group = new List<FlowBatch>();
         try
         {
-            await foreach (var batch in filled.Reader.ReadAllAsync(CancellationToken.None))
+            while (await filled.Reader.WaitToReadAsync(CancellationToken.None))
             {
+                // Batches that queued up while the last insert ran are stored together: under load, fewer and
+                // larger inserts (cheaper parts and merges); when idle, each batch goes alone, as soon as it is full.
+                group.Clear();
+                var rows = 0;
+                while (rows < options.InsertRows && filled.Reader.TryRead(out var batch))
+                {
+                    group.Add(batch);
+                    rows += batch.Count;
+                }
+
                 // Stored means: rows inserted, dead letters delivered, then progress recorded. Only then are the
-                // offsets committed. A batch not stored within the shutdown grace stops all later ones: neither its
+                // offsets committed. A group not stored within the shutdown grace stops all later ones: neither its
                 // offsets nor any after it may be recorded, or its records would be skipped.
-                stalled = stalled || !await StoreAsync(batch, grace);
+                stalled = stalled || !await StoreAsync(group, rows, grace);
                 if (!stalled)
                 {
                     lock (pendingLock)
                     {
-                        batch.MergeOffsetsInto(pending);
+                        foreach (var batch in group)
+                        {
+                            batch.MergeOffsetsInto(pending);
+                        }
+
                         TryCommit(consumer);
                     }
 
-                    metrics.CountStored(batch.Count, (Environment.TickCount64 - batch.HandedAt) / 1000.0);
-                    UpdateLag(consumer, batch);
+                    metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
+                    UpdateLag(consumer, group);
                 }
 
-                Return(batch);
-                Interlocked.Increment(ref finished);
+                foreach (var batch in group)
+                {
+                    Return(batch);
+                }
+
+                Interlocked.Add(ref finished, group.Count);
             }
 
             for (var attempt = 0; attempt < 5 && PendingCount() > 0; attempt++)
@@ -373,9 +392,10 @@ public sealed class IngestConsumer
         }
     }
 
-    private async Task<bool> StoreAsync(FlowBatch batch, CancellationToken grace)
+    private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, CancellationToken grace)
     {
-        if (batch.Count > 0 && !await RetryAsync("insert", batch, () => store.InsertFlowsAsync(batch.Rows, grace), grace))
+        var chunks = group.Where(b => b.Count > 0).Select(b => b.Rows).ToList();
+        if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, grace), grace))
         {
             return false;
         }
@@ -385,8 +405,20 @@ public sealed class IngestConsumer
             logger.LogWarning("Dead-letter records still in flight; the batch's progress is recorded regardless");
         }
 
-        var progress = batch.Progress();
-        return await RetryAsync("progress", batch, () => store.RecordProgressAsync(progress, grace), grace);
+        var progress = Progress(group);
+        return await RetryAsync("progress", rows, () => store.RecordProgressAsync(progress, grace), grace);
+    }
+
+    /// <summary>Per partition, the offset after the last record of any batch in the group.</summary>
+    private static List<PartitionProgress> Progress(List<FlowBatch> group)
+    {
+        var next = new Dictionary<TopicPartition, long>();
+        foreach (var batch in group)
+        {
+            batch.MergeOffsetsInto(next);
+        }
+
+        return next.Select(kv => new PartitionProgress(new KafkaPartition(kv.Key.Topic, kv.Key.Partition.Value), kv.Value)).ToList();
     }
 
     private int PendingCount()
@@ -411,9 +443,9 @@ public sealed class IngestConsumer
         }
     }
 
-    private void UpdateLag(IConsumer<byte[]?, byte[]?> consumer, FlowBatch batch)
+    private void UpdateLag(IConsumer<byte[]?, byte[]?> consumer, List<FlowBatch> group)
     {
-        foreach (var p in batch.Progress())
+        foreach (var p in Progress(group))
         {
             var high = consumer.GetWatermarkOffsets(new TopicPartition(p.Source.Topic, p.Source.Partition)).High;
             if (high != Offset.Unset)
@@ -423,7 +455,7 @@ public sealed class IngestConsumer
         }
     }
 
-    private async Task<bool> RetryAsync(string operation, FlowBatch batch, Func<Task> attempt, CancellationToken grace)
+    private async Task<bool> RetryAsync(string operation, int rows, Func<Task> attempt, CancellationToken grace)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -441,7 +473,7 @@ public sealed class IngestConsumer
             {
                 metrics.CountStoreError(operation);
                 metrics.CountInsertRetry();
-                logger.LogError(ex, "Store {Operation} for a batch of {Rows} rows failed; retrying in {Delay}", operation, batch.Count, delay);
+                logger.LogError(ex, "Store {Operation} for {Rows} rows failed; retrying in {Delay}", operation, rows, delay);
                 try
                 {
                     await Task.Delay(delay, grace);

@@ -18,6 +18,13 @@ public sealed class IngestOptions
     [Range(1, 1_000_000)]
     public int BatchSize { get; set; } = 20_000;
 
+    /// <summary>
+    /// The most rows one insert takes when batches have queued up behind a running insert (they are then stored
+    /// together: fewer, larger parts). A single batch is never split.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int InsertRows { get; set; } = 100_000;
+
     /// <summary>The longest a record waits in a partial batch.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan BatchLinger { get; set; } = TimeSpan.FromMilliseconds(250);

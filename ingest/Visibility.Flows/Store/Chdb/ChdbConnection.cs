@@ -75,12 +75,19 @@ public sealed class ChdbConnection
     /// Inserts <paramref name="data"/>, encoded in <paramref name="format"/>, through the stream-insert API
     /// (never inline in the query text). Returns the rows written.
     /// </summary>
-    public async Task<ulong> InsertAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    public Task<ulong> InsertAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        => InsertAsync(insertSql, format, [data], cancellationToken);
+
+    /// <summary>
+    /// Inserts the concatenation of <paramref name="chunks"/> as one insert (one part per table partition), each
+    /// chunk appended to the stream as it is. Returns the rows written.
+    /// </summary>
+    public async Task<ulong> InsertAsync(string insertSql, string format, IReadOnlyList<ReadOnlyMemory<byte>> chunks, CancellationToken cancellationToken = default)
     {
         await gate.WaitAsync(cancellationToken);
         try
         {
-            return Insert(insertSql, format, data.Span);
+            return Insert(insertSql, format, chunks);
         }
         finally
         {
@@ -164,7 +171,7 @@ public sealed class ChdbConnection
         }
     }
 
-    private unsafe ulong Insert(string insertSql, string format, ReadOnlySpan<byte> data)
+    private unsafe ulong Insert(string insertSql, string format, IReadOnlyList<ReadOnlyMemory<byte>> chunks)
     {
         var sqlBytes = Encoding.UTF8.GetBytes(insertSql);
         var formatBytes = Encoding.UTF8.GetBytes(format);
@@ -178,12 +185,15 @@ public sealed class ChdbConnection
         try
         {
             ThrowIfError(ChdbNative.StreamInsertError(stream));
-            fixed (byte* d = data)
+            foreach (var chunk in chunks)
             {
-                if (ChdbNative.StreamAppend(stream, d, (nuint)data.Length) != 0)
+                fixed (byte* d = chunk.Span)
                 {
-                    ThrowIfError(ChdbNative.StreamInsertError(stream));
-                    throw new ChdbException("The embedded ClickHouse engine refused the inserted data.");
+                    if (ChdbNative.StreamAppend(stream, d, (nuint)chunk.Length) != 0)
+                    {
+                        ThrowIfError(ChdbNative.StreamInsertError(stream));
+                        throw new ChdbException("The embedded ClickHouse engine refused the inserted data.");
+                    }
                 }
             }
 

@@ -116,7 +116,10 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinary, cancellationToken);
+        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", [rowBinary], cancellationToken);
+
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
+        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinaryChunks, cancellationToken);
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
         InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
@@ -228,7 +231,10 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     /// Inserts <paramref name="data"/>, encoded in <paramref name="format"/>, with <paramref name="insertSql"/>
     /// (<c>INSERT INTO db.table (columns)</c>): the SQL goes in the URL, the data as the request body.
     /// </summary>
-    private async Task InsertAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private Task InsertAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        InsertAsync(insertSql, format, [data], cancellationToken);
+
+    private async Task InsertAsync(string insertSql, string format, IReadOnlyList<ReadOnlyMemory<byte>> chunks, CancellationToken cancellationToken)
     {
         var current = client ?? throw NotInitialized();
         var compress = compressInserts;
@@ -240,12 +246,19 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
                 {
                     if (!compress)
                     {
-                        await stream.WriteAsync(data, token);
+                        foreach (var chunk in chunks)
+                        {
+                            await stream.WriteAsync(chunk, token);
+                        }
+
                         return;
                     }
 
                     await using var gzip = new GZipStream(stream, CompressionLevel.Fastest, leaveOpen: true);
-                    await gzip.WriteAsync(data, token);
+                    foreach (var chunk in chunks)
+                    {
+                        await gzip.WriteAsync(chunk, token);
+                    }
                 },
                 compress,
                 cancellationToken);
