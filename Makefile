@@ -23,9 +23,11 @@ demo: deps
 dev-broker: deps
 	dotnet run --project web -c $(CONFIGURATION) -- dev-broker
 
-# BenchmarkDotNet suites (decode, lookup, store insert); BENCH_ARGS="--job short" for a quick pass.
+# BenchmarkDotNet suites (decode, lookup, store insert); BENCH_ARGS="--job short" for a quick pass,
+# BENCH_FILTER='*InsertBenchmarks*' for one suite.
+BENCH_FILTER ?= *
 bench: deps
-	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- --filter '*' $(BENCH_ARGS)
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- --filter '$(BENCH_FILTER)' $(BENCH_ARGS)
 
 # End-to-end throughput: pipeline vs a bare consumer vs chDB's Kafka engine on one topic (BENCHMARKS.md).
 # E2E_ARGS, e.g. "--records 2000000 --rounds 3"; `... -- e2e --help` lists the options.

@@ -53,11 +53,13 @@ internal static class Report
             $"Pipeline: `{options.Format}` decoder, batch size {(options.BatchSize?.ToString("N0", inv) ?? "default (20,000)")}, embedded store (chDB) in this process.");
         md.AppendLine("- Verified in every round: the pipeline stored exactly the good records (count, distinct connections and the " +
             "enrichment of both ends as generated) and dead-lettered exactly the malformed ones (metrics and the dead-letter topic); the bare " +
-            "consumer read every partition to its end; the Kafka engine's table holds every good record and one error row per malformed one.");
+            "consumer read every partition to its end; the Kafka engine's table holds every good record and one error row per malformed one " +
+            "(unless its row says INCOMPLETE: then it is measured up to where its consumers stopped receiving).");
         md.AppendLine();
-        md.AppendLine("Records/s run from the first record consumed to the last one stored (read, for the bare consumer). CPU is the whole");
-        md.AppendLine("process's from start to done (the broker, producer-side idle threads and the engine live in it too), per record and");
-        md.AppendLine("as cores used; RSS is the process's, which also holds the broker's copy of the topic.");
+        md.AppendLine("Records/s run from the first record consumed to the last one stored (read, for the bare consumer); \"s from start\"");
+        md.AppendLine("adds the group join (the broker waits 3 s for members). CPU is the whole process's over the measured window (the");
+        md.AppendLine("broker and the engine live in it too), per record and as cores used; RSS is the process's, which also holds the");
+        md.AppendLine("broker's copy of the topic.");
         md.AppendLine();
         md.AppendLine("| round | system | records/s | s (first → last) | s from start | CPU s | cores | CPU µs/record | RSS before | RSS peak | RSS steady | notes |");
         md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");

@@ -29,9 +29,10 @@ internal static class ThroughputHarness
 
         var dataPath = Path.GetFullPath(options.DataDirectory ?? Path.Combine(Path.GetTempPath(), $"visibility-e2e-{Environment.ProcessId}"));
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        var ownsData = options.DataDirectory is null;
         try
         {
-            var report = await RunCoreAsync(options, args, dataPath, loggers);
+            var report = await RunCoreAsync(options, args, dataPath, ownsData, loggers);
             var path = options.Markdown ?? Path.Combine("artifacts", "e2e", $"e2e-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.md");
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             await File.WriteAllTextAsync(path, report);
@@ -44,19 +45,16 @@ internal static class ThroughputHarness
         {
             Console.Error.WriteLine();
             Console.Error.WriteLine("E2E FAILED: " + ex.Message);
-            return 1;
-        }
-        finally
-        {
-            if (options.DataDirectory is null && Directory.Exists(dataPath))
+            if (Directory.Exists(dataPath))
             {
-                // The engine stays open until the process exits; removing its files now only unlinks them.
-                Directory.Delete(dataPath, recursive: true);
+                Console.Error.WriteLine($"The store is left in {dataPath} for inspection.");
             }
+
+            return 1;
         }
     }
 
-    private static async Task<string> RunCoreAsync(HarnessOptions options, IReadOnlyList<string> args, string dataPath, ILoggerFactory loggers)
+    private static async Task<string> RunCoreAsync(HarnessOptions options, IReadOnlyList<string> args, string dataPath, bool ownsData, ILoggerFactory loggers)
     {
         var environment = MachineInfo.Describe();
         Log($"e2e: {options.Records:N0} records, {options.Consumers} consumer(s) per system, {options.Rounds} round(s); {environment.Cpu}, {environment.Cores} cores");
@@ -119,7 +117,29 @@ internal static class ThroughputHarness
 
         // Every system read the same, complete topic.
         TopicLoader.VerifyRetained(broker.BootstrapServers, topic, load.Messages);
-        return Report.Markdown(environment, chdbVersion, options, args, mix, partitions, load, results);
+        var markdown = Report.Markdown(environment, chdbVersion, options, args, mix, partitions, load, results);
+        if (ownsData)
+        {
+            await RemoveDataAsync(control, options.Rounds, dataPath);
+        }
+
+        return markdown;
+    }
+
+    /// <summary>
+    /// Drops what the run stored (the engine removes the files) and then the directory. The engine keeps running
+    /// until the process exits, so its background merges must be over before the directory goes.
+    /// </summary>
+    private static async Task RemoveDataAsync(ChdbConnection control, int rounds, string dataPath)
+    {
+        await QuiesceAsync(control);
+        await control.ExecuteAsync($"DROP DATABASE IF EXISTS {KafkaEnginePhase.Database} SYNC");
+        for (var round = 1; round <= rounds; round++)
+        {
+            await control.ExecuteAsync($"DROP DATABASE IF EXISTS e2e_pipeline_r{round} SYNC");
+        }
+
+        Directory.Delete(dataPath, recursive: true);
     }
 
     /// <summary>Lets the previous phase's background work finish: pending merges, garbage.</summary>
