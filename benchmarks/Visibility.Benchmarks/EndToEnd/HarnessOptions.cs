@@ -13,6 +13,7 @@ internal sealed class HarnessOptions
           --consumers C      consumers in each system: ingest consumers, bare consumers, kafka_num_consumers (default 2)
           --rounds R         measure the three systems R times on the same topic, rotating their order (default 2)
           --batch-size B     ingest batch size (default: IngestOptions' default)
+          --linger MS        ingest batch linger in milliseconds (default: IngestOptions' default)
           --workloads W      workloads in the estate (default 3000)
           --malformed F      fraction of malformed records, all dead-lettered (default 0.01)
           --compression C    producer compression: none, lz4, zstd, snappy, gzip (default none)
@@ -32,6 +33,8 @@ internal sealed class HarnessOptions
     public int Rounds { get; private set; } = 2;
 
     public int? BatchSize { get; private set; }
+
+    public TimeSpan? BatchLinger { get; private set; }
 
     public int Workloads { get; private set; } = 3_000;
 
@@ -84,6 +87,7 @@ internal sealed class HarnessOptions
                 "--consumers" => TryInt(value, 1, 16, v => options.Consumers = v),
                 "--rounds" => TryInt(value, 1, 20, v => options.Rounds = v),
                 "--batch-size" => TryInt(value, 1, 1_000_000, v => options.BatchSize = v),
+                "--linger" => TryInt(value, 10, 60_000, v => options.BatchLinger = TimeSpan.FromMilliseconds(v)),
                 "--workloads" => TryInt(value, 30, 40_000, v => options.Workloads = v),
                 "--malformed" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && f is >= 0 and <= 0.5 && Set(() => options.Malformed = f),
                 "--compression" => Enum.TryParse<CompressionType>(value, ignoreCase: true, out var c) && Set(() => options.Compression = c),

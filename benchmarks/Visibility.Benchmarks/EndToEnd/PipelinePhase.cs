@@ -45,6 +45,11 @@ internal static class PipelinePhase
             options.BatchSize = batchSize;
         }
 
+        if (context.Options.BatchLinger is { } linger)
+        {
+            options.BatchLinger = linger;
+        }
+
         var metrics = new IngestMetrics();
         var decoders = new Dictionary<string, IFlowDecoder>(StringComparer.Ordinal)
         {
