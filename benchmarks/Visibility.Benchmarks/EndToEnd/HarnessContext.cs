@@ -38,6 +38,9 @@ internal static class Systems
 /// </summary>
 internal sealed record PhaseResult(string System, long Records, double Seconds, double SecondsFromStart, PhaseUsage Usage, string Note)
 {
+    /// <summary>False when the system stopped before reading everything (measured up to where it stopped).</summary>
+    public bool Complete { get; init; } = true;
+
     public double RecordsPerSecond => Records / Seconds;
 
     public double CpuMicrosPerRecord => Usage.Cpu.TotalMicroseconds / Records;

@@ -192,7 +192,10 @@ internal static class KafkaEnginePhase
             Stopwatch.GetElapsedTime(first, done).TotalSeconds,
             Stopwatch.GetElapsedTime(started, done).TotalSeconds,
             usage, (stalledAt >= 0 ? $"INCOMPLETE: stopped receiving at {stalledAt:N0} of {total:N0} messages; records/s measured up to then, cores include the 30 s wait; " : "") +
-                Notes(split[2] - split[0] - split[1], longestStall));
+                Notes(split[2] - split[0] - split[1], longestStall))
+        {
+            Complete = stalledAt < 0,
+        };
     }
 
     private static string Notes(long duplicates, long longestStallTicks)
