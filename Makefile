@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench dev-broker clean
+.PHONY: deps build test demo bench bench-e2e dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -23,8 +23,16 @@ demo: deps
 dev-broker: deps
 	dotnet run --project web -c $(CONFIGURATION) -- dev-broker
 
+# BenchmarkDotNet suites (decode, lookup, store insert); BENCH_ARGS="--job short" for a quick pass,
+# BENCH_FILTER='*InsertBenchmarks*' for one suite.
+BENCH_FILTER ?= *
 bench: deps
-	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- --filter '*' $(BENCH_ARGS)
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- --filter '$(BENCH_FILTER)' $(BENCH_ARGS)
+
+# End-to-end throughput: pipeline vs a bare consumer vs chDB's Kafka engine on one topic (BENCHMARKS.md).
+# E2E_ARGS, e.g. "--records 2000000 --rounds 3"; `... -- e2e --help` lists the options.
+bench-e2e: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)
 
 clean:
 	dotnet clean Visibility.sln -c $(CONFIGURATION) --nologo

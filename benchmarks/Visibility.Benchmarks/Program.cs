@@ -1,3 +1,11 @@
 using BenchmarkDotNet.Running;
+using Visibility.Benchmarks.EndToEnd;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// `e2e` runs the end-to-end throughput harness; anything else goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "e2e")
+{
+    return await ThroughputHarness.RunAsync(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(ThroughputHarness).Assembly).Run(args);
+return 0;

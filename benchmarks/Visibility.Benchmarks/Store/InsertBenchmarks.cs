@@ -1,0 +1,116 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using Visibility.Benchmarks.Support;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Model;
+using Visibility.Flows.Store;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Enrichment;
+
+namespace Visibility.Benchmarks.Store;
+
+/// <summary>
+/// Insert throughput into the store: one batch of realistic enriched rows (the end-to-end harness's ulogd2 mix over
+/// a 3,000-workload estate, decoded and enriched by the project's own code, encoded by
+/// <see cref="FlowSchema.WriteRow"/>) per operation, through <see cref="IFlowStore.InsertFlowsAsync"/> into
+/// <c>flows_raw</c> as created by the migrations. Each iteration inserts eight batches and then truncates the
+/// table, so every iteration starts from the same small table; merges that start during an iteration count.
+/// <see cref="Transport"/> names the store (<see cref="StoreTransports"/>): the server transport joins as another value.
+/// </summary>
+[MemoryDiagnoser]
+[InvocationCount(8)]
+[Config(typeof(Config))]
+public class InsertBenchmarks
+{
+    private IFlowStore? store;
+    private byte[] rows = [];
+    private long bytesOut;
+
+    public static IEnumerable<string> Transports => StoreTransports.Available;
+
+    [ParamsSource(nameof(Transports))]
+    public string Transport { get; set; } = StoreTransports.Embedded;
+
+    [Params(20_000, 100_000)]
+    public int BatchRows { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => SetupAsync().GetAwaiter().GetResult();
+
+    [Benchmark]
+    public Task Insert() => store!.InsertFlowsAsync(rows, CancellationToken.None);
+
+    [IterationCleanup]
+    public void Truncate() => Execute($"TRUNCATE TABLE {Table}");
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        Execute($"DROP DATABASE IF EXISTS {FlowSchema.QuoteDatabase(store!.Database)}");
+        if (Transport == StoreTransports.Embedded && Directory.Exists(StoreTransports.EmbeddedDataPath))
+        {
+            // The engine keeps running until the process exits; this only unlinks its files.
+            Directory.Delete(StoreTransports.EmbeddedDataPath, recursive: true);
+        }
+    }
+
+    private string Table => $"{FlowSchema.QuoteDatabase(store!.Database)}.{FlowSchema.FlowsTable}";
+
+    private async Task SetupAsync()
+    {
+        (rows, bytesOut) = EncodeBatch(BatchRows);
+        store = await StoreTransports.CreateAsync(Transport, "bench_insert_" + Guid.NewGuid().ToString("N")[..8]);
+
+        // The store must hold exactly what was encoded before anything is timed.
+        await store.InsertFlowsAsync(rows, CancellationToken.None);
+        var check = Query($"SELECT count(), sum(bytes_out), countIf(src_workload != '') > 0 FROM {Table}");
+        var expected = string.Create(CultureInfo.InvariantCulture, $"{BatchRows}\t{bytesOut}\t1");
+        if (check != expected)
+        {
+            throw new InvalidOperationException($"the {Transport} store holds '{check}' after one batch, expected '{expected}'");
+        }
+
+        Truncate();
+    }
+
+    /// <summary>RowBinary for <paramref name="count"/> rows, as the ingest consumer encodes them, and their bytes_out sum.</summary>
+    internal static (byte[] Rows, long BytesOut) EncodeBatch(int count)
+    {
+        var estate = BenchEstate.Create(3_000);
+        var index = WorkloadIndex.Build(estate.Workloads);
+        var decoder = new Ulogd2JsonDecoder();
+        var writer = new ArrayBufferWriter<byte>(count * 320);
+        var record = default(FlowRecord);
+        long sum = 0;
+        long n = 0;
+        foreach (var message in new FlowMix(estate, count, malformedFraction: 0).Enumerate())
+        {
+            if (decoder.Decode(message.Value, ref record, out var reason) != DecodeStatus.Ok)
+            {
+                throw new InvalidOperationException("the mix produced a record the decoder rejects: " + reason);
+            }
+
+            FlowEnricher.Enrich(ref record, index);
+            record.SourcePartition = (int)(message.Connection % 32);
+            record.SourceOffset = n++ / 32;
+            FlowSchema.WriteRow(writer, record);
+            sum += (long)record.BytesOut;
+        }
+
+        return (writer.WrittenSpan.ToArray(), sum);
+    }
+
+    private void Execute(string sql) => Query(sql);
+
+    private string Query(string sql) =>
+        store!.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None)
+            .GetAwaiter().GetResult();
+
+    private sealed class Config : ManualConfig
+    {
+        public Config() => AddColumn(new RowsPerSecondColumn(nameof(BatchRows)));
+    }
+}
