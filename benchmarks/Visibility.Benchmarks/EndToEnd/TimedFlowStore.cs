@@ -31,7 +31,19 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
 
     public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
 
-    public async Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken)
+    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
+        TimeAsync(() => inner.InsertFlowsAsync(rowBinary, cancellationToken));
+
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
+        TimeAsync(() => inner.InsertFlowsAsync(rowBinaryChunks, cancellationToken));
+
+    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
+        inner.RecordProgressAsync(progress, cancellationToken);
+
+    public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
+        inner.ResumeAsync(partitions, cancellationToken);
+
+    private async Task TimeAsync(Func<Task> insert)
     {
         var start = Stopwatch.GetTimestamp();
         lock (gate)
@@ -44,7 +56,7 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
 
         try
         {
-            await inner.InsertFlowsAsync(rowBinary, cancellationToken);
+            await insert();
         }
         finally
         {
