@@ -9,11 +9,17 @@ public sealed class DemoEndToEndTests : IDisposable
 
     public void Dispose() => data.Dispose();
 
-    [Fact]
-    public async Task Demo_ServesNonEmptyGraphWithDevToProdEdge_Within60Seconds()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task Demo_ServesNonEmptyGraphWithDevToProdEdge_Within60Seconds(int consumers)
     {
         var started = DateTime.UtcNow;
-        await using var demo = VisibilityProcess.Start(DataPath, ["--demo"]);
+        await using var demo = VisibilityProcess.Start(DataPath, ["--demo"], new Dictionary<string, string>
+        {
+            // Two consumers in one group: the development broker must let the second one in without a long stall.
+            ["Visibility__Ingest__Consumers"] = consumers.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
         await demo.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using var graph = await PipelineEndToEndTests.WaitForGraphAsync(
             demo.Http,

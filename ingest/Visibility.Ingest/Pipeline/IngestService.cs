@@ -37,6 +37,14 @@ public sealed class IngestService(
             var bootstrap = await endpoint.GetAsync(stoppingToken);
             using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
                 KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
+            if (string.IsNullOrWhiteSpace(kafka.Value.BootstrapServers))
+            {
+                // The in-process development broker (librdkafka's mock) completes a rebalance only when a member's
+                // session times out: 45 s by default. Short sessions let a second consumer in within seconds.
+                kafka.Value.Properties.TryAdd("session.timeout.ms", "6000");
+                kafka.Value.Properties.TryAdd("heartbeat.interval.ms", "500");
+            }
+
             var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
