@@ -14,6 +14,9 @@ internal sealed class HarnessOptions
           --rounds R         measure the three systems R times on the same topic, rotating their order (default 2)
           --batch-size B     ingest batch size (default: IngestOptions' default)
           --linger MS        ingest batch linger in milliseconds (default: IngestOptions' default)
+          --prefetch-kb K    ingest consumers' prefetch, librdkafka queued.max.messages.kbytes (default: IngestOptions' default)
+          --consumer-property KEY=VALUE
+                             a librdkafka property for the ingest consumers (Visibility:Kafka:Properties); repeatable
           --workloads W      workloads in the estate (default 3000)
           --malformed F      fraction of malformed records, all dead-lettered (default 0.01)
           --compression C    producer compression: none, lz4, zstd, snappy, gzip (default none)
@@ -35,6 +38,13 @@ internal sealed class HarnessOptions
     public int? BatchSize { get; private set; }
 
     public TimeSpan? BatchLinger { get; private set; }
+
+    public int? PrefetchKilobytes { get; private set; }
+
+    /// <summary>librdkafka properties for the ingest consumers, as Visibility:Kafka:Properties passes them.</summary>
+    public IReadOnlyDictionary<string, string> ConsumerProperties => consumerProperties;
+
+    private readonly Dictionary<string, string> consumerProperties = new(StringComparer.Ordinal);
 
     public int Workloads { get; private set; } = 3_000;
 
@@ -88,6 +98,8 @@ internal sealed class HarnessOptions
                 "--rounds" => TryInt(value, 1, 20, v => options.Rounds = v),
                 "--batch-size" => TryInt(value, 1, 1_000_000, v => options.BatchSize = v),
                 "--linger" => TryInt(value, 10, 60_000, v => options.BatchLinger = TimeSpan.FromMilliseconds(v)),
+                "--prefetch-kb" => TryInt(value, 1024, 2_097_151, v => options.PrefetchKilobytes = v),
+                "--consumer-property" => value.Split('=', 2) is [{ Length: > 0 } key, { Length: > 0 } setting] && Set(() => options.consumerProperties[key.Trim()] = setting.Trim()),
                 "--workloads" => TryInt(value, 30, 40_000, v => options.Workloads = v),
                 "--malformed" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && f is >= 0 and <= 0.5 && Set(() => options.Malformed = f),
                 "--compression" => Enum.TryParse<CompressionType>(value, ignoreCase: true, out var c) && Set(() => options.Compression = c),

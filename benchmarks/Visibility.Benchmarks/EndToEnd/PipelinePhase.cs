@@ -39,6 +39,11 @@ internal static class PipelinePhase
         // default); a short session bounds that (the producer ignores these two, with a warning).
         kafka.Properties["session.timeout.ms"] = "6000";
         kafka.Properties["heartbeat.interval.ms"] = "1000";
+        foreach (var (key, value) in context.Options.ConsumerProperties)
+        {
+            kafka.Properties[key] = value;
+        }
+
         var options = new IngestOptions { Consumers = context.Options.Consumers };
         if (context.Options.BatchSize is { } batchSize)
         {
@@ -48,6 +53,11 @@ internal static class PipelinePhase
         if (context.Options.BatchLinger is { } linger)
         {
             options.BatchLinger = linger;
+        }
+
+        if (context.Options.PrefetchKilobytes is { } prefetch)
+        {
+            options.PrefetchKilobytes = prefetch;
         }
 
         var metrics = new IngestMetrics();
@@ -117,7 +127,7 @@ internal static class PipelinePhase
             Stopwatch.GetElapsedTime(first, done).TotalSeconds,
             Stopwatch.GetElapsedTime(started, done).TotalSeconds,
             usage,
-            $"{metrics.Batches:N0} batches of {mix.Good / (double)Math.Max(1, metrics.Batches):N0} rows; an insert in flight {insertBusy.TotalSeconds / window:P0} of the time " +
+            $"{metrics.Batches:N0} inserts of {mix.Good / (double)Math.Max(1, metrics.Batches):N0} rows (stored groups; each adds a progress insert); an insert in flight {insertBusy.TotalSeconds / window:P0} of the time " +
             $"({insertCalls.TotalSeconds:0.0} s inside insert calls, {insertCalls.TotalMicroseconds / mix.Good:0.0} µs/row); {metrics.InsertRetries} insert retries, {metrics.CommitErrors} commit errors");
     }
 

@@ -51,7 +51,9 @@ internal static class Report
             $"{Pct(tally.Ipv6Rows, mix.Good)} IPv6, {Pct(tally.UdpRows, mix.Good)} UDP.");
         md.AppendLine(inv, $"- Each system: {options.Consumers} consumer(s), a fresh consumer group, the same topic; {options.Rounds} round(s), the order rotating. " +
             $"Pipeline: `{options.Format}` decoder, batch size {(options.BatchSize?.ToString("N0", inv) ?? "default (20,000)")}, " +
-            $"linger {(options.BatchLinger is { } l ? l.TotalMilliseconds.ToString("N0", inv) + " ms" : "default (250 ms)")}, embedded store (chDB) in this process.");
+            $"linger {(options.BatchLinger is { } l ? l.TotalMilliseconds.ToString("N0", inv) + " ms" : "default (250 ms)")}, " +
+            $"prefetch {(options.PrefetchKilobytes is { } k ? k.ToString("N0", inv) + " KiB" : "default (16,384 KiB)")}" +
+            $"{string.Concat(options.ConsumerProperties.Select(p => $", `{p.Key}={p.Value}`"))}, embedded store (chDB) in this process.");
         md.AppendLine("- Verified in every round: the pipeline stored exactly the good records (count, distinct connections and the " +
             "enrichment of both ends as generated) and dead-lettered exactly the malformed ones (metrics and the dead-letter topic); the bare " +
             "consumer read every partition to its end; the Kafka engine's table holds every good record and one error row per malformed one " +
