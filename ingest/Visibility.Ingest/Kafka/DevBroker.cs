@@ -89,6 +89,13 @@ public sealed class DevBroker : IAsyncDisposable
         return broker;
     }
 
+    /// <summary>
+    /// How long a new group's first rebalance waits for more members (100 ms from <see cref="Start"/>, which suits one
+    /// consumer; a member joining after it makes the mock rebalance a running group, which waits a session timeout).
+    /// </summary>
+    public void SetInitialRebalanceDelay(TimeSpan delay) =>
+        RdKafkaNative.MockGroupInitialRebalanceDelayMs(cluster, (int)delay.TotalMilliseconds);
+
     /// <summary>Creates a topic with <paramref name="partitions"/> partitions; an existing topic is left as it is.</summary>
     public void CreateTopic(string topic, int partitions)
     {
