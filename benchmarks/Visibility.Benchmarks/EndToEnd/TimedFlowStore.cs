@@ -34,8 +34,8 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         TimeAsync(() => inner.InsertFlowsAsync(rowBinary, cancellationToken));
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
-        TimeAsync(() => inner.InsertFlowsAsync(rowBinaryChunks, cancellationToken));
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken) =>
+        TimeAsync(() => inner.InsertFlowsAsync(chunks, encoding, cancellationToken));
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
         inner.RecordProgressAsync(progress, cancellationToken);

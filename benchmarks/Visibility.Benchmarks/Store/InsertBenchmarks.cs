@@ -43,6 +43,10 @@ public class InsertBenchmarks
     [Params(20_000, 100_000)]
     public int BatchRows { get; set; }
 
+    /// <summary>How the rows are encoded: RowBinary rows, or Native blocks with per-block label dictionaries.</summary>
+    [Params(FlowEncoding.RowBinary, FlowEncoding.Native)]
+    public FlowEncoding Encoding { get; set; }
+
     /// <summary>Buffers the insert's rows come in (only 1 with 20,000 rows: see <see cref="Config"/>).</summary>
     [Params(1, 5)]
     public int Chunks { get; set; }
@@ -51,9 +55,7 @@ public class InsertBenchmarks
     public void Setup() => SetupAsync().GetAwaiter().GetResult();
 
     [Benchmark]
-    public Task Insert() => Chunks == 1
-        ? store!.InsertFlowsAsync(rows, CancellationToken.None)
-        : store!.InsertFlowsAsync(chunks, CancellationToken.None);
+    public Task Insert() => store!.InsertFlowsAsync(chunks, Encoding, CancellationToken.None);
 
     [IterationCleanup]
     public void Truncate() => Execute($"TRUNCATE TABLE {Table}");
@@ -75,8 +77,8 @@ public class InsertBenchmarks
 
     private async Task SetupAsync()
     {
-        (rows, var rowEnds, bytesOut) = EncodeBatch(BatchRows);
-        chunks = Split(rows, rowEnds, Chunks);
+        (rows, var rowEnds, bytesOut, var records) = EncodeBatch(BatchRows);
+        chunks = Encoding == FlowEncoding.Native ? EncodeNative(records, Chunks) : Split(rows, rowEnds, Chunks);
         store = await StoreTransports.CreateAsync(Transport, "bench_insert_" + Guid.NewGuid().ToString("N")[..8]);
 
         // The store must hold exactly what was encoded, inserted the way it is timed, before anything is timed.
@@ -95,8 +97,9 @@ public class InsertBenchmarks
     /// RowBinary for <paramref name="count"/> rows, as the ingest consumer encodes them, the offset after each row,
     /// and their bytes_out sum.
     /// </summary>
-    internal static (byte[] Rows, int[] RowEnds, long BytesOut) EncodeBatch(int count)
+    internal static (byte[] Rows, int[] RowEnds, long BytesOut, List<FlowRecord> Records) EncodeBatch(int count)
     {
+        var records = new List<FlowRecord>(count);
         var ends = new int[count];
         var estate = BenchEstate.Create(3_000);
         var index = WorkloadIndex.Build(estate.Workloads);
@@ -116,11 +119,32 @@ public class InsertBenchmarks
             record.SourcePartition = (int)(message.Connection % 32);
             record.SourceOffset = n++ / 32;
             FlowSchema.WriteRow(writer, record);
+            records.Add(record);
             ends[n - 1] = writer.WrittenCount;
             sum += (long)record.BytesOut;
         }
 
-        return (writer.WrittenSpan.ToArray(), ends, sum);
+        return (writer.WrittenSpan.ToArray(), ends, sum, records);
+    }
+
+    /// <summary>The records as <paramref name="count"/> Native blocks, as the ingest consumer encodes its batches.</summary>
+    private static ReadOnlyMemory<byte>[] EncodeNative(List<FlowRecord> records, int count)
+    {
+        var parts = new ReadOnlyMemory<byte>[count];
+        for (var i = 0; i < count; i++)
+        {
+            var block = new NativeFlowBlock();
+            foreach (var record in records.Skip(records.Count * i / count).Take((records.Count * (i + 1) / count) - (records.Count * i / count)))
+            {
+                block.Add(record);
+            }
+
+            var writer = new ArrayBufferWriter<byte>();
+            block.WriteTo(writer);
+            parts[i] = writer.WrittenMemory;
+        }
+
+        return parts;
     }
 
     /// <summary>The rows in <paramref name="count"/> buffers of their own (as consumer batches are), split at row boundaries.</summary>
@@ -141,7 +165,7 @@ public class InsertBenchmarks
     private void Execute(string sql) => Query(sql);
 
     private string Query(string sql) =>
-        store!.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None)
+        store!.QueryAsync(sql, "TabSeparated", static span => System.Text.Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None)
             .GetAwaiter().GetResult();
 
     private sealed class Config : ManualConfig

@@ -58,10 +58,13 @@ public sealed class EmbeddedFlowStore : IFlowStore
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertFlowsAsync([rowBinary], cancellationToken);
+        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
-        WithWriterAsync(c => c.InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinaryChunks, cancellationToken));
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    {
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        return WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken));
+    }
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
         WithWriterAsync(c => c.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken));

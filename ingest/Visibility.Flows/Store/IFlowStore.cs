@@ -3,6 +3,16 @@ using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Flows.Store;
 
+/// <summary>How flow rows are encoded for an insert.</summary>
+public enum FlowEncoding
+{
+    /// <summary>RowBinary rows of <see cref="FlowSchema.FlowColumns"/>.</summary>
+    RowBinary,
+
+    /// <summary>Native blocks of <see cref="NativeFlowBlock.ColumnList"/>.</summary>
+    Native,
+}
+
 /// <summary>
 /// The ClickHouse store, whichever transport carries it. SQL is the same for all transports; values reach
 /// the engine only as bound parameters.
@@ -19,26 +29,11 @@ public interface IFlowStore
     Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Inserts the concatenation of several encoded batches as one insert (fewer, larger parts under load). Stores
-    /// override this to send the chunks without copying them together.
+    /// Inserts several encoded batches as one insert (fewer, larger parts under load), each chunk RowBinary rows
+    /// (<see cref="FlowSchema.WriteRow"/>) or Native blocks (<see cref="NativeFlowBlock"/>) as
+    /// <paramref name="encoding"/> says; sent as they are, without being copied together.
     /// </summary>
-    Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken)
-    {
-        if (rowBinaryChunks.Count == 1)
-        {
-            return InsertFlowsAsync(rowBinaryChunks[0], cancellationToken);
-        }
-
-        var joined = new byte[rowBinaryChunks.Sum(c => c.Length)];
-        var at = 0;
-        foreach (var chunk in rowBinaryChunks)
-        {
-            chunk.Span.CopyTo(joined.AsSpan(at));
-            at += chunk.Length;
-        }
-
-        return InsertFlowsAsync(joined, cancellationToken);
-    }
+    Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken);
 
     /// <summary>
     /// Records that the store holds every record of these partitions below their offsets; called after the insert

@@ -17,6 +17,13 @@ public static class StoreSql
     public static string InsertFlows(string database) =>
         $"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable} ({FlowSchema.FlowColumns})";
 
+    /// <summary>The insert statement and format name for flows in <paramref name="encoding"/>.</summary>
+    public static (string Sql, string Format) InsertFlows(string database, FlowEncoding encoding) => encoding switch
+    {
+        FlowEncoding.Native => ($"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable} ({NativeFlowBlock.ColumnList})", "Native"),
+        _ => (InsertFlows(database), "RowBinary"),
+    };
+
     /// <summary>The workload insert; the data is <see cref="EncodeWorkloads"/>'s JSONEachRow.</summary>
     public static string InsertWorkloads(string database) =>
         $"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.WorkloadsTable} (name, spec, deleted, updated_at)";

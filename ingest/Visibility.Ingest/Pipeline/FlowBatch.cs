@@ -6,14 +6,18 @@ using Visibility.Flows.Store;
 namespace Visibility.Ingest.Pipeline;
 
 /// <summary>
-/// Records encoded for the store (RowBinary) plus, per partition, the offset to commit once the store has them.
-/// Offsets of records that produced no row (dead-lettered, skipped) are tracked too, so they are committed.
-/// Reused: <see cref="Reset"/> keeps the buffer.
+/// Records encoded for the store (RowBinary rows, or one Native block) plus, per partition, the offset to commit once
+/// the store has them. Offsets of records that produced no row (dead-lettered, skipped) are tracked too, so they are
+/// committed. Reused: <see cref="Reset"/> keeps the buffers.
 /// </summary>
-public sealed class FlowBatch
+public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
 {
     private readonly ArrayBufferWriter<byte> rows = new(1 << 20);
+    private readonly NativeFlowBlock? block = encoding == FlowEncoding.Native ? new NativeFlowBlock() : null;
     private readonly Dictionary<TopicPartition, long> nextOffsets = [];
+    private bool encoded;
+
+    public FlowEncoding Encoding => encoding;
 
     public int Count { get; private set; }
 
@@ -24,11 +28,37 @@ public sealed class FlowBatch
     /// <summary>When the batch was handed to the writer (Environment.TickCount64).</summary>
     public long HandedAt { get; set; }
 
-    public ReadOnlyMemory<byte> Rows => rows.WrittenMemory;
+    /// <summary>The encoded rows; a Native batch is encoded on first read, after which it takes no more records.</summary>
+    public ReadOnlyMemory<byte> Rows
+    {
+        get
+        {
+            if (block is not null && !encoded)
+            {
+                block.WriteTo(rows);
+                encoded = true;
+            }
+
+            return rows.WrittenMemory;
+        }
+    }
 
     public void Add(in FlowRecord record)
     {
-        FlowSchema.WriteRow(rows, record);
+        if (block is null)
+        {
+            FlowSchema.WriteRow(rows, record);
+        }
+        else
+        {
+            if (encoded)
+            {
+                throw new InvalidOperationException("This batch was already encoded.");
+            }
+
+            block.Add(record);
+        }
+
         Count++;
     }
 
@@ -57,6 +87,8 @@ public sealed class FlowBatch
     public void Reset()
     {
         rows.ResetWrittenCount();
+        block?.Reset();
+        encoded = false;
         nextOffsets.Clear();
         Count = 0;
         Messages = 0;

@@ -399,7 +399,7 @@ public sealed class IngestConsumer
     private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, CancellationToken grace)
     {
         var chunks = group.Where(b => b.Count > 0).Select(b => b.Rows).ToList();
-        if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, grace), grace))
+        if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, group[0].Encoding, grace), grace))
         {
             return false;
         }
@@ -492,7 +492,7 @@ public sealed class IngestConsumer
         }
     }
 
-    private FlowBatch Rent() => spare.TryDequeue(out var batch) ? batch : new FlowBatch();
+    private FlowBatch Rent() => spare.TryDequeue(out var batch) ? batch : new FlowBatch(options.Encoding);
 
     private void Return(FlowBatch batch)
     {

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Visibility.Flows.Store;
 
 namespace Visibility.Ingest.Pipeline;
 
@@ -24,6 +25,12 @@ public sealed class IngestOptions
     /// </summary>
     [Range(1, 10_000_000)]
     public int InsertRows { get; set; } = 100_000;
+
+    /// <summary>
+    /// How batches are encoded for the store: <c>Native</c> (columns with per-batch label dictionaries; ClickHouse
+    /// parses it several times faster) or <c>RowBinary</c>.
+    /// </summary>
+    public FlowEncoding Encoding { get; set; } = FlowEncoding.Native;
 
     /// <summary>The longest a record waits in a partial batch.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]

@@ -316,7 +316,7 @@ public sealed class ServerFlowStoreTests
     /// Records over every column: IPv4 and IPv6, NAT, workloads with free-form labels, unknown and internet
     /// peers, NEW/DESTROY pairs and delta counters; kafka_offset is the record's index.
     /// </summary>
-    private static IEnumerable<FlowRecord> VariedRecords(int count)
+    internal static IEnumerable<FlowRecord> VariedRecords(int count)
     {
         string[] sources = ["10.20.2.10", "10.10.2.10", "10.99.0.5", "203.0.113.7", "2001:db8::7"];
         string[] destinations = ["10.10.3.10", "10.10.3.11", "2001:db8::1", "10.10.2.10", "198.51.100.1"];

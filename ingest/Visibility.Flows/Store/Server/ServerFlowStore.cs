@@ -118,8 +118,11 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", [rowBinary], cancellationToken);
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> rowBinaryChunks, CancellationToken cancellationToken) =>
-        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", rowBinaryChunks, cancellationToken);
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    {
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        return InsertAsync(sql, format, chunks, cancellationToken);
+    }
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
         InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
