@@ -17,12 +17,19 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
         var random = new Random(seed);
         output.WriteLine($"seed {seed}");
 
-        // Records stream in for the whole test: 200,000 over about a minute.
+        // Records stream in for the whole test: 200,000 over about a minute. On a slow machine the last 10,000 wait
+        // for the kills, so every kill lands while records are still streaming in.
+        var killedWhileStreaming = 0;
         var producing = Task.Run(async () =>
         {
             using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap, LingerMs = 5 }).Build();
             for (var i = 0; i < total; i += 1_000)
             {
+                while (i >= total - 10_000 && Volatile.Read(ref killedWhileStreaming) < kills)
+                {
+                    await Task.Delay(100);
+                }
+
                 rig.Produce(producer, i, 1_000);
                 await Task.Delay(300);
             }
@@ -31,7 +38,6 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
         });
 
         var killed = 0;
-        var killedWhileStreaming = 0;
         while (killed < kills || !producing.IsCompleted)
         {
             await using var worker = rig.StartIngest(data.Path);
@@ -44,7 +50,10 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
             var streaming = !producing.IsCompleted;
             await worker.KillAsync();
             killed++;
-            killedWhileStreaming += streaming ? 1 : 0;
+            if (streaming)
+            {
+                Interlocked.Increment(ref killedWhileStreaming);
+            }
             output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} kill {killed}: this run stored {IngestRig.Metric(metrics, "visibility_ingest_stored_total")} " +
                 $"(first batch after {stored:F1} s), removed {IngestRig.Metric(metrics, "visibility_ingest_removed_rows_total")} unacknowledged rows on resume");
         }

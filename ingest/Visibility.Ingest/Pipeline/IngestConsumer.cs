@@ -350,7 +350,8 @@ public sealed class IngestConsumer
                 // Stored means: rows inserted, dead letters delivered, then progress recorded. Only then are the
                 // offsets committed. A group not stored within the shutdown grace stops all later ones: neither its
                 // offsets nor any after it may be recorded, or its records would be skipped.
-                stalled = stalled || !await StoreAsync(group, rows, grace);
+                var progress = Progress(group);
+                stalled = stalled || !await StoreAsync(group, rows, progress, grace);
                 if (!stalled)
                 {
                     lock (pendingLock)
@@ -364,7 +365,7 @@ public sealed class IngestConsumer
                     }
 
                     metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
-                    UpdateLag(consumer, group);
+                    UpdateLag(consumer, progress);
                 }
 
                 foreach (var batch in group)
@@ -396,7 +397,7 @@ public sealed class IngestConsumer
         }
     }
 
-    private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, CancellationToken grace)
+    private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
     {
         var chunks = group.Where(b => b.Count > 0).Select(b => b.Rows).ToList();
         if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, group[0].Encoding, grace), grace))
@@ -409,7 +410,6 @@ public sealed class IngestConsumer
             logger.LogWarning("Dead-letter records still in flight; the batch's progress is recorded regardless");
         }
 
-        var progress = Progress(group);
         return await RetryAsync("progress", rows, () => store.RecordProgressAsync(progress, grace), grace);
     }
 
@@ -447,9 +447,9 @@ public sealed class IngestConsumer
         }
     }
 
-    private void UpdateLag(IConsumer<byte[]?, byte[]?> consumer, List<FlowBatch> group)
+    private void UpdateLag(IConsumer<byte[]?, byte[]?> consumer, List<PartitionProgress> progress)
     {
-        foreach (var p in Progress(group))
+        foreach (var p in progress)
         {
             var high = consumer.GetWatermarkOffsets(new TopicPartition(p.Source.Topic, p.Source.Partition)).High;
             if (high != Offset.Unset)
