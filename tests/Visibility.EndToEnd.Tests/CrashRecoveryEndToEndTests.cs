@@ -55,7 +55,7 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
                 Interlocked.Increment(ref killedWhileStreaming);
             }
             output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} kill {killed}: this run stored {IngestRig.Metric(metrics, "visibility_ingest_stored_total")} " +
-                $"(first batch after {stored:F1} s), removed {IngestRig.Metric(metrics, "visibility_ingest_removed_rows_total")} unacknowledged rows on resume");
+                $"(first batch after {stored:F1} s), skipped {IngestRig.Metric(metrics, "visibility_ingest_already_stored_total")} records an unacknowledged insert had stored");
         }
 
         await producing;
@@ -66,7 +66,7 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
             await last.WaitReadyAsync(TimeSpan.FromSeconds(60));
             await rig.WaitCommittedToEndAsync(last, TimeSpan.FromSeconds(180));
             var metrics = await last.Http.GetStringAsync("/metrics");
-            output.WriteLine($"last run stored {IngestRig.Metric(metrics, "visibility_ingest_stored_total")}, removed {IngestRig.Metric(metrics, "visibility_ingest_removed_rows_total")}");
+            output.WriteLine($"last run stored {IngestRig.Metric(metrics, "visibility_ingest_stored_total")}, skipped as already stored {IngestRig.Metric(metrics, "visibility_ingest_already_stored_total")}");
             await last.StopAsync();
         }
 

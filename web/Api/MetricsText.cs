@@ -19,7 +19,7 @@ public static class MetricsText
         Counter(sb, "visibility_ingest_store_retries_total", "Failed store operations that were retried.", m.InsertRetries);
         Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits to Kafka that failed.", m.CommitErrors);
         Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.DeadLetterErrors);
-        Counter(sb, "visibility_ingest_removed_rows_total", "Rows of unacknowledged inserts removed when their partition was resumed.", m.RemovedRows);
+        Counter(sb, "visibility_ingest_already_stored_total", "Records skipped on resume because an unacknowledged insert had already stored them.", m.AlreadyStored);
         Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Assignments);
         Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Revocations);
         Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Losses);

@@ -75,8 +75,6 @@ public sealed class EmbeddedFlowStore : IFlowStore
         return IngestProgress.ResumeAsync(
             Database, partitions,
             (sql, parameters, ct) => connection.QueryTextAsync(sql, "TabSeparated", parameters, ct),
-            (sql, parameters, ct) => connection.ExecuteAsync(sql, ct, [.. parameters]),
-            $"{FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable}",
             cancellationToken);
     }
 

@@ -42,8 +42,9 @@ public interface IFlowStore
     Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Where to resume <paramref name="partitions"/> according to the store, after deleting rows of any insert whose
-    /// progress was never recorded. Called when partitions are assigned, before any of their records are read.
+    /// Where to resume <paramref name="partitions"/> according to the store, and which offsets beyond that it already
+    /// holds (an insert whose progress was never recorded). Called when partitions are assigned, before any of their
+    /// records are read.
     /// </summary>
     Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken);
 

@@ -17,18 +17,32 @@ public readonly record struct PartitionProgress(KafkaPartition Source, long Next
 
 /// <summary>
 /// Where to resume a partition: <see cref="NextOffset"/> from the store (null when the store has no progress for
-/// it, so the group's committed offset applies), and how many rows of an unacknowledged insert were removed.
+/// it, so the group's committed offset applies), and the offsets at or beyond it that the store already holds
+/// (an insert whose progress was never recorded), ascending: the consumer skips those records.
 /// </summary>
-public readonly record struct PartitionResume(KafkaPartition Source, long? NextOffset, long RemovedRows);
+public sealed record PartitionResume(KafkaPartition Source, long? NextOffset, IReadOnlyList<long> StoredOffsets)
+{
+    public PartitionResume(KafkaPartition source, long? nextOffset)
+        : this(source, nextOffset, [])
+    {
+    }
+
+    public bool Equals(PartitionResume? other) =>
+        other is not null && Source == other.Source && NextOffset == other.NextOffset && StoredOffsets.SequenceEqual(other.StoredOffsets);
+
+    public override int GetHashCode() => HashCode.Combine(Source, NextOffset, StoredOffsets.Count);
+}
 
 /// <summary>
 /// Exactly-once effect into the store. Every flow row carries the Kafka topic, partition and offset it came from.
 /// After each acknowledged insert the writer records, per partition, the offset after the last record of the
 /// batch (<see cref="FlowSchema.ProgressTable"/>); only then does it commit to Kafka. When a consumer is assigned a
-/// partition it asks the store where to resume: rows at or beyond the recorded offset belong to an insert whose
-/// progress was never recorded (the process died in between, or mid-insert with part of the rows written), so they
-/// are deleted, and consumption restarts at the recorded offset. Kafka's committed offsets trail the store's and
-/// serve lag monitoring and stores without progress (a new store on an old group).
+/// partition it asks the store where to resume: consumption restarts at the recorded offset, and rows at or beyond
+/// it belong to an insert whose progress was never recorded (the process died in between, or mid-insert with part
+/// of the rows written), so the consumer skips the records the store already holds instead of storing them again.
+/// Rows are never deleted: the rollups that materialized views build from inserted rows stay equal to the raw
+/// table. Kafka's committed offsets trail the store's and serve lag monitoring and stores without progress (a new
+/// store on an old group).
 /// </summary>
 public static partial class IngestProgress
 {
@@ -53,17 +67,17 @@ public static partial class IngestProgress
         return buffer.WrittenMemory;
     }
 
+    /// <summary>At most this many already-stored offsets are returned per call (a few inserts' worth is normal).</summary>
+    public const int MaxStoredOffsets = 5_000_000;
+
     /// <summary>
-    /// Finds the store's progress for <paramref name="partitions"/>, deletes rows beyond it and returns where to
-    /// resume. <paramref name="query"/> runs a query and returns TabSeparated text; <paramref name="execute"/> runs a
-    /// statement; <paramref name="flowsTableForDelete"/> is the table deletes go to (with any ON CLUSTER clause).
+    /// Finds the store's progress for <paramref name="partitions"/> and the offsets it already holds beyond it, and
+    /// returns where to resume. <paramref name="query"/> runs a query and returns TabSeparated text.
     /// </summary>
     public static async Task<IReadOnlyList<PartitionResume>> ResumeAsync(
         string database,
         IReadOnlyCollection<KafkaPartition> partitions,
         Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task<string>> query,
-        Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task> execute,
-        string flowsTableForDelete,
         CancellationToken cancellationToken)
     {
         if (partitions.Count == 0)
@@ -93,7 +107,7 @@ public static partial class IngestProgress
         var since = partitions.All(recorded.ContainsKey) ? recorded.Values.Min(r => r.At) - ClockSlack : DateTime.UnixEpoch;
         var strayText = await query(
             $$"""
-            SELECT f.kafka_topic, f.kafka_partition, count()
+            SELECT f.kafka_topic, f.kafka_partition, arrayStringConcat(arraySort(groupUniqArray(f.kafka_offset)), ',')
             FROM {{db}}.{{FlowSchema.FlowsTable}} AS f
             LEFT JOIN
             (
@@ -110,34 +124,25 @@ public static partial class IngestProgress
             """,
             [assigned, new QueryParameter("since", ((long)(since - DateTime.UnixEpoch).TotalMilliseconds).ToString(CultureInfo.InvariantCulture))],
             cancellationToken);
-        var strays = new Dictionary<KafkaPartition, long>();
+        var strays = new Dictionary<KafkaPartition, long[]>();
+        var total = 0L;
         foreach (var line in strayText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var f = line.Split('\t');
-            strays[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] = long.Parse(f[2], CultureInfo.InvariantCulture);
-        }
-
-        var result = new List<PartitionResume>(partitions.Count);
-        foreach (var partition in partitions)
-        {
-            long? next = recorded.TryGetValue(partition, out var r) ? r.Next : null;
-            var removed = strays.GetValueOrDefault(partition);
-            if (removed > 0)
+            var offsets = f[2].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(o => long.Parse(o, CultureInfo.InvariantCulture)).ToArray();
+            total += offsets.Length;
+            if (total > MaxStoredOffsets)
             {
-                await execute(
-                    $"DELETE FROM {flowsTableForDelete} WHERE kafka_topic = {{topic:String}} AND kafka_partition = {{partition:Int32}} AND kafka_offset >= {{next:Int64}}",
-                    [
-                        new QueryParameter("topic", partition.Topic),
-                        new QueryParameter("partition", partition.Partition.ToString(CultureInfo.InvariantCulture)),
-                        new QueryParameter("next", (next ?? 0).ToString(CultureInfo.InvariantCulture)),
-                    ],
-                    cancellationToken);
+                throw new InvalidOperationException(
+                    $"the store holds more than {MaxStoredOffsets} rows beyond the recorded progress of {string.Join(", ", partitions)}; " +
+                    "run `visibility verify-store` and check that one store is not shared by two consumer groups");
             }
 
-            result.Add(new PartitionResume(partition, next, removed));
+            strays[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] = offsets;
         }
 
-        return result;
+        return [.. partitions.Select(p => new PartitionResume(
+            p, recorded.TryGetValue(p, out var r) ? r.Next : null, strays.TryGetValue(p, out var stored) ? stored : []))];
     }
 
     /// <summary>"topic/partition" entries separated by commas: a plain String parameter on every transport.</summary>

@@ -29,6 +29,7 @@ public sealed class IngestConsumer
     private readonly ILogger logger;
     private readonly Channel<FlowBatch> filled;
     private readonly ConcurrentQueue<FlowBatch> spare = new();
+    private readonly Dictionary<TopicPartition, SortedSet<long>> storedAhead = [];
 
     // Offsets stored in the store but not yet committed to Kafka, per partition; the writer adds, a revocation
     // removes. A failed commit is retried with the next one, so a transient error costs nothing.
@@ -160,8 +161,9 @@ public sealed class IngestConsumer
     }
 
     /// <summary>
-    /// New partitions: ask the store where each resumes (removing rows of an insert that was never acknowledged)
-    /// and start there, so a crash anywhere between insert and commit neither loses nor repeats a record.
+    /// New partitions: ask the store where each resumes, and which records beyond that an insert that was never
+    /// acknowledged already stored (those are skipped), so a crash anywhere between insert and commit neither loses
+    /// nor repeats a record.
     /// </summary>
     private List<TopicPartitionOffset> OnAssigned(List<TopicPartition> partitions, CancellationToken stopping)
     {
@@ -173,11 +175,18 @@ public sealed class IngestConsumer
             try
             {
                 var resumes = store.ResumeAsync(wanted, stopping).GetAwaiter().GetResult();
-                foreach (var resume in resumes.Where(r => r.RemovedRows > 0))
+                foreach (var resume in resumes)
                 {
-                    metrics.CountRemoved(resume.RemovedRows);
-                    logger.LogWarning("Removed {Rows} rows of {Partition} from an insert that was never acknowledged; they are read again from offset {Offset}",
-                        resume.RemovedRows, resume.Source, resume.NextOffset ?? 0);
+                    if (resume.StoredOffsets.Count > 0)
+                    {
+                        storedAhead[new TopicPartition(resume.Source.Topic, resume.Source.Partition)] = [.. resume.StoredOffsets];
+                        logger.LogWarning("{Partition}: the store already holds {Rows} records from offset {Offset} on (an insert that was never acknowledged); they are skipped",
+                            resume.Source, resume.StoredOffsets.Count, resume.NextOffset ?? 0);
+                    }
+                    else
+                    {
+                        storedAhead.Remove(new TopicPartition(resume.Source.Topic, resume.Source.Partition));
+                    }
                 }
 
                 logger.LogInformation("Assigned {Partitions}", string.Join(", ", resumes.Select(r => $"{r.Source}@{(r.NextOffset is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "committed")}")));
@@ -244,6 +253,7 @@ public sealed class IngestConsumer
         foreach (var p in partitions)
         {
             pending.Remove(p.TopicPartition);
+            storedAhead.Remove(p.TopicPartition);
             metrics.Lag.TryRemove(new KafkaPartition(p.Topic, p.Partition.Value), out _);
         }
     }
@@ -251,6 +261,13 @@ public sealed class IngestConsumer
     private void Handle(ConsumeResult<byte[]?, byte[]?> result, FlowBatch batch, ref FlowRecord record, Flows.Labels.WorkloadIndex index)
     {
         metrics.CountIn();
+        if (storedAhead.Count > 0 && IsStoredAhead(result))
+        {
+            metrics.CountAlreadyStored();
+            batch.Track(result.TopicPartitionOffset);
+            return;
+        }
+
         var value = result.Message.Value ?? [];
         var decoder = decoders[result.Topic];
         var status = decoder.Decode(value, ref record, out var reason);
@@ -283,6 +300,23 @@ public sealed class IngestConsumer
         }
 
         batch.Track(result.TopicPartitionOffset);
+    }
+
+    /// <summary>Whether an unacknowledged insert already stored this record (see <see cref="OnAssigned"/>).</summary>
+    private bool IsStoredAhead(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        if (!storedAhead.TryGetValue(result.TopicPartition, out var offsets))
+        {
+            return false;
+        }
+
+        var stored = offsets.Remove(result.Offset.Value);
+        if (offsets.Count == 0 || result.Offset.Value >= offsets.Max)
+        {
+            storedAhead.Remove(result.TopicPartition);
+        }
+
+        return stored;
     }
 
     private void DeadLetter(ConsumeResult<byte[]?, byte[]?> result, string format, string reason)

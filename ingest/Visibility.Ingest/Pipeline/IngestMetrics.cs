@@ -15,7 +15,7 @@ public sealed class IngestMetrics
     private long insertRetries;
     private long commitErrors;
     private long deadLetterErrors;
-    private long removedRows;
+    private long alreadyStored;
     private long assignments;
     private long revocations;
     private long losses;
@@ -38,8 +38,8 @@ public sealed class IngestMetrics
 
     public long DeadLetterErrors => Interlocked.Read(ref deadLetterErrors);
 
-    /// <summary>Rows of unacknowledged inserts removed when their partitions were resumed.</summary>
-    public long RemovedRows => Interlocked.Read(ref removedRows);
+    /// <summary>Records skipped on resume because an insert whose progress was never recorded already stored them.</summary>
+    public long AlreadyStored => Interlocked.Read(ref alreadyStored);
 
     public long Assignments => Interlocked.Read(ref assignments);
 
@@ -90,7 +90,7 @@ public sealed class IngestMetrics
 
     internal void CountDeadLetterError() => Interlocked.Increment(ref deadLetterErrors);
 
-    internal void CountRemoved(long rows) => Interlocked.Add(ref removedRows, rows);
+    internal void CountAlreadyStored() => Interlocked.Increment(ref alreadyStored);
 
     internal void CountAssigned() => Interlocked.Increment(ref assignments);
 

@@ -15,13 +15,14 @@ using Xunit.Abstractions;
 namespace Visibility.Tests.Pipeline;
 
 /// <summary>
-/// The store's progress decides where a partition resumes: rows of an insert whose progress was never recorded are
-/// removed, and consumption restarts right after the last recorded batch, whatever Kafka's committed offsets say.
+/// The store's progress decides where a partition resumes: consumption restarts right after the last recorded batch,
+/// whatever Kafka's committed offsets say, and records an insert without recorded progress already stored are
+/// skipped, not stored again (rows are never deleted, so rollups built from inserts stay exact).
 /// </summary>
 public sealed class ExactlyOnceTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task Resume_RowsBeyondRecordedProgress_AreRemovedAndConsumptionStartsAtTheProgress()
+    public async Task Resume_RowsBeyondRecordedProgress_AreReportedForSkippingAndKept()
     {
         var store = await TestStore.CreateAsync();
         await InsertAsync(store, "t", 0, Enumerable.Range(0, 100));
@@ -31,19 +32,23 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
 
         var resumed = await store.ResumeAsync([new KafkaPartition("t", 0), new KafkaPartition("t", 1)], CancellationToken.None);
 
-        Assert.Equal(
-            [new PartitionResume(new KafkaPartition("t", 0), 60, 40), new PartitionResume(new KafkaPartition("t", 1), null, 10)],
-            resumed);
+        PartitionResume[] expected =
+        [
+            new(new KafkaPartition("t", 0), 60, [.. Enumerable.Range(60, 40).Select(o => (long)o)]),
+            new(new KafkaPartition("t", 1), null, [.. Enumerable.Range(0, 10).Select(o => (long)o)]),
+        ];
+        Assert.Equal(expected, resumed);
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
-        var t0 = Assert.Single(check.Partitions, p => p.Topic == "t");
-        Assert.Equal((60L, 0L, 59L, 60L, 0L), (t0.Rows, t0.MinOffset, t0.MaxOffset, t0.Progress!.Value, t0.BeyondProgress));
+        var t0 = Assert.Single(check.Partitions, p => p.Topic == "t" && p.Partition == 0);
+        Assert.Equal((100L, 0L, 99L, 60L, 40L), (t0.Rows, t0.MinOffset, t0.MaxOffset, t0.Progress!.Value, t0.BeyondProgress));
 
         // A partition that was not asked about is left alone, even though its rows have no progress yet.
         var other = Assert.Single(check.Partitions, p => p.Topic == "other");
         Assert.Equal((5L, 5L), (other.Rows, other.BeyondProgress));
 
+        // Asking again changes nothing: resuming is a read.
         var again = await store.ResumeAsync([new KafkaPartition("t", 0)], CancellationToken.None);
-        Assert.Equal(0, Assert.Single(again).RemovedRows);
+        Assert.Equal(expected[0], Assert.Single(again));
     }
 
     [Fact]
@@ -71,16 +76,20 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         var first = new IngestMetrics();
         await RunUntilStoredAsync(broker.BootstrapServers, store, kafka, options, first, 1_000);
 
-        // What a crash leaves behind: an insert that landed without its progress (rows beyond it) ...
-        await InsertAsync(store, kafka.Topic, 0, Enumerable.Range(5_000, 50));
+        // What a crash leaves behind: an insert that landed without its progress (the next 50 records of partition 0
+        // stored, nothing recorded) ...
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 1_000, 300, partition: 0);
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 1_300, 200, partition: 1);
+        var next = Assert.Single(await store.ResumeAsync([new KafkaPartition(kafka.Topic, 0)], CancellationToken.None)).NextOffset!.Value;
+        await InsertAsync(store, kafka.Topic, 0, Enumerable.Range((int)next, 50));
+
         // ... and Kafka offsets that were never committed: a group with no committed offsets at all reads from the start.
         kafka.GroupId = "eo-after-crash";
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 1_000, 500);
         var second = new IngestMetrics();
-        await RunUntilStoredAsync(broker.BootstrapServers, store, kafka, options, second, 500);
+        await RunUntilStoredAsync(broker.BootstrapServers, store, kafka, options, second, 450);
 
-        Assert.Equal(50, second.RemovedRows);
-        Assert.Equal(500, second.Stored);
+        Assert.Equal(50, second.AlreadyStored);
+        Assert.Equal(450, second.Stored);
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(1_500, check.Rows);
@@ -148,7 +157,7 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         await run;
     }
 
-    private static async Task ProduceAsync(string bootstrap, string topic, int first, int count)
+    private static async Task ProduceAsync(string bootstrap, string topic, int first, int count, int? partition = null)
     {
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
         var now = DateTimeOffset.UtcNow;
@@ -156,7 +165,15 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         {
             var conversation = DemoEstate.Conversations[i % DemoEstate.Conversations.Count];
             var c = new Ulogd2Writer.Connection((uint)i + 1, conversation.Src, conversation.Dst, conversation.Proto, (ushort)(10000 + (i % 50000)), conversation.Port, now, now, 100, 1, 1000, 2);
-            producer.Produce(topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+            var message = new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) };
+            if (partition is { } p)
+            {
+                producer.Produce(new TopicPartition(topic, p), message);
+            }
+            else
+            {
+                producer.Produce(topic, message);
+            }
         }
 
         Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));

@@ -131,12 +131,6 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         IngestProgress.ResumeAsync(
             Database, partitions,
             (sql, parameters, ct) => QueryTextAsync(sql, "TabSeparated", parameters, ct),
-            ExecuteAsync,
-
-            // Rows are deleted where they live: on a cluster, in every shard's local table.
-            Layout.Cluster is { } cluster
-                ? $"{FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable}{StoreLayout.LocalSuffix} ON CLUSTER `{cluster}`"
-                : $"{FlowSchema.QuoteDatabase(Database)}.{FlowSchema.FlowsTable}",
             cancellationToken);
 
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
