@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Visibility.Flows.Findings;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Server;
 using Visibility.Ingest.Decoding;
@@ -22,6 +23,8 @@ public static class ServiceRegistration
         services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
+        services.AddOptions<FindingsOptions>().BindConfiguration(FindingsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => new FindingRules(sp.GetRequiredService<IOptions<FindingsOptions>>().Value));
 
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
 

@@ -68,6 +68,9 @@ public struct FlowRecord
     public Endpoint? Src;
     public Endpoint? Dst;
 
+    /// <summary>What is wrong with this flow (set by enrichment from the findings rules).</summary>
+    public Findings.FindingKind Findings;
+
     /// <summary>A record with nothing decoded yet and no Kafka position: where every decoder starts.</summary>
     public static readonly FlowRecord Blank = new() { SourcePartition = -1, SourceOffset = -1 };
 

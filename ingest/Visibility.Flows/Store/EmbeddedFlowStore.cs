@@ -111,7 +111,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
         await connection.ExecuteAsync(FlowSchema.Bootstrap(Database), cancellationToken);
         await connection.ExecuteAsync(FlowSchema.MigrationsTableDdl(Database), cancellationToken);
         var applied = (await AppliedAsync(connection, cancellationToken)).ToHashSet();
-        foreach (var migration in FlowSchema.Migrations(Database, options.Retention))
+        foreach (var migration in FlowSchema.Migrations(Database, options.Retentions))
         {
             if (applied.Contains(migration.Version))
             {

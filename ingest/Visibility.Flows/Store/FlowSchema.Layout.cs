@@ -4,7 +4,11 @@ namespace Visibility.Flows.Store;
 public static partial class FlowSchema
 {
     /// <summary>Every migration, each statement distributed for <paramref name="layout"/>.</summary>
-    public static IReadOnlyList<Migration> Migrations(string database, TimeSpan retention, StoreLayout layout)
+    public static IReadOnlyList<Migration> Migrations(string database, TimeSpan retention, StoreLayout layout) =>
+        Migrations(database, StoreRetention.RawOnly(retention), layout);
+
+    /// <summary>Every migration, each statement distributed for <paramref name="layout"/>.</summary>
+    public static IReadOnlyList<Migration> Migrations(string database, StoreRetention retention, StoreLayout layout)
     {
         var migrations = Migrations(database, retention);
         return layout.IsCluster

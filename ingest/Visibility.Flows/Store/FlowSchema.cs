@@ -23,7 +23,7 @@ public static partial class FlowSchema
         "bytes_out, packets_out, bytes_in, packets_in, " +
         "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
         "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta, kafka_topic";
+        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta, kafka_topic, findings";
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -39,10 +39,13 @@ public static partial class FlowSchema
         return "`" + database + "`";
     }
 
-    public static IReadOnlyList<Migration> Migrations(string database, TimeSpan retention)
+    public static IReadOnlyList<Migration> Migrations(string database, TimeSpan retention) =>
+        Migrations(database, StoreRetention.RawOnly(retention));
+
+    public static IReadOnlyList<Migration> Migrations(string database, StoreRetention retention)
     {
         var db = QuoteDatabase(database);
-        var ttlSeconds = ((long)retention.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        var ttlSeconds = Seconds(retention.Raw);
         return
         [
             new Migration(1, "raw flows", [
@@ -129,6 +132,7 @@ public static partial class FlowSchema
                 ORDER BY (topic, partition)
                 """,
             ]),
+            new Migration(7, "findings, rollups and edges", RollupMigration(db, retention)),
         ];
     }
 
@@ -169,6 +173,7 @@ public static partial class FlowSchema
         RowBinary.WriteUInt32(writer, record.Connections == 0 ? 1 : record.Connections);
         RowBinary.WriteUInt8(writer, record.CountersAreDeltas ? (byte)1 : (byte)0);
         RowBinary.WriteString(writer, record.SourceTopic ?? string.Empty);
+        RowBinary.WriteUInt8(writer, (byte)record.Findings);
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]

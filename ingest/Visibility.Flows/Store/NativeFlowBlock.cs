@@ -23,6 +23,7 @@ public sealed class NativeFlowBlock
         ("bytes_out", "UInt64"), ("packets_out", "UInt64"), ("bytes_in", "UInt64"), ("packets_in", "UInt64"),
         ("kafka_partition", "Int32"), ("kafka_offset", "Int64"), ("nat_src_ip", "IPv6"), ("nat_src_port", "UInt16"),
         ("nat_dst_ip", "IPv6"), ("nat_dst_port", "UInt16"), ("connections", "UInt32"), ("counters_delta", "UInt8"),
+        ("findings", "UInt8"),
     ];
 
     private static readonly string[] LabelNames = ["workload", "kind", "role", "app", "env", "loc"];
@@ -66,6 +67,7 @@ public sealed class NativeFlowBlock
         RowBinary.WriteUInt16(f[18], record.NatDstPort);
         RowBinary.WriteUInt32(f[19], record.Connections == 0 ? 1 : record.Connections);
         RowBinary.WriteUInt8(f[20], record.CountersAreDeltas ? (byte)1 : (byte)0);
+        RowBinary.WriteUInt8(f[21], (byte)record.Findings);
         src.Add(record.Src ?? Endpoint.Unknown);
         dst.Add(record.Dst ?? Endpoint.Unknown);
 

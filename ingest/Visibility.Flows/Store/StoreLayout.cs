@@ -98,6 +98,19 @@ public sealed partial class StoreLayout
                 : [local];
         }
 
+        if (MaterializedView().Match(statement) is { Success: true } view)
+        {
+            // A view sees the blocks inserted into one node's table: it reads and writes the local tables.
+            var select = FromTable().Replace(view.Groups["select"].Value, m => $"FROM {m.Groups["table"].Value}{LocalSuffix}");
+            return [$"{view.Groups["head"].Value} ON CLUSTER {Cluster} TO {view.Groups["target"].Value}{LocalSuffix} AS\n{select}"];
+        }
+
+        if (InsertSelect().IsMatch(statement))
+        {
+            // Runs once, through the Distributed tables: it reads every shard and writes rows where they belong.
+            return [statement];
+        }
+
         var firstLine = statement.Trim().Split('\n')[0];
         throw new NotSupportedException($"The cluster layout cannot distribute this statement: {firstLine}");
     }
@@ -139,6 +152,15 @@ public sealed partial class StoreLayout
 
     [GeneratedRegex(@"^\s*ALTER TABLE (?<table>`[A-Za-z0-9_]+`\.[A-Za-z0-9_]+) (?<action>.*)$", RegexOptions.Singleline)]
     private static partial Regex AlterTable();
+
+    [GeneratedRegex(@"^\s*(?<head>CREATE MATERIALIZED VIEW IF NOT EXISTS `[A-Za-z0-9_]+`\.[A-Za-z0-9_]+) TO (?<target>`[A-Za-z0-9_]+`\.[A-Za-z0-9_]+) AS\n(?<select>.*)$", RegexOptions.Singleline)]
+    private static partial Regex MaterializedView();
+
+    [GeneratedRegex(@"\bFROM (?<table>`[A-Za-z0-9_]+`\.[A-Za-z0-9_]+)")]
+    private static partial Regex FromTable();
+
+    [GeneratedRegex(@"^\s*INSERT INTO `[A-Za-z0-9_]+`\.[A-Za-z0-9_]+\s+SELECT\b", RegexOptions.Singleline)]
+    private static partial Regex InsertSelect();
 
     [GeneratedRegex(@"^(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR) COLUMN\b")]
     private static partial Regex ColumnAction();

@@ -36,6 +36,21 @@ public sealed class StoreOptions
     [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>How long the 1-minute rollup keeps its rows.</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
+    public TimeSpan RetentionOneMinute { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How long the 5-minute rollup keeps its rows.</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
+    public TimeSpan RetentionFiveMinutes { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>How long the 1-hour rollup keeps its rows.</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
+    public TimeSpan RetentionOneHour { get; set; } = TimeSpan.FromDays(400);
+
+    /// <summary>Every table's retention.</summary>
+    public StoreRetention Retentions => new(Retention, RetentionOneMinute, RetentionFiveMinutes, RetentionOneHour);
+
     /// <summary>Where libchdb.so is; empty: <c>VISIBILITY_CHDB_LIBRARY</c>, else the fetch script's cache.</summary>
     public string? LibraryPath { get; set; }
 }

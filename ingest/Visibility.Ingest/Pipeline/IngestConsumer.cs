@@ -3,6 +3,7 @@ using System.Text;
 using System.Threading.Channels;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
+using Visibility.Flows.Findings;
 using Visibility.Flows.Model;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Decoding;
@@ -27,6 +28,7 @@ public sealed class IngestConsumer
     private readonly KafkaOptions kafka;
     private readonly IProducer<byte[]?, byte[]?> deadLetters;
     private readonly ILogger logger;
+    private readonly FindingRules findings;
     private readonly Channel<FlowBatch> filled;
     private readonly ConcurrentQueue<FlowBatch> spare = new();
     private readonly Dictionary<TopicPartition, SortedSet<long>> storedAhead = [];
@@ -44,8 +46,10 @@ public sealed class IngestConsumer
 
     public IngestConsumer(
         IFlowStore store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
-        IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger)
+        IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
+        FindingRules? findings = null)
     {
+        this.findings = findings ?? FindingRules.Default;
         this.store = store;
         this.decoders = decoders;
         this.labels = labels;
@@ -285,6 +289,7 @@ public sealed class IngestConsumer
 
                 metrics.CountDecoded();
                 FlowEnricher.Enrich(ref record, index);
+                record.Findings = findings.Classify(record.Src!, record.Dst!);
                 metrics.CountEnriched();
                 record.SourceTopic = result.Topic;
                 record.SourcePartition = result.Partition.Value;

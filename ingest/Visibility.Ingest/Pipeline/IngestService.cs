@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Visibility.Flows.Findings;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Enrichment;
@@ -21,6 +22,7 @@ public sealed class IngestService(
     KafkaEndpoint endpoint,
     IOptions<IngestOptions> options,
     IOptions<KafkaOptions> kafka,
+    FindingRules findings,
     IHostApplicationLifetime lifetime,
     ILoggerFactory loggers) : BackgroundService
 {
@@ -48,7 +50,7 @@ public sealed class IngestService(
             var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
-                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]")))
+                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
             logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",

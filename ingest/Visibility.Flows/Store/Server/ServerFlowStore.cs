@@ -166,7 +166,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         }
 
         var applied = (await AppliedMigrationsAsync(cancellationToken)).ToHashSet();
-        foreach (var migration in FlowSchema.Migrations(Database, options.Retention, Layout))
+        foreach (var migration in FlowSchema.Migrations(Database, options.Retentions, Layout))
         {
             if (applied.Contains(migration.Version))
             {

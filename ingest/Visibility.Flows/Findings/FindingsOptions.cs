@@ -1,0 +1,50 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Visibility.Flows.Findings;
+
+/// <summary>Configuration section <c>Visibility:Findings</c>: what counts as a finding and how severe it is.</summary>
+public sealed class FindingsOptions : IValidatableObject
+{
+    public const string Section = "Visibility:Findings";
+
+    /// <summary>The environments unknown and internet sources must not reach. Empty: <c>prod</c> and <c>production</c>.</summary>
+    public string[] ProtectedEnvironments { get; set; } = [];
+
+    /// <summary>Environment pairs allowed to talk, as <c>source-&gt;destination</c> (<c>ci-&gt;dev</c>): not cross-environment findings.</summary>
+    public string[] SanctionedPairs { get; set; } = [];
+
+    /// <summary>
+    /// Severity overrides: keys are environment pairs <c>source-&gt;destination</c> (either side may be <c>*</c>),
+    /// which apply to cross-environment findings, or finding names (<c>internet_source</c>); values are
+    /// <c>low</c>, <c>medium</c>, <c>high</c> or <c>critical</c>.
+    /// </summary>
+    public Dictionary<string, string> Severities { get; set; } = [];
+
+    /// <summary>Edges first seen later than this after the store's first flow are new-edge findings.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
+    public TimeSpan NewEdgeBaseline { get; set; } = TimeSpan.FromDays(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var pair in SanctionedPairs)
+        {
+            if (!FindingRules.TryParsePair(pair, out _, out _))
+            {
+                yield return new ValidationResult($"Findings:SanctionedPairs: '{pair}' is not an environment pair such as dev->test");
+            }
+        }
+
+        foreach (var (key, value) in Severities)
+        {
+            if (!FindingKinds.TryParse(key, out _) && !FindingRules.TryParsePair(key, out _, out _))
+            {
+                yield return new ValidationResult($"Findings:Severities: '{key}' is neither a finding name nor an environment pair such as dev->prod");
+            }
+
+            if (!FindingRules.Levels.Contains(value))
+            {
+                yield return new ValidationResult($"Findings:Severities:{key}: '{value}' is not one of {string.Join(", ", FindingRules.Levels)}");
+            }
+        }
+    }
+}

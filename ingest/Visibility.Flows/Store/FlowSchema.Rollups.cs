@@ -1,0 +1,184 @@
+using System.Globalization;
+
+namespace Visibility.Flows.Store;
+
+/// <summary>
+/// Rollups: flows summed per time bucket (1 minute, 5 minutes, 1 hour) without addresses, source ports and
+/// free-form label maps, kept by materialized views (raw → 1 min → 5 min → 1 h, each reading the block the one
+/// before inserted), and <c>edges</c>: when each workload-level edge was first and last seen, for new-edge findings.
+/// <para>
+/// Every measure is a sum over records, so any time range can be answered from any mix of tables and the answer
+/// is the same (<see cref="RecordMeasures"/> defines them once for the views and for reads of the raw table):
+/// <c>opened</c> counts the connections a record opens (NEW events), <c>closed</c> those it closes (DESTROY, or a
+/// record with no event), and a range's <c>flows</c> is the greater of the two sums: a connection seen opening and
+/// closing counts once, and so does one seen only opening or only closing. Running-total counters (conntrack) count
+/// on the record that closes the connection, delta counters (Hubble, flow-log windows) on every record.
+/// </para>
+/// </summary>
+public static partial class FlowSchema
+{
+    public const string EdgesTable = "edges";
+
+    /// <summary>The rollup tables, finest first.</summary>
+    public static IReadOnlyList<RollupTable> Rollups { get; } =
+    [
+        new("flows_1m", TimeSpan.FromMinutes(1), "toStartOfMinute", "toDate"),
+        new("flows_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate"),
+        new("flows_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM"),
+    ];
+
+    /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
+    public const string RollupDimensions =
+        "src_workload, src_kind, src_role, src_app, src_env, src_loc, " +
+        "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, proto, dst_port, findings";
+
+    /// <summary>The workload-level edge key of <see cref="EdgesTable"/>.</summary>
+    public const string EdgeKey = "src_workload, src_kind, dst_workload, dst_kind, proto, dst_port";
+
+    /// <summary>Connections a raw record opens: NEW events.</summary>
+    public const string OpenedExpression = "if(event = 1, connections, 0)";
+
+    /// <summary>Connections a raw record closes: DESTROY events and records with no event.</summary>
+    public const string ClosedExpression = "if(event IN (0, 4), connections, 0)";
+
+    /// <summary>Bytes a raw record adds: all of a delta record's, a running total only on the closing record.</summary>
+    public const string BytesExpression = "if(counters_delta = 1 OR event IN (0, 4), bytes_out + bytes_in, 0)";
+
+    /// <summary>Packets a raw record adds, as <see cref="BytesExpression"/>.</summary>
+    public const string PacketsExpression = "if(counters_delta = 1 OR event IN (0, 4), packets_out + packets_in, 0)";
+
+    /// <summary>
+    /// The aggregates of raw records as the rollup views and raw-table reads compute them:
+    /// <c>opened, closed, bytes, packets, first_seen, last_seen</c>.
+    /// </summary>
+    public const string RawAggregates =
+        "sum(" + OpenedExpression + ") AS opened, sum(" + ClosedExpression + ") AS closed, " +
+        "sum(" + BytesExpression + ") AS bytes, sum(" + PacketsExpression + ") AS packets, " +
+        "min(ts) AS first_seen, max(greatest(ts, end_ts)) AS last_seen";
+
+    /// <summary>The same aggregates over rollup rows.</summary>
+    public const string RollupAggregates =
+        "sum(opened) AS opened, sum(closed) AS closed, sum(bytes) AS bytes, sum(packets) AS packets, " +
+        "min(first_seen) AS first_seen, max(last_seen) AS last_seen";
+
+    private static string RollupTableDdl(string db, RollupTable rollup, TimeSpan retention) => $"""
+        CREATE TABLE IF NOT EXISTS {db}.{rollup.Name}
+        (
+            bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+            src_workload LowCardinality(String),
+            src_kind LowCardinality(String),
+            src_role LowCardinality(String),
+            src_app LowCardinality(String),
+            src_env LowCardinality(String),
+            src_loc LowCardinality(String),
+            dst_workload LowCardinality(String),
+            dst_kind LowCardinality(String),
+            dst_role LowCardinality(String),
+            dst_app LowCardinality(String),
+            dst_env LowCardinality(String),
+            dst_loc LowCardinality(String),
+            proto UInt8,
+            dst_port UInt16,
+            findings UInt8,
+            opened SimpleAggregateFunction(sum, UInt64),
+            closed SimpleAggregateFunction(sum, UInt64),
+            bytes SimpleAggregateFunction(sum, UInt64),
+            packets SimpleAggregateFunction(sum, UInt64),
+            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+        )
+        ENGINE = AggregatingMergeTree
+        PARTITION BY {rollup.PartitionFunction}(bucket)
+        ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_role, dst_role, src_loc, dst_loc, src_workload, dst_workload, src_kind, dst_kind, proto, dst_port, findings)
+        TTL bucket + toIntervalSecond({Seconds(retention)})
+        """;
+
+    private static string RollupSelect(string source, RollupTable rollup, bool fromRaw) => $"""
+        SELECT {rollup.BucketFunction}({(fromRaw ? "ts" : "bucket")}) AS bucket, {RollupDimensions},
+            {(fromRaw ? RawAggregates : RollupAggregates)}
+        FROM {source}
+        GROUP BY bucket, {RollupDimensions}
+        """;
+
+    private static string EdgesTableDdl(string db) => $"""
+        CREATE TABLE IF NOT EXISTS {db}.{EdgesTable}
+        (
+            src_workload LowCardinality(String),
+            src_kind LowCardinality(String),
+            dst_workload LowCardinality(String),
+            dst_kind LowCardinality(String),
+            proto UInt8,
+            dst_port UInt16,
+            src_role SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            src_app SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            src_env SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            src_loc SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            dst_role SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            dst_app SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            dst_env SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            dst_loc SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+        )
+        ENGINE = AggregatingMergeTree
+        ORDER BY ({EdgeKey})
+        """;
+
+    private static string EdgesSelect(string source) => $"""
+        SELECT {EdgeKey},
+            anyLast(src_role) AS src_role, anyLast(src_app) AS src_app, anyLast(src_env) AS src_env, anyLast(src_loc) AS src_loc,
+            anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
+            min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM {source}
+        GROUP BY {EdgeKey}
+        """;
+
+    /// <summary>
+    /// Migration 7's statements: the findings column, the rollup tables and <c>edges</c>, the views that keep them,
+    /// and a backfill of the rows already stored (done before the view on the raw table exists, so nothing counts
+    /// twice; on a cluster, stop ingest while this migration runs).
+    /// </summary>
+    private static List<string> RollupMigration(string db, StoreRetention retention)
+    {
+        var statements = new List<string>
+        {
+            $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS findings UInt8 DEFAULT 0 AFTER kafka_topic",
+        };
+        statements.AddRange(Rollups.Select(r => RollupTableDdl(db, r, retention.For(r))));
+        statements.Add(EdgesTableDdl(db));
+
+        // Coarser tables are fed from the block the finer one just inserted; edges from the minute table.
+        for (var i = 1; i < Rollups.Count; i++)
+        {
+            statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{Rollups[i].Name}_mv TO {db}.{Rollups[i].Name} AS\n" +
+                RollupSelect($"{db}.{Rollups[i - 1].Name}", Rollups[i], fromRaw: false));
+        }
+
+        statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EdgesTable}_mv TO {db}.{EdgesTable} AS\n" + EdgesSelect($"{db}.{Rollups[0].Name}"));
+        statements.Add($"INSERT INTO {db}.{Rollups[0].Name}\n" + RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true));
+        statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{Rollups[0].Name}_mv TO {db}.{Rollups[0].Name} AS\n" +
+            RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true));
+        return statements;
+    }
+
+    private static string Seconds(TimeSpan span) => ((long)span.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>A rollup table: its name, bucket width, the ClickHouse function that computes a bucket, and its partitioning.</summary>
+public sealed record RollupTable(string Name, TimeSpan Granularity, string BucketFunction, string PartitionFunction);
+
+/// <summary>How long each table keeps its rows (table TTLs).</summary>
+public sealed record StoreRetention(TimeSpan Raw, TimeSpan OneMinute, TimeSpan FiveMinutes, TimeSpan OneHour)
+{
+    public static StoreRetention RawOnly(TimeSpan raw) =>
+        new(raw, Max(raw, TimeSpan.FromDays(30)), Max(raw, TimeSpan.FromDays(90)), Max(raw, TimeSpan.FromDays(400)));
+
+    public TimeSpan For(RollupTable rollup) => rollup.Granularity.TotalMinutes switch
+    {
+        1 => OneMinute,
+        5 => FiveMinutes,
+        _ => OneHour,
+    };
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}
