@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Visibility.Query.Analytics;
 using static Visibility.Tests.Query.AnalyticsTestGraphs;
 
