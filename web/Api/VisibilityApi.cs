@@ -6,6 +6,7 @@ using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Graph;
+using Visibility.Query.Planning;
 using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
@@ -136,7 +137,7 @@ public static class VisibilityApi
             return TypedResults.Problem($"limit must be from 1 to {GraphQuery.MaxLimit}", statusCode: StatusCodes.Status400BadRequest);
         }
 
-        var graph = await query.RunAsync(new GraphRequest(start, end, keys.Select(k => k.Name).ToList(), max), keys, cancellationToken);
+        var graph = await query.RunAsync(new GraphRequest(start, end, keys, FilterClause.All, max), cancellationToken);
         return TypedResults.Ok(graph);
     }
 

@@ -49,7 +49,13 @@ public static class ServiceRegistration
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<KafkaEndpoint>();
         services.AddSingleton<Readiness>();
-        services.AddSingleton<GraphQuery>();
+        services.AddSingleton(sp => new GraphQuery(
+            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<FindingRules>())
+        {
+            WorkloadCounter = sp.GetRequiredService<WorkloadInventory>().Count,
+        });
 
         services.AddSingleton<InventoryFileWatcher>();
         services.AddHostedService<StoreStartup>();

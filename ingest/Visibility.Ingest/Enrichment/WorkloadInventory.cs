@@ -53,6 +53,18 @@ public sealed class WorkloadInventory : ILabelLookup
 
     public IReadOnlyList<WorkloadSpec> List() => current.Workloads;
 
+    /// <summary>
+    /// How many workloads match every entry of <paramref name="group"/>: label keys, or <c>workload</c> (the name)
+    /// and <c>kind</c>. A graph node's group; an empty value matches a workload without that label.
+    /// </summary>
+    public int Count(IReadOnlyDictionary<string, string> group) =>
+        current.Workloads.Count(w => group.All(g => g.Key switch
+        {
+            "workload" => w.Name == g.Value,
+            "kind" => (w.Kind ?? "host") == g.Value,
+            _ => w.Labels.GetValueOrDefault(g.Key, "") == g.Value,
+        }));
+
     /// <summary>Turns configuration into settings; every problem is reported at start.</summary>
     public static LabelSettings ToSettings(InventoryOptions options)
     {

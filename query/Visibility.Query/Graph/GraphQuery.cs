@@ -1,92 +1,142 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Visibility.Flows.Findings;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
+using Visibility.Query.Planning;
 
 namespace Visibility.Query.Graph;
 
 /// <summary>
-/// Builds the dependency graph from raw flows. Records are first folded per connection (a NEW and a DESTROY
-/// record of one connection become one connection with its final counters; records with delta counters add
-/// up), then grouped by the requested keys on each end. All values are bound parameters.
+/// Builds the dependency graph. The planner picks the tables (rollups where they can answer, raw flows for
+/// addresses and free-form labels); rows are grouped by the requested keys on each end, filtered, and summed
+/// (see <see cref="FlowSchema"/> for what the measures count). Edges carry their findings: the per-flow kinds
+/// stored at ingest plus <c>new_edge</c> for workload-level edges first seen in the range after the baseline
+/// window. All values are bound parameters.
 /// </summary>
-public sealed class GraphQuery(IFlowStore store)
+public sealed class GraphQuery(IFlowStore store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
 {
     public const int MaxLimit = 100_000;
 
-    public async Task<GraphResponse> RunAsync(GraphRequest request, IReadOnlyList<GroupKey> keys, CancellationToken cancellationToken)
+    /// <summary>Counts the inventory's workloads whose labels match a node's; null when there is no inventory.</summary>
+    public Func<IReadOnlyDictionary<string, string>, int>? WorkloadCounter { get; init; }
+
+    public async Task<GraphResponse> RunAsync(GraphRequest request, CancellationToken cancellationToken)
     {
+        var now = (clock ?? TimeProvider.System).GetUtcNow();
+        var needsRaw = request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
+        var plan = QueryPlanner.Plan(request.From, request.To, needsRaw, retention, now);
         var parameters = new List<QueryParameter>
         {
-            new("from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("limit", (request.Limit + 1).ToString(CultureInfo.InvariantCulture)),
+            new("limit", request.Limit.ToString(CultureInfo.InvariantCulture)),
         };
-        parameters.AddRange(keys.Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
-
-        var sql = BuildSql(store.Database, keys);
+        parameters.AddRange(request.Keys.Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
+        parameters.AddRange(request.Filter.Parameters);
+        var sql = BuildSql(store.Database, plan, request.Keys, request.Filter, rules.NewEdgeBaseline, parameters);
         var rows = await store.QueryAsync(sql, "JSONEachRow", ParseRows, parameters, cancellationToken);
-        var truncated = rows.Count > request.Limit;
-        if (truncated)
-        {
-            rows.RemoveAt(rows.Count - 1);
-        }
 
         var nodes = new Dictionary<string, GraphNode>(StringComparer.Ordinal);
         var edges = new List<GraphEdge>(rows.Count);
         foreach (var row in rows)
         {
-            var source = Node(row.SourceKind, row.SourceValues, keys, nodes);
-            var target = Node(row.TargetKind, row.TargetValues, keys, nodes);
+            var source = Node(row.SourceKind, row.SourceValues, request.Keys, nodes);
+            var target = Node(row.TargetKind, row.TargetValues, request.Keys, nodes);
+            var kinds = (FindingKind)row.Findings;
             edges.Add(new GraphEdge(
-                source, target, row.Flows, row.Bytes, row.Packets, row.Ports, row.CrossFlows > 0,
-                row.CrossFlows > 0 ? ["cross_env"] : [],
-                DateTimeOffset.FromUnixTimeMilliseconds(row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(row.LastMs)));
+                source, target, row.Flows, row.Bytes, row.Packets, row.Ports, (kinds & FindingKind.CrossEnv) != 0,
+                FindingKinds.Names(kinds),
+                DateTimeOffset.FromUnixTimeMilliseconds(row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(row.LastMs))
+            {
+                PortCount = row.PortCount,
+                Severity = kinds == FindingKind.None ? null : Severity(kinds, row.FindingPairs),
+            });
         }
 
-        return new GraphResponse(request.From, request.To, keys.Select(k => k.Name).ToList(),
-            nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList(), edges, truncated);
+        var total = rows.Count > 0 ? rows[0].TotalEdges : 0;
+        return new GraphResponse(plan.From, plan.To, request.Keys.Select(k => k.Name).ToList(),
+            nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList(), edges, total > edges.Count)
+        {
+            Filter = request.Filter.Text,
+            TotalEdges = total,
+            Plan = plan,
+        };
     }
 
-    /// <summary>The SQL for <paramref name="keys"/>; exposed for golden tests.</summary>
-    public static string BuildSql(string database, IReadOnlyList<GroupKey> keys)
+    /// <summary>The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>); exposed for golden tests.</summary>
+    public static string BuildSql(string database, QueryPlan plan, IReadOnlyList<GroupKey> keys, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
     {
-        var table = $"{FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable}";
+        var db = FlowSchema.QuoteDatabase(database);
+        var source = FlowSource.Sql(database, plan, parameters);
+        parameters.Add(new QueryParameter("ne_from", plan.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_to", plan.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_baseline", ((long)newEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)));
         var srcValues = string.Join(", ", keys.Select(k => k.SourceExpression));
         var dstValues = string.Join(", ", keys.Select(k => k.DestinationExpression));
-        return $"""
+        return $$"""
             SELECT s_kind, s_vals, d_kind, d_vals,
-                sum(conn_count) AS flows, sum(conn_bytes) AS bytes, sum(conn_packets) AS packets,
-                arraySort(groupUniqArray(64)(port)) AS ports,
-                countIf(cross_env) AS cross_flows,
-                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
+                greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes, sum(packets) AS packets,
+                arraySort(groupUniqArray(64)(port)) AS ports, uniqExact(port) AS port_count,
+                groupBitOr(findings) AS finding_bits,
+                groupUniqArrayIf(16)((src_env, dst_env), findings != 0) AS finding_pairs,
+                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms,
+                count() OVER () AS total_edges
             FROM
             (
-                SELECT conn_id,
-                    max(connections) AS conn_count,
-                    any(if(src_workload = '', src_kind, '')) AS s_kind,
-                    any([{srcValues}]) AS s_vals,
-                    any(if(dst_workload = '', dst_kind, '')) AS d_kind,
-                    any([{dstValues}]) AS d_vals,
-                    if(max(counters_delta) = 1, sum(bytes_out + bytes_in), max(bytes_out + bytes_in)) AS conn_bytes,
-                    if(max(counters_delta) = 1, sum(packets_out + packets_in), max(packets_out + packets_in)) AS conn_packets,
-                    any(concat(multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', toString(proto)), '/', toString(dst_port))) AS port,
-                    any(src_env != '' AND dst_env != '' AND src_env != dst_env) AS cross_env,
-                    min(ts) AS first_seen,
-                    max(greatest(ts, end_ts)) AS last_seen
-                FROM {table}
-                WHERE ts >= fromUnixTimestamp64Milli({"{from:Int64}"}, 'UTC') AND ts < fromUnixTimestamp64Milli({"{to:Int64}"}, 'UTC')
-                GROUP BY conn_id
+                SELECT *,
+                    if(src_workload = '', src_kind, '') AS s_kind, [{{srcValues}}] AS s_vals,
+                    if(dst_workload = '', dst_kind, '') AS d_kind, [{{dstValues}}] AS d_vals,
+                    concat(multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto)), '/', toString(dst_port)) AS port
+                FROM
+                (
+                    SELECT * REPLACE (bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
+                    (
+                        SELECT {{FlowSchema.EdgeKey}}
+                        FROM {{db}}.{{FlowSchema.EdgesTable}}
+                        GROUP BY {{FlowSchema.EdgeKey}}
+                        HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
+                           AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
+                           AND min(first_seen) >= (SELECT min(first_seen) FROM {{db}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
+                    ), 8, 0)) AS findings)
+                    FROM
+                    (
+            {{source}}
+                    )
+                )
+                WHERE {{filter.Sql}}
             )
             GROUP BY s_kind, s_vals, d_kind, d_vals
-            ORDER BY bytes DESC, flows DESC
-            LIMIT {"{limit:UInt32}"}
+            ORDER BY bytes DESC, flows DESC, s_kind, s_vals, d_kind, d_vals
+            LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
     }
 
-    private static string Node(string kind, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys, Dictionary<string, GraphNode> nodes)
+    private string Severity(FindingKind kinds, IReadOnlyList<(string Src, string Dst)> pairs)
+    {
+        var levels = new List<string>();
+        foreach (var (kind, _) in FindingKinds.All)
+        {
+            if ((kinds & kind) == 0)
+            {
+                continue;
+            }
+
+            if (pairs.Count == 0)
+            {
+                levels.Add(rules.Severity(kind, "", ""));
+            }
+
+            levels.AddRange(pairs.Select(p => rules.Severity(kind, p.Src, p.Dst)));
+        }
+
+        return FindingRules.Highest(levels);
+    }
+
+    private GraphNode NodeFor(string id, string kind, Dictionary<string, string> labels) =>
+        new(id, kind, labels) { Workloads = kind == "workload" && WorkloadCounter is { } count ? count(labels) : null };
+
+    private string Node(string kind, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys, Dictionary<string, GraphNode> nodes)
     {
         string id;
         Dictionary<string, string> labels;
@@ -116,7 +166,11 @@ public sealed class GraphQuery(IFlowStore store)
             kind = "workload";
         }
 
-        nodes.TryAdd(id, new GraphNode(id, kind, labels));
+        if (!nodes.ContainsKey(id))
+        {
+            nodes[id] = NodeFor(id, kind, labels);
+        }
+
         return id;
     }
 
@@ -138,22 +192,28 @@ public sealed class GraphQuery(IFlowStore store)
             var r = doc.RootElement;
             rows.Add(new Row(
                 r.GetProperty("s_kind").GetString()!,
-                r.GetProperty("s_vals").EnumerateArray().Select(v => v.GetString()!).ToList(),
+                Strings(r.GetProperty("s_vals")),
                 r.GetProperty("d_kind").GetString()!,
-                r.GetProperty("d_vals").EnumerateArray().Select(v => v.GetString()!).ToList(),
+                Strings(r.GetProperty("d_vals")),
                 r.GetProperty("flows").GetInt64(),
                 r.GetProperty("bytes").GetInt64(),
                 r.GetProperty("packets").GetInt64(),
-                r.GetProperty("ports").EnumerateArray().Select(v => v.GetString()!).ToList(),
-                r.GetProperty("cross_flows").GetInt64(),
+                Strings(r.GetProperty("ports")),
+                r.GetProperty("port_count").GetInt64(),
+                r.GetProperty("finding_bits").GetInt32(),
+                [.. r.GetProperty("finding_pairs").EnumerateArray().Select(p => (p[0].GetString()!, p[1].GetString()!))],
                 r.GetProperty("first_ms").GetInt64(),
-                r.GetProperty("last_ms").GetInt64()));
+                r.GetProperty("last_ms").GetInt64(),
+                r.GetProperty("total_edges").GetInt64()));
         }
 
         return rows;
     }
 
+    private static List<string> Strings(JsonElement array) => [.. array.EnumerateArray().Select(v => v.GetString()!)];
+
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
-        long Flows, long Bytes, long Packets, IReadOnlyList<string> Ports, long CrossFlows, long FirstMs, long LastMs);
+        long Flows, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
+        IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs, long TotalEdges);
 }

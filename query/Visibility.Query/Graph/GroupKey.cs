@@ -9,6 +9,9 @@ namespace Visibility.Query.Graph;
 /// </summary>
 public sealed record GroupKey(string Name, string SourceExpression, string DestinationExpression, string? ParameterName)
 {
+    /// <summary>Whether the key reads a column only the raw table has (addresses, free-form labels).</summary>
+    public bool NeedsRaw => Name == "address" || ParameterName is not null;
+
     public const int MaxKeys = 8;
 
     /// <summary>Parses <c>app,env</c>; returns the keys or a message naming the bad one.</summary>

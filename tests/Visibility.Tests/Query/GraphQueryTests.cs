@@ -1,9 +1,11 @@
+using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Graph;
+using Visibility.Query.Planning;
 using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Query;
@@ -42,6 +44,7 @@ public sealed class GraphQueryTests
             Dst = Index.Lookup(d),
             SourcePartition = 0,
             SourceOffset = ctId,
+            Findings = FindingRules.Default.Classify(Index.Lookup(s), Index.Lookup(d)),
         };
     }
 
@@ -58,11 +61,17 @@ public sealed class GraphQueryTests
         return store;
     }
 
-    private static Task<GraphResponse> GraphAsync(IFlowStore store, string groupBy)
+    internal static Task<GraphResponse> GraphAsync(IFlowStore store, string groupBy, int limit = 1000) =>
+        GraphAsync(store, groupBy, Now.AddHours(-1), Now.AddMinutes(1), limit);
+
+    internal static Task<GraphResponse> GraphAsync(IFlowStore store, string groupBy, DateTimeOffset from, DateTimeOffset to, int limit = 1000, FilterClause? filter = null)
     {
         Assert.True(GroupKey.TryParseList(groupBy, out var keys, out var error), error);
-        return new GraphQuery(store).RunAsync(new GraphRequest(Now.AddHours(-1), Now.AddMinutes(1), keys.Select(k => k.Name).ToList(), 1000), keys, CancellationToken.None);
+        return Query(store).RunAsync(new GraphRequest(from, to, keys, filter ?? FilterClause.All, limit), CancellationToken.None);
     }
+
+    internal static GraphQuery Query(IFlowStore store) =>
+        new(store, StoreRetention.RawOnly(TimeSpan.FromDays(3650)), FindingRules.Default);
 
     [Fact]
     public async Task Graph_NewAndDestroyRecords_CountConnectionOnceWithFinalCounters()
@@ -126,10 +135,10 @@ public sealed class GraphQueryTests
         var store = await StoreWithAsync(
             Record(1, "10.20.2.10", "10.10.3.10", 5432, FlowEvent.Destroy, 10, 20, 1, 1),
             Record(2, "10.10.2.10", "10.10.3.10", 5432, FlowEvent.Destroy, 10, 20, 1, 1));
-        Assert.True(GroupKey.TryParseList("workload", out var keys, out _));
-        var graph = await new GraphQuery(store).RunAsync(new GraphRequest(Now.AddHours(-1), Now.AddMinutes(1), ["workload"], 1), keys, CancellationToken.None);
+        var graph = await GraphAsync(store, "workload", limit: 1);
         Assert.Single(graph.Edges);
         Assert.True(graph.Truncated);
+        Assert.Equal(2, graph.TotalEdges);
     }
 
     [Theory]

@@ -10,6 +10,7 @@ using Visibility.Flows.Store.Server;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Graph;
+using Visibility.Query.Planning;
 using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Store;
@@ -129,9 +130,9 @@ public sealed class ServerFlowStoreTests
         foreach (var groupBy in new[] { "app,env", "workload", "address", "team", "env,role,loc" })
         {
             Assert.True(GroupKey.TryParseList(groupBy, out var keys, out var error), error);
-            var request = new GraphRequest(Now.AddHours(-1), Now.AddMinutes(1), keys.Select(k => k.Name).ToList(), 1000);
-            var overServer = await new GraphQuery(store).RunAsync(request, keys, CancellationToken.None);
-            var overEmbedded = await new GraphQuery(embedded).RunAsync(request, keys, CancellationToken.None);
+            var request = new GraphRequest(Now.AddHours(-1), Now.AddMinutes(1), keys, FilterClause.All, 1000);
+            var overServer = await Query.GraphQueryTests.Query(store).RunAsync(request, CancellationToken.None);
+            var overEmbedded = await Query.GraphQueryTests.Query(embedded).RunAsync(request, CancellationToken.None);
             Assert.NotEmpty(overServer.Edges);
             Assert.Equal(Json(overEmbedded), Json(overServer));
         }

@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Text;
+using Visibility.Flows.Store;
+using Visibility.Flows.Store.Chdb;
+
+namespace Visibility.Query.Planning;
+
+/// <summary>
+/// The rows a plan reads, as one SQL subquery with the same columns whatever table each segment comes from: the
+/// rollup dimensions (<see cref="FlowSchema.RollupDimensions"/>), the raw-only columns when the plan reads only
+/// <c>flows_raw</c>, and the measures <c>opened, closed, bytes, packets, first_seen, last_seen</c>. Segment bounds
+/// are bound parameters.
+/// </summary>
+public static class FlowSource
+{
+    /// <summary>Columns only <c>flows_raw</c> has, available to raw-only plans.</summary>
+    public const string RawOnlyColumns = "src_ip, dst_ip, src_port, src_labels, dst_labels, conn_id";
+
+    public static string Sql(string database, QueryPlan plan, List<QueryParameter> parameters)
+    {
+        var db = FlowSchema.QuoteDatabase(database);
+        var sql = new StringBuilder();
+        for (var i = 0; i < plan.Segments.Count; i++)
+        {
+            var segment = plan.Segments[i];
+            var from = $"seg{i}_from";
+            var to = $"seg{i}_to";
+            parameters.Add(new QueryParameter(from, segment.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter(to, segment.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+            if (i > 0)
+            {
+                sql.Append("\n    UNION ALL\n");
+            }
+
+            if (segment.IsRaw)
+            {
+                var extra = plan.RawOnly ? RawOnlyColumns + ", " : "";
+                sql.Append(CultureInfo.InvariantCulture,
+                    $"    SELECT {FlowSchema.RollupDimensions}, {extra}{FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, " +
+                    $"{FlowSchema.BytesExpression} AS bytes, {FlowSchema.PacketsExpression} AS packets, ts AS first_seen, greatest(ts, end_ts) AS last_seen\n" +
+                    $"    FROM {db}.{FlowSchema.FlowsTable}\n" +
+                    $"    WHERE ts >= fromUnixTimestamp64Milli({{{from}:Int64}}, 'UTC') AND ts < fromUnixTimestamp64Milli({{{to}:Int64}}, 'UTC')");
+            }
+            else
+            {
+                sql.Append(CultureInfo.InvariantCulture,
+                    $"    SELECT {FlowSchema.RollupDimensions}, opened, closed, bytes, packets, first_seen, last_seen\n" +
+                    $"    FROM {db}.{segment.Table}\n" +
+                    $"    WHERE bucket >= toDateTime(intDiv({{{from}:Int64}}, 1000), 'UTC') AND bucket < toDateTime(intDiv({{{to}:Int64}}, 1000), 'UTC')");
+            }
+        }
+
+        return sql.ToString();
+    }
+}
