@@ -183,11 +183,11 @@ public static class FilterFields
         }
     }
 
-    /// <summary>Decimal digits only (no sign, no hex, no leading zeros beyond one), at most <paramref name="max"/>.</summary>
+    /// <summary>At most five decimal digits (no sign, no hex), at most <paramref name="max"/>; <c>080</c> is 80.</summary>
     private static bool TryParseNumber(string text, int max, out int value)
     {
         value = 0;
-        if (text.Length is 0 or > 5 || (text.Length > 1 && text[0] == '0'))
+        if (text.Length is 0 or > 5)
         {
             return false;
         }
