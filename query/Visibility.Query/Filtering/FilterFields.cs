@@ -1,0 +1,339 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Visibility.Flows.Findings;
+using Visibility.Flows.Labels;
+
+namespace Visibility.Query.Filtering;
+
+/// <summary>What a field's values are, which decides the operators it takes and how its values are checked.</summary>
+public enum FieldType
+{
+    /// <summary>Workload names and label values: any string, compared exactly.</summary>
+    Text,
+
+    /// <summary><c>host</c>, <c>vm</c>, <c>pod</c>, <c>service</c>, <c>network</c>, <c>unknown</c>, <c>internet</c>.</summary>
+    Kind,
+
+    /// <summary>An IPv4 or IPv6 address or CIDR.</summary>
+    Address,
+
+    /// <summary>0-65535; the only type with <c>&lt;</c>, <c>&lt;=</c>, <c>&gt;</c>, <c>&gt;=</c>.</summary>
+    Port,
+
+    /// <summary>tcp, udp, icmp, icmpv6, sctp or an IANA number 0-255.</summary>
+    Protocol,
+
+    /// <summary>A finding name; the comparison tests its bit in the <c>findings</c> mask.</summary>
+    Finding,
+}
+
+/// <summary>The fields of the filter language, their types, and the checking and normal form of their values.</summary>
+public static class FilterFields
+{
+    public const string Workload = "workload";
+    public const string Kind = "kind";
+    public const string Ip = "ip";
+    public const string Port = "port";
+    public const string Proto = "proto";
+    public const string Finding = "finding";
+
+    /// <summary>The kinds a flow end can have: the workload kinds, then the classes of peers without a workload.</summary>
+    public static IReadOnlyList<string> Kinds { get; } = ["host", "vm", "pod", "service", "network", "unknown", "internet"];
+
+    /// <summary>Protocol names and their IANA numbers.</summary>
+    public static IReadOnlyList<(string Name, byte Number)> Protocols { get; } =
+        [("tcp", 6), ("udp", 17), ("icmp", 1), ("icmpv6", 58), ("sctp", 132)];
+
+    internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, ip or a label key";
+
+    public static FieldType TypeOf(FilterField field)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        return field.Key switch
+        {
+            Port => FieldType.Port,
+            Proto when field.Side == FieldSide.None => FieldType.Protocol,
+            Finding when field.Side == FieldSide.None => FieldType.Finding,
+            Ip => FieldType.Address,
+            Kind => FieldType.Kind,
+            _ => FieldType.Text,
+        };
+    }
+
+    /// <summary>
+    /// Resolves a field as written. <c>src.</c>/<c>dst.</c> take any label key; without a side, <c>port</c>,
+    /// <c>proto</c> and <c>finding</c> are flow fields and any other label key means either end. A bare key with
+    /// a dot is refused: it is far more often a mistyped side (<c>srcc.env</c>) than a label, and dotted labels
+    /// (<c>app.kubernetes.io/name</c>) stay reachable as <c>src.app.kubernetes.io/name</c>.
+    /// </summary>
+    public static bool TryResolve(string text, out FilterField field, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        error = null;
+        field = new FilterField(FieldSide.None, text);
+        if (text is Port or Proto or Finding)
+        {
+            return true;
+        }
+
+        var side = text.StartsWith("src.", StringComparison.Ordinal) ? FieldSide.Src
+            : text.StartsWith("dst.", StringComparison.Ordinal) ? FieldSide.Dst
+            : FieldSide.Either;
+        if (side == FieldSide.Either)
+        {
+            if (text.Contains('.', StringComparison.Ordinal) || !LabelKeys.IsValidKey(text))
+            {
+                error = $"unknown field '{text}' ({UnknownFieldHint})";
+                return false;
+            }
+
+            field = new FilterField(FieldSide.Either, text);
+            return true;
+        }
+
+        var key = text[4..];
+        if (key is Proto or Finding)
+        {
+            error = $"'{key}' belongs to the flow, not to one end: write '{key}', not '{text}'";
+            return false;
+        }
+
+        if (!LabelKeys.IsValidKey(key))
+        {
+            error = $"invalid label key '{key}' in '{text}' (a letter, then letters, digits, '_', '.', '-', '/'; at most 63 characters)";
+            return false;
+        }
+
+        field = new FilterField(side, key);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="op"/> applies to <paramref name="field"/>: ordering applies to ports only.</summary>
+    public static bool Allows(FilterField field, FilterOperator op) =>
+        op is FilterOperator.Equal or FilterOperator.NotEqual or FilterOperator.In or FilterOperator.NotIn
+        || TypeOf(field) == FieldType.Port;
+
+    /// <summary>Checks a value for <paramref name="field"/> and returns its normal form.</summary>
+    public static bool TryNormalize(FilterField field, string value, out string normal, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        error = null;
+        normal = value;
+        switch (TypeOf(field))
+        {
+            case FieldType.Text:
+                return true;
+
+            case FieldType.Kind:
+                normal = value.ToLowerInvariant();
+                if (!Kinds.Contains(normal))
+                {
+                    error = $"unknown kind '{value}' (expected {string.Join(", ", Kinds.Take(Kinds.Count - 1))} or {Kinds[^1]})";
+                    return false;
+                }
+
+                return true;
+
+            case FieldType.Port:
+                if (!TryParseNumber(value, 65535, out var port))
+                {
+                    error = $"invalid port '{value}' (expected a number 0-65535)";
+                    return false;
+                }
+
+                normal = port.ToString(CultureInfo.InvariantCulture);
+                return true;
+
+            case FieldType.Protocol:
+                normal = value.ToLowerInvariant();
+                if (TryParseNumber(value, 255, out var number))
+                {
+                    normal = number.ToString(CultureInfo.InvariantCulture);
+                    return true;
+                }
+
+                var name = normal;
+                if (Protocols.Any(p => p.Name == name))
+                {
+                    return true;
+                }
+
+                error = $"invalid protocol '{value}' (expected tcp, udp, icmp, icmpv6, sctp or a number 0-255)";
+                return false;
+
+            case FieldType.Finding:
+                normal = value.ToLowerInvariant();
+                if (FindingKinds.TryParse(normal, out _))
+                {
+                    return true;
+                }
+
+                error = $"unknown finding '{value}' (expected {string.Join(", ", FindingKinds.All.Take(FindingKinds.All.Count - 1).Select(f => f.Name))} or {FindingKinds.All[^1].Name})";
+                return false;
+
+            default:
+                if (!AddressRange.TryParse(value, out var range, out error))
+                {
+                    return false;
+                }
+
+                normal = range.Text;
+                return true;
+        }
+    }
+
+    /// <summary>At most five decimal digits (no sign, no hex), at most <paramref name="max"/>; <c>080</c> is 80.</summary>
+    private static bool TryParseNumber(string text, int max, out int value)
+    {
+        value = 0;
+        if (text.Length is 0 or > 5)
+        {
+            return false;
+        }
+
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+
+            value = (value * 10) + (c - '0');
+        }
+
+        return value <= max;
+    }
+
+    internal static byte ProtocolNumber(string normal) =>
+        Protocols.FirstOrDefault(p => p.Name == normal) is { Name: not null } named
+            ? named.Number
+            : byte.Parse(normal, NumberStyles.None, CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// An address or CIDR as the inclusive range of IPv6 addresses it covers, in the store's form: IPv4 is held
+/// IPv4-mapped (<c>::ffff:a.b.c.d</c>), so the IPv4 CIDR a.b.c.d/n is the IPv6 range ::ffff:a.b.c.d/(96+n).
+/// </summary>
+public readonly record struct AddressRange(UInt128 Low, UInt128 High, bool IsPrefix, string Text)
+{
+    private const string Expected = "expected an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8 or 2001:db8::/32";
+
+    public string LowText => Format(Low);
+
+    public string HighText => Format(High);
+
+    /// <summary>
+    /// Parses strictly: dotted-quad IPv4 with decimal octets (no <c>10.1</c> or octal <c>010.0.0.1</c> forms that
+    /// <see cref="IPAddress.TryParse(string, out IPAddress)"/> accepts), IPv6 without a zone, and a prefix whose
+    /// host bits are zero.
+    /// </summary>
+    public static bool TryParse(string text, out AddressRange range, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        range = default;
+        error = null;
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        var addressText = slash < 0 ? text : text[..slash];
+        if (!TryParseAddress(addressText, out var value, out var isV4))
+        {
+            error = $"invalid address '{text}' ({Expected})";
+            return false;
+        }
+
+        if (slash < 0)
+        {
+            range = new AddressRange(value, value, false, Format(value, isV4));
+            return true;
+        }
+
+        var maxPrefix = isV4 ? 32 : 128;
+        var prefixText = text[(slash + 1)..];
+        if (prefixText.Length is 0 or > 3 || (prefixText.Length > 1 && prefixText[0] == '0') || !prefixText.All(char.IsAsciiDigit)
+            || int.Parse(prefixText, NumberStyles.None, CultureInfo.InvariantCulture) > maxPrefix)
+        {
+            error = $"invalid prefix length in '{text}' (expected /0 to /{maxPrefix})";
+            return false;
+        }
+
+        var prefix = int.Parse(prefixText, NumberStyles.None, CultureInfo.InvariantCulture);
+        var bits = prefix + (isV4 ? 96 : 0);
+        var hostMask = bits == 128 ? UInt128.Zero : UInt128.MaxValue >> bits;
+        if ((value & hostMask) != 0)
+        {
+            error = $"invalid CIDR '{text}': bits are set after the /{prefix} prefix (the network is {Format(value & ~hostMask, isV4)}/{prefix})";
+            return false;
+        }
+
+        range = new AddressRange(value, value | hostMask, true, $"{Format(value, isV4)}/{prefix}");
+        return true;
+    }
+
+    private static bool TryParseAddress(string text, out UInt128 value, out bool isV4)
+    {
+        value = 0;
+        isV4 = !text.Contains(':', StringComparison.Ordinal);
+        if (isV4)
+        {
+            var parts = text.Split('.');
+            if (parts.Length != 4)
+            {
+                return false;
+            }
+
+            uint v4 = 0;
+            foreach (var part in parts)
+            {
+                if (part.Length is 0 or > 3 || (part.Length > 1 && part[0] == '0') || !part.All(char.IsAsciiDigit))
+                {
+                    return false;
+                }
+
+                var octet = uint.Parse(part, NumberStyles.None, CultureInfo.InvariantCulture);
+                if (octet > 255)
+                {
+                    return false;
+                }
+
+                v4 = (v4 << 8) | octet;
+            }
+
+            value = ((UInt128)0xffff << 32) | v4;
+            return true;
+        }
+
+        if (!text.All(c => char.IsAsciiHexDigit(c) || c is ':' or '.')
+            || !IPAddress.TryParse(text, out var address) || address.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return false;
+        }
+
+        value = ToValue(address);
+        return true;
+    }
+
+    private static UInt128 ToValue(IPAddress v6)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        _ = v6.TryWriteBytes(bytes, out _);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes);
+    }
+
+    private static string Format(UInt128 value)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, value);
+        return new IPAddress(bytes).ToString();
+    }
+
+    private static string Format(UInt128 value, bool isV4)
+    {
+        if (!isV4)
+        {
+            return Format(value);
+        }
+
+        var v4 = (uint)(value & uint.MaxValue);
+        return string.Create(CultureInfo.InvariantCulture, $"{v4 >> 24}.{(v4 >> 16) & 255}.{(v4 >> 8) & 255}.{v4 & 255}");
+    }
+}
