@@ -126,9 +126,9 @@ public static class VisibilityApi
             return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest);
         }
 
-        if (!string.IsNullOrWhiteSpace(filter))
+        if (!FilterClause.TryCreate(filter, out var clause, out var filterError))
         {
-            return TypedResults.Problem("filter: the filter language is not available in this version; omit filter", statusCode: StatusCodes.Status400BadRequest);
+            return TypedResults.Problem(filterError, statusCode: StatusCodes.Status400BadRequest);
         }
 
         var max = limit ?? 10_000;
@@ -137,7 +137,7 @@ public static class VisibilityApi
             return TypedResults.Problem($"limit must be from 1 to {GraphQuery.MaxLimit}", statusCode: StatusCodes.Status400BadRequest);
         }
 
-        var graph = await query.RunAsync(new GraphRequest(start, end, keys, FilterClause.All, max), cancellationToken);
+        var graph = await query.RunAsync(new GraphRequest(start, end, keys, clause, max), cancellationToken);
         return TypedResults.Ok(graph);
     }
 

@@ -4,7 +4,11 @@ using Visibility.Query.Planning;
 namespace Visibility.Query.Graph;
 
 /// <summary>What to draw: a time range, the label keys that make a node, a filter and a result limit.</summary>
-public sealed record GraphRequest(DateTimeOffset From, DateTimeOffset To, IReadOnlyList<GroupKey> Keys, FilterClause Filter, int Limit);
+public sealed record GraphRequest(DateTimeOffset From, DateTimeOffset To, IReadOnlyList<GroupKey> Keys, FilterClause Filter, int Limit)
+{
+    /// <summary>Read raw flows only, whatever the planner would pick (to compare, or to debug a rollup).</summary>
+    public bool RawOnly { get; init; }
+}
 
 /// <summary>The dependency graph: nodes are groups of endpoints, edges aggregate connections between them.</summary>
 public sealed record GraphResponse(

@@ -25,7 +25,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     public async Task<GraphResponse> RunAsync(GraphRequest request, CancellationToken cancellationToken)
     {
         var now = (clock ?? TimeProvider.System).GetUtcNow();
-        var needsRaw = request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
+        var needsRaw = request.RawOnly || request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
         var plan = QueryPlanner.Plan(request.From, request.To, needsRaw, retention, now);
         var parameters = new List<QueryParameter>
         {

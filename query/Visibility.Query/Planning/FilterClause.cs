@@ -1,12 +1,43 @@
+using System.Collections.Frozen;
+using System.Diagnostics.CodeAnalysis;
+using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
+using Visibility.Query.Filtering;
 
 namespace Visibility.Query.Planning;
 
 /// <summary>
 /// A compiled filter: a boolean SQL expression over the flow columns with its bound parameters, and whether it
-/// reads a column only the raw table has. <see cref="Text"/> is the filter as the user wrote it (canonical form).
+/// reads a column only the raw table has. <see cref="Text"/> is the filter in canonical form.
 /// </summary>
 public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryParameter> Parameters, bool NeedsRaw)
 {
+    private static readonly FrozenSet<string> RollupColumns =
+        FlowSchema.RollupDimensions.Split(',', StringSplitOptions.TrimEntries).ToFrozenSet(StringComparer.Ordinal);
+
     public static FilterClause All { get; } = new("", "1", [], false);
+
+    /// <summary>Parses and compiles the filter language (empty: everything); the error names the position and what was expected.</summary>
+    public static bool TryCreate(string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
+    {
+        var parsed = FilterParser.Parse(text);
+        if (!parsed.IsSuccess)
+        {
+            clause = null;
+            error = $"filter: {parsed.Error.Message}";
+            return false;
+        }
+
+        if (parsed.Filter is MatchAllFilter)
+        {
+            clause = All;
+            error = null;
+            return true;
+        }
+
+        var compiled = FilterCompiler.Compile(parsed.Filter);
+        clause = new FilterClause(parsed.Filter.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns));
+        error = null;
+        return true;
+    }
 }

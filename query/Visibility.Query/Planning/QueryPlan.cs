@@ -16,8 +16,8 @@ public sealed record PlanSegment(
 
 /// <summary>
 /// Which tables answer a query: its time range cut into segments, each read from the coarsest table whose buckets
-/// fit inside it. <see cref="From"/> is earlier than the asked start when the finer tables no longer hold the
-/// range's first minutes (their retention ended) and the range was widened to a coarser bucket.
+/// fit inside it. <see cref="From"/> and <see cref="To"/> are wider than asked when the finer tables no longer hold
+/// the range's start (their retention ended) and the range was widened to whole buckets of a coarser table.
 /// </summary>
 public sealed record QueryPlan(
     [property: JsonPropertyName("segments")] IReadOnlyList<PlanSegment> Segments,
@@ -47,34 +47,28 @@ public static class QueryPlanner
             return new QueryPlan([new PlanSegment(FlowSchema.FlowsTable, from, to)], from, to);
         }
 
-        var segments = new List<PlanSegment>();
-        var start = from;
-
-        // Where the finer tables have expired at the range's start, begin at the start of a bucket of the finest
-        // table that still holds it, so the first minutes are not silently missing.
+        // The finest table that still holds the range's start bounds the plan: where raw flows and finer rollups
+        // have expired, the range widens to whole buckets of that table, so no part of it is silently missing.
         var tiers = Tiers(retention);
-        for (var i = 0; i < tiers.Count - 1; i++)
-        {
-            if (from < now - tiers[i].Retention && from >= now - tiers[i + 1].Retention)
-            {
-                start = Floor(from, tiers[i + 1].Granularity);
-            }
-        }
-
-        Split(start, to, tiers.Count - 1, tiers, segments);
-        return new QueryPlan(segments, start, to);
+        var finest = tiers.FindIndex(t => from >= now - t.Retention);
+        finest = finest < 0 ? tiers.Count - 1 : finest;
+        var start = finest == 0 ? from : Floor(from, tiers[finest].Granularity);
+        var end = finest == 0 ? to : Ceiling(to, tiers[finest].Granularity);
+        var segments = new List<PlanSegment>();
+        Split(start, end, tiers.Count - 1, finest, tiers, segments);
+        return new QueryPlan(segments, start, end);
     }
 
-    private static void Split(DateTimeOffset from, DateTimeOffset to, int tier, IReadOnlyList<Tier> tiers, List<PlanSegment> segments)
+    private static void Split(DateTimeOffset from, DateTimeOffset to, int tier, int finest, IReadOnlyList<Tier> tiers, List<PlanSegment> segments)
     {
         if (from >= to)
         {
             return;
         }
 
-        if (tier == 0)
+        if (tier == finest)
         {
-            segments.Add(new PlanSegment(tiers[0].Table, from, to));
+            segments.Add(new PlanSegment(tiers[tier].Table, from, to));
             return;
         }
 
@@ -83,13 +77,13 @@ public static class QueryPlanner
         var alignedTo = Floor(to, g);
         if (alignedFrom >= alignedTo)
         {
-            Split(from, to, tier - 1, tiers, segments);
+            Split(from, to, tier - 1, finest, tiers, segments);
             return;
         }
 
-        Split(from, alignedFrom, tier - 1, tiers, segments);
+        Split(from, alignedFrom, tier - 1, finest, tiers, segments);
         segments.Add(new PlanSegment(tiers[tier].Table, alignedFrom, alignedTo));
-        Split(alignedTo, to, tier - 1, tiers, segments);
+        Split(alignedTo, to, tier - 1, finest, tiers, segments);
     }
 
     /// <summary>Raw first, then the rollups from finest to coarsest, each with its retention.</summary>
