@@ -32,7 +32,6 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             new("limit", request.Limit.ToString(CultureInfo.InvariantCulture)),
         };
         parameters.AddRange(request.Keys.Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
-        parameters.AddRange(request.Filter.Parameters);
         var sql = BuildSql(store.Database, plan, request.Keys, request.Filter, rules.NewEdgeBaseline, parameters);
         var rows = await store.QueryAsync(sql, "JSONEachRow", ParseRows, parameters, cancellationToken);
 
@@ -66,11 +65,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     /// <summary>The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>); exposed for golden tests.</summary>
     public static string BuildSql(string database, QueryPlan plan, IReadOnlyList<GroupKey> keys, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
     {
-        var db = FlowSchema.QuoteDatabase(database);
-        var source = FlowSource.Sql(database, plan, parameters);
-        parameters.Add(new QueryParameter("ne_from", plan.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-        parameters.Add(new QueryParameter("ne_to", plan.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-        parameters.Add(new QueryParameter("ne_baseline", ((long)newEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)));
+        var source = FlowSource.Filtered(database, plan, filter, newEdgeBaseline, parameters);
         var srcValues = string.Join(", ", keys.Select(k => k.SourceExpression));
         var dstValues = string.Join(", ", keys.Select(k => k.DestinationExpression));
         return $$"""
@@ -86,24 +81,11 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
                 SELECT *,
                     if(src_workload = '', src_kind, '') AS s_kind, [{{srcValues}}] AS s_vals,
                     if(dst_workload = '', dst_kind, '') AS d_kind, [{{dstValues}}] AS d_vals,
-                    concat(multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto)), '/', toString(dst_port)) AS port
+                    concat({{ProtocolName}}, '/', toString(dst_port)) AS port
                 FROM
                 (
-                    SELECT * REPLACE (bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
-                    (
-                        SELECT {{FlowSchema.EdgeKey}}
-                        FROM {{db}}.{{FlowSchema.EdgesTable}}
-                        GROUP BY {{FlowSchema.EdgeKey}}
-                        HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
-                           AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
-                           AND min(first_seen) >= (SELECT min(first_seen) FROM {{db}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
-                    ), 8, 0)) AS findings)
-                    FROM
-                    (
             {{source}}
-                    )
                 )
-                WHERE {{filter.Sql}}
             )
             GROUP BY s_kind, s_vals, d_kind, d_vals
             ORDER BY bytes DESC, flows DESC, s_kind, s_vals, d_kind, d_vals
@@ -111,6 +93,10 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
     }
+
+    /// <summary>The protocol's name for <c>proto</c> (its number when it has none here).</summary>
+    public const string ProtocolName =
+        "multiIf(proto = 6, 'tcp', proto = 17, 'udp', proto = 1, 'icmp', proto = 58, 'icmpv6', proto = 132, 'sctp', toString(proto))";
 
     private string Severity(FindingKind kinds, IReadOnlyList<(string Src, string Dst)> pairs)
     {

@@ -16,6 +16,40 @@ public static class FlowSource
     /// <summary>Columns only <c>flows_raw</c> has, available to raw-only plans.</summary>
     public const string RawOnlyColumns = "src_ip, dst_ip, src_port, src_labels, dst_labels, conn_id";
 
+    /// <summary>
+    /// The plan's rows with <c>new_edge</c> added to <c>findings</c> (workload-level edges whose first sighting is
+    /// in the plan's range and after <paramref name="newEdgeBaseline"/> from the store's first one), filtered.
+    /// </summary>
+    public static string Filtered(string database, QueryPlan plan, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+    {
+        var db = FlowSchema.QuoteDatabase(database);
+        var source = Sql(database, plan, parameters);
+        parameters.Add(new QueryParameter("ne_from", plan.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_to", plan.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_baseline", ((long)newEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)));
+        parameters.AddRange(filter.Parameters);
+        return $$"""
+            SELECT *
+            FROM
+            (
+                SELECT * REPLACE (bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
+                (
+                    SELECT {{FlowSchema.EdgeKey}}
+                    FROM {{db}}.{{FlowSchema.EdgesTable}}
+                    GROUP BY {{FlowSchema.EdgeKey}}
+                    HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
+                       AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
+                       AND min(first_seen) >= (SELECT min(first_seen) FROM {{db}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
+                ), 8, 0)) AS findings)
+                FROM
+                (
+            {{source}}
+                )
+            )
+            WHERE {{filter.Sql}}
+            """;
+    }
+
     public static string Sql(string database, QueryPlan plan, List<QueryParameter> parameters)
     {
         var db = FlowSchema.QuoteDatabase(database);

@@ -1,0 +1,143 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Visibility.Flows.Findings;
+using Visibility.Flows.Store;
+using Visibility.Flows.Store.Chdb;
+using Visibility.Query.Graph;
+using Visibility.Query.Planning;
+
+namespace Visibility.Query.Findings;
+
+/// <summary>What to list: a time range, a filter, the lowest severity wanted and a limit.</summary>
+public sealed record FindingsRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, string MinimumSeverity, int Limit);
+
+/// <summary>Findings between workload-level endpoints in a range, newest first.</summary>
+public sealed record FindingsResponse(
+    [property: JsonPropertyName("from")] DateTimeOffset From,
+    [property: JsonPropertyName("to")] DateTimeOffset To,
+    [property: JsonPropertyName("findings")] IReadOnlyList<Finding> Findings,
+    [property: JsonPropertyName("truncated")] bool Truncated,
+    [property: JsonPropertyName("total")] long Total,
+    [property: JsonPropertyName("filter")] string Filter,
+    [property: JsonPropertyName("plan")] QueryPlan Plan);
+
+/// <summary>One end of a finding: the workload (empty for peers without one), its kind and its labels.</summary>
+public sealed record FindingEnd(
+    [property: JsonPropertyName("workload")] string Workload,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("labels")] IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>
+/// A finding: its kind and severity, the two ends and the service (protocol/port), with the flows, bytes and first
+/// and last sighting in the range.
+/// </summary>
+public sealed record Finding(
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("severity")] string Severity,
+    [property: JsonPropertyName("source")] FindingEnd Source,
+    [property: JsonPropertyName("destination")] FindingEnd Destination,
+    [property: JsonPropertyName("service")] string Service,
+    [property: JsonPropertyName("flows")] long Flows,
+    [property: JsonPropertyName("bytes")] long Bytes,
+    [property: JsonPropertyName("firstSeen")] DateTimeOffset FirstSeen,
+    [property: JsonPropertyName("lastSeen")] DateTimeOffset LastSeen);
+
+/// <summary>
+/// Lists findings: per-flow kinds as stored at ingest (<c>cross_env</c>, <c>unknown_source</c>,
+/// <c>internet_source</c>) and <c>new_edge</c>, grouped per kind, workload-level ends and service, read through
+/// the planner like the graph. Severities come from the current <see cref="FindingRules"/>.
+/// </summary>
+public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
+{
+    public const int MaxLimit = 10_000;
+
+    public async Task<FindingsResponse> RunAsync(FindingsRequest request, CancellationToken cancellationToken)
+    {
+        var now = (clock ?? TimeProvider.System).GetUtcNow();
+        var plan = QueryPlanner.Plan(request.From, request.To, request.Filter.NeedsRaw, retention, now);
+        var parameters = new List<QueryParameter>();
+        var source = FlowSource.Filtered(store.Database, plan, request.Filter, rules.NewEdgeBaseline, parameters);
+        var sql = $$"""
+            SELECT kind_bit, src_workload, src_kind, src_role, src_app, src_env, src_loc,
+                dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc,
+                concat({{GraphQuery.ProtocolName}}, '/', toString(dst_port)) AS service,
+                greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes,
+                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
+            FROM
+            (
+            {{source}}
+            )
+            ARRAY JOIN arrayFilter(b -> bitAnd(findings, b) != 0, [1, 2, 4, 8]) AS kind_bit
+            WHERE findings != 0
+            GROUP BY kind_bit, src_workload, src_kind, src_role, src_app, src_env, src_loc,
+                dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, proto, dst_port
+            ORDER BY last_ms DESC, kind_bit, src_workload, dst_workload, service
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+        var rows = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
+
+        var minimum = FindingRules.Levels.ToList().IndexOf(request.MinimumSeverity);
+        var findings = rows
+            .Select(r => r with { Severity = rules.Severity((FindingKind)r.KindBit, r.Source.Labels.GetValueOrDefault("env", ""), r.Destination.Labels.GetValueOrDefault("env", "")) })
+            .Where(r => FindingRules.Levels.ToList().IndexOf(r.Severity) >= minimum)
+            .ToList();
+        return new FindingsResponse(
+            plan.From, plan.To,
+            [.. findings.Take(request.Limit).Select(r => r.ToFinding())],
+            findings.Count > request.Limit, findings.Count, request.Filter.Text, plan);
+    }
+
+    private static List<Row> Parse(ReadOnlySpan<byte> output)
+    {
+        var rows = new List<Row>();
+        while (!output.IsEmpty)
+        {
+            var end = output.IndexOf((byte)'\n');
+            var line = end < 0 ? output : output[..end];
+            output = end < 0 ? [] : output[(end + 1)..];
+            if (line.IsEmpty)
+            {
+                continue;
+            }
+
+            var reader = new Utf8JsonReader(line);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var r = doc.RootElement;
+            rows.Add(new Row(
+                r.GetProperty("kind_bit").GetInt32(),
+                End(r, "src"),
+                End(r, "dst"),
+                r.GetProperty("service").GetString()!,
+                r.GetProperty("flows").GetInt64(),
+                r.GetProperty("bytes").GetInt64(),
+                r.GetProperty("first_ms").GetInt64(),
+                r.GetProperty("last_ms").GetInt64(),
+                ""));
+        }
+
+        return rows;
+    }
+
+    private static FindingEnd End(JsonElement row, string side)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var key in (ReadOnlySpan<string>)["role", "app", "env", "loc"])
+        {
+            var value = row.GetProperty($"{side}_{key}").GetString()!;
+            if (value.Length > 0)
+            {
+                labels[key] = value;
+            }
+        }
+
+        return new FindingEnd(row.GetProperty($"{side}_workload").GetString()!, row.GetProperty($"{side}_kind").GetString()!, labels);
+    }
+
+    private sealed record Row(int KindBit, FindingEnd Source, FindingEnd Destination, string Service, long Flows, long Bytes, long FirstMs, long LastMs, string Severity)
+    {
+        public Finding ToFinding() => new(
+            FindingKinds.Names((FindingKind)KindBit)[0], Severity, Source, Destination, Service, Flows, Bytes,
+            DateTimeOffset.FromUnixTimeMilliseconds(FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(LastMs));
+    }
+}
