@@ -37,7 +37,7 @@ public static class VisibilityApi
         api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)");
         api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
-        api.MapGet("/graph", GetGraphAsync).WithSummary("The application dependency graph");
+        api.MapQueryApi();
         return app;
     }
 
@@ -111,34 +111,6 @@ public static class VisibilityApi
         await store.UpsertWorkloadsAsync(workloads, cancellationToken);
         inventory.Upsert(workloads);
         return TypedResults.Ok(new WorkloadsUpserted(workloads.Count));
-    }
-
-    internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(
-        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, CancellationToken cancellationToken)
-    {
-        if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
-        {
-            return TypedResults.Problem(timeError, statusCode: StatusCodes.Status400BadRequest);
-        }
-
-        if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
-        {
-            return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest);
-        }
-
-        if (!FilterClause.TryCreate(filter, out var clause, out var filterError))
-        {
-            return TypedResults.Problem(filterError, statusCode: StatusCodes.Status400BadRequest);
-        }
-
-        var max = limit ?? 10_000;
-        if (max < 1 || max > GraphQuery.MaxLimit)
-        {
-            return TypedResults.Problem($"limit must be from 1 to {GraphQuery.MaxLimit}", statusCode: StatusCodes.Status400BadRequest);
-        }
-
-        var graph = await query.RunAsync(new GraphRequest(start, end, keys, clause, max), cancellationToken);
-        return TypedResults.Ok(graph);
     }
 
     private static ContentHttpResult Metrics(IngestMetrics m) =>

@@ -7,6 +7,8 @@ using Visibility.Ingest.Demo;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Kafka;
 using Visibility.Ingest.Pipeline;
+using Visibility.Query.Findings;
+using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 
 namespace Visibility.Web.Hosting;
@@ -56,6 +58,11 @@ public static class ServiceRegistration
         {
             WorkloadCounter = sp.GetRequiredService<WorkloadInventory>().Count,
         });
+        services.AddSingleton(sp => new FindingsQuery(
+            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<FindingRules>()));
+        services.AddSingleton<FlowSearch>();
 
         services.AddSingleton<InventoryFileWatcher>();
         services.AddHostedService<StoreStartup>();

@@ -32,15 +32,7 @@ public static class FlowSource
             SELECT *
             FROM
             (
-                SELECT * REPLACE (bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
-                (
-                    SELECT {{FlowSchema.EdgeKey}}
-                    FROM {{db}}.{{FlowSchema.EdgesTable}}
-                    GROUP BY {{FlowSchema.EdgeKey}}
-                    HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
-                       AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
-                       AND min(first_seen) >= (SELECT min(first_seen) FROM {{db}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
-                ), 8, 0)) AS findings)
+                SELECT * REPLACE ({{WithNewEdges(db)}} AS findings)
                 FROM
                 (
             {{source}}
@@ -49,6 +41,22 @@ public static class FlowSource
             WHERE {{filter.Sql}}
             """;
     }
+
+    /// <summary>
+    /// <c>findings</c> with the <c>new_edge</c> bit set on rows of new edges; reads parameters <c>ne_from</c>,
+    /// <c>ne_to</c> (Unix milliseconds) and <c>ne_baseline</c> (seconds).
+    /// </summary>
+    public static string WithNewEdges(string quotedDatabase) => $$"""
+        bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
+            (
+                SELECT {{FlowSchema.EdgeKey}}
+                FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
+                GROUP BY {{FlowSchema.EdgeKey}}
+                HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
+                   AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
+                   AND min(first_seen) >= (SELECT min(first_seen) FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
+            ), 8, 0))
+        """;
 
     public static string Sql(string database, QueryPlan plan, List<QueryParameter> parameters)
     {

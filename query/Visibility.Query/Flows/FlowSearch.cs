@@ -1,0 +1,209 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Visibility.Flows.Findings;
+using Visibility.Flows.Store;
+using Visibility.Flows.Store.Chdb;
+using Visibility.Query.Graph;
+using Visibility.Query.Planning;
+
+namespace Visibility.Query.Flows;
+
+/// <summary>Where a page of flows ends: the last flow's time and Kafka position (unique per flow).</summary>
+public readonly record struct FlowCursor(long TimeMs, string Topic, int Partition, long Offset)
+{
+    /// <summary>An opaque token for the <c>cursor</c> parameter.</summary>
+    public string Encode() =>
+        Base64Url.EncodeToString(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{TimeMs}|{Partition}|{Offset}|{Topic}")));
+
+    public static bool TryDecode(string? token, out FlowCursor cursor)
+    {
+        cursor = default;
+        if (string.IsNullOrEmpty(token) || token.Length > 512)
+        {
+            return false;
+        }
+
+        try
+        {
+            var parts = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token)).Split('|', 4);
+            if (parts.Length == 4
+                && long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var ts)
+                && int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var partition)
+                && long.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var offset))
+            {
+                cursor = new FlowCursor(ts, parts[3], partition, offset);
+                return true;
+            }
+        }
+        catch (FormatException)
+        {
+            // Not base64url: reported below as an invalid cursor.
+        }
+
+        return false;
+    }
+}
+
+/// <summary>A page of raw flows: newest first, after <see cref="After"/> when paging on.</summary>
+public sealed record FlowSearchRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, int Limit, FlowCursor? After);
+
+/// <summary>One raw flow record as the API and CLI show it.</summary>
+public sealed record FlowRow(
+    [property: JsonPropertyName("time")] DateTimeOffset Time,
+    [property: JsonPropertyName("end")] DateTimeOffset? End,
+    [property: JsonPropertyName("event")] string Event,
+    [property: JsonPropertyName("proto")] string Protocol,
+    [property: JsonPropertyName("srcIp")] string SrcIp,
+    [property: JsonPropertyName("srcPort")] int SrcPort,
+    [property: JsonPropertyName("dstIp")] string DstIp,
+    [property: JsonPropertyName("dstPort")] int DstPort,
+    [property: JsonPropertyName("bytesOut")] long BytesOut,
+    [property: JsonPropertyName("bytesIn")] long BytesIn,
+    [property: JsonPropertyName("packetsOut")] long PacketsOut,
+    [property: JsonPropertyName("packetsIn")] long PacketsIn,
+    [property: JsonPropertyName("src")] FlowEnd Src,
+    [property: JsonPropertyName("dst")] FlowEnd Dst,
+    [property: JsonPropertyName("findings")] IReadOnlyList<string> Findings,
+    [property: JsonPropertyName("connId")] string ConnectionId,
+    [property: JsonPropertyName("source")] string Source);
+
+/// <summary>An end of a flow: workload (empty for peers without one), kind and labels.</summary>
+public sealed record FlowEnd(
+    [property: JsonPropertyName("workload")] string Workload,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("labels")] IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>A page of flows and the cursor of the next one (null on the last page).</summary>
+public sealed record FlowPage(IReadOnlyList<FlowRow> Flows, FlowCursor? Next);
+
+/// <summary>
+/// Raw flow search: flows in a range matching a filter, newest first, paged by a cursor (keyset on time and Kafka
+/// position, so pages neither skip nor repeat rows while new flows arrive). Findings include <c>new_edge</c>.
+/// </summary>
+public sealed class FlowSearch(IFlowStore store, FindingRules rules)
+{
+    public const int MaxLimit = 10_000;
+
+    public static readonly IReadOnlyList<string> CsvColumns =
+    [
+        "time", "end", "event", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "bytes_out", "bytes_in", "packets_out", "packets_in",
+        "src_workload", "src_kind", "src_app", "src_env", "src_role", "src_loc",
+        "dst_workload", "dst_kind", "dst_app", "dst_env", "dst_role", "dst_loc", "findings", "conn_id", "source",
+    ];
+
+    public async Task<FlowPage> RunAsync(FlowSearchRequest request, CancellationToken cancellationToken)
+    {
+        var db = FlowSchema.QuoteDatabase(store.Database);
+        var parameters = new List<QueryParameter>
+        {
+            new("from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_baseline", ((long)rules.NewEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)),
+            new("limit", (request.Limit + 1).ToString(CultureInfo.InvariantCulture)),
+        };
+        parameters.AddRange(request.Filter.Parameters);
+        var after = "";
+        if (request.After is { } c)
+        {
+            after = "AND (ts, kafka_topic, kafka_partition, kafka_offset) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_topic:String}, {c_partition:Int32}, {c_offset:Int64})";
+            parameters.Add(new QueryParameter("c_ts", c.TimeMs.ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter("c_topic", c.Topic));
+            parameters.Add(new QueryParameter("c_partition", c.Partition.ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter("c_offset", c.Offset.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        var sql = $$"""
+            SELECT toUnixTimestamp64Milli(ts) AS ts_ms, toUnixTimestamp64Milli(end_ts) AS end_ms, toString(conn_id) AS conn, event,
+                {{GraphQuery.ProtocolName}} AS proto_name,
+                replaceOne(toString(src_ip), '::ffff:', '') AS src, src_port, replaceOne(toString(dst_ip), '::ffff:', '') AS dst, dst_port,
+                bytes_out, bytes_in, packets_out, packets_in,
+                src_workload, src_kind, mapUpdate(src_labels, map('role', src_role, 'app', src_app, 'env', src_env, 'loc', src_loc)) AS src_all,
+                dst_workload, dst_kind, mapUpdate(dst_labels, map('role', dst_role, 'app', dst_app, 'env', dst_env, 'loc', dst_loc)) AS dst_all,
+                findings, kafka_topic, kafka_partition, kafka_offset
+            FROM
+            (
+                SELECT * REPLACE ({{FlowSource.WithNewEdges(db)}} AS findings)
+                FROM {{db}}.{{FlowSchema.FlowsTable}}
+                WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+            )
+            WHERE ({{request.Filter.Sql}}) {{after}}
+            ORDER BY ts DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC
+            LIMIT {limit:UInt32}
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+        var (rows, cursors) = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
+        if (rows.Count > request.Limit)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            return new FlowPage(rows, cursors[request.Limit - 1]);
+        }
+
+        return new FlowPage(rows, null);
+    }
+
+    /// <summary>A row as CSV fields in <see cref="CsvColumns"/> order.</summary>
+    public static IEnumerable<string> CsvFields(FlowRow row) =>
+    [
+        row.Time.ToString("O", CultureInfo.InvariantCulture), row.End?.ToString("O", CultureInfo.InvariantCulture) ?? "", row.Event, row.Protocol,
+        row.SrcIp, Number(row.SrcPort), row.DstIp, Number(row.DstPort),
+        Number(row.BytesOut), Number(row.BytesIn), Number(row.PacketsOut), Number(row.PacketsIn),
+        row.Src.Workload, row.Src.Kind, Label(row.Src, "app"), Label(row.Src, "env"), Label(row.Src, "role"), Label(row.Src, "loc"),
+        row.Dst.Workload, row.Dst.Kind, Label(row.Dst, "app"), Label(row.Dst, "env"), Label(row.Dst, "role"), Label(row.Dst, "loc"),
+        string.Join(';', row.Findings), row.ConnectionId, row.Source,
+    ];
+
+    private static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+
+    private static string Label(FlowEnd end, string key) => end.Labels.GetValueOrDefault(key, "");
+
+    private static (List<FlowRow>, List<FlowCursor>) Parse(ReadOnlySpan<byte> output)
+    {
+        var rows = new List<FlowRow>();
+        var cursors = new List<FlowCursor>();
+        while (!output.IsEmpty)
+        {
+            var end = output.IndexOf((byte)'\n');
+            var line = end < 0 ? output : output[..end];
+            output = end < 0 ? [] : output[(end + 1)..];
+            if (line.IsEmpty)
+            {
+                continue;
+            }
+
+            var reader = new Utf8JsonReader(line);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var r = doc.RootElement;
+            var ts = r.GetProperty("ts_ms").GetInt64();
+            var endMs = r.GetProperty("end_ms").GetInt64();
+            var topic = r.GetProperty("kafka_topic").GetString()!;
+            var partition = r.GetProperty("kafka_partition").GetInt32();
+            var offset = r.GetProperty("kafka_offset").GetInt64();
+            rows.Add(new FlowRow(
+                DateTimeOffset.FromUnixTimeMilliseconds(ts),
+                endMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(endMs) : null,
+                r.GetProperty("event").GetInt32() switch { 1 => "new", 2 => "update", 4 => "destroy", _ => "flow" },
+                r.GetProperty("proto_name").GetString()!,
+                r.GetProperty("src").GetString()!, r.GetProperty("src_port").GetInt32(),
+                r.GetProperty("dst").GetString()!, r.GetProperty("dst_port").GetInt32(),
+                r.GetProperty("bytes_out").GetInt64(), r.GetProperty("bytes_in").GetInt64(),
+                r.GetProperty("packets_out").GetInt64(), r.GetProperty("packets_in").GetInt64(),
+                End(r, "src"), End(r, "dst"),
+                FindingKinds.Names((FindingKind)r.GetProperty("findings").GetInt32()),
+                r.GetProperty("conn").GetString()!,
+                string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}/{offset}")));
+            cursors.Add(new FlowCursor(ts, topic, partition, offset));
+        }
+
+        return (rows, cursors);
+    }
+
+    private static FlowEnd End(JsonElement row, string side) => new(
+        row.GetProperty($"{side}_workload").GetString()!,
+        row.GetProperty($"{side}_kind").GetString()!,
+        row.GetProperty($"{side}_all").EnumerateObject().Where(p => p.Value.GetString()!.Length > 0).ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal));
+}
