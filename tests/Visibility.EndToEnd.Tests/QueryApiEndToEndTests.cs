@@ -122,6 +122,23 @@ public sealed class QueryApiEndToEndTests : IDisposable
             Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadRequest, $"filter '{text}' got {(int)response.StatusCode}");
         }
 
+        // The same from the command line.
+        var baseUrl = $"http://127.0.0.1:{service.HttpPort}";
+        var (code, stdout, stderr) = await CliAsync("graph", "--url", baseUrl, "--last", "1h", "--filter", "src.env = dev and dst.env = prod");
+        Assert.True(code == 0, stderr);
+        var table = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("SOURCE", table[0], StringComparison.Ordinal);
+        Assert.Matches(@"^app=api,env=dev\s+app=db,env=prod\s+10\s+\d+\s+tcp/5432\s+cross_env$", Assert.Single(table[1..]));
+        (code, stdout, stderr) = await CliAsync("findings", "--url", baseUrl, "--min-severity", "high", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(2, JsonDocument.Parse(stdout).RootElement.GetProperty("findings").GetArrayLength());
+        (code, stdout, stderr) = await CliAsync("flows", "--url", baseUrl, "--filter", "dst.port = 5432 and src.env = dev", "--limit", "7", "--all", "--csv");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(1 + (2 * Rounds * 2), stdout.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Length);
+        (code, _, stderr) = await CliAsync("graph", "--url", baseUrl, "--filter", "src.env in (dev");
+        Assert.Equal(1, code);
+        Assert.Contains("400 filter: position", stderr, StringComparison.Ordinal);
+
         // The OpenAPI document lists every read route with an example.
         var openApi = await service.Http.GetStringAsync("/openapi/v1.json");
         foreach (var route in new[] { "/api/v1/graph", "/api/v1/graph/reach", "/api/v1/graph/paths", "/api/v1/graph/cycles", "/api/v1/findings", "/api/v1/flows" })
@@ -130,6 +147,23 @@ public sealed class QueryApiEndToEndTests : IDisposable
         }
 
         Assert.Contains("Example: /api/v1/findings?last=24h", openApi, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(VisibilityProcess.DllPath);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static string Mutate(string text, Random random)

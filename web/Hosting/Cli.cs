@@ -20,6 +20,14 @@ public static class Cli
                                 (exit 3 unless every record is stored exactly once)
           dev-broker [--port 9092] [--topic flows] [--partitions 8]
                                 the development Kafka broker (librdkafka's mock cluster) until stopped
+          graph [--group-by app,env] [range] [--filter F] [--limit N] [--json]
+                                the dependency graph from a running `serve` (--url, default http://127.0.0.1:5080)
+          findings [--min-severity high] [range] [--filter F] [--limit N] [--json]
+                                cross-environment flows, unknown/internet sources into protected envs, new edges
+          flows [range] [--filter F] [--limit N] [--all] [--json | --csv]
+                                raw flows, newest first (--all: every page)
+                                range: --last 1h (default) or --from T [--to T] (RFC 3339 or Unix seconds)
+                                filter: e.g. 'src.env = dev and dst.env = prod and port in (5432, 6432)'
 
         configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md)
         """;
@@ -40,6 +48,8 @@ public static class Cli
                     return await DevBrokerAsync(rest);
                 case "verify-store":
                     return await VerifyStoreCommand.RunAsync(rest);
+                case "graph" or "findings" or "flows":
+                    return await QueryCommand.RunAsync(command, rest);
                 case "help" or "--help" or "-h":
                     Console.WriteLine(Usage);
                     return 0;
