@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench bench-e2e dev-broker clean
+.PHONY: deps build test demo bench bench-e2e bench-query dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -31,6 +31,10 @@ bench: deps
 
 # End-to-end throughput: pipeline vs a bare consumer vs chDB's Kafka engine on one topic (BENCHMARKS.md).
 # E2E_ARGS, e.g. "--records 2000000 --rounds 3"; `... -- e2e --help` lists the options.
+# Query latency at 1 M, 10 M and 50 M stored flows (planner vs raw flows); QUERY_ARGS="--steps 1000000" for a quick pass.
+bench-query: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- query $(QUERY_ARGS)
+
 bench-e2e: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)
 

@@ -1,7 +1,12 @@
 using BenchmarkDotNet.Running;
 using Visibility.Benchmarks.EndToEnd;
 
-// `e2e` runs the end-to-end throughput harness; anything else goes to BenchmarkDotNet.
+// `e2e` runs the end-to-end throughput harness, `query` the query-latency harness; anything else goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "query")
+{
+    return await Visibility.Benchmarks.QueryLatency.QueryHarness.RunAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "e2e")
 {
     return await ThroughputHarness.RunAsync(args[1..]);
