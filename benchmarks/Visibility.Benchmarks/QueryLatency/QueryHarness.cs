@@ -95,7 +95,11 @@ public static class QueryHarness
                 Console.Error.WriteLine($"{stored:N0} flows loaded in {watch.Elapsed.TotalSeconds:F0} s; tables:\n{sizes}");
                 foreach (var (name, groupBy, span) in new[] { ("app × env, 24 h", "app,env", TimeSpan.FromHours(24)), ("app × env, 7 d", "app,env", TimeSpan.FromDays(7)), ("host (workload), 1 h", "workload", TimeSpan.FromHours(1)) })
                 {
-                    GroupKey.TryParseList(groupBy, out var keys, out _);
+                    if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
+                    {
+                        throw new InvalidOperationException(keyError);
+                    }
+
                     var request = new GraphRequest(DateTimeOffset.UtcNow - span, DateTimeOffset.UtcNow, keys, FilterClause.All, GraphQuery.MaxLimit);
                     var (planned, plannedP90, result) = await MeasureAsync(query, request, runs);
                     var (raw, _, rawResult) = await MeasureAsync(query, request with { RawOnly = true }, Math.Max(3, runs / 3));
@@ -152,7 +156,7 @@ public static class QueryHarness
     /// queue), a few across environments, and unknown and internet sources reaching frontends. Labels and findings
     /// come from the project's own endpoint and findings code.
     /// </summary>
-    private static async Task CreateEdgesAsync(IFlowStore store, BenchEstate estate, int count)
+    private static async Task CreateEdgesAsync(EmbeddedFlowStore store, BenchEstate estate, int count)
     {
         await Exec(store, """
             CREATE TABLE bench_query.bench_edges
@@ -226,7 +230,7 @@ public static class QueryHarness
     }
 
     /// <summary>Flows <paramref name="first"/>.. as DESTROY records over the last 7 days, edges drawn with a skew (a few carry most flows).</summary>
-    private static Task LoadAsync(IFlowStore store, long first, long count, int edges, DateTimeOffset now)
+    private static Task<int> LoadAsync(EmbeddedFlowStore store, long first, long count, int edges, DateTimeOffset now)
     {
         var end = now.ToUnixTimeMilliseconds();
         var span = (long)TimeSpan.FromDays(7).TotalMilliseconds;
@@ -253,7 +257,7 @@ public static class QueryHarness
     }
 
     /// <summary>Waits (bounded) until no merge runs, as a store that has been up a while would be.</summary>
-    private static async Task SettleAsync(IFlowStore store)
+    private static async Task SettleAsync(EmbeddedFlowStore store)
     {
         for (var i = 0; i < 120; i++)
         {
@@ -266,9 +270,9 @@ public static class QueryHarness
         }
     }
 
-    private static Task Exec(IFlowStore store, string sql) =>
+    private static Task<int> Exec(EmbeddedFlowStore store, string sql) =>
         store.QueryAsync(sql, "TabSeparated", static _ => 0, [], CancellationToken.None);
 
-    private static Task<string> Text(IFlowStore store, string sql) =>
+    private static Task<string> Text(EmbeddedFlowStore store, string sql) =>
         store.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None);
 }
