@@ -28,7 +28,8 @@ public static class QueryHarness
           --workloads W     workloads in the estate (default 2000)
           --edges E         workload-level service edges the flows are spread over (default 20000)
           --runs N          measured runs per query with the planner (default 15; raw-only: max(3, N/3))
-          --data DIR        the engine's data directory (default: a new temporary directory, deleted at the end)
+          --data DIR        the engine's data directory (default: a new temporary directory, deleted at the end);
+                            a directory from an earlier run is measured as it is, loading only what a step adds
           --markdown PATH   where to write the report (default artifacts/query/query-<UTC time>.md)
         """;
 
@@ -40,6 +41,7 @@ public static class QueryHarness
         var runs = 15;
         string? dataPath = null;
         string? markdown = null;
+        var sqlProbe = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => ++i < args.Length ? args[i] : throw new ArgumentException($"{args[i - 1]} needs a value");
@@ -51,6 +53,7 @@ public static class QueryHarness
                 case "--runs": runs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--data": dataPath = Next(); break;
                 case "--markdown": markdown = Next(); break;
+                case "--sql": sqlProbe.Add(Next()); break;
                 case "--help" or "-h": Console.WriteLine(Usage); return 0;
                 default: Console.Error.WriteLine($"unknown option '{args[i]}'\n{Usage}"); return 2;
             }
@@ -67,7 +70,13 @@ public static class QueryHarness
             await store.InitializeAsync(CancellationToken.None);
             var now = DateTimeOffset.UtcNow;
             var estate = BenchEstate.Create(workloads);
-            await CreateEdgesAsync(store, estate, edges);
+            long stored = long.Parse(await Text(store, "SELECT count() FROM bench_query.flows_raw"), CultureInfo.InvariantCulture);
+            if (stored == 0)
+            {
+                await Exec(store, "DROP TABLE IF EXISTS bench_query.bench_edges");
+                await CreateEdgesAsync(store, estate, edges);
+            }
+
             Line(report, $"Query latency: {workloads:N0} workloads, {edges:N0} service edges, flows over the 7 days before {now:yyyy-MM-dd HH:mm} UTC; " +
                 $"{Environment.ProcessorCount} CPUs, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
             Line(report, "");
@@ -75,7 +84,64 @@ public static class QueryHarness
             Line(report, "|---:|---|---:|---:|---|---:|---:|---:|");
 
             var query = new GraphQuery(store, options.Retentions, FindingRules.Default);
-            long stored = 0;
+            foreach (var sql in sqlProbe.Where(_ => sqlProbe[0] != "graph"))
+            {
+                // Timing one statement on an existing data directory (investigation aid).
+                var times = new List<double>();
+                string result = "";
+                for (var i = 0; i < runs; i++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    result = await Text(store, sql);
+                    times.Add(watch.Elapsed.TotalMilliseconds);
+                }
+
+                times.Sort();
+                Console.WriteLine($"{times[times.Count / 2]:F0} ms median: {sql[..Math.Min(100, sql.Length)]} -> {result[..Math.Min(80, result.Length)]}");
+            }
+
+            if (sqlProbe.Count > 0 && sqlProbe[0] == "graph")
+            {
+                _ = GroupKey.TryParseList("app,env", out var probeKeys, out _);
+                var plan = QueryPlanner.Plan(DateTimeOffset.UtcNow.AddDays(-7), DateTimeOffset.UtcNow, false, options.Retentions, DateTimeOffset.UtcNow);
+                foreach (var variant in sqlProbe.Skip(1))
+                {
+                    var parameters = new List<Visibility.Flows.Store.Chdb.QueryParameter> { new("limit", "100000") };
+                    var sql = GraphQuery.BuildSql(store.Database, plan, probeKeys, FilterClause.All, TimeSpan.FromDays(1), parameters);
+                    sql = variant switch
+                    {
+                        "full" => sql,
+                        "source" => "SELECT count() FROM (" + FlowSource.Sql(store.Database, plan, parameters) + ")",
+                        "filtered" => "SELECT count() FROM (" + FlowSource.Filtered(store.Database, plan, FilterClause.All, TimeSpan.FromDays(1), parameters) + ")",
+                        "noin" => sql.Replace(FlowSource.WithNewEdges(FlowSchema.QuoteDatabase(store.Database)) + " AS findings", "findings AS findings", StringComparison.Ordinal),
+                        "nouniq" => sql.Replace("uniqExact(service)", "0", StringComparison.Ordinal),
+                        "nopairs" => sql.Replace("groupUniqArrayIf(16)((src_env, dst_env), findings != 0)", "0", StringComparison.Ordinal),
+                        "nowin" => sql.Replace("count() OVER ()", "0", StringComparison.Ordinal),
+                        "noports" => sql.Replace("groupUniqArray(64)(service)", "[1]", StringComparison.Ordinal),
+                        "noseen" => sql.Replace("toUnixTimestamp64Milli(min(first_seen))", "0", StringComparison.Ordinal).Replace("toUnixTimestamp64Milli(max(last_seen))", "0", StringComparison.Ordinal),
+                        "grouped" => "SELECT src_app, src_env, dst_app, dst_env, sum(bytes) FROM (" + FlowSource.Sql(store.Database, plan, parameters) + ") GROUP BY ALL FORMAT Null",
+                        _ => sql,
+                    };
+                    var times = new List<double>();
+                    for (var i = 0; i < runs; i++)
+                    {
+                        var watch = Stopwatch.StartNew();
+                        await store.QueryAsync(sql, "TabSeparated", static _ => 0, parameters, CancellationToken.None);
+                        times.Add(watch.Elapsed.TotalMilliseconds);
+                    }
+
+                    times.Sort();
+                    Console.WriteLine($"{variant}: {times[times.Count / 2]:F0} ms median ({plan})");
+                }
+
+                return 0;
+            }
+
+            if (sqlProbe.Count > 0)
+            {
+                return 0;
+            }
+
             foreach (var target in steps)
             {
                 var watch = Stopwatch.StartNew();
@@ -93,7 +159,7 @@ public static class QueryHarness
                     GROUP BY table ORDER BY table
                     """);
                 Console.Error.WriteLine($"{stored:N0} flows loaded in {watch.Elapsed.TotalSeconds:F0} s; tables:\n{sizes}");
-                foreach (var (name, groupBy, span) in new[] { ("app × env, 24 h", "app,env", TimeSpan.FromHours(24)), ("app × env, 7 d", "app,env", TimeSpan.FromDays(7)), ("host (workload), 1 h", "workload", TimeSpan.FromHours(1)) })
+                foreach (var (name, groupBy, span) in new[] { ("app × env, 30 s", "app,env", TimeSpan.FromSeconds(30)), ("app × env, 24 h", "app,env", TimeSpan.FromHours(24)), ("app × env, 7 d", "app,env", TimeSpan.FromDays(7)), ("host (workload), 1 h", "workload", TimeSpan.FromHours(1)) })
                 {
                     if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
                     {

@@ -66,33 +66,41 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     public static string BuildSql(string database, QueryPlan plan, IReadOnlyList<GroupKey> keys, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
     {
         var source = FlowSource.Filtered(database, plan, filter, newEdgeBaseline, parameters);
-        var srcValues = string.Join(", ", keys.Select(k => k.SourceExpression));
-        var dstValues = string.Join(", ", keys.Select(k => k.DestinationExpression));
+        // Each key is a column of its own (grouping by arrays is slower); a port is proto << 16 | port until the end.
+        var srcColumns = string.Join(", ", keys.Select((k, i) => $"{k.SourceExpression} AS s{i}"));
+        var dstColumns = string.Join(", ", keys.Select((k, i) => $"{k.DestinationExpression} AS d{i}"));
+        var srcNames = string.Join(", ", keys.Select((_, i) => $"s{i}"));
+        var dstNames = string.Join(", ", keys.Select((_, i) => $"d{i}"));
         return $$"""
-            SELECT s_kind, s_vals, d_kind, d_vals,
+            SELECT s_kind, [{{srcNames}}] AS s_vals, d_kind, [{{dstNames}}] AS d_vals,
                 greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes, sum(packets) AS packets,
-                arraySort(groupUniqArray(64)(port)) AS ports, uniqExact(port) AS port_count,
+                arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySort(groupUniqArray(64)(service))) AS ports,
+                uniqExact(service) AS port_count,
                 groupBitOr(findings) AS finding_bits,
                 groupUniqArrayIf(16)((src_env, dst_env), findings != 0) AS finding_pairs,
                 toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms,
                 count() OVER () AS total_edges
             FROM
             (
-                SELECT *,
-                    if(src_workload = '', src_kind, '') AS s_kind, [{{srcValues}}] AS s_vals,
-                    if(dst_workload = '', dst_kind, '') AS d_kind, [{{dstValues}}] AS d_vals,
-                    concat({{ProtocolName}}, '/', toString(dst_port)) AS port
+                SELECT if(src_workload = '', src_kind, '') AS s_kind, {{srcColumns}},
+                    if(dst_workload = '', dst_kind, '') AS d_kind, {{dstColumns}},
+                    toUInt32(proto) * 65536 + dst_port AS service,
+                    opened, closed, bytes, packets, findings, src_env, dst_env, first_seen, last_seen
                 FROM
                 (
             {{source}}
                 )
             )
-            GROUP BY s_kind, s_vals, d_kind, d_vals
+            GROUP BY s_kind, {{srcNames}}, d_kind, {{dstNames}}
             ORDER BY bytes DESC, flows DESC, s_kind, s_vals, d_kind, d_vals
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
     }
+
+    /// <summary>The protocol's name for a protocol number expression (the number when it has none here).</summary>
+    public static string ProtocolNameOf(string expression) =>
+        $"multiIf({expression} = 6, 'tcp', {expression} = 17, 'udp', {expression} = 1, 'icmp', {expression} = 58, 'icmpv6', {expression} = 132, 'sctp', toString({expression}))";
 
     /// <summary>The protocol's name for <c>proto</c> (its number when it has none here).</summary>
     public const string ProtocolName =
