@@ -84,7 +84,7 @@ public static class QueryHarness
             Line(report, "|---:|---|---:|---:|---|---:|---:|---:|");
 
             var query = new GraphQuery(store, options.Retentions, FindingRules.Default);
-            foreach (var sql in sqlProbe.Where(_ => sqlProbe[0] != "graph"))
+            foreach (var sql in sqlProbe)
             {
                 // Timing one statement on an existing data directory (investigation aid).
                 var times = new List<double>();
@@ -98,43 +98,6 @@ public static class QueryHarness
 
                 times.Sort();
                 Console.WriteLine($"{times[times.Count / 2]:F0} ms median: {sql[..Math.Min(100, sql.Length)]} -> {result[..Math.Min(80, result.Length)]}");
-            }
-
-            if (sqlProbe.Count > 0 && sqlProbe[0] == "graph")
-            {
-                _ = GroupKey.TryParseList("app,env", out var probeKeys, out _);
-                var plan = QueryPlanner.Plan(DateTimeOffset.UtcNow.AddDays(-7), DateTimeOffset.UtcNow, false, options.Retentions, DateTimeOffset.UtcNow);
-                foreach (var variant in sqlProbe.Skip(1))
-                {
-                    var parameters = new List<Visibility.Flows.Store.Chdb.QueryParameter> { new("limit", "100000") };
-                    var sql = GraphQuery.BuildSql(store.Database, plan, probeKeys, FilterClause.All, TimeSpan.FromDays(1), parameters);
-                    sql = variant switch
-                    {
-                        "full" => sql,
-                        "source" => "SELECT count() FROM (" + FlowSource.Sql(store.Database, plan, parameters) + ")",
-                        "filtered" => "SELECT count() FROM (" + FlowSource.Filtered(store.Database, plan, FilterClause.All, TimeSpan.FromDays(1), parameters) + ")",
-                        "noin" => sql.Replace(FlowSource.WithNewEdges(FlowSchema.QuoteDatabase(store.Database)) + " AS findings", "findings AS findings", StringComparison.Ordinal),
-                        "nouniq" => sql.Replace("uniqExact(service)", "0", StringComparison.Ordinal),
-                        "nopairs" => sql.Replace("groupUniqArrayIf(16)((src_env, dst_env), findings != 0)", "0", StringComparison.Ordinal),
-                        "nowin" => sql.Replace("count() OVER ()", "0", StringComparison.Ordinal),
-                        "noports" => sql.Replace("groupUniqArray(64)(service)", "[1]", StringComparison.Ordinal),
-                        "noseen" => sql.Replace("toUnixTimestamp64Milli(min(first_seen))", "0", StringComparison.Ordinal).Replace("toUnixTimestamp64Milli(max(last_seen))", "0", StringComparison.Ordinal),
-                        "grouped" => "SELECT src_app, src_env, dst_app, dst_env, sum(bytes) FROM (" + FlowSource.Sql(store.Database, plan, parameters) + ") GROUP BY ALL FORMAT Null",
-                        _ => sql,
-                    };
-                    var times = new List<double>();
-                    for (var i = 0; i < runs; i++)
-                    {
-                        var watch = Stopwatch.StartNew();
-                        await store.QueryAsync(sql, "TabSeparated", static _ => 0, parameters, CancellationToken.None);
-                        times.Add(watch.Elapsed.TotalMilliseconds);
-                    }
-
-                    times.Sort();
-                    Console.WriteLine($"{variant}: {times[times.Count / 2]:F0} ms median ({plan})");
-                }
-
-                return 0;
             }
 
             if (sqlProbe.Count > 0)

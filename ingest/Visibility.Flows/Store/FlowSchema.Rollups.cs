@@ -19,13 +19,36 @@ public static partial class FlowSchema
 {
     public const string EdgesTable = "edges";
 
-    /// <summary>The rollup tables, finest first.</summary>
+    /// <summary>The workload-level rollup tables, finest first.</summary>
     public static IReadOnlyList<RollupTable> Rollups { get; } =
     [
-        new("flows_1m", TimeSpan.FromMinutes(1), "toStartOfMinute", "toDate"),
-        new("flows_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate"),
-        new("flows_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM"),
+        new("flows_1m", TimeSpan.FromMinutes(1), "toStartOfMinute", "toDate", RollupDimensions),
+        new("flows_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate", RollupDimensions),
+        new("flows_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", RollupDimensions),
     ];
+
+    /// <summary>
+    /// The app × env rollup: per hour, only each end's app and environment (and, for peers without a workload,
+    /// their class), service and findings — the default map, over days, from a table several times smaller than
+    /// <c>flows_1h</c>. Fed from <c>flows_5m</c>'s inserts.
+    /// </summary>
+    public static RollupTable AppRollup { get; } =
+        new("flows_app_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", AppDimensions);
+
+    /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
+    public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, AppRollup];
+
+    /// <summary>
+    /// The dimensions of <see cref="AppRollup"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
+    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them.
+    /// </summary>
+    public const string AppDimensions = "src_peer, src_app, src_env, dst_peer, dst_app, dst_env, proto, dst_port, findings";
+
+    /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
+    public const string SrcPeerExpression = "if(src_workload = '', src_kind, '')";
+
+    /// <inheritdoc cref="SrcPeerExpression"/>
+    public const string DstPeerExpression = "if(dst_workload = '', dst_kind, '')";
 
     /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
     public const string RollupDimensions =
@@ -161,11 +184,61 @@ public static partial class FlowSchema
         return statements;
     }
 
+    /// <summary>Migration 8: the app × env rollup, filled from <c>flows_1h</c>, then kept from <c>flows_5m</c>'s inserts.</summary>
+    private static List<string> AppRollupMigration(string db, StoreRetention retention)
+    {
+        var app = AppRollup;
+        var select = $"""
+            SELECT toStartOfHour(bucket) AS bucket, {SrcPeerExpression} AS src_peer, src_app, src_env, {DstPeerExpression} AS dst_peer, dst_app, dst_env, proto, dst_port, findings,
+                {RollupAggregates}
+            FROM @source
+            GROUP BY bucket, {AppDimensions}
+            """;
+        return
+        [
+            $"""
+            CREATE TABLE IF NOT EXISTS {db}.{app.Name}
+            (
+                bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+                src_peer LowCardinality(String),
+                src_app LowCardinality(String),
+                src_env LowCardinality(String),
+                dst_peer LowCardinality(String),
+                dst_app LowCardinality(String),
+                dst_env LowCardinality(String),
+                proto UInt8,
+                dst_port UInt16,
+                findings UInt8,
+                opened SimpleAggregateFunction(sum, UInt64),
+                closed SimpleAggregateFunction(sum, UInt64),
+                bytes SimpleAggregateFunction(sum, UInt64),
+                packets SimpleAggregateFunction(sum, UInt64),
+                first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+                last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+            )
+            ENGINE = AggregatingMergeTree
+            PARTITION BY {app.PartitionFunction}(bucket)
+            ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, proto, dst_port, findings)
+            TTL bucket + toIntervalSecond({Seconds(retention.OneHour)})
+            """,
+            $"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{Rollups[2].Name}", StringComparison.Ordinal),
+            $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" + select.Replace("@source", $"{db}.{Rollups[1].Name}", StringComparison.Ordinal),
+        ];
+    }
+
     private static string Seconds(TimeSpan span) => ((long)span.TotalSeconds).ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>A rollup table: its name, bucket width, the ClickHouse function that computes a bucket, and its partitioning.</summary>
-public sealed record RollupTable(string Name, TimeSpan Granularity, string BucketFunction, string PartitionFunction);
+/// <summary>
+/// A rollup table: its name, bucket width, the ClickHouse function that computes a bucket, its partitioning, and the
+/// dimensions it keeps (comma-separated).
+/// </summary>
+public sealed record RollupTable(string Name, TimeSpan Granularity, string BucketFunction, string PartitionFunction, string Dimensions)
+{
+    /// <summary>The dimension columns, as a set (with <c>src_peer</c>/<c>dst_peer</c>, which every rollup can give).</summary>
+    public IReadOnlySet<string> Columns { get; } =
+        Dimensions.Split(',', StringSplitOptions.TrimEntries).Append("src_peer").Append("dst_peer").ToHashSet(StringComparer.Ordinal);
+}
 
 /// <summary>How long each table keeps its rows (table TTLs).</summary>
 public sealed record StoreRetention(TimeSpan Raw, TimeSpan OneMinute, TimeSpan FiveMinutes, TimeSpan OneHour)

@@ -133,6 +133,7 @@ public static partial class FlowSchema
                 """,
             ]),
             new Migration(7, "findings, rollups and edges", RollupMigration(db, retention)),
+            new Migration(8, "app x env rollup", AppRollupMigration(db, retention)),
         ];
     }
 

@@ -52,12 +52,24 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
 {
     public const int MaxLimit = 10_000;
 
+    /// <summary>What a finding shows: both ends at workload level, the service and the findings.</summary>
+    private static readonly List<string> Columns =
+    [
+        "src_workload", "src_kind", "src_role", "src_app", "src_env", "src_loc",
+        "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "proto", "dst_port", "findings", "src_peer", "dst_peer",
+    ];
+
     public async Task<FindingsResponse> RunAsync(FindingsRequest request, CancellationToken cancellationToken)
     {
         var now = (clock ?? TimeProvider.System).GetUtcNow();
-        var plan = QueryPlanner.Plan(request.From, request.To, request.Filter.NeedsRaw, retention, now);
+        List<string> columns =
+        [
+            .. Columns, .. request.Filter.Columns.Where(c => !Columns.Contains(c)),
+            .. request.Filter.NeedsRaw && !request.Filter.Columns.Contains("src_ip") ? ["src_ip"] : Array.Empty<string>(),
+        ];
+        var plan = QueryPlanner.Plan(request.From, request.To, columns.ToHashSet(StringComparer.Ordinal), retention, now);
         var parameters = new List<QueryParameter>();
-        var source = FlowSource.Filtered(store.Database, plan, request.Filter, rules.NewEdgeBaseline, parameters);
+        var source = FlowSource.Filtered(store.Database, plan, columns, request.Filter, newEdges: true, rules.NewEdgeBaseline, parameters);
         var sql = $$"""
             SELECT kind_bit, src_workload, src_kind, src_role, src_app, src_env, src_loc,
                 dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc,

@@ -22,39 +22,66 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     /// <summary>Counts the inventory's workloads whose labels match a node's; null when there is no inventory.</summary>
     public Func<IReadOnlyDictionary<string, string>, int>? WorkloadCounter { get; init; }
 
+    /// <summary>Columns of the <c>edges</c> table a filter may read when new edges are found there.</summary>
+    private static readonly HashSet<string> EdgeColumns = new(StringComparer.Ordinal)
+    {
+        "src_workload", "src_kind", "src_role", "src_app", "src_env", "src_loc",
+        "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "proto", "dst_port",
+    };
+
     public async Task<GraphResponse> RunAsync(GraphRequest request, CancellationToken cancellationToken)
     {
         var now = (clock ?? TimeProvider.System).GetUtcNow();
-        var needsRaw = request.RawOnly || request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
-        var plan = QueryPlanner.Plan(request.From, request.To, needsRaw, retention, now);
+
+        // New edges are marked per row in SQL when the filter reads findings or the query reads raw flows anyway;
+        // otherwise they are looked up once in the edges table and marked on the graph's edges here, which keeps
+        // the per-row work (and the workload columns) out of the rollup reads.
+        var rawOnly = request.RawOnly || request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
+        var newEdgesInSql = rawOnly || request.Filter.ReadsFindings || !request.Filter.Columns.IsSubsetOf(EdgeColumns);
+        var columns = new List<string>(FlowSource.BaseColumns);
+        columns.AddRange(request.Keys.SelectMany(k => k.Columns).Concat(request.Filter.Columns).Concat(newEdgesInSql ? FlowSource.EdgeKeyColumns : []));
+        if (rawOnly)
+        {
+            columns.Add("src_ip");
+        }
+
+        var needed = columns.Where(c => c is not ("src_peer" or "dst_peer")).ToHashSet(StringComparer.Ordinal);
+        needed.UnionWith(["src_peer", "dst_peer"]);
+        var plan = QueryPlanner.Plan(request.From, request.To, needed, retention, now);
         var parameters = new List<QueryParameter>
         {
             new("limit", request.Limit.ToString(CultureInfo.InvariantCulture)),
         };
         parameters.AddRange(request.Keys.Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
-        var sql = BuildSql(store.Database, plan, request.Keys, request.Filter, rules.NewEdgeBaseline, parameters);
+        var sql = BuildSql(store.Database, plan, [.. columns.Distinct(StringComparer.Ordinal)], request.Keys, request.Filter, newEdgesInSql, rules.NewEdgeBaseline, parameters);
         var rows = await store.QueryAsync(sql, "JSONEachRow", ParseRows, parameters, cancellationToken);
 
         var nodes = new Dictionary<string, GraphNode>(StringComparer.Ordinal);
-        var edges = new List<GraphEdge>(rows.Count);
+        var edges = new List<(string Source, string Target, Row Row)>(rows.Count);
         foreach (var row in rows)
         {
-            var source = Node(row.SourceKind, row.SourceValues, request.Keys, nodes);
-            var target = Node(row.TargetKind, row.TargetValues, request.Keys, nodes);
-            var kinds = (FindingKind)row.Findings;
-            edges.Add(new GraphEdge(
-                source, target, row.Flows, row.Bytes, row.Packets, row.Ports, (kinds & FindingKind.CrossEnv) != 0,
-                FindingKinds.Names(kinds),
-                DateTimeOffset.FromUnixTimeMilliseconds(row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(row.LastMs))
-            {
-                PortCount = row.PortCount,
-                Severity = kinds == FindingKind.None ? null : Severity(kinds, row.FindingPairs),
-            });
+            edges.Add((Node(row.SourceKind, row.SourceValues, request.Keys, nodes), Node(row.TargetKind, row.TargetValues, request.Keys, nodes), row));
         }
+
+        var fresh = newEdgesInSql || edges.Count == 0
+            ? []
+            : await NewEdgePairsAsync(request, plan, cancellationToken);
+        var result = edges.Select(e =>
+        {
+            var kinds = (FindingKind)e.Row.Findings | (fresh.Contains((e.Source, e.Target)) ? FindingKind.NewEdge : FindingKind.None);
+            return new GraphEdge(
+                e.Source, e.Target, e.Row.Flows, e.Row.Bytes, e.Row.Packets, e.Row.Ports, (kinds & FindingKind.CrossEnv) != 0,
+                FindingKinds.Names(kinds),
+                DateTimeOffset.FromUnixTimeMilliseconds(e.Row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(e.Row.LastMs))
+            {
+                PortCount = e.Row.PortCount,
+                Severity = kinds == FindingKind.None ? null : Severity(kinds, e.Row.FindingPairs),
+            };
+        }).ToList();
 
         var total = rows.Count > 0 ? rows[0].TotalEdges : 0;
         return new GraphResponse(plan.From, plan.To, request.Keys.Select(k => k.Name).ToList(),
-            nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList(), edges, total > edges.Count)
+            nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList(), result, total > result.Count)
         {
             Filter = request.Filter.Text,
             TotalEdges = total,
@@ -62,10 +89,48 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
         };
     }
 
-    /// <summary>The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>); exposed for golden tests.</summary>
-    public static string BuildSql(string database, QueryPlan plan, IReadOnlyList<GroupKey> keys, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+    /// <summary>The graph's (source, target) node pairs that hold a new workload-level edge passing the filter.</summary>
+    private async Task<HashSet<(string, string)>> NewEdgePairsAsync(GraphRequest request, QueryPlan plan, CancellationToken cancellationToken)
     {
-        var source = FlowSource.Filtered(database, plan, filter, newEdgeBaseline, parameters);
+        var parameters = new List<QueryParameter>(request.Filter.Parameters);
+        FlowSource.AddNewEdgeParameters(plan.From, plan.To, rules.NewEdgeBaseline, parameters);
+        var sql = $"""
+            SELECT * FROM
+            (
+            {FlowSource.NewEdges(FlowSchema.QuoteDatabase(store.Database))}
+            )
+            WHERE {request.Filter.Sql}
+            """;
+        var text = await store.QueryAsync(sql, "JSONEachRow", static span => System.Text.Encoding.UTF8.GetString(span), parameters, cancellationToken);
+        var pairs = new HashSet<(string, string)>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            pairs.Add((NodeId(r, "src", request.Keys), NodeId(r, "dst", request.Keys)));
+        }
+
+        return pairs;
+    }
+
+    /// <summary>The node id an edges-table row's end falls in, as <see cref="Node"/> builds it.</summary>
+    private static string NodeId(JsonElement row, string side, IReadOnlyList<GroupKey> keys)
+    {
+        var peer = row.GetProperty($"{side}_peer").GetString()!;
+        if (peer.Length > 0)
+        {
+            return peer;
+        }
+
+        return string.Join(",", keys.Select(k => $"{k.Name}={row.GetProperty($"{side}_{k.Name}").GetString()}"));
+    }
+
+    /// <summary>The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>); exposed for golden tests.</summary>
+    public static string BuildSql(
+        string database, QueryPlan plan, IReadOnlyCollection<string> columns, IReadOnlyList<GroupKey> keys, FilterClause filter, bool newEdgesInSql,
+        TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+    {
+        var source = FlowSource.Filtered(database, plan, columns, filter, newEdgesInSql, newEdgeBaseline, parameters);
         // Each key is a column of its own (grouping by arrays is slower); a port is proto << 16 | port until the end.
         var srcColumns = string.Join(", ", keys.Select((k, i) => $"{k.SourceExpression} AS s{i}"));
         var dstColumns = string.Join(", ", keys.Select((k, i) => $"{k.DestinationExpression} AS d{i}"));
@@ -82,8 +147,8 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
                 count() OVER () AS total_edges
             FROM
             (
-                SELECT if(src_workload = '', src_kind, '') AS s_kind, {{srcColumns}},
-                    if(dst_workload = '', dst_kind, '') AS d_kind, {{dstColumns}},
+                SELECT src_peer AS s_kind, {{srcColumns}},
+                    dst_peer AS d_kind, {{dstColumns}},
                     toUInt32(proto) * 65536 + dst_port AS service,
                     opened, closed, bytes, packets, findings, src_env, dst_env, first_seen, last_seen
                 FROM

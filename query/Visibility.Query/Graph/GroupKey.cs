@@ -12,6 +12,14 @@ public sealed record GroupKey(string Name, string SourceExpression, string Desti
     /// <summary>Whether the key reads a column only the raw table has (addresses, free-form labels).</summary>
     public bool NeedsRaw => Name == "address" || ParameterName is not null;
 
+    /// <summary>The flow columns the key reads on both ends.</summary>
+    public IEnumerable<string> Columns => Name switch
+    {
+        "address" => ["src_ip", "dst_ip"],
+        _ when ParameterName is not null => ["src_labels", "dst_labels"],
+        _ => [SourceExpression, DestinationExpression],
+    };
+
     public const int MaxKeys = 8;
 
     /// <summary>Parses <c>app,env</c>; returns the keys or a message naming the bad one.</summary>

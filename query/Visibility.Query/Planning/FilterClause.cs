@@ -12,10 +12,16 @@ namespace Visibility.Query.Planning;
 /// </summary>
 public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryParameter> Parameters, bool NeedsRaw)
 {
+    /// <summary>The flow columns the filter reads.</summary>
+    public IReadOnlySet<string> Columns { get; init; } = new HashSet<string>();
+
     private static readonly FrozenSet<string> RollupColumns =
         FlowSchema.RollupDimensions.Split(',', StringSplitOptions.TrimEntries).ToFrozenSet(StringComparer.Ordinal);
 
     public static FilterClause All { get; } = new("", "1", [], false);
+
+    /// <summary>Whether the filter reads per-row findings (then new edges are marked per row, before filtering).</summary>
+    public bool ReadsFindings => Columns.Contains("findings");
 
     /// <summary>Parses and compiles the filter language (empty: everything); the error names the position and what was expected.</summary>
     public static bool TryCreate(string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
@@ -36,7 +42,10 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
         }
 
         var compiled = FilterCompiler.Compile(parsed.Filter);
-        clause = new FilterClause(parsed.Filter.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns));
+        clause = new FilterClause(parsed.Filter.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns))
+        {
+            Columns = compiled.Columns,
+        };
         error = null;
         return true;
     }

@@ -7,27 +7,84 @@ namespace Visibility.Query.Planning;
 
 /// <summary>
 /// The rows a plan reads, as one SQL subquery with the same columns whatever table each segment comes from: the
-/// rollup dimensions (<see cref="FlowSchema.RollupDimensions"/>), the raw-only columns when the plan reads only
-/// <c>flows_raw</c>, and the measures <c>opened, closed, bytes, packets, first_seen, last_seen</c>. Segment bounds
-/// are bound parameters.
+/// columns the query asked for (the planner made sure every segment's table has them; <c>src_peer</c> and
+/// <c>dst_peer</c> are derived where a table keeps workloads) and the measures
+/// <c>opened, closed, bytes, packets, first_seen, last_seen</c>. Segment bounds are bound parameters.
 /// </summary>
 public static class FlowSource
 {
-    /// <summary>Columns only <c>flows_raw</c> has, available to raw-only plans.</summary>
-    public const string RawOnlyColumns = "src_ip, dst_ip, src_port, src_labels, dst_labels, conn_id";
+    /// <summary>Columns every query over flows reads: the peers' classes, the service, findings and the environments.</summary>
+    public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "proto", "dst_port", "findings", "src_env", "dst_env"];
 
-    /// <summary>
-    /// The plan's rows with <c>new_edge</c> added to <c>findings</c> (workload-level edges whose first sighting is
-    /// in the plan's range and after <paramref name="newEdgeBaseline"/> from the store's first one), filtered.
-    /// </summary>
-    public static string Filtered(string database, QueryPlan plan, FilterClause filter, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+    /// <summary>What <see cref="WithNewEdges"/> reads.</summary>
+    public static IReadOnlyList<string> EdgeKeyColumns { get; } = ["src_workload", "src_kind", "dst_workload", "dst_kind", "proto", "dst_port"];
+
+    public static string Sql(string database, QueryPlan plan, IReadOnlyCollection<string> columns, List<QueryParameter> parameters)
     {
         var db = FlowSchema.QuoteDatabase(database);
-        var source = Sql(database, plan, parameters);
-        parameters.Add(new QueryParameter("ne_from", plan.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-        parameters.Add(new QueryParameter("ne_to", plan.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-        parameters.Add(new QueryParameter("ne_baseline", ((long)newEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)));
+        var sql = new StringBuilder();
+        for (var i = 0; i < plan.Segments.Count; i++)
+        {
+            var segment = plan.Segments[i];
+            var from = $"seg{i}_from";
+            var to = $"seg{i}_to";
+            parameters.Add(new QueryParameter(from, segment.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter(to, segment.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+            if (i > 0)
+            {
+                sql.Append("\n    UNION ALL\n");
+            }
+
+            var keepsPeers = segment.Table == FlowSchema.AppRollup.Name;
+            var projection = string.Join(", ", columns.Select(c => c switch
+            {
+                "src_peer" when !keepsPeers => FlowSchema.SrcPeerExpression + " AS src_peer",
+                "dst_peer" when !keepsPeers => FlowSchema.DstPeerExpression + " AS dst_peer",
+                _ => c,
+            }));
+            if (segment.IsRaw)
+            {
+                sql.Append(CultureInfo.InvariantCulture,
+                    $"    SELECT {projection}, {FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, " +
+                    $"{FlowSchema.BytesExpression} AS bytes, {FlowSchema.PacketsExpression} AS packets, ts AS first_seen, greatest(ts, end_ts) AS last_seen\n" +
+                    $"    FROM {db}.{FlowSchema.FlowsTable}\n" +
+                    $"    WHERE ts >= fromUnixTimestamp64Milli({{{from}:Int64}}, 'UTC') AND ts < fromUnixTimestamp64Milli({{{to}:Int64}}, 'UTC')");
+            }
+            else
+            {
+                sql.Append(CultureInfo.InvariantCulture,
+                    $"    SELECT {projection}, opened, closed, bytes, packets, first_seen, last_seen\n" +
+                    $"    FROM {db}.{segment.Table}\n" +
+                    $"    WHERE bucket >= toDateTime(intDiv({{{from}:Int64}}, 1000), 'UTC') AND bucket < toDateTime(intDiv({{{to}:Int64}}, 1000), 'UTC')");
+            }
+        }
+
+        return sql.ToString();
+    }
+
+    /// <summary>
+    /// The plan's rows, filtered; with <paramref name="newEdges"/>, <c>new_edge</c> is added to <c>findings</c> first
+    /// (workload-level edges whose first sighting is in the plan's range and after <paramref name="newEdgeBaseline"/>
+    /// from the store's first one; <paramref name="columns"/> must then include <see cref="EdgeKeyColumns"/>).
+    /// </summary>
+    public static string Filtered(string database, QueryPlan plan, IReadOnlyCollection<string> columns, FilterClause filter, bool newEdges, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+    {
+        var db = FlowSchema.QuoteDatabase(database);
+        var source = Sql(database, plan, columns, parameters);
         parameters.AddRange(filter.Parameters);
+        if (!newEdges)
+        {
+            return $$"""
+                SELECT *
+                FROM
+                (
+                {{source}}
+                )
+                WHERE {{filter.Sql}}
+                """;
+        }
+
+        AddNewEdgeParameters(plan.From, plan.To, newEdgeBaseline, parameters);
         return $$"""
             SELECT *
             FROM
@@ -41,6 +98,30 @@ public static class FlowSource
             WHERE {{filter.Sql}}
             """;
     }
+
+    /// <summary>The parameters <see cref="WithNewEdges"/> and <see cref="NewEdges"/> read.</summary>
+    public static void AddNewEdgeParameters(DateTimeOffset from, DateTimeOffset to, TimeSpan baseline, List<QueryParameter> parameters)
+    {
+        parameters.Add(new QueryParameter("ne_from", from.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_to", to.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_baseline", ((long)baseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>
+    /// The workload-level edges first seen in <c>[ne_from, ne_to)</c> and after the baseline window, with their
+    /// ends' labels: <c>src_workload, src_kind, dst_workload, dst_kind, proto, dst_port, src_role … dst_loc</c>.
+    /// </summary>
+    public static string NewEdges(string quotedDatabase) => $$"""
+        SELECT {{FlowSchema.EdgeKey}},
+            anyLast(src_role) AS src_role, anyLast(src_app) AS src_app, anyLast(src_env) AS src_env, anyLast(src_loc) AS src_loc,
+            anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
+            {{FlowSchema.SrcPeerExpression}} AS src_peer, {{FlowSchema.DstPeerExpression}} AS dst_peer
+        FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
+        GROUP BY {{FlowSchema.EdgeKey}}
+        HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
+           AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
+           AND min(first_seen) >= (SELECT min(first_seen) FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
+        """;
 
     /// <summary>
     /// <c>findings</c> with the <c>new_edge</c> bit set on rows of new edges; reads parameters <c>ne_from</c>,
@@ -57,41 +138,4 @@ public static class FlowSource
                    AND min(first_seen) >= (SELECT min(first_seen) FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
             ), 8, 0))
         """;
-
-    public static string Sql(string database, QueryPlan plan, List<QueryParameter> parameters)
-    {
-        var db = FlowSchema.QuoteDatabase(database);
-        var sql = new StringBuilder();
-        for (var i = 0; i < plan.Segments.Count; i++)
-        {
-            var segment = plan.Segments[i];
-            var from = $"seg{i}_from";
-            var to = $"seg{i}_to";
-            parameters.Add(new QueryParameter(from, segment.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-            parameters.Add(new QueryParameter(to, segment.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-            if (i > 0)
-            {
-                sql.Append("\n    UNION ALL\n");
-            }
-
-            if (segment.IsRaw)
-            {
-                var extra = plan.RawOnly ? RawOnlyColumns + ", " : "";
-                sql.Append(CultureInfo.InvariantCulture,
-                    $"    SELECT {FlowSchema.RollupDimensions}, {extra}{FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, " +
-                    $"{FlowSchema.BytesExpression} AS bytes, {FlowSchema.PacketsExpression} AS packets, ts AS first_seen, greatest(ts, end_ts) AS last_seen\n" +
-                    $"    FROM {db}.{FlowSchema.FlowsTable}\n" +
-                    $"    WHERE ts >= fromUnixTimestamp64Milli({{{from}:Int64}}, 'UTC') AND ts < fromUnixTimestamp64Milli({{{to}:Int64}}, 'UTC')");
-            }
-            else
-            {
-                sql.Append(CultureInfo.InvariantCulture,
-                    $"    SELECT {FlowSchema.RollupDimensions}, opened, closed, bytes, packets, first_seen, last_seen\n" +
-                    $"    FROM {db}.{segment.Table}\n" +
-                    $"    WHERE bucket >= toDateTime(intDiv({{{from}:Int64}}, 1000), 'UTC') AND bucket < toDateTime(intDiv({{{to}:Int64}}, 1000), 'UTC')");
-            }
-        }
-
-        return sql.ToString();
-    }
 }

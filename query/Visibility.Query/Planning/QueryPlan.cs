@@ -40,16 +40,27 @@ public sealed record QueryPlan(
 /// </summary>
 public static class QueryPlanner
 {
-    public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, bool needsRaw, StoreRetention retention, DateTimeOffset now)
+    /// <summary>Plans a query that needs raw flows (<paramref name="needsRaw"/>) or only what every rollup keeps.</summary>
+    public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, bool needsRaw, StoreRetention retention, DateTimeOffset now) =>
+        Plan(from, to, needsRaw ? RawOnlyColumns : FlowSchema.Rollups[0].Columns, retention, now);
+
+    /// <summary>A column only raw flows have: a plan needing it reads <c>flows_raw</c> only.</summary>
+    public static IReadOnlySet<string> RawOnlyColumns { get; } = new HashSet<string>(StringComparer.Ordinal) { "src_ip" };
+
+    /// <summary>
+    /// Plans a query reading <paramref name="columns"/>: only tables keeping all of them take part, and at each bucket
+    /// size the smallest of those (the app × env table over the workload-level one when it has what is asked).
+    /// </summary>
+    public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
     {
-        if (needsRaw || to <= from)
+        var tiers = Tiers(retention, columns);
+        if (tiers.Count == 1 || to <= from)
         {
             return new QueryPlan([new PlanSegment(FlowSchema.FlowsTable, from, to)], from, to);
         }
 
         // The finest table that still holds the range's start bounds the plan: where raw flows and finer rollups
         // have expired, the range widens to whole buckets of that table, so no part of it is silently missing.
-        var tiers = Tiers(retention);
         var finest = tiers.FindIndex(t => from >= now - t.Retention);
         finest = finest < 0 ? tiers.Count - 1 : finest;
         var start = finest == 0 ? from : Floor(from, tiers[finest].Granularity);
@@ -86,11 +97,16 @@ public static class QueryPlanner
         Split(alignedTo, to, tier - 1, finest, tiers, segments);
     }
 
-    /// <summary>Raw first, then the rollups from finest to coarsest, each with its retention.</summary>
-    private static List<Tier> Tiers(StoreRetention retention) =>
+    /// <summary>Raw first, then per bucket size the last rollup able to answer, finest first, each with its retention.</summary>
+    private static List<Tier> Tiers(StoreRetention retention, IReadOnlySet<string> columns) =>
     [
         new Tier(FlowSchema.FlowsTable, TimeSpan.Zero, retention.Raw),
-        .. FlowSchema.Rollups.Select(r => new Tier(r.Name, r.Granularity, retention.For(r))),
+        .. FlowSchema.AllRollups
+            .Where(r => columns.IsSubsetOf(r.Columns))
+            .GroupBy(r => r.Granularity)
+            .OrderBy(g => g.Key)
+            .Select(g => g.Last())
+            .Select(r => new Tier(r.Name, r.Granularity, retention.For(r))),
     ];
 
     private static DateTimeOffset Floor(DateTimeOffset t, TimeSpan g) =>

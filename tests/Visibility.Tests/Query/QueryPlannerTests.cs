@@ -34,6 +34,20 @@ public sealed class QueryPlannerTests
     }
 
     [Fact]
+    public void Plan_AppByEnvColumns_ReadTheAppTableForWholeHours_WorkloadColumnsDoNot()
+    {
+        var appColumns = new HashSet<string> { "src_peer", "dst_peer", "src_app", "src_env", "dst_app", "dst_env", "proto", "dst_port", "findings" };
+        var plan = QueryPlanner.Plan(T("10:02:30"), T("12:07:10"), appColumns, Retention, Now);
+        Assert.Equal(
+            "flows_raw[10:02:30,10:03:00) flows_1m[10:03:00,10:05:00) flows_5m[10:05:00,11:00:00) flows_app_1h[11:00:00,12:00:00) " +
+            "flows_5m[12:00:00,12:05:00) flows_1m[12:05:00,12:07:00) flows_raw[12:07:00,12:07:10)",
+            Describe(plan));
+
+        var withWorkload = QueryPlanner.Plan(T("10:00:00"), T("12:00:00"), new HashSet<string>(appColumns) { "src_workload" }, Retention, Now);
+        Assert.Equal("flows_1h[10:00:00,12:00:00)", Describe(withWorkload));
+    }
+
+    [Fact]
     public void Plan_ShortRangeInsideOneMinute_ReadsRaw()
     {
         var plan = QueryPlanner.Plan(T("10:02:30"), T("10:02:50"), needsRaw: false, Retention, Now);
@@ -77,7 +91,7 @@ public sealed class QueryPlannerTests
 
             foreach (var segment in plan.Segments.Where(s => !s.IsRaw))
             {
-                var granularity = FlowSchema.Rollups.Single(r => r.Name == segment.Table).Granularity;
+                var granularity = FlowSchema.AllRollups.Single(r => r.Name == segment.Table).Granularity;
                 Assert.Equal(0, segment.From.UtcTicks % granularity.Ticks);
                 Assert.Equal(0, segment.To.UtcTicks % granularity.Ticks);
             }

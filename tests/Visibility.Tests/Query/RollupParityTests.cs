@@ -108,6 +108,12 @@ public sealed class RollupParityTests
         var raw = await query.RunAsync(request with { RawOnly = true }, CancellationToken.None);
 
         Assert.Contains(planned.Plan!.Segments, s => !s.IsRaw);
+        if (groupBy == "app,env" && toSeconds - fromSeconds >= 7200)
+        {
+            // The app × env table answers the whole hours of an app × env graph.
+            Assert.Contains(planned.Plan.Segments, s => s.Table == FlowSchema.AppRollup.Name);
+        }
+
         Assert.True(raw.Plan!.RawOnly);
         Assert.True(raw.Edges.Count > 5, $"only {raw.Edges.Count} edges: the data is too thin to compare");
         Assert.Equal(raw.TotalEdges, planned.TotalEdges);
