@@ -4,7 +4,7 @@ namespace Visibility.Web.Api;
 
 /// <summary>
 /// Query time ranges: <c>from</c>/<c>to</c> as RFC 3339 or Unix seconds, or <c>last</c> as a duration
-/// (<c>30s</c>, <c>15m</c>, <c>1h</c>, <c>7d</c>). Default: the last hour.
+/// (<c>30s</c>, <c>15m</c>, <c>1h</c>, <c>7d</c>) ending at the end of the current minute. Default: the last hour.
 /// </summary>
 public static class TimeRange
 {
@@ -44,8 +44,11 @@ public static class TimeRange
                 return false;
             }
 
-            end = now;
-            start = now - span;
+            // A relative range ends at the end of the current minute and starts a whole number of minutes before:
+            // the planner then reads rollups to the edges (nothing later than now exists yet).
+            end = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+            end = end == now ? end : end.AddMinutes(1);
+            start = end - span;
         }
 
         if (start >= end)

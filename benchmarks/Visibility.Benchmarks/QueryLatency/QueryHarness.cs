@@ -129,7 +129,10 @@ public static class QueryHarness
                         throw new InvalidOperationException(keyError);
                     }
 
-                    var request = new GraphRequest(DateTimeOffset.UtcNow - span, DateTimeOffset.UtcNow, keys, FilterClause.All, GraphQuery.MaxLimit);
+                    // As the API reads `last=`: to the end of the current minute.
+                    var ticks = DateTimeOffset.UtcNow.UtcTicks;
+                    var end = new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero).AddMinutes(1);
+                    var request = new GraphRequest(end - span, end, keys, FilterClause.All, GraphQuery.MaxLimit);
                     var (planned, plannedP90, result) = await MeasureAsync(query, request, runs);
                     var (raw, _, rawResult) = await MeasureAsync(query, request with { RawOnly = true }, Math.Max(3, runs / 3));
                     if (rawResult.Edges.Count != result.Edges.Count || rawResult.Edges.Sum(e => e.Bytes) != result.Edges.Sum(e => e.Bytes))
