@@ -42,6 +42,11 @@ public sealed class QueryApiEndToEndTests : IDisposable
         Assert.Equal("high", cross.GetProperty("severity").GetString());
         Assert.Equal(Rounds, cross.GetProperty("flows").GetInt64());
         Assert.Equal("src.env = dev", dev.GetProperty("filter").GetString());
+
+        // last= ends at the end of the current minute and spans whole minutes.
+        var (from, to) = (dev.GetProperty("from").GetDateTimeOffset(), dev.GetProperty("to").GetDateTimeOffset());
+        Assert.Equal((TimeSpan.FromHours(1), 0L, 0L), (to - from, to.UtcTicks % TimeSpan.TicksPerMinute, from.UtcTicks % TimeSpan.TicksPerMinute));
+        Assert.InRange(to - DateTimeOffset.UtcNow, TimeSpan.FromSeconds(-5), TimeSpan.FromMinutes(1));
         Assert.Contains(dev.GetProperty("nodes").EnumerateArray(), n => n.GetProperty("id").GetString() == "app=api,env=dev" && n.GetProperty("workloads").GetInt32() == 1);
 
         // Findings: the three per-flow kinds the demo conversations contain.
@@ -147,6 +152,8 @@ public sealed class QueryApiEndToEndTests : IDisposable
         }
 
         Assert.Contains("Example: /api/v1/findings?last=24h", openApi, StringComparison.Ordinal);
+        Assert.Contains("The filter language: src./dst. fields", openApi, StringComparison.Ordinal);
+        Assert.Contains("\"example\": \"src.env = dev and dst.env = prod and port in (5432, 6432)\"", openApi, StringComparison.Ordinal);
     }
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(params string[] args)

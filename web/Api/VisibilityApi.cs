@@ -18,7 +18,7 @@ public static class VisibilityApi
 
     public static IServiceCollection AddVisibilityApi(this IServiceCollection services)
     {
-        services.AddOpenApi();
+        services.AddOpenApi(options => options.AddParameterDocs());
         services.AddProblemDetails();
         return services;
     }
