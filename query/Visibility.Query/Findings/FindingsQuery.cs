@@ -100,23 +100,7 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
             findings.Count > request.Limit, findings.Count, request.Filter.Text, plan);
     }
 
-    private static List<Row> Parse(ReadOnlySpan<byte> output)
-    {
-        var rows = new List<Row>();
-        while (!output.IsEmpty)
-        {
-            var end = output.IndexOf((byte)'\n');
-            var line = end < 0 ? output : output[..end];
-            output = end < 0 ? [] : output[(end + 1)..];
-            if (line.IsEmpty)
-            {
-                continue;
-            }
-
-            var reader = new Utf8JsonReader(line);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            var r = doc.RootElement;
-            rows.Add(new Row(
+    private static List<Row> Parse(ReadOnlySpan<byte> output) => JsonRows.Read(output, r => new Row(
                 r.GetProperty("kind_bit").GetInt32(),
                 End(r, "src"),
                 End(r, "dst"),
@@ -126,10 +110,6 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
                 r.GetProperty("first_ms").GetInt64(),
                 r.GetProperty("last_ms").GetInt64(),
                 ""));
-        }
-
-        return rows;
-    }
 
     private static FindingEnd End(JsonElement row, string side)
     {

@@ -163,43 +163,31 @@ public sealed class FlowSearch(IFlowStore store, FindingRules rules)
 
     private static (List<FlowRow>, List<FlowCursor>) Parse(ReadOnlySpan<byte> output)
     {
-        var rows = new List<FlowRow>();
-        var cursors = new List<FlowCursor>();
-        while (!output.IsEmpty)
-        {
-            var end = output.IndexOf((byte)'\n');
-            var line = end < 0 ? output : output[..end];
-            output = end < 0 ? [] : output[(end + 1)..];
-            if (line.IsEmpty)
-            {
-                continue;
-            }
+        var pairs = JsonRows.Read(output, ParseRow);
+        return ([.. pairs.Select(p => p.Row)], [.. pairs.Select(p => p.Cursor)]);
+    }
 
-            var reader = new Utf8JsonReader(line);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            var r = doc.RootElement;
-            var ts = r.GetProperty("ts_ms").GetInt64();
-            var endMs = r.GetProperty("end_ms").GetInt64();
-            var topic = r.GetProperty("kafka_topic").GetString()!;
-            var partition = r.GetProperty("kafka_partition").GetInt32();
-            var offset = r.GetProperty("kafka_offset").GetInt64();
-            rows.Add(new FlowRow(
-                DateTimeOffset.FromUnixTimeMilliseconds(ts),
-                endMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(endMs) : null,
-                r.GetProperty("event").GetInt32() switch { 1 => "new", 2 => "update", 4 => "destroy", _ => "flow" },
-                r.GetProperty("proto_name").GetString()!,
-                r.GetProperty("src").GetString()!, r.GetProperty("src_port").GetInt32(),
-                r.GetProperty("dst").GetString()!, r.GetProperty("dst_port").GetInt32(),
-                r.GetProperty("bytes_out").GetInt64(), r.GetProperty("bytes_in").GetInt64(),
-                r.GetProperty("packets_out").GetInt64(), r.GetProperty("packets_in").GetInt64(),
-                End(r, "src"), End(r, "dst"),
-                FindingKinds.Names((FindingKind)r.GetProperty("findings").GetInt32()),
-                r.GetProperty("conn").GetString()!,
-                string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}/{offset}")));
-            cursors.Add(new FlowCursor(ts, topic, partition, offset));
-        }
-
-        return (rows, cursors);
+    private static (FlowRow Row, FlowCursor Cursor) ParseRow(JsonElement r)
+    {
+        var ts = r.GetProperty("ts_ms").GetInt64();
+        var endMs = r.GetProperty("end_ms").GetInt64();
+        var topic = r.GetProperty("kafka_topic").GetString()!;
+        var partition = r.GetProperty("kafka_partition").GetInt32();
+        var offset = r.GetProperty("kafka_offset").GetInt64();
+        var row = new FlowRow(
+            DateTimeOffset.FromUnixTimeMilliseconds(ts),
+            endMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(endMs) : null,
+            r.GetProperty("event").GetInt32() switch { 1 => "new", 2 => "update", 4 => "destroy", _ => "flow" },
+            r.GetProperty("proto_name").GetString()!,
+            r.GetProperty("src").GetString()!, r.GetProperty("src_port").GetInt32(),
+            r.GetProperty("dst").GetString()!, r.GetProperty("dst_port").GetInt32(),
+            r.GetProperty("bytes_out").GetInt64(), r.GetProperty("bytes_in").GetInt64(),
+            r.GetProperty("packets_out").GetInt64(), r.GetProperty("packets_in").GetInt64(),
+            End(r, "src"), End(r, "dst"),
+            FindingKinds.Names((FindingKind)r.GetProperty("findings").GetInt32()),
+            r.GetProperty("conn").GetString()!,
+            string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}/{offset}"));
+        return (row, new FlowCursor(ts, topic, partition, offset));
     }
 
     private static FlowEnd End(JsonElement row, string side) => new(

@@ -233,23 +233,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
         return id;
     }
 
-    private static List<Row> ParseRows(ReadOnlySpan<byte> output)
-    {
-        var rows = new List<Row>();
-        while (!output.IsEmpty)
-        {
-            var end = output.IndexOf((byte)'\n');
-            var line = end < 0 ? output : output[..end];
-            output = end < 0 ? [] : output[(end + 1)..];
-            if (line.IsEmpty)
-            {
-                continue;
-            }
-
-            var reader = new Utf8JsonReader(line);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            var r = doc.RootElement;
-            rows.Add(new Row(
+    private static List<Row> ParseRows(ReadOnlySpan<byte> output) => JsonRows.Read(output, r => new Row(
                 r.GetProperty("s_kind").GetString()!,
                 Strings(r.GetProperty("s_vals")),
                 r.GetProperty("d_kind").GetString()!,
@@ -264,10 +248,6 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
                 r.GetProperty("first_ms").GetInt64(),
                 r.GetProperty("last_ms").GetInt64(),
                 r.GetProperty("total_edges").GetInt64()));
-        }
-
-        return rows;
-    }
 
     private static List<string> Strings(JsonElement array) => [.. array.EnumerateArray().Select(v => v.GetString()!)];
 
