@@ -126,6 +126,14 @@ public sealed class EmbeddedFlowStore : IFlowStore
             await connection.ExecuteAsync(StoreSql.RecordMigration(Database), cancellationToken, StoreSql.RecordMigrationParameters(migration));
             logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
         }
+
+        var (sql, parameters) = StoreRetentionSync.CurrentQuery(Database, StoreLayout.SingleServer);
+        var current = await connection.QueryTextAsync(sql, "TSVRaw", parameters, cancellationToken);
+        foreach (var (statement, change) in StoreRetentionSync.Changes(Database, options.Retentions, StoreLayout.SingleServer, current))
+        {
+            await connection.ExecuteAsync(statement, cancellationToken);
+            logger.LogInformation("Retention changed: {Change}", change);
+        }
     }
 
     private async Task<IReadOnlyList<int>> AppliedAsync(ChdbConnection connection, CancellationToken cancellationToken)

@@ -181,6 +181,14 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             await ExecuteAsync(StoreSql.RecordMigration(Database), StoreSql.RecordMigrationParameters(migration), cancellationToken);
             logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
         }
+
+        var (sql, parameters) = StoreRetentionSync.CurrentQuery(Database, Layout);
+        var current = await QueryTextAsync(sql, "TSVRaw", parameters, cancellationToken);
+        foreach (var (statement, change) in StoreRetentionSync.Changes(Database, options.Retentions, Layout, current))
+        {
+            await ExecuteAsync(statement, [], cancellationToken);
+            logger.LogInformation("Retention changed: {Change}", change);
+        }
     }
 
     /// <summary>Runs a statement (table-qualified SQL, values as <c>{name:Type}</c> parameters) and discards its output.</summary>
