@@ -108,9 +108,10 @@ public static class QueryHarness
             foreach (var target in steps)
             {
                 var watch = Stopwatch.StartNew();
+                var layerStart = stored;
                 for (; stored < target; stored += Math.Min(2_000_000, target - stored))
                 {
-                    await LoadAsync(store, stored, Math.Min(2_000_000, target - stored), edges, now);
+                    await LoadAsync(store, stored, Math.Min(2_000_000, target - stored), layerStart, target, edges, now);
                     Console.Error.Write($"\rloaded {stored + Math.Min(2_000_000, target - stored):N0} flows ({watch.Elapsed.TotalSeconds:F0} s)   ");
                 }
 
@@ -118,7 +119,7 @@ public static class QueryHarness
                 await SettleAsync(store);
                 var sizes = await Text(store, $"""
                     SELECT table, sum(rows), formatReadableSize(sum(bytes_on_disk)) FROM system.parts
-                    WHERE database = 'bench_query' AND active AND table IN ('flows_raw', 'flows_1m', 'flows_5m', 'flows_1h')
+                    WHERE database = 'bench_query' AND active AND table LIKE 'flows%'
                     GROUP BY table ORDER BY table
                     """);
                 Console.Error.WriteLine($"{stored:N0} flows loaded in {watch.Elapsed.TotalSeconds:F0} s; tables:\n{sizes}");
@@ -261,8 +262,12 @@ public static class QueryHarness
         return address.EndsWith("/24", StringComparison.Ordinal) ? address[..^4].TrimEnd('0') + "10" : address;
     }
 
-    /// <summary>Flows <paramref name="first"/>.. as DESTROY records over the last 7 days, edges drawn with a skew (a few carry most flows).</summary>
-    private static Task<int> LoadAsync(EmbeddedFlowStore store, long first, long count, int edges, DateTimeOffset now)
+    /// <summary>
+    /// Flows <paramref name="first"/>.. as DESTROY records, edges drawn with a skew (a few carry most flows). Each step
+    /// (<paramref name="layerStart"/> to <paramref name="layerEnd"/>) spreads its flows over the last 7 days in time
+    /// order, as a stream arrives: an insert covers a slice of the week, not all of it.
+    /// </summary>
+    private static Task<int> LoadAsync(EmbeddedFlowStore store, long first, long count, long layerStart, long layerEnd, int edges, DateTimeOffset now)
     {
         var end = now.ToUnixTimeMilliseconds();
         var span = (long)TimeSpan.FromDays(7).TotalMilliseconds;
@@ -277,7 +282,7 @@ public static class QueryHarness
             (
                 SELECT number AS conn_id,
                     toUInt32(floor({edges} * pow((cityHash64(number, 1) % 1000000) / 1000000.0, 2))) AS edge,
-                    fromUnixTimestamp64Milli(toInt64({end - span} + cityHash64(number, 2) % {span}), 'UTC') AS ts,
+                    fromUnixTimestamp64Milli(toInt64({end - span} + intDiv((number - {layerStart}) * {span}, {layerEnd - layerStart}) + cityHash64(number, 2) % 60000), 'UTC') AS ts,
                     ts + toIntervalMillisecond(cityHash64(number, 3) % 60000) AS end_ts,
                     toUInt16(32768 + cityHash64(number, 4) % 28000) AS src_port,
                     cityHash64(number, 5) % 20000 AS bytes_out, cityHash64(number, 6) % 200000 AS bytes_in,

@@ -28,21 +28,29 @@ public static partial class FlowSchema
     ];
 
     /// <summary>
-    /// The app × env rollup: per hour, only each end's app and environment (and, for peers without a workload,
-    /// their class), service and findings — the default map, over days, from a table several times smaller than
-    /// <c>flows_1h</c>. Fed from <c>flows_5m</c>'s inserts.
+    /// The app × env rollups: per 5 minutes and per hour, only each end's app and environment (and, for peers without
+    /// a workload, their class), findings, and the set of services seen (<c>services</c>: proto &lt;&lt; 16 | port,
+    /// an exact set, not a key) — the default map, from tables many times smaller than the workload-level ones.
+    /// The 5-minute table is fed from <c>flows_1m</c>'s inserts, the hourly one from <c>flows_5m</c>'s.
     /// </summary>
-    public static RollupTable AppRollup { get; } =
-        new("flows_app_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", AppDimensions);
+    public static IReadOnlyList<RollupTable> AppRollups { get; } =
+    [
+        new("flows_app_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate", AppDimensions),
+        new("flows_app_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", AppDimensions),
+    ];
 
     /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
-    public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, AppRollup];
+    public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. AppRollups];
 
     /// <summary>
-    /// The dimensions of <see cref="AppRollup"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
-    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them.
+    /// The dimensions of <see cref="AppRollups"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
+    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them,
+    /// and <c>services</c> too (a one-element set per row).
     /// </summary>
-    public const string AppDimensions = "src_peer, src_app, src_env, dst_peer, dst_app, dst_env, proto, dst_port, findings";
+    public const string AppDimensions = "src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings, services";
+
+    /// <summary>A row's service set where a table keeps protocol and port.</summary>
+    public const string ServicesExpression = "[toUInt32(proto) * 65536 + dst_port]";
 
     /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
     public const string SrcPeerExpression = "if(src_workload = '', src_kind, '')";
@@ -184,46 +192,55 @@ public static partial class FlowSchema
         return statements;
     }
 
-    /// <summary>Migration 8: the app × env rollup, filled from <c>flows_1h</c>, then kept from <c>flows_5m</c>'s inserts.</summary>
+    /// <summary>
+    /// Migration 8: the app × env rollups, filled from <c>flows_5m</c> and <c>flows_1h</c>, then kept from the inserts
+    /// into <c>flows_1m</c> and <c>flows_5m</c>.
+    /// </summary>
     private static List<string> AppRollupMigration(string db, StoreRetention retention)
     {
-        var app = AppRollup;
-        var select = $"""
-            SELECT toStartOfHour(bucket) AS bucket, {SrcPeerExpression} AS src_peer, src_app, src_env, {DstPeerExpression} AS dst_peer, dst_app, dst_env, proto, dst_port, findings,
-                {RollupAggregates}
-            FROM @source
-            GROUP BY bucket, {AppDimensions}
-            """;
-        return
-        [
-            $"""
-            CREATE TABLE IF NOT EXISTS {db}.{app.Name}
-            (
-                bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-                src_peer LowCardinality(String),
-                src_app LowCardinality(String),
-                src_env LowCardinality(String),
-                dst_peer LowCardinality(String),
-                dst_app LowCardinality(String),
-                dst_env LowCardinality(String),
-                proto UInt8,
-                dst_port UInt16,
-                findings UInt8,
-                opened SimpleAggregateFunction(sum, UInt64),
-                closed SimpleAggregateFunction(sum, UInt64),
-                bytes SimpleAggregateFunction(sum, UInt64),
-                packets SimpleAggregateFunction(sum, UInt64),
-                first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-                last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-            )
-            ENGINE = AggregatingMergeTree
-            PARTITION BY {app.PartitionFunction}(bucket)
-            ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, proto, dst_port, findings)
-            TTL bucket + toIntervalSecond({Seconds(retention.OneHour)})
-            """,
-            $"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{Rollups[2].Name}", StringComparison.Ordinal),
-            $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" + select.Replace("@source", $"{db}.{Rollups[1].Name}", StringComparison.Ordinal),
-        ];
+        var statements = new List<string>();
+        for (var i = 0; i < AppRollups.Count; i++)
+        {
+            var app = AppRollups[i];
+            var feeds = Rollups[i]; // flows_1m feeds the 5-minute table, flows_5m the hourly one
+            var fill = Rollups[i + 1]; // filled from the rows already stored at the same bucket size
+            var select = $"""
+                SELECT {app.BucketFunction}(bucket) AS bucket, {SrcPeerExpression} AS src_peer, src_app, src_env, {DstPeerExpression} AS dst_peer, dst_app, dst_env, findings,
+                    groupUniqArray(toUInt32(proto) * 65536 + dst_port) AS services,
+                    {RollupAggregates}
+                FROM @source
+                GROUP BY bucket, src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings
+                """;
+            statements.Add($"""
+                CREATE TABLE IF NOT EXISTS {db}.{app.Name}
+                (
+                    bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+                    src_peer LowCardinality(String),
+                    src_app LowCardinality(String),
+                    src_env LowCardinality(String),
+                    dst_peer LowCardinality(String),
+                    dst_app LowCardinality(String),
+                    dst_env LowCardinality(String),
+                    findings UInt8,
+                    services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
+                    opened SimpleAggregateFunction(sum, UInt64),
+                    closed SimpleAggregateFunction(sum, UInt64),
+                    bytes SimpleAggregateFunction(sum, UInt64),
+                    packets SimpleAggregateFunction(sum, UInt64),
+                    first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+                    last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+                )
+                ENGINE = AggregatingMergeTree
+                PARTITION BY {app.PartitionFunction}(bucket)
+                ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings)
+                TTL bucket + toIntervalSecond({Seconds(retention.For(app))})
+                """);
+            statements.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
+            statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" +
+                select.Replace("@source", $"{db}.{feeds.Name}", StringComparison.Ordinal));
+        }
+
+        return statements;
     }
 
     private static string Seconds(TimeSpan span) => ((long)span.TotalSeconds).ToString(CultureInfo.InvariantCulture);
@@ -235,9 +252,12 @@ public static partial class FlowSchema
 /// </summary>
 public sealed record RollupTable(string Name, TimeSpan Granularity, string BucketFunction, string PartitionFunction, string Dimensions)
 {
-    /// <summary>The dimension columns, as a set (with <c>src_peer</c>/<c>dst_peer</c>, which every rollup can give).</summary>
+    /// <summary>The dimension columns, as a set (with <c>src_peer</c>, <c>dst_peer</c> and <c>services</c>, which every rollup can give).</summary>
     public IReadOnlySet<string> Columns { get; } =
-        Dimensions.Split(',', StringSplitOptions.TrimEntries).Append("src_peer").Append("dst_peer").ToHashSet(StringComparer.Ordinal);
+        Dimensions.Split(',', StringSplitOptions.TrimEntries).Concat(["src_peer", "dst_peer", "services"]).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Whether the table keeps peers and services as columns (the app × env tables) instead of deriving them.</summary>
+    public bool KeepsPeers => Dimensions.Contains("services", StringComparison.Ordinal);
 }
 
 /// <summary>How long each table keeps its rows (table TTLs).</summary>

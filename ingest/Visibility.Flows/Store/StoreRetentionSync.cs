@@ -20,10 +20,10 @@ public static partial class StoreRetentionSync
 
     /// <summary>Reads each table's current TTL seconds: <c>name\tengine_full</c> lines for the store's tables.</summary>
     public static (string Sql, QueryParameter[] Parameters) CurrentQuery(string database, StoreLayout layout) =>
-        ("SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}",
+        ("SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND has(splitByChar(',', {names:String}), name)",
         [
             new("db", database),
-            new("names", "[" + string.Join(",", Targets(StoreRetention.RawOnly(TimeSpan.FromDays(1))).Select(t => $"'{Local(t.Table, layout)}'")) + "]"),
+            new("names", string.Join(",", Targets(StoreRetention.RawOnly(TimeSpan.FromDays(1))).Select(t => Local(t.Table, layout)))),
         ]);
 
     /// <summary>

@@ -29,6 +29,9 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
         "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "proto", "dst_port",
     };
 
+    // When the store's first flow was read, and when it was (null: no flow yet).
+    private (DateTimeOffset ReadAt, DateTimeOffset? First)? storeStart;
+
     public async Task<GraphResponse> RunAsync(GraphRequest request, CancellationToken cancellationToken)
     {
         var now = (clock ?? TimeProvider.System).GetUtcNow();
@@ -92,6 +95,23 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     /// <summary>The graph's (source, target) node pairs that hold a new workload-level edge passing the filter.</summary>
     private async Task<HashSet<(string, string)>> NewEdgePairsAsync(GraphRequest request, QueryPlan plan, CancellationToken cancellationToken)
     {
+        // Nothing can be new before the baseline window has passed: the store's first flow, read at most once a minute.
+        var now = (clock ?? TimeProvider.System).GetUtcNow();
+        var known = storeStart;
+        if (known is null || known.Value.First is null || now - known.Value.ReadAt > TimeSpan.FromMinutes(1))
+        {
+            var first = await store.QueryAsync(
+                $"SELECT toUnixTimestamp64Milli(min(first_seen)), count() FROM {FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.EdgesTable}",
+                "TabSeparated", static span => System.Text.Encoding.UTF8.GetString(span).Trim().Split('\t'), [], cancellationToken);
+            known = (now, first[1] == "0" ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(first[0], CultureInfo.InvariantCulture)));
+            storeStart = known;
+        }
+
+        if (known.Value.First is not { } start || start + rules.NewEdgeBaseline >= plan.To)
+        {
+            return [];
+        }
+
         var parameters = new List<QueryParameter>(request.Filter.Parameters);
         FlowSource.AddNewEdgeParameters(plan.From, plan.To, rules.NewEdgeBaseline, parameters);
         var sql = $"""
@@ -131,7 +151,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
         TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
     {
         var source = FlowSource.Filtered(database, plan, columns, filter, newEdgesInSql, newEdgeBaseline, parameters);
-        // Each key is a column of its own (grouping by arrays is slower); a port is proto << 16 | port until the end.
+        // Each key is a column of its own (grouping by arrays is slower); a service is proto << 16 | port until the end.
         var srcColumns = string.Join(", ", keys.Select((k, i) => $"{k.SourceExpression} AS s{i}"));
         var dstColumns = string.Join(", ", keys.Select((k, i) => $"{k.DestinationExpression} AS d{i}"));
         var srcNames = string.Join(", ", keys.Select((_, i) => $"s{i}"));
@@ -139,8 +159,9 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
         return $$"""
             SELECT s_kind, [{{srcNames}}] AS s_vals, d_kind, [{{dstNames}}] AS d_vals,
                 greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes, sum(packets) AS packets,
-                arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySort(groupUniqArray(64)(service))) AS ports,
-                uniqExact(service) AS port_count,
+                groupUniqArrayArray(services) AS all_services,
+                arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySlice(arraySort(all_services), 1, 64)) AS ports,
+                length(all_services) AS port_count,
                 groupBitOr(findings) AS finding_bits,
                 groupUniqArrayIf(16)((src_env, dst_env), findings != 0) AS finding_pairs,
                 toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms,
@@ -149,7 +170,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             (
                 SELECT src_peer AS s_kind, {{srcColumns}},
                     dst_peer AS d_kind, {{dstColumns}},
-                    toUInt32(proto) * 65536 + dst_port AS service,
+                    services,
                     opened, closed, bytes, packets, findings, src_env, dst_env, first_seen, last_seen
                 FROM
                 (

@@ -7,14 +7,14 @@ namespace Visibility.Query.Planning;
 
 /// <summary>
 /// The rows a plan reads, as one SQL subquery with the same columns whatever table each segment comes from: the
-/// columns the query asked for (the planner made sure every segment's table has them; <c>src_peer</c> and
-/// <c>dst_peer</c> are derived where a table keeps workloads) and the measures
+/// columns the query asked for (the planner made sure every segment's table has them; <c>src_peer</c>,
+/// <c>dst_peer</c> and <c>services</c> are derived where a table keeps workloads and ports) and the measures
 /// <c>opened, closed, bytes, packets, first_seen, last_seen</c>. Segment bounds are bound parameters.
 /// </summary>
 public static class FlowSource
 {
     /// <summary>Columns every query over flows reads: the peers' classes, the service, findings and the environments.</summary>
-    public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "proto", "dst_port", "findings", "src_env", "dst_env"];
+    public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "services", "findings", "src_env", "dst_env"];
 
     /// <summary>What <see cref="WithNewEdges"/> reads.</summary>
     public static IReadOnlyList<string> EdgeKeyColumns { get; } = ["src_workload", "src_kind", "dst_workload", "dst_kind", "proto", "dst_port"];
@@ -35,11 +35,12 @@ public static class FlowSource
                 sql.Append("\n    UNION ALL\n");
             }
 
-            var keepsPeers = segment.Table == FlowSchema.AppRollup.Name;
+            var keepsPeers = FlowSchema.AllRollups.Any(r => r.Name == segment.Table && r.KeepsPeers);
             var projection = string.Join(", ", columns.Select(c => c switch
             {
                 "src_peer" when !keepsPeers => FlowSchema.SrcPeerExpression + " AS src_peer",
                 "dst_peer" when !keepsPeers => FlowSchema.DstPeerExpression + " AS dst_peer",
+                "services" when !keepsPeers => FlowSchema.ServicesExpression + " AS services",
                 _ => c,
             }));
             if (segment.IsRaw)

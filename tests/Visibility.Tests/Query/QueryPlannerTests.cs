@@ -36,12 +36,16 @@ public sealed class QueryPlannerTests
     [Fact]
     public void Plan_AppByEnvColumns_ReadTheAppTableForWholeHours_WorkloadColumnsDoNot()
     {
-        var appColumns = new HashSet<string> { "src_peer", "dst_peer", "src_app", "src_env", "dst_app", "dst_env", "proto", "dst_port", "findings" };
+        var appColumns = new HashSet<string> { "src_peer", "dst_peer", "src_app", "src_env", "dst_app", "dst_env", "services", "findings" };
         var plan = QueryPlanner.Plan(T("10:02:30"), T("12:07:10"), appColumns, Retention, Now);
         Assert.Equal(
-            "flows_raw[10:02:30,10:03:00) flows_1m[10:03:00,10:05:00) flows_5m[10:05:00,11:00:00) flows_app_1h[11:00:00,12:00:00) " +
-            "flows_5m[12:00:00,12:05:00) flows_1m[12:05:00,12:07:00) flows_raw[12:07:00,12:07:10)",
+            "flows_raw[10:02:30,10:03:00) flows_1m[10:03:00,10:05:00) flows_app_5m[10:05:00,11:00:00) flows_app_1h[11:00:00,12:00:00) " +
+            "flows_app_5m[12:00:00,12:05:00) flows_1m[12:05:00,12:07:00) flows_raw[12:07:00,12:07:10)",
             Describe(plan));
+
+        // A filter on the port needs the workload-level tables, which keep it.
+        var withPort = QueryPlanner.Plan(T("10:00:00"), T("12:00:00"), new HashSet<string>(appColumns) { "dst_port" }, Retention, Now);
+        Assert.Equal("flows_1h[10:00:00,12:00:00)", Describe(withPort));
 
         var withWorkload = QueryPlanner.Plan(T("10:00:00"), T("12:00:00"), new HashSet<string>(appColumns) { "src_workload" }, Retention, Now);
         Assert.Equal("flows_1h[10:00:00,12:00:00)", Describe(withWorkload));

@@ -111,7 +111,7 @@ public sealed class RollupParityTests
         if (groupBy == "app,env" && toSeconds - fromSeconds >= 7200)
         {
             // The app × env table answers the whole hours of an app × env graph.
-            Assert.Contains(planned.Plan.Segments, s => s.Table == FlowSchema.AppRollup.Name);
+            Assert.Contains(planned.Plan.Segments, s => s.Table == "flows_app_1h");
         }
 
         Assert.True(raw.Plan!.RawOnly);
