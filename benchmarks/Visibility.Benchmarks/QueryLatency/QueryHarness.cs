@@ -31,6 +31,8 @@ public static class QueryHarness
           --data DIR        the engine's data directory (default: a new temporary directory, deleted at the end);
                             a directory from an earlier run is measured as it is, loading only what a step adds
           --markdown PATH   where to write the report (default artifacts/query/query-<UTC time>.md)
+          --sql STATEMENT   instead of the queries: time STATEMENT (repeatable, --runs times each) on --data's store,
+                            e.g. --sql "OPTIMIZE TABLE bench_query.flows_app_1h FINAL" to merge a table's parts
         """;
 
     public static async Task<int> RunAsync(string[] args)
