@@ -118,11 +118,20 @@ public static class FlowSource
             anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
             {{FlowSchema.SrcPeerExpression}} AS src_peer, {{FlowSchema.DstPeerExpression}} AS dst_peer
         FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
+        WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
         GROUP BY {{FlowSchema.EdgeKey}}
         HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
            AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
            AND min(first_seen) >= (SELECT min(first_seen) FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
         """;
+
+    /// <summary>
+    /// Edges with a row first seen in the range: an edge whose first sighting is in the range is one of them, so the
+    /// grouping that confirms it reads only these instead of every edge.
+    /// </summary>
+    private static string Candidates(string quotedDatabase) =>
+        $"SELECT {FlowSchema.EdgeKey} FROM {quotedDatabase}.{FlowSchema.EdgesTable} " +
+        "WHERE first_seen >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC') AND first_seen < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')";
 
     /// <summary>
     /// <c>findings</c> with the <c>new_edge</c> bit set on rows of new edges; reads parameters <c>ne_from</c>,
@@ -133,6 +142,7 @@ public static class FlowSource
             (
                 SELECT {{FlowSchema.EdgeKey}}
                 FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
+                WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
                 GROUP BY {{FlowSchema.EdgeKey}}
                 HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
                    AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
