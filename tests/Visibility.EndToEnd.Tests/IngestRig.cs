@@ -162,28 +162,14 @@ public sealed class IngestRig : IAsyncDisposable
     /// <summary>Runs `visibility verify-store --json` on a data directory no process has open.</summary>
     public static async Task<(int ExitCode, JsonElement Report)> VerifyStoreAsync(string dataPath, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(VisibilityProcess.DllPath);
-        info.ArgumentList.Add("verify-store");
-        info.ArgumentList.Add("--json");
-        info.Environment["Visibility__Store__Path"] = dataPath;
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[key] = value;
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
-        var text = await stdout;
+        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["Visibility__Store__Path"] = dataPath };
+        var (exitCode, text, stderr) = await VisibilityProcess.RunCommandAsync(["verify-store", "--json"], variables);
         if (!text.TrimStart().StartsWith('{'))
         {
-            throw new InvalidOperationException($"verify-store printed no report (exit {process.ExitCode}): {text}\n{await stderr}");
+            throw new InvalidOperationException($"verify-store printed no report (exit {exitCode}): {text}\n{stderr}");
         }
 
-        return (process.ExitCode, JsonDocument.Parse(text).RootElement.Clone());
+        return (exitCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 
     public static long Metric(string metrics, string name) =>

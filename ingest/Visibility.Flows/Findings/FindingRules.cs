@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using Visibility.Flows.Labels;
 
@@ -19,7 +20,7 @@ namespace Visibility.Flows.Findings;
 /// </summary>
 public sealed class FindingRules
 {
-    public static readonly IReadOnlyList<string> Levels = ["low", "medium", "high", "critical"];
+    public static readonly ImmutableArray<string> Levels = ["low", "medium", "high", "critical"];
 
     private readonly FrozenSet<string> protectedEnvironments;
     private readonly FrozenSet<(string, string)> sanctioned;
@@ -106,7 +107,10 @@ public sealed class FindingRules
 
     /// <summary>The highest of several severities (<c>low</c> when there are none).</summary>
     public static string Highest(IEnumerable<string> levels) =>
-        levels.DefaultIfEmpty("low").MaxBy(l => Levels.ToList().IndexOf(l))!;
+        levels.DefaultIfEmpty("low").MaxBy(Rank)!;
+
+    /// <summary>A severity's rank: 0 for <c>low</c> up to 3 for <c>critical</c>; -1 for anything else.</summary>
+    public static int Rank(string level) => Levels.IndexOf(level);
 
     /// <summary>Parses <c>source-&gt;destination</c>; each side an environment value or <c>*</c>.</summary>
     public static bool TryParsePair(string text, [NotNullWhen(true)] out string? source, [NotNullWhen(true)] out string? destination)

@@ -11,6 +11,9 @@ namespace Visibility.Flows.Store;
 /// </summary>
 public static partial class StoreRetentionSync
 {
+    /// <summary>The tables with a TTL.</summary>
+    public static IReadOnlyList<string> Tables { get; } = [FlowSchema.FlowsTable, .. FlowSchema.AllRollups.Select(r => r.Name)];
+
     /// <summary>The tables with a TTL, each with its TTL expression for <paramref name="retention"/>.</summary>
     public static IReadOnlyList<(string Table, TimeSpan Retention, string Ttl)> Targets(StoreRetention retention) =>
     [
@@ -23,7 +26,7 @@ public static partial class StoreRetentionSync
         ("SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND has(splitByChar(',', {names:String}), name)",
         [
             new("db", database),
-            new("names", string.Join(",", Targets(StoreRetention.RawOnly(TimeSpan.FromDays(1))).Select(t => Local(t.Table, layout)))),
+            new("names", string.Join(",", Tables.Select(t => Local(t, layout)))),
         ]);
 
     /// <summary>

@@ -89,10 +89,10 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
             """;
         var rows = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
 
-        var minimum = FindingRules.Levels.ToList().IndexOf(request.MinimumSeverity);
+        var minimum = FindingRules.Rank(request.MinimumSeverity);
         var findings = rows
             .Select(r => r with { Severity = rules.Severity((FindingKind)r.KindBit, r.Source.Labels.GetValueOrDefault("env", ""), r.Destination.Labels.GetValueOrDefault("env", "")) })
-            .Where(r => FindingRules.Levels.ToList().IndexOf(r.Severity) >= minimum)
+            .Where(r => FindingRules.Rank(r.Severity) >= minimum)
             .ToList();
         return new FindingsResponse(
             plan.From, plan.To,

@@ -48,9 +48,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             columns.Add("src_ip");
         }
 
-        var needed = columns.Where(c => c is not ("src_peer" or "dst_peer")).ToHashSet(StringComparer.Ordinal);
-        needed.UnionWith(["src_peer", "dst_peer"]);
-        var plan = QueryPlanner.Plan(request.From, request.To, needed, retention, now);
+        var plan = QueryPlanner.Plan(request.From, request.To, columns.ToHashSet(StringComparer.Ordinal), retention, now);
         var parameters = new List<QueryParameter>
         {
             new("limit", request.Limit.ToString(CultureInfo.InvariantCulture)),
