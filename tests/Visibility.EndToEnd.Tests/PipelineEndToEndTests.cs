@@ -34,7 +34,10 @@ public sealed class PipelineEndToEndTests : IDisposable
             var expected = ProduceConversations(service.Bootstrap, malformedAfter: 40);
             var expectedFlows = expected.Values.Sum(e => e.Flows);
 
-            var graph = await WaitForGraphAsync(service.Http, g => Edges(g).Values.Sum(e => e.Flows) >= expectedFlows, TimeSpan.FromSeconds(60));
+            // Wait for the whole answer, not a partial one: a graph may count a connection from its NEW record
+            // before its DESTROY record (with the bytes) is stored.
+            var graph = await WaitForGraphAsync(service.Http, g => Edges(g).Values.Sum(e => e.Flows) >= expectedFlows
+                && Edges(g).Values.Sum(e => e.Bytes) >= expected.Values.Sum(e => e.Bytes), TimeSpan.FromSeconds(60));
             var edges = Edges(graph);
             Assert.Equal(expected.Keys.OrderBy(k => k), edges.Keys.OrderBy(k => k));
             foreach (var (key, want) in expected)
@@ -47,9 +50,11 @@ public sealed class PipelineEndToEndTests : IDisposable
             Assert.Contains(graph.RootElement.GetProperty("nodes").EnumerateArray(),
                 n => n.GetProperty("id").GetString() == "unknown" && n.GetProperty("labels").GetProperty("kind").GetString() == "unknown");
 
-            var metrics = await service.Http.GetStringAsync("/metrics");
+            // The counters move after a batch's progress is committed, a moment after its rows become queryable.
+            var stored = $"visibility_ingest_stored_total {expectedFlows * 2}\n";
+            var metrics = await WaitForMetricsAsync(service.Http, m => m.Contains(stored, StringComparison.Ordinal), TimeSpan.FromSeconds(30));
             Assert.Contains("visibility_ingest_dead_lettered_total{reason=\"malformed JSON\"} 1", metrics, StringComparison.Ordinal);
-            Assert.Contains($"visibility_ingest_stored_total {expectedFlows * 2}\n", metrics, StringComparison.Ordinal);
+            Assert.Contains(stored, metrics, StringComparison.Ordinal);
 
             // One process owns a data directory: a second one is refused, naming it.
             await using (var second = VisibilityProcess.Start(DataPath))
@@ -223,6 +228,21 @@ public sealed class PipelineEndToEndTests : IDisposable
             }
 
             graph.Dispose();
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<string> WaitForMetricsAsync(HttpClient http, Func<string, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var metrics = await http.GetStringAsync("/metrics");
+            if (done(metrics) || DateTime.UtcNow > deadline)
+            {
+                return metrics;
+            }
+
             await Task.Delay(200);
         }
     }

@@ -393,6 +393,8 @@ public sealed class IngestConsumer
                 stalled = stalled || !await StoreAsync(group, rows, progress, grace);
                 if (!stalled)
                 {
+                    // Counted before the Kafka commit, so whoever sees the offsets committed sees the count too.
+                    metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
                     lock (pendingLock)
                     {
                         foreach (var batch in group)
@@ -403,7 +405,6 @@ public sealed class IngestConsumer
                         TryCommit(consumer);
                     }
 
-                    metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
                     UpdateLag(consumer, progress);
                 }
 
