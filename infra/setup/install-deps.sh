@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
 # npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
-# infra/deploy), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
+# infra/deploy; chromium for the map's browser tests), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
 need=()
@@ -12,6 +12,7 @@ command -v flock >/dev/null || need+=(util-linux)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v curl >/dev/null || need+=(curl)
+command -v chromium >/dev/null || need+=(chromium)
 
 if ((${#need[@]} > 0)); then
   sudo=""

@@ -38,6 +38,7 @@ public static class VisibilityApi
         api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
         api.MapQueryApi();
+        api.MapViewsApi();
         return app;
     }
 

@@ -10,6 +10,7 @@ using Visibility.Ingest.Pipeline;
 using Visibility.Query.Findings;
 using Visibility.Query.Flows;
 using Visibility.Query.Graph;
+using Visibility.Query.Views;
 
 namespace Visibility.Web.Hosting;
 
@@ -63,6 +64,7 @@ public static class ServiceRegistration
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>()));
         services.AddSingleton<FlowSearch>();
+        services.AddSingleton<SavedViewStore>();
 
         services.AddSingleton<InventoryFileWatcher>();
         services.AddHostedService<StoreStartup>();

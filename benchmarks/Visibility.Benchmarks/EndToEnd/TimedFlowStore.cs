@@ -76,6 +76,9 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
         => inner.QueryAsync(sql, format, read, parameters, cancellationToken);
 
+    public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
+
     public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken)
         => inner.UpsertWorkloadsAsync(workloads, cancellationToken);
 

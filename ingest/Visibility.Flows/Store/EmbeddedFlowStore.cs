@@ -81,6 +81,9 @@ public sealed class EmbeddedFlowStore : IFlowStore
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
         => (reader ?? throw NotInitialized()).QueryAsync(sql, format, read, parameters, cancellationToken);
 
+    public async Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        await (control ?? throw NotInitialized()).InsertAsync(insertSql, format, data, cancellationToken);
+
     public async Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken)
     {
         var connection = control ?? throw NotInitialized();

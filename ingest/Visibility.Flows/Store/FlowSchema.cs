@@ -14,6 +14,7 @@ public static partial class FlowSchema
 {
     public const string FlowsTable = "flows_raw";
     public const string WorkloadsTable = "workloads";
+    public const string ViewsTable = "saved_views";
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
 
@@ -134,6 +135,21 @@ public static partial class FlowSchema
             ]),
             new Migration(7, "findings, rollups and edges", RollupMigration(db, retention)),
             new Migration(8, "app x env rollup", AppRollupMigration(db, retention)),
+            new Migration(9, "saved views", [
+                // The map's saved views: a name and the view's query string, shared by URL (/?view=<id>).
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ViewsTable}
+                (
+                    id String,
+                    name String,
+                    query String,
+                    deleted UInt8,
+                    updated_at DateTime64(6, 'UTC')
+                )
+                ENGINE = ReplacingMergeTree(updated_at)
+                ORDER BY id
+                """,
+            ]),
         ];
     }
 

@@ -51,6 +51,12 @@ public interface IFlowStore
     /// <summary>Runs a read query; <paramref name="format"/> is a ClickHouse output format.</summary>
     Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Inserts a few rows into a control table (workloads, saved views): <paramref name="insertSql"/> is
+    /// <c>INSERT INTO db.table (columns)</c>, <paramref name="data"/> rows in <paramref name="format"/>.
+    /// </summary>
+    Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+
     Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken);

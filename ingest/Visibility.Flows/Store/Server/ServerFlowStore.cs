@@ -136,6 +136,9 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
         RunAsync(sql, format, parameters, read, cancellationToken);
 
+    public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        InsertAsync(insertSql, format, data, cancellationToken);
+
     public async Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken)
     {
         if (workloads.Count == 0)

@@ -1,0 +1,217 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Visibility.Flows.Findings;
+using Visibility.Ingest.Enrichment;
+using Visibility.Query.Filtering;
+using Visibility.Query.Graph;
+using Visibility.Query.Planning;
+using Visibility.Query.Views;
+
+namespace Visibility.Web.Api;
+
+/// <summary>What the map UI needs besides the query API: saved views and the vocabulary for filter completion.</summary>
+public static class ViewsApi
+{
+    public const int MaxNameLength = 200;
+    public const int MaxQueryLength = 8_192;
+    public const int MaxValuesPerKey = 1_000;
+
+    /// <summary>The query-string keys a view may hold: the map's state, nothing else.</summary>
+    public static IReadOnlyList<string> ViewKeys { get; } = ["last", "from", "to", "groupBy", "filter", "limit", "width"];
+
+    public static RouteGroupBuilder MapViewsApi(this RouteGroupBuilder api)
+    {
+        api.MapGet("/views", ListAsync).WithSummary("Saved map views");
+        api.MapPost("/views", CreateAsync)
+            .WithSummary("Save a map view")
+            .WithDescription("Body: {\"name\": \"dev to prod\", \"query\": \"last=24h&groupBy=app,env&filter=src.env%20%3D%20dev\"}; open it at /?view=<id>.");
+        api.MapGet("/views/{id}", GetAsync).WithSummary("One saved view");
+        api.MapPut("/views/{id}", ReplaceAsync).WithSummary("Rename or change a saved view");
+        api.MapDelete("/views/{id}", DeleteAsync).WithSummary("Delete a saved view");
+        api.MapGet("/labels", Labels)
+            .WithSummary("Label keys and values of the inventory, kinds, findings and protocols (filter completion)");
+        return api;
+    }
+
+    public sealed record ViewBody(string? Name, string? Query);
+
+    public sealed record Vocabulary(
+        IReadOnlyDictionary<string, IReadOnlyList<string>> Labels,
+        IReadOnlyList<string> Workloads,
+        IReadOnlyList<string> Kinds,
+        IReadOnlyList<string> Findings,
+        IReadOnlyList<string> Protocols,
+        IReadOnlyList<string> Severities);
+
+    internal static async Task<Ok<IReadOnlyList<SavedView>>> ListAsync(SavedViewStore views, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await views.ListAsync(cancellationToken));
+
+    internal static async Task<Results<Ok<SavedView>, NotFound<ProblemDetailsBody>, ProblemHttpResult>> GetAsync(
+        string id, SavedViewStore views, CancellationToken cancellationToken)
+    {
+        if (!SavedViewStore.IsId(id))
+        {
+            return Bad($"'{id}' is not a view id");
+        }
+
+        return await views.GetAsync(id, cancellationToken) is { } view ? TypedResults.Ok(view) : NotFound(id);
+    }
+
+    internal static async Task<Results<Created<SavedView>, ProblemHttpResult>> CreateAsync(
+        ViewBody? body, SavedViewStore views, CancellationToken cancellationToken)
+    {
+        if (Validate(body) is { } error)
+        {
+            return Bad(error);
+        }
+
+        if ((await views.ListAsync(cancellationToken)).Count >= SavedViewStore.MaxViews)
+        {
+            return Bad($"there are already {SavedViewStore.MaxViews} saved views; delete some first");
+        }
+
+        var view = await views.SaveAsync(null, body!.Name!.Trim(), Normalize(body.Query!), cancellationToken);
+        return TypedResults.Created($"/api/v1/views/{view.Id}", view);
+    }
+
+    internal static async Task<Results<Ok<SavedView>, NotFound<ProblemDetailsBody>, ProblemHttpResult>> ReplaceAsync(
+        string id, ViewBody? body, SavedViewStore views, CancellationToken cancellationToken)
+    {
+        if (!SavedViewStore.IsId(id))
+        {
+            return Bad($"'{id}' is not a view id");
+        }
+
+        if (Validate(body) is { } error)
+        {
+            return Bad(error);
+        }
+
+        if (await views.GetAsync(id, cancellationToken) is null)
+        {
+            return NotFound(id);
+        }
+
+        return TypedResults.Ok(await views.SaveAsync(id, body!.Name!.Trim(), Normalize(body.Query!), cancellationToken));
+    }
+
+    internal static async Task<Results<NoContent, NotFound<ProblemDetailsBody>, ProblemHttpResult>> DeleteAsync(
+        string id, SavedViewStore views, CancellationToken cancellationToken)
+    {
+        if (!SavedViewStore.IsId(id))
+        {
+            return Bad($"'{id}' is not a view id");
+        }
+
+        return await views.DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
+    }
+
+    internal static Ok<Vocabulary> Labels(WorkloadInventory inventory)
+    {
+        var labels = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var workload in inventory.List())
+        {
+            if (names.Count < MaxValuesPerKey)
+            {
+                names.Add(workload.Name);
+            }
+
+            foreach (var (key, value) in workload.Labels)
+            {
+                if (!labels.TryGetValue(key, out var values))
+                {
+                    labels[key] = values = new SortedSet<string>(StringComparer.Ordinal);
+                }
+
+                if (values.Count < MaxValuesPerKey)
+                {
+                    values.Add(value);
+                }
+            }
+        }
+
+        return TypedResults.Ok(new Vocabulary(
+            labels.ToDictionary(l => l.Key, l => (IReadOnlyList<string>)[.. l.Value], StringComparer.Ordinal),
+            [.. names],
+            FilterFields.Kinds,
+            [.. FindingKinds.All.Select(k => k.Name)],
+            [.. FilterFields.Protocols.Select(p => p.Name)],
+            FindingRules.Levels));
+    }
+
+    /// <summary>A view must load: its name is present and short, its query holds only map keys with valid values.</summary>
+    public static string? Validate(ViewBody? body)
+    {
+        if (body is null)
+        {
+            return "the body must be a JSON object {\"name\": \"...\", \"query\": \"...\"}";
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > MaxNameLength)
+        {
+            return $"name must be 1 to {MaxNameLength} characters";
+        }
+
+        if (body.Query is null || body.Query.Length > MaxQueryLength)
+        {
+            return $"query must be a query string of at most {MaxQueryLength} characters";
+        }
+
+        var values = QueryHelpers.ParseQuery(body.Query.TrimStart('?'));
+        foreach (var (key, value) in values)
+        {
+            if (!ViewKeys.Contains(key, StringComparer.Ordinal))
+            {
+                return $"query: '{key}' is not a view parameter (expected one of {string.Join(", ", ViewKeys)})";
+            }
+
+            if (value.Count > 1)
+            {
+                return $"query: '{key}' is given more than once";
+            }
+        }
+
+        string? Value(string key) => values.TryGetValue(key, out var v) ? v.ToString() : null;
+        if (!TimeRange.TryParse(Value("from"), Value("to"), Value("last"), DateTimeOffset.UtcNow, out _, out _, out var timeError))
+        {
+            return $"query: {timeError}";
+        }
+
+        if (!GroupKey.TryParseList(Value("groupBy"), out _, out var keyError))
+        {
+            return $"query: {keyError}";
+        }
+
+        if (!FilterClause.TryCreate(Value("filter"), out _, out var filterError))
+        {
+            return $"query: {filterError}";
+        }
+
+        if (Value("limit") is { } limit && (!int.TryParse(limit, out var n) || n < 1 || n > GraphQuery.MaxLimit))
+        {
+            return $"query: limit must be from 1 to {GraphQuery.MaxLimit}";
+        }
+
+        if (Value("width") is { } width && width is not ("bytes" or "flows"))
+        {
+            return "query: width must be bytes or flows";
+        }
+
+        return null;
+    }
+
+    /// <summary>The query string without a leading '?' and without empty parameters.</summary>
+    private static string Normalize(string query) =>
+        string.Join('&', QueryHelpers.ParseQuery(query.TrimStart('?'))
+            .Where(p => !string.IsNullOrEmpty(p.Value.ToString()))
+            .OrderBy(p => ViewKeys.ToList().IndexOf(p.Key))
+            .Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value.ToString())}"));
+
+    public sealed record ProblemDetailsBody(string Title, int Status, string Detail);
+
+    private static NotFound<ProblemDetailsBody> NotFound(string id) =>
+        TypedResults.NotFound(new ProblemDetailsBody("Not Found", 404, $"no saved view '{id}'"));
+
+    private static ProblemHttpResult Bad(string error) => TypedResults.Problem(error, statusCode: StatusCodes.Status400BadRequest);
+}
