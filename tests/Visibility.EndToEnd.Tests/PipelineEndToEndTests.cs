@@ -133,6 +133,67 @@ public sealed class PipelineEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Views_SavedListedReplacedDeleted_BadOnesRefusedByName_LabelsListTheInventory()
+    {
+        await using var service = VisibilityProcess.Start(DataPath);
+        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        using var created = await service.Http.PostAsJsonAsync("/api/v1/views", new { name = "dev → prod", query = "?groupBy=app,env&last=24h&filter=src.env = dev&width=" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var view = await created.Content.ReadFromJsonAsync<JsonElement>();
+        var id = view.GetProperty("id").GetString()!;
+        Assert.Equal($"/api/v1/views/{id}", created.Headers.Location?.ToString());
+        Assert.Equal("last=24h&groupBy=app%2Cenv&filter=src.env%20%3D%20dev", view.GetProperty("query").GetString());
+
+        var listed = await service.Http.GetFromJsonAsync<JsonElement>("/api/v1/views");
+        Assert.Equal(id, Assert.Single(listed.EnumerateArray()).GetProperty("id").GetString());
+        using (var replaced = await service.Http.PutAsJsonAsync($"/api/v1/views/{id}", new { name = "renamed", query = "last=7d" }))
+        {
+            Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
+        }
+
+        var got = await service.Http.GetFromJsonAsync<JsonElement>($"/api/v1/views/{id}");
+        Assert.Equal(("renamed", "last=7d"), (got.GetProperty("name").GetString(), got.GetProperty("query").GetString()));
+
+        var bad = new (HttpMethod Method, string Url, object? Body, HttpStatusCode Status, string Expected)[]
+        {
+            (HttpMethod.Post, "/api/v1/views", new { name = "", query = "last=1h" }, HttpStatusCode.BadRequest, "name must be 1 to 200 characters"),
+            (HttpMethod.Post, "/api/v1/views", new { name = "v", query = "last=1h&evil=1" }, HttpStatusCode.BadRequest, "'evil' is not a view parameter"),
+            (HttpMethod.Post, "/api/v1/views", new { name = "v", query = "filter=src.env = = dev" }, HttpStatusCode.BadRequest, "position 11"),
+            (HttpMethod.Post, "/api/v1/views", new { name = "v", query = "groupBy=app;drop" }, HttpStatusCode.BadRequest, "not a valid label key"),
+            (HttpMethod.Get, "/api/v1/views/not-an-id", null, HttpStatusCode.BadRequest, "'not-an-id' is not a view id"),
+            (HttpMethod.Get, "/api/v1/views/aaaaaaaaaaaaaaaa", null, HttpStatusCode.NotFound, "no saved view 'aaaaaaaaaaaaaaaa'"),
+            (HttpMethod.Put, "/api/v1/views/aaaaaaaaaaaaaaaa", new { name = "v", query = "" }, HttpStatusCode.NotFound, "no saved view"),
+        };
+        foreach (var (method, url, body, status, expected) in bad)
+        {
+            using var request = new HttpRequestMessage(method, url) { Content = body is null ? null : JsonContent.Create(body) };
+            using var response = await service.Http.SendAsync(request);
+            Assert.Equal(status, response.StatusCode);
+            Assert.Contains(expected, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var deleted = await service.Http.DeleteAsync($"/api/v1/views/{id}"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        using (var gone = await service.Http.GetAsync($"/api/v1/views/{id}"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+
+        var vocabulary = await service.Http.GetFromJsonAsync<JsonElement>("/api/v1/labels");
+        Assert.Equal(["dev", "prod"], vocabulary.GetProperty("labels").GetProperty("env").EnumerateArray().Select(v => v.GetString()));
+        Assert.Contains("prod-db-1", vocabulary.GetProperty("workloads").EnumerateArray().Select(v => v.GetString()));
+        Assert.Contains("cross_env", vocabulary.GetProperty("findings").EnumerateArray().Select(v => v.GetString()));
+    }
+
+    [Fact]
     public async Task Serve_InventoryFile_LoadedAtStartAndListed()
     {
         Directory.CreateDirectory(DataPath);

@@ -85,6 +85,18 @@ public sealed class QueryApiEndToEndTests : IDisposable
         Assert.Equal(1 + (2 * Rounds * 2), lines.Length);
         Assert.False(csv.Headers.Contains("X-Next-Cursor"));
 
+        // The map's export: every matching flow in one download, read here 7 rows per query (so over several reads).
+        using var export = await service.Http.GetAsync($"/api/v1/flows?last=1h&limit=7&format=csv&all=true&filter={filter}");
+        Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+        Assert.Equal("attachment; filename=\"flows.csv\"", export.Content.Headers.ContentDisposition?.ToString());
+        var exported = (await export.Content.ReadAsStringAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(lines, exported);
+        using (var jsonAll = await service.Http.GetAsync("/api/v1/flows?last=1h&all=true"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, jsonAll.StatusCode);
+            Assert.Contains("all=true exports CSV only", await jsonAll.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         // Analytics on the app x env graph.
         var reach = await Json(service, "/api/v1/graph/reach?last=1h&groupBy=app,env&start=env=dev&hops=1");
         Assert.Contains(reach.GetProperty("result").GetProperty("nodes").EnumerateArray(), n => n.GetProperty("id").GetString() == "app=db,env=prod");

@@ -30,6 +30,8 @@ public sealed class VisibilityProcess : IAsyncDisposable
 
     public string Bootstrap => $"127.0.0.1:{BrokerPort}";
 
+    public string BaseUrl => $"http://127.0.0.1:{HttpPort}";
+
     public HttpClient Http { get; }
 
     public string Output => string.Join('\n', output);

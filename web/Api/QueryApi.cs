@@ -37,7 +37,7 @@ public static class QueryApi
             .WithDescription("Example: /api/v1/findings?last=24h&minSeverity=high&filter=finding%20%3D%20cross_env");
         api.MapGet("/flows", GetFlowsAsync)
             .WithSummary("Raw flows matching a filter, newest first, paged by cursor (JSON or CSV)")
-            .WithDescription("Example: /api/v1/flows?last=1h&filter=dst.port%20%3D%205432&limit=100&format=csv; pass the response's next cursor as cursor= for the next page (CSV: the X-Next-Cursor header).");
+            .WithDescription("Example: /api/v1/flows?last=1h&filter=dst.port%20%3D%205432&limit=100&format=csv; pass the response's next cursor as cursor= for the next page (CSV: the X-Next-Cursor header); format=csv&all=true downloads every matching flow (up to 1,000,000), read limit rows at a time.");
         return api;
     }
 
@@ -152,7 +152,7 @@ public static class QueryApi
 
     internal static async Task<IResult> GetFlowsAsync(
         HttpContext context, FlowSearch search, string? from, string? to, string? last, string? filter, int? limit, string? cursor, string? format,
-        CancellationToken cancellationToken)
+        bool? all, CancellationToken cancellationToken)
     {
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
         {
@@ -190,6 +190,14 @@ public static class QueryApi
         if (csv is null)
         {
             return Bad("format must be json or csv");
+        }
+
+        if (all == true)
+        {
+            // The whole range as one CSV download (the map's "export flows"), read page by page as it is written.
+            return csv.Value
+                ? new CsvExport(search, new FlowSearchRequest(start, end, clause, limit ?? FlowSearch.MaxLimit, after))
+                : Bad("all=true exports CSV only: add format=csv");
         }
 
         var page = await search.RunAsync(new FlowSearchRequest(start, end, clause, max, after), cancellationToken);
@@ -265,24 +273,67 @@ public static class QueryApi
                 httpContext.Response.Headers["X-Next-Cursor"] = next.Encode();
             }
 
-            var text = new StringBuilder();
-            text.AppendJoin(',', FlowSearch.CsvColumns).Append("\r\n");
-            foreach (var row in page.Flows)
-            {
-                text.AppendJoin(',', FlowSearch.CsvFields(row).Select(Quote)).Append("\r\n");
-                if (text.Length > 1 << 16)
-                {
-                    await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
-                    text.Clear();
-                }
-            }
+            await httpContext.Response.WriteAsync(CsvHeader, httpContext.RequestAborted);
+            await WriteCsvRowsAsync(httpContext, page.Flows);
+        }
+    }
 
-            await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
+    /// <summary>
+    /// Every flow of a range and filter as one CSV download, newest first, read a page at a time with the keyset
+    /// cursor while it is written; at most <see cref="MaxExportRows"/> rows (a last comment line says when it stopped).
+    /// </summary>
+    private sealed class CsvExport(FlowSearch search, FlowSearchRequest first) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.ContentType = "text/csv; charset=utf-8";
+            httpContext.Response.Headers.ContentDisposition = "attachment; filename=\"flows.csv\"";
+            await httpContext.Response.WriteAsync(CsvHeader, httpContext.RequestAborted);
+            var request = first;
+            var rows = 0L;
+            while (true)
+            {
+                var page = await search.RunAsync(request, httpContext.RequestAborted);
+                await WriteCsvRowsAsync(httpContext, page.Flows);
+                rows += page.Flows.Count;
+                if (page.Next is not { } next)
+                {
+                    return;
+                }
+
+                if (rows >= MaxExportRows)
+                {
+                    await httpContext.Response.WriteAsync($"# truncated after {MaxExportRows} rows; narrow the range or filter, or page with cursor={next.Encode()}\r\n", httpContext.RequestAborted);
+                    return;
+                }
+
+                request = request with { After = next };
+            }
+        }
+    }
+
+    public const int MaxExportRows = 1_000_000;
+
+    private static readonly string CsvHeader = string.Join(',', FlowSearch.CsvColumns) + "\r\n";
+
+    private static async Task WriteCsvRowsAsync(HttpContext httpContext, IEnumerable<FlowRow> flows)
+    {
+        var text = new StringBuilder();
+        foreach (var row in flows)
+        {
+            text.AppendJoin(',', FlowSearch.CsvFields(row).Select(Quote)).Append("\r\n");
+            if (text.Length > 1 << 16)
+            {
+                await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
+                text.Clear();
+            }
         }
 
-        private static string Quote(string field) =>
-            field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
+        await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
     }
+
+    private static string Quote(string field) =>
+        field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
 }
 
 /// <summary>An analytics result with the size of the graph it ran on (and whether that graph was cut by its limit).</summary>

@@ -172,7 +172,7 @@ public static class ViewsApi
             }
         }
 
-        string? Value(string key) => values.TryGetValue(key, out var v) ? v.ToString() : null;
+        string? Value(string key) => values.TryGetValue(key, out var v) && v.ToString().Length > 0 ? v.ToString() : null;
         if (!TimeRange.TryParse(Value("from"), Value("to"), Value("last"), DateTimeOffset.UtcNow, out _, out _, out var timeError))
         {
             return $"query: {timeError}";

@@ -21,6 +21,10 @@ const probe = { ready: false, layoutMs: null, renderMs: null, nodes: 0, edges: 0
 window.visibilityMap = probe;
 probe.edgePoint = (source, target) => map.pagePoint({ edge: [source, target] });
 probe.nodePoint = (id) => map.pagePoint({ node: id });
+probe.edgeList = () => (map.cy ? map.cy.edges().map((e) => ({
+  source: e.data('source'), target: e.data('target'), classes: e.classes(), color: e.style('line-color'), selected: e.selected(),
+})) : []);
+probe.nodeIds = () => (map.cy ? map.cy.nodes().not('.env').map((n) => n.id()) : []);
 probe.highlighted = () => (map.cy ? map.cy.elements('.hl').map((e) => e.id()) : []);
 
 let state = State.read();
@@ -155,7 +159,7 @@ function status(text) {
 function updateExportLink() {
   const params = State.rangeAndFilter(state);
   params.set('format', 'csv');
-  params.set('limit', '100000');
+  params.set('all', 'true');
   ui.csv.href = `/api/v1/flows?${params}`;
 }
 
@@ -242,9 +246,9 @@ function pickFinding(finding) {
 // ---- analytics: blast radius and paths
 
 function renderAnalyticsForm(result) {
-  const start = h('input', { id: 'reach-start', value: ui.analytics.querySelector('#reach-start')?.value || 'env=dev', size: 24, spellcheck: 'false' });
-  const hops = h('input', { id: 'reach-hops', type: 'number', min: 1, max: 10, value: 3, size: 3 });
-  const reverse = h('input', { id: 'reach-reverse', type: 'checkbox' });
+  const start = h('input', { id: 'reach-start', value: lastReach.selector, size: 24, spellcheck: 'false' });
+  const hops = h('input', { id: 'reach-hops', type: 'number', min: 1, max: 10, value: lastReach.hops, size: 3 });
+  const reverse = h('input', { id: 'reach-reverse', type: 'checkbox', checked: lastReach.reverse });
   const source = h('input', { id: 'path-source', value: pathSource ? `id=${pathSource.id}` : (ui.analytics.querySelector('#path-source')?.value || 'env=dev'), size: 24, spellcheck: 'false' });
   const target = h('input', { id: 'path-target', value: ui.analytics.querySelector('#path-target')?.value || 'env=prod', size: 24, spellcheck: 'false' });
   const pathHops = h('input', { id: 'path-hops', type: 'number', min: 1, max: 10, value: 4, size: 3 });
@@ -269,7 +273,10 @@ function analyticsParams(extra) {
   return params;
 }
 
+const lastReach = { selector: 'env=dev', hops: 3, reverse: false };
+
 async function runReach(selector, hops, reverse) {
+  Object.assign(lastReach, { selector, hops, reverse });
   try {
     const response = await getJson('/api/v1/graph/reach', analyticsParams({ start: selector, hops, reverse }));
     const r = response.result;

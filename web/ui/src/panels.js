@@ -57,7 +57,7 @@ export function edgeDetails(edge, nodes, state) {
   const flowsBox = h('div', { class: 'flows', 'aria-live': 'polite' });
   const csv = new URLSearchParams(rangeAndFilter(state, filter));
   csv.set('format', 'csv');
-  csv.set('limit', '100000');
+  csv.set('all', 'true');
   const root = h('div', { class: 'details', dataset: { edge: `${edge.source} → ${edge.target}` } },
     h('h2', {}, `${edge.source} → ${edge.target}`),
     edge.findings.length

@@ -1,0 +1,251 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary>
+/// The map in a real browser: Debian's chromium driven by Playwright against <c>visibility serve --demo</c> (demo
+/// traffic through the dev broker into chDB). Screenshots go to <c>artifacts/browser-tests/</c> at the repository root.
+/// </summary>
+public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string DevApi = "app=api,env=dev";
+    private const string ProdDb = "app=db,env=prod";
+    private readonly TempDirectory data = new("visibility-map");
+    private VisibilityProcess? service;
+    private IPlaywright? playwright;
+    private IBrowser? browser;
+
+    public async Task InitializeAsync()
+    {
+        service = VisibilityProcess.Start(data.Path, ["--demo"]);
+        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        playwright = await Playwright.CreateAsync();
+        browser = await Browser.LaunchAsync(playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (browser is not null)
+        {
+            await browser.CloseAsync();
+        }
+
+        playwright?.Dispose();
+        if (service is not null)
+        {
+            await service.DisposeAsync();
+        }
+    }
+
+    public void Dispose() => data.Dispose();
+
+    [Fact]
+    public async Task Map_DevToProdEdgeHighlighted_OpensItsFlows_GroupByAndFilterChange_SavedViewReloads()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(service!.BaseUrl + "/");
+
+        // The demo's dev → prod database edge appears, drawn in the cross-environment style; ordinary edges are not.
+        var edges = await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
+        var devProd = edges.Single(e => e.Source == DevApi && e.Target == ProdDb);
+        Assert.Contains("cross-env", devProd.Classes);
+        Assert.Equal("rgb(207,34,46)", devProd.Color);
+        Assert.All(edges.Where(e => e.Source.EndsWith("env=dev", StringComparison.Ordinal) && e.Target.EndsWith("env=dev", StringComparison.Ordinal)),
+            e => Assert.DoesNotContain("cross-env", e.Classes));
+        Assert.Contains(edges, e => e.Source == "internet" && e.Classes.Contains("from-internet"));
+        Assert.Contains(edges, e => e.Source == "unknown" && e.Classes.Contains("from-unknown"));
+        await Expect(page.Locator("#legend")).ToContainTextAsync("cross-environment");
+        await ScreenshotAsync(page, "1-map");
+
+        // Clicking the edge on the canvas opens it: totals, findings and its flows, page by page.
+        var point = await page.EvaluateAsync<JsonElement>("([s, t]) => window.visibilityMap.edgePoint(s, t)", new[] { DevApi, ProdDb });
+        await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
+        var details = page.Locator("#details");
+        await Expect(details.Locator("h2")).ToHaveTextAsync($"{DevApi} → {ProdDb}");
+        await Expect(details).ToContainTextAsync("cross_env");
+        await Expect(details.Locator(".flows tbody tr").First).ToContainTextAsync("10.10.3.10:5432");
+        Assert.All(await details.Locator(".flows tbody tr td:nth-child(4)").AllTextContentsAsync(), d => Assert.Equal("10.10.3.10:5432", d));
+        if (await details.Locator(".next-page").CountAsync() > 0)
+        {
+            var firstPage = await details.Locator(".flows tbody").TextContentAsync();
+            await details.Locator(".next-page").ClickAsync();
+            await Expect(details.Locator(".pager")).ToContainTextAsync("page 2");
+            Assert.NotEqual(firstPage, await details.Locator(".flows tbody").TextContentAsync());
+        }
+
+        await ScreenshotAsync(page, "2-edge-flows");
+
+        // Group by role and env: the URL and the nodes follow.
+        await page.FillAsync("#groupBy", "role,env");
+        await page.ClickAsync("#controls button[type=submit]");
+        await page.WaitForURLAsync(new Regex("groupBy=role%2Cenv"));
+        await WaitForAsync(page, "() => window.visibilityMap.ready && window.visibilityMap.nodeIds().some(id => id.startsWith('role='))");
+        Assert.DoesNotContain(await page.EvaluateAsync<string[]>("() => window.visibilityMap.nodeIds()"), id => id.StartsWith("app=", StringComparison.Ordinal));
+        await ScreenshotAsync(page, "3-group-by-role");
+
+        // A filter narrows the map; a bad one is explained in place, at its position.
+        await page.FillAsync("#filter", "src.env = dev");
+        await page.ClickAsync("#controls button[type=submit]");
+        await page.WaitForURLAsync(new Regex("filter=src.env"));
+        edges = await WaitForEdgesAsync(page, list => list.Count > 0 && list.All(e => e.Source.EndsWith("env=dev", StringComparison.Ordinal)));
+        Assert.Contains(edges, e => e.Target == "role=database,env=prod" && e.Classes.Contains("cross-env"));
+
+        await page.FillAsync("#filter", "src.env = = dev");
+        await page.ClickAsync("#controls button[type=submit]");
+        await Expect(page.Locator("#filter-error")).ToContainTextAsync("position 11");
+        await Expect(page.Locator("#filter")).ToHaveAttributeAsync("aria-invalid", "true");
+        await ScreenshotAsync(page, "4-filter-error");
+
+        // Completion offers label keys and their values from the inventory.
+        await page.FillAsync("#filter", "");
+        await page.FocusAsync("#filter");
+        await page.Keyboard.TypeAsync("src.en");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("src.env");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= p");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("prod");
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("src.env = prod ", await page.InputValueAsync("#filter"));
+        await ScreenshotAsync(page, "5-completion");
+
+        // Save the view (name asked by a dialog), then open its shared URL in a fresh page.
+        await page.FillAsync("#filter", "src.env = dev");
+        await page.ClickAsync("#controls button[type=submit]");
+        await WaitForEdgesAsync(page, list => list.Count > 0 && list.All(e => e.Source.EndsWith("env=dev", StringComparison.Ordinal)));
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync("dev traffic by role");
+        await page.ClickAsync("#save-view");
+        await Expect(page.Locator("#status")).ToContainTextAsync("Saved \"dev traffic by role\"");
+        var viewId = ViewId().Match(page.Url).Groups[1].Value;
+        Assert.Matches("^[a-z2-7]{16}$", viewId);
+
+        var reloaded = await NewPageAsync();
+        await reloaded.GotoAsync($"{service.BaseUrl}/?view={viewId}");
+        await Expect(reloaded.Locator("#groupBy")).ToHaveValueAsync("role,env");
+        await Expect(reloaded.Locator("#filter")).ToHaveValueAsync("src.env = dev");
+        await Expect(reloaded.Locator("#views")).ToHaveValueAsync(viewId);
+        await Expect(reloaded.Locator("#views option:checked")).ToHaveTextAsync("dev traffic by role");
+        edges = await WaitForEdgesAsync(reloaded, list => list.Count > 0);
+        Assert.All(edges, e => Assert.EndsWith("env=dev", e.Source, StringComparison.Ordinal));
+        await ScreenshotAsync(reloaded, "6-saved-view-reloaded");
+    }
+
+    [Fact]
+    public async Task Map_FindingJumpsToItsEdge_BlastRadiusHighlights_KeyboardReachesThePanel()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(service!.BaseUrl + "/");
+        await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
+
+        await page.ClickAsync("#tab-findings");
+        var finding = page.Locator("#findings .finding", new PageLocatorOptions { HasText = "cross env" }).First;
+        await Expect(finding).ToContainTextAsync("dev-api-1 → prod-db-1 tcp/5432");
+        await Expect(finding.Locator(".sev")).ToHaveTextAsync("high");
+        await finding.ClickAsync();
+        await Expect(page.Locator("#details h2")).ToHaveTextAsync($"{DevApi} → {ProdDb}");
+        var selected = (await EdgesAsync(page)).Where(e => e.Selected).ToList();
+        Assert.Equal((DevApi, ProdDb), (Assert.Single(selected).Source, selected[0].Target));
+        await ScreenshotAsync(page, "7-finding-to-edge");
+
+        // A node's blast radius: what dev's api reaches within three hops, highlighted on the map.
+        var point = await page.EvaluateAsync<JsonElement>("id => window.visibilityMap.nodePoint(id)", DevApi);
+        await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
+        await Expect(page.Locator("#details h2")).ToHaveTextAsync(DevApi);
+        await Expect(page.Locator("#details")).ToContainTextAsync("dev-api-1");
+        await page.ClickAsync("#details button:text('Blast radius')");
+        await Expect(page.Locator("#analytics-result h3")).ToContainTextAsync("Reachable from id=app=api,env=dev");
+        await WaitForAsync(page, "() => window.visibilityMap.highlighted().length > 0");
+        var highlighted = await page.EvaluateAsync<string[]>("() => window.visibilityMap.highlighted()");
+        Assert.Contains(ProdDb, highlighted);
+        Assert.Contains("app=db,env=dev", highlighted);
+        Assert.DoesNotContain("internet", highlighted);
+        await ScreenshotAsync(page, "8-blast-radius");
+
+        // Paths from dev to the production database.
+        await page.FillAsync("#path-source", "env=dev");
+        await page.FillAsync("#path-target", "env=prod,app=db");
+        await page.ClickAsync("#analytics button:text('Find paths')");
+        await Expect(page.Locator("#analytics .path-list li").First).ToContainTextAsync(ProdDb);
+
+        // Keyboard: tabs move with the arrow keys and the focused control is visibly outlined.
+        await page.FocusAsync("#tab-details");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await Expect(page.Locator("#tab-findings")).ToBeFocusedAsync();
+        await Expect(page.Locator("#findings")).ToBeVisibleAsync();
+        var outline = await page.EvaluateAsync<string>("() => getComputedStyle(document.activeElement).outlineStyle");
+        Assert.Equal("solid", outline);
+
+        // The export link carries the current range and filter.
+        var href = await page.GetAttributeAsync("#export-csv", "href");
+        Assert.StartsWith("/api/v1/flows?", href, StringComparison.Ordinal);
+        Assert.Contains("format=csv", href, StringComparison.Ordinal);
+        using var csv = await service.Http.GetAsync(href);
+        Assert.Equal("text/csv; charset=utf-8", csv.Content.Headers.ContentType?.ToString());
+        Assert.Contains("10.10.3.10", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    internal sealed record DrawnEdge(string Source, string Target, string[] Classes, string Color, bool Selected);
+
+    private async Task<IPage> NewPageAsync()
+    {
+        var page = await browser!.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 850 } });
+        page.PageError += (_, error) => output.WriteLine($"page error: {error}");
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error" && !message.Text.Contains("400 (Bad Request)", StringComparison.Ordinal))
+            {
+                output.WriteLine($"console error: {message.Text}");
+            }
+        };
+        return page;
+    }
+
+    private static async Task<List<DrawnEdge>> EdgesAsync(IPage page)
+    {
+        var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.edgeList()");
+        return [.. json.EnumerateArray().Select(e => new DrawnEdge(
+            e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!,
+            [.. e.GetProperty("classes").EnumerateArray().Select(c => c.GetString()!)],
+            e.GetProperty("color").GetString()!.Replace(" ", "", StringComparison.Ordinal), e.GetProperty("selected").GetBoolean()))];
+    }
+
+    /// <summary>Polls the drawn map (reloading it while the demo's first flows arrive) until it satisfies the condition.</summary>
+    private static async Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            await WaitForAsync(page, "() => window.visibilityMap && window.visibilityMap.ready");
+            var edges = await EdgesAsync(page);
+            if (done(edges))
+            {
+                return edges;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"map never showed the expected edges; drawn: {string.Join("; ", edges.Select(e => $"{e.Source} -> {e.Target}"))}");
+            }
+
+            await page.WaitForTimeoutAsync(500);
+            await page.ClickAsync("#controls button[type=submit]");
+        }
+    }
+
+    private static Task WaitForAsync(IPage page, string predicate) =>
+        page.WaitForFunctionAsync(predicate, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
+
+    private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    private async Task ScreenshotAsync(IPage page, string name)
+    {
+        var path = Path.Combine(Browser.ArtifactsDirectory, $"{nameof(MapBrowserTests)}-{name}.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        output.WriteLine($"screenshot: {path}");
+    }
+
+    [GeneratedRegex(@"[?&]view=([a-z2-7]+)")]
+    private static partial Regex ViewId();
+}
