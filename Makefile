@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench bench-e2e bench-query dev-broker clean
+.PHONY: deps build test demo bench bench-e2e bench-query bench-map dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -34,6 +34,10 @@ bench: deps
 # Query latency at 1 M, 10 M and 50 M stored flows (planner vs raw flows); QUERY_ARGS="--steps 1000000" for a quick pass.
 bench-query: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- query $(QUERY_ARGS)
+
+# The map at 2,000 nodes / 10,000 edges in headless chromium: layout time and responsiveness (BENCHMARKS.md "Map").
+bench-map: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- map $(MAP_ARGS)
 
 bench-e2e: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)

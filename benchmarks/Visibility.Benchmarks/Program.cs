@@ -1,10 +1,15 @@
 using BenchmarkDotNet.Running;
 using Visibility.Benchmarks.EndToEnd;
 
-// `e2e` runs the end-to-end throughput harness, `query` the query-latency harness; anything else goes to BenchmarkDotNet.
+// `e2e` runs the end-to-end throughput harness, `query` the query-latency harness, `map` the map-at-size harness; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "query")
 {
     return await Visibility.Benchmarks.QueryLatency.QueryHarness.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "map")
+{
+    return await Visibility.Benchmarks.MapLayout.MapLayoutHarness.RunAsync(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "e2e")

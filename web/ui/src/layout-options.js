@@ -18,3 +18,6 @@ export function layoutOptions(nodeCount) {
     packComponents: false,
   };
 }
+
+/** Graphs above this many nodes are laid out per environment and drawn without compound nodes (see map.js). */
+export const largeGraphNodes = 400;

@@ -34,6 +34,7 @@ let vocabulary = null;
 let workloads = [];
 let pathSource = null;
 let loadController = null;
+let fetchMs = 0;
 
 const map = new MapView($('map'), {
   onNode: (node) => showDetails(nodeDetails(node, graph, workloads, actions)),
@@ -175,8 +176,10 @@ async function load() {
   const params = State.rangeAndFilter(state);
   params.set('groupBy', state.groupBy || State.defaults.groupBy);
   if (state.limit) params.set('limit', state.limit);
+  const fetchStarted = performance.now();
   try {
     graph = await getJson('/api/v1/graph', params, controller.signal);
+    fetchMs = performance.now() - fetchStarted;
   } catch (error) {
     if (error.name === 'AbortError') return;
     probe.error = error.message;
@@ -202,6 +205,7 @@ async function redraw() {
   if (!timings) return;
   Object.assign(probe, {
     ready: true, error: null, layoutMs: Math.round(timings.layoutMs), renderMs: Math.round(timings.totalMs),
+    buildMs: Math.round(timings.buildMs), paintMs: Math.round(timings.paintMs), fetchMs: Math.round(fetchMs),
     nodes: graph.nodes.length, edges: graph.edges.length, renders: probe.renders + 1,
   });
   const crossEnv = graph.edges.filter((e) => e.crossEnv).length;

@@ -2,7 +2,7 @@
 // cross-environment, unknown and internet flows styled apart (colour and line style, so not by colour alone).
 import cytoscape from 'cytoscape';
 import fcose from 'cytoscape-fcose';
-import { layoutOptions } from './layout-options.js';
+import { largeGraphNodes, layoutOptions } from './layout-options.js';
 
 cytoscape.use(fcose);
 
@@ -41,6 +41,9 @@ function styles(large) {
         width: 28,
         height: 28,
         shape: 'round-rectangle',
+        // Drawing order is explicit: group boxes, then edges, then nodes (so boxes never cover edges).
+        'z-index-compare': 'manual',
+        'z-index': 20,
       },
     },
     {
@@ -58,6 +61,13 @@ function styles(large) {
         padding: 12,
       },
     },
+    {
+      selector: 'node.box',
+      style: {
+        width: 'data(bw)', height: 'data(bh)', events: 'no', 'z-index': 0,
+        'border-width': 2, 'min-zoomed-font-size': 0, 'font-size': 28, 'text-margin-y': -6,
+      },
+    },
     { selector: 'node.env.env-prod', style: { 'background-color': '#fff8f5', 'border-color': '#cf222e' } },
     { selector: 'node.unknown', style: { shape: 'ellipse', 'border-style': 'dashed', 'border-color': palette.unknown } },
     { selector: 'node.internet', style: { shape: 'diamond', 'border-color': palette.internet, 'border-width': 3 } },
@@ -72,16 +82,18 @@ function styles(large) {
         'curve-style': large ? 'haystack' : 'bezier',
         'arrow-scale': 0.8,
         opacity: large ? 0.55 : 0.85,
+        'z-index-compare': 'manual',
+        'z-index': 10,
       },
     },
     { selector: 'edge.new-edge', style: { 'line-color': palette.newEdge, 'target-arrow-color': palette.newEdge } },
     { selector: 'edge.from-internet', style: { 'line-color': palette.internet, 'target-arrow-color': palette.internet, 'line-style': 'dotted', opacity: 1 } },
     { selector: 'edge.from-unknown', style: { 'line-color': palette.unknown, 'target-arrow-color': palette.unknown, 'line-style': 'dashed', opacity: 1 } },
-    { selector: 'edge.cross-env', style: { 'line-color': palette.crossEnv, 'target-arrow-color': palette.crossEnv, 'line-style': 'solid', opacity: 1, 'z-index': 10 } },
-    { selector: ':selected', style: { 'border-color': palette.selected, 'border-width': 4, 'line-color': palette.selected, 'target-arrow-color': palette.selected, opacity: 1, 'z-index': 20 } },
+    { selector: 'edge.cross-env', style: { 'line-color': palette.crossEnv, 'target-arrow-color': palette.crossEnv, 'line-style': 'solid', opacity: 1, 'z-index': 11 } },
+    { selector: ':selected', style: { 'border-color': palette.selected, 'border-width': 4, 'line-color': palette.selected, 'target-arrow-color': palette.selected, opacity: 1, 'z-index': 21 } },
     { selector: '.faded', style: { opacity: 0.12 } },
     { selector: 'node.hl', style: { 'border-color': palette.highlight, 'border-width': 4, opacity: 1 } },
-    { selector: 'edge.hl', style: { 'line-color': palette.highlight, 'target-arrow-color': palette.highlight, opacity: 1, 'z-index': 15 } },
+    { selector: 'edge.hl', style: { 'line-color': palette.highlight, 'target-arrow-color': palette.highlight, opacity: 1, 'z-index': 12 } },
   ];
 }
 
@@ -102,8 +114,11 @@ function nodeLabel(node, groupKeys) {
   return shown.map((k) => node.labels?.[k] || '∅').join(' · ') || node.id;
 }
 
-/** Cytoscape elements for a graph response; environments become compound parents when env is grouped. */
-export function elements(graph, groupKeys, width) {
+/**
+ * Cytoscape elements for a graph response. Environments become compound parents when env is grouped (small
+ * graphs); large graphs get each node's group instead, for a per-group layout and drawn boxes (see render).
+ */
+export function elements(graph, groupKeys, width, large) {
   const byEnv = groupKeys.includes('env') && groupKeys.length > 1;
   const result = [];
   const envs = new Set();
@@ -116,26 +131,55 @@ export function elements(graph, groupKeys, width) {
     kinds.set(n.id, n.kind);
     const env = n.labels?.env;
     const external = n.kind === 'unknown' || n.kind === 'internet';
-    const parent = byEnv && !external && env !== undefined ? `env:${env}` : undefined;
-    if (parent) envs.add(env);
+    const group = byEnv && !external && env !== undefined ? `env:${env}` : undefined;
+    if (group) envs.add(env);
     const classes = [n.kind];
     if (flagged.has(n.id)) classes.push('has-finding');
-    result.push({ group: 'nodes', data: { id: n.id, label: nodeLabel(n, groupKeys), parent, node: n }, classes: classes.join(' ') });
+    const data = { id: n.id, label: nodeLabel(n, groupKeys) };
+    if (group) data[large ? 'group' : 'parent'] = group;
+    result.push({ group: 'nodes', data, classes: classes.join(' ') });
   }
-  for (const env of envs) {
-    result.push({ group: 'nodes', data: { id: `env:${env}`, label: env || '(no env)' }, classes: `env env-${env}` });
+  if (!large) {
+    for (const env of envs) {
+      result.push({ group: 'nodes', data: { id: `env:${env}`, label: env || '(no env)' }, classes: `env env-${env}` });
+    }
   }
   const metric = width === 'flows' ? 'flows' : 'bytes';
-  const max = Math.max(1, ...graph.edges.map((e) => e[metric]));
+  let max = 1;
+  for (const e of graph.edges) max = Math.max(max, e[metric]);
   graph.edges.forEach((e, i) => {
     const w = 1 + 7 * (Math.log1p(e[metric]) / Math.log1p(max));
     result.push({
       group: 'edges',
-      data: { id: `e${i}`, source: e.source, target: e.target, w: Number(w.toFixed(2)), edge: e },
+      data: { id: `e${i}`, source: e.source, target: e.target, w: Math.round(w * 100) / 100 },
       classes: edgeClasses(e, kinds.get(e.source)).join(' '),
     });
   });
   return result;
+}
+
+/** Background boxes for the groups of a large graph: one per group, around its nodes, behind everything. */
+function groupBoxes(els, positions) {
+  const bounds = new Map();
+  for (const el of els) {
+    const group = el.data.group;
+    const p = positions[el.data.id];
+    if (!group || !p) continue;
+    const b = bounds.get(group) || { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
+    bounds.set(group, { x1: Math.min(b.x1, p.x), y1: Math.min(b.y1, p.y), x2: Math.max(b.x2, p.x), y2: Math.max(b.y2, p.y) });
+  }
+  const pad = 40;
+  return [...bounds.entries()].map(([group, b]) => {
+    const env = group.slice(4);
+    return {
+      group: 'nodes',
+      data: { id: group, label: env || '(no env)', bw: b.x2 - b.x1 + 2 * pad, bh: b.y2 - b.y1 + 2 * pad },
+      position: { x: (b.x1 + b.x2) / 2, y: (b.y1 + b.y2) / 2 },
+      classes: `env box env-${env}`,
+      selectable: false,
+      grabbable: false,
+    };
+  });
 }
 
 export class MapView {
@@ -143,27 +187,43 @@ export class MapView {
     this.container = container;
     this.handlers = { onNode, onEdge, onBackground };
     this.cy = null;
-    this.worker = null;
     this.generation = 0;
+    // Started now, so the worker's module is loaded while the page fetches its first graph.
+    this.worker = this.spawnWorker();
+    this.workerBusy = false;
+  }
+
+  spawnWorker() {
+    if (typeof Worker === 'undefined') return null;
+    return new Worker(new URL('./layout-worker.js', import.meta.url), { type: 'module' });
   }
 
   /** Draws a graph; resolves with timings once it is laid out and painted. */
   async render(graph, groupKeys, width) {
     const generation = ++this.generation;
-    const els = elements(graph, groupKeys, width);
     const nodeCount = graph.nodes.length;
-    const large = graph.edges.length > 1500 || nodeCount > 600;
+    const large = nodeCount > largeGraphNodes || graph.edges.length > 1500;
+    const els = elements(graph, groupKeys, width, large);
+    this.nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
+    this.edgeById = new Map(graph.edges.map((e, i) => [`e${i}`, e]));
     const started = performance.now();
-    const positions = await this.layout(els, nodeCount);
+    const positions = await this.layout(els, nodeCount, large);
     if (generation !== this.generation) return null;
     const layoutMs = performance.now() - started;
 
     if (this.cy) this.cy.destroy();
+    const building = performance.now();
+    for (const el of els) {
+      if (el.group === 'nodes' && positions[el.data.id]) el.position = positions[el.data.id];
+    }
+    // Large graphs are added in slices, a frame apart, so the page keeps answering input while they load.
+    const edgeEls = large ? els.filter((e) => e.group === 'edges') : [];
+    const first = large ? [...groupBoxes(els, positions), ...els.filter((e) => e.group === 'nodes')] : els;
     const cy = cytoscape({
       container: this.container,
-      elements: els,
+      elements: first,
       style: styles(large),
-      layout: { name: 'preset', positions: (n) => positions[n.id()] || { x: 0, y: 0 }, fit: true, padding: 30 },
+      layout: { name: 'preset', fit: true, padding: 30 },
       hideEdgesOnViewport: large,
       textureOnViewport: large,
       pixelRatio: large ? 1 : 'auto',
@@ -175,36 +235,58 @@ export class MapView {
     this.cy = cy;
     cy.on('tap', 'node', (evt) => {
       if (evt.target.hasClass('env')) return;
-      this.handlers.onNode(evt.target.data('node'));
+      this.handlers.onNode(this.nodeById.get(evt.target.id()));
     });
-    cy.on('tap', 'edge', (evt) => this.handlers.onEdge(evt.target.data('edge'), evt.target.id()));
+    cy.on('tap', 'edge', (evt) => this.handlers.onEdge(this.edgeById.get(evt.target.id()), evt.target.id()));
     cy.on('tap', (evt) => {
       if (evt.target === cy) this.handlers.onBackground();
     });
+    const slice = 2000;
+    for (let i = 0; i < edgeEls.length; i += slice) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (generation !== this.generation) return null;
+      cy.add(edgeEls.slice(i, i + slice));
+    }
+    const built = performance.now();
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-    return { layoutMs, totalMs: performance.now() - started };
+    return { layoutMs, buildMs: built - building, paintMs: performance.now() - built, totalMs: performance.now() - started };
   }
 
-  layout(els, nodeCount) {
-    const plain = els.map((e) => ({ group: e.group, data: { id: e.data.id, source: e.data.source, target: e.data.target, parent: e.data.parent } }));
+  layout(els, nodeCount, large) {
+    const message = large
+      ? {
+        byGroup: true,
+        nodes: els.filter((e) => e.group === 'nodes').map((e) => ({ id: e.data.id, group: e.data.group })),
+        edges: els.filter((e) => e.group === 'edges').map((e) => ({ source: e.data.source, target: e.data.target })),
+      }
+      : {
+        nodeCount,
+        elements: els.map((e) => ({ group: e.group, data: { id: e.data.id, source: e.data.source, target: e.data.target, parent: e.data.parent } })),
+      };
     return new Promise((resolve) => {
       const fallback = () => {
+        // Without a worker: one layout on the page (groups are then not tiled, only compound-nested when small).
+        const plain = els.map((e) => ({ group: e.group, data: { id: e.data.id, source: e.data.source, target: e.data.target, parent: large ? undefined : e.data.parent } }));
         const cy = cytoscape({ headless: true, styleEnabled: true, style: [{ selector: 'node', style: { width: 36, height: 36 } }], elements: plain });
         cy.layout(layoutOptions(nodeCount)).run();
         const positions = {};
         cy.nodes().forEach((n) => { positions[n.id()] = n.position(); });
         resolve(positions);
       };
-      if (typeof Worker === 'undefined') {
+      if (this.workerBusy && this.worker) {
+        // A newer graph replaces a layout still running: that worker's answer is no longer wanted.
+        this.worker.terminate();
+        this.worker = this.spawnWorker();
+      }
+      const worker = this.worker || this.spawnWorker();
+      this.worker = worker;
+      if (!worker) {
         fallback();
         return;
       }
-      if (this.worker) this.worker.terminate();
-      const worker = new Worker(new URL('./layout-worker.js', import.meta.url), { type: 'module' });
-      this.worker = worker;
+      this.workerBusy = true;
       worker.onmessage = ({ data }) => {
-        worker.terminate();
-        if (this.worker === worker) this.worker = null;
+        if (this.worker === worker) this.workerBusy = false;
         if (data.error) {
           console.warn('layout worker failed, laying out on the page', data.error);
           fallback();
@@ -215,9 +297,13 @@ export class MapView {
       worker.onerror = (event) => {
         event.preventDefault();
         worker.terminate();
+        if (this.worker === worker) {
+          this.worker = null;
+          this.workerBusy = false;
+        }
         fallback();
       };
-      worker.postMessage({ elements: plain, nodeCount });
+      worker.postMessage(message);
     });
   }
 
