@@ -1,4 +1,8 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
+using Confluent.Kafka;
+using Visibility.Ingest.Demo;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -186,6 +190,94 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         Assert.Contains("10.10.3.10", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task LargeMap_LaidOutPerEnvironment_EveryNodeInsideItsEnvironmentBox_NodesStillOpen()
+    {
+        // 480 workloads in four environments and 1,600 edges: above the size where the map lays environments out
+        // separately and draws their boxes itself (no compound nodes).
+        string[] envs = ["prod", "staging", "dev", "test"];
+        var workloads = Enumerable.Range(0, 480).Select(i => new
+        {
+            name = $"w{i:D3}",
+            addresses = new[] { $"10.{60 + (i / 200)}.{i % 200}.10" },
+            labels = new Dictionary<string, string> { ["app"] = $"app{i % 40}", ["env"] = envs[i % 4], ["suite"] = "large" },
+        }).ToList();
+        using (var put = await service!.Http.PutAsJsonAsync("/api/v1/workloads", workloads))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        var pairs = new HashSet<(int, int)>();
+        for (var i = 0; i < workloads.Count; i++)
+        {
+            pairs.Add((i, (i + 4) % workloads.Count));
+        }
+
+        var random = new Random(7);
+        while (pairs.Count < 1_600)
+        {
+            var a = random.Next(workloads.Count);
+            var b = random.Next(workloads.Count);
+            if (a != b && (a % 4 == b % 4 || random.Next(10) == 0))
+            {
+                pairs.Add((a, b));
+            }
+        }
+
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = service.Bootstrap, LingerMs = 5 }).Build())
+        {
+            var start = DateTimeOffset.UtcNow.AddMinutes(-3);
+            var n = 0;
+            foreach (var (a, b) in pairs)
+            {
+                n++;
+                var c = new Ulogd2Writer.Connection((uint)(100_000 + n), workloads[a].addresses[0], workloads[b].addresses[0], 6, (ushort)(20000 + (n % 30000)), 443,
+                    start.AddMilliseconds(n), start.AddMilliseconds(n + 200), 100, 1, 200, 1);
+                producer.Produce("flows", new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        var page = await NewPageAsync();
+        await page.GotoAsync($"{service.BaseUrl}/?last=1h&groupBy=workload,env&filter=src.suite%20%3D%20large%20and%20dst.suite%20%3D%20large");
+        await WaitForEdgesAsync(page, list => list.Count == pairs.Count);
+
+        // Each environment's box surrounds exactly its own nodes.
+        var layout = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.groupLayout()");
+        var byEnv = layout.GetProperty("boxes").EnumerateArray().ToDictionary(b => b.GetProperty("env").GetString()!);
+        Assert.Equal(envs.Order(), byEnv.Keys.Order());
+        var inside = 0;
+        foreach (var node in layout.GetProperty("nodes").EnumerateArray())
+        {
+            var box = byEnv[node.GetProperty("env").GetString()!];
+            var (x, y) = (node.GetProperty("x").GetDouble(), node.GetProperty("y").GetDouble());
+            Assert.InRange(x, box.GetProperty("x1").GetDouble(), box.GetProperty("x2").GetDouble());
+            Assert.InRange(y, box.GetProperty("y1").GetDouble(), box.GetProperty("y2").GetDouble());
+            inside++;
+        }
+
+        Assert.Equal(workloads.Count, inside);
+        var boxes = byEnv.Values.ToList();
+        for (var i = 0; i < boxes.Count; i++)
+        {
+            for (var j = i + 1; j < boxes.Count; j++)
+            {
+                var overlap = boxes[i].GetProperty("x1").GetDouble() < boxes[j].GetProperty("x2").GetDouble() && boxes[j].GetProperty("x1").GetDouble() < boxes[i].GetProperty("x2").GetDouble()
+                    && boxes[i].GetProperty("y1").GetDouble() < boxes[j].GetProperty("y2").GetDouble() && boxes[j].GetProperty("y1").GetDouble() < boxes[i].GetProperty("y2").GetDouble();
+                Assert.False(overlap, "environment boxes overlap");
+            }
+        }
+
+        // A node still opens with its workload, once zoomed in on (at full view, 480 nodes overlap).
+        Assert.True(await page.EvaluateAsync<bool>("id => window.visibilityMap.zoomTo(id, 2.5)", "workload=w007,env=test"));
+        var point = await page.EvaluateAsync<JsonElement>("id => window.visibilityMap.nodePoint(id)", "workload=w007,env=test");
+        await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
+        await Expect(page.Locator("#details h2")).ToHaveTextAsync("workload=w007,env=test");
+        await Expect(page.Locator("#details")).ToContainTextAsync("10.60.7.10");
+        await ScreenshotAsync(page, "9-large-map");
+    }
+
     internal sealed record DrawnEdge(string Source, string Target, string[] Classes, string Color, bool Selected);
 
     private async Task<IPage> NewPageAsync()
@@ -226,7 +318,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"map never showed the expected edges; drawn: {string.Join("; ", edges.Select(e => $"{e.Source} -> {e.Target}"))}");
+                throw new TimeoutException($"map never showed the expected edges; drawn {edges.Count}: {string.Join("; ", edges.Take(20).Select(e => $"{e.Source} -> {e.Target}"))}");
             }
 
             await page.WaitForTimeoutAsync(500);

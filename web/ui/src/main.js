@@ -25,6 +25,8 @@ probe.edgeList = () => (map.cy ? map.cy.edges().map((e) => ({
   source: e.data('source'), target: e.data('target'), classes: e.classes(), color: e.style('line-color'), selected: e.selected(),
 })) : []);
 probe.nodeIds = () => (map.cy ? map.cy.nodes().not('.env').map((n) => n.id()) : []);
+probe.groupLayout = () => map.groupLayout();
+probe.zoomTo = (id, zoom) => map.zoomTo(id, zoom);
 probe.highlighted = () => (map.cy ? map.cy.elements('.hl').map((e) => e.id()) : []);
 
 let state = State.read();

@@ -340,6 +340,31 @@ export class MapView {
     return { x: box.left + p.x, y: box.top + p.y };
   }
 
+  /** Zooms to a node at once (no animation), as a user zooming in on it would. */
+  zoomTo(id, zoom = 2) {
+    const node = this.cy?.getElementById(id);
+    if (!node || node.empty()) return false;
+    this.cy.zoom(zoom);
+    this.cy.center(node);
+    return true;
+  }
+
+  /** Where each group's box is and where its nodes are (model coordinates): what a test checks the layout by. */
+  groupLayout() {
+    const boxes = [];
+    const nodes = [];
+    if (!this.cy) return { boxes, nodes };
+    this.cy.nodes('.env').forEach((b) => {
+      const bb = b.boundingBox({ includeLabels: false, includeOverlays: false });
+      boxes.push({ env: b.id().slice(4), x1: bb.x1, y1: bb.y1, x2: bb.x2, y2: bb.y2 });
+    });
+    this.cy.nodes().not('.env').forEach((n) => {
+      const env = this.nodeById.get(n.id())?.labels?.env;
+      if (env !== undefined) nodes.push({ id: n.id(), env, x: n.position('x'), y: n.position('y') });
+    });
+    return { boxes, nodes };
+  }
+
   /** Highlights node ids and the edges among them (a blast radius or paths); fades the rest. */
   highlight(nodeIds, edgePairs) {
     if (!this.cy) return;
