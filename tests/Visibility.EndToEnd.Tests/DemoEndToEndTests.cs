@@ -31,7 +31,10 @@ public sealed class DemoEndToEndTests : IDisposable
         Assert.Contains(edges, e => e.GetProperty("source").GetString() == "app=api,env=dev" && e.GetProperty("target").GetString() == "app=db,env=prod" && e.GetProperty("crossEnv").GetBoolean());
         Assert.Contains(edges, e => e.GetProperty("source").GetString() == "unknown");
 
+        // The map page and its script (the browser tests drive it; here: it is served, built from web/ui).
         var page = await demo.Http.GetStringAsync("/");
-        Assert.Contains("/api/v1/graph", page, StringComparison.Ordinal);
+        Assert.Contains("id=\"map\"", page, StringComparison.Ordinal);
+        var script = System.Text.RegularExpressions.Regex.Match(page, "src=\"(/assets/[^\"]+\\.js)\"").Groups[1].Value;
+        Assert.Contains("/api/v1/graph", await demo.Http.GetStringAsync(script), StringComparison.Ordinal);
     }
 }
