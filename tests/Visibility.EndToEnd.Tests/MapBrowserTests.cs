@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Confluent.Kafka;
+using Deque.AxeCore.Playwright;
 using Visibility.Ingest.Demo;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
@@ -188,6 +189,39 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         using var csv = await service.Http.GetAsync(href);
         Assert.Equal("text/csv; charset=utf-8", csv.Content.Headers.ContentType?.ToString());
         Assert.Contains("10.10.3.10", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Map_PassesAxeAccessibilityRules_WithEachPanelOpen()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(service!.BaseUrl + "/");
+        await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
+
+        // axe-core's rules (WCAG 2.x A/AA: colour contrast, names of controls, roles, landmarks) on the page as the
+        // analyst sees it: the map with an edge's details open, then the findings and the analytics panels.
+        var point = await page.EvaluateAsync<JsonElement>("([s, t]) => window.visibilityMap.edgePoint(s, t)", new[] { DevApi, ProdDb });
+        await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
+        await Expect(page.Locator("#details .flows tbody tr").First).ToBeVisibleAsync();
+        var checkedPanels = 0;
+        foreach (var tab in new[] { "#tab-details", "#tab-findings", "#tab-analytics" })
+        {
+            await page.ClickAsync(tab);
+            var result = await page.RunAxe(new Deque.AxeCore.Commons.AxeRunOptions
+            {
+                RunOnly = new Deque.AxeCore.Commons.RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21aa"] },
+            });
+            foreach (var violation in result.Violations)
+            {
+                output.WriteLine($"{tab}: {violation.Id} ({violation.Impact}): {violation.Help} — {string.Join(" | ", violation.Nodes.Take(3).Select(n => string.Join(",", n.Target)))}");
+            }
+
+            Assert.Empty(result.Violations);
+            Assert.NotEmpty(result.Passes);
+            checkedPanels++;
+        }
+
+        Assert.Equal(3, checkedPanels);
     }
 
     [Fact]
