@@ -157,11 +157,13 @@ public sealed class GraphQueryTests
         var database = TestStore.NewDatabaseName();
         var first = await TestStore.CreateAsync(database);
         var second = await TestStore.CreateAsync(database);
-        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], await first.AppliedMigrationsAsync(CancellationToken.None));
+        var declared = FlowSchema.Migrations(database, TimeSpan.FromDays(30), StoreLayout.SingleServer).Select(m => m.Version).ToList();
+        Assert.Equal(Enumerable.Range(1, declared.Count), declared);
+        Assert.Equal(declared, await first.AppliedMigrationsAsync(CancellationToken.None));
         var rows = await second.QueryAsync(
             $"SELECT count() FROM {database}.{FlowSchema.MigrationsTable}", "TabSeparated",
             static span => System.Text.Encoding.UTF8.GetString(span).Trim(), [], CancellationToken.None);
-        Assert.Equal("8", rows);
+        Assert.Equal(declared.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), rows);
     }
 
     [Fact]
