@@ -134,6 +134,7 @@ public static partial class FlowSchema
             ]),
             new Migration(7, "findings, rollups and edges", RollupMigration(db, retention)),
             new Migration(8, "app x env rollup", AppRollupMigration(db, retention)),
+            new Migration(9, "app x env rollup per 6 hours", AppSixHoursMigration(db, retention)),
         ];
     }
 

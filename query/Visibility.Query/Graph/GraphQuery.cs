@@ -80,7 +80,11 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             };
         }).ToList();
 
-        var total = rows.Count > 0 ? rows[0].TotalEdges : 0;
+        // Fewer rows than the limit are all the edges; at the limit, the edges are counted (a window count over every
+        // row would cost each query the time).
+        var total = rows.Count < request.Limit
+            ? rows.Count
+            : await store.QueryAsync(CountSql(sql), "TabSeparated", static span => long.Parse(span, CultureInfo.InvariantCulture), parameters, cancellationToken);
         return new GraphResponse(plan.From, plan.To, request.Keys.Select(k => k.Name).ToList(),
             nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList(), result, total > result.Count)
         {
@@ -110,12 +114,23 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             return [];
         }
 
-        var parameters = new List<QueryParameter>(request.Filter.Parameters);
-        FlowSource.AddNewEdgeParameters(plan.From, plan.To, rules.NewEdgeBaseline, parameters);
+        // Only an edge with a row first seen in the range (and after the baseline window) can be new: usually there is
+        // none, and counting those rows is a short scan of one column; the grouping that confirms them comes only after.
+        var parameters = new List<QueryParameter>();
+        FlowSource.AddNewEdgeLookupParameters(plan.From, plan.To, start + rules.NewEdgeBaseline, parameters);
+        var db = FlowSchema.QuoteDatabase(store.Database);
+        var candidates = await store.QueryAsync(
+            FlowSource.NewEdgeCandidateCount(db), "TabSeparated", static span => System.Text.Encoding.UTF8.GetString(span).Trim(), parameters, cancellationToken);
+        if (candidates == "0")
+        {
+            return [];
+        }
+
+        parameters.AddRange(request.Filter.Parameters);
         var sql = $"""
             SELECT * FROM
             (
-            {FlowSource.NewEdges(FlowSchema.QuoteDatabase(store.Database))}
+            {FlowSource.NewEdges(db)}
             )
             WHERE {request.Filter.Sql}
             """;
@@ -162,8 +177,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
                 length(all_services) AS port_count,
                 groupBitOr(findings) AS finding_bits,
                 groupUniqArrayIf(16)((src_env, dst_env), findings != 0) AS finding_pairs,
-                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms,
-                count() OVER () AS total_edges
+                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
             FROM
             (
                 SELECT src_peer AS s_kind, {{srcColumns}},
@@ -180,6 +194,13 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
+    }
+
+    /// <summary>The number of edges <paramref name="graphSql"/> (from <see cref="BuildSql"/>) finds, without its limit.</summary>
+    private static string CountSql(string graphSql)
+    {
+        var end = graphSql.LastIndexOf("\nORDER BY ", StringComparison.Ordinal);
+        return $"SELECT count() FROM\n(\n{graphSql[..end]}\n)";
     }
 
     /// <summary>The protocol's name for a protocol number expression (the number when it has none here).</summary>
@@ -265,13 +286,12 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
                 r.GetProperty("finding_bits").GetInt32(),
                 [.. r.GetProperty("finding_pairs").EnumerateArray().Select(p => (p[0].GetString()!, p[1].GetString()!))],
                 r.GetProperty("first_ms").GetInt64(),
-                r.GetProperty("last_ms").GetInt64(),
-                r.GetProperty("total_edges").GetInt64()));
+                r.GetProperty("last_ms").GetInt64()));
 
     private static List<string> Strings(JsonElement array) => [.. array.EnumerateArray().Select(v => v.GetString()!)];
 
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
         long Flows, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
-        IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs, long TotalEdges);
+        IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs);
 }
