@@ -32,7 +32,10 @@ public static class QueryHarness
                             a directory from an earlier run is measured as it is, loading only what a step adds
           --markdown PATH   where to write the report (default artifacts/query/query-<UTC time>.md)
           --sql STATEMENT   instead of the queries: time STATEMENT (repeatable, --runs times each) on --data's store,
-                            e.g. --sql "OPTIMIZE TABLE bench_query.flows_app_1h FINAL" to merge a table's parts
+                            e.g. --sql "OPTIMIZE TABLE bench_query.flows_app_1h FINAL" to merge a table's parts;
+                            @FILE reads the statement and its parameters from a file --profile wrote
+          --profile         after each planner measurement, the last run's statements with their times, each
+                            written to artifacts/query/probe-*.sql for --sql @FILE
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -44,6 +47,7 @@ public static class QueryHarness
         string? dataPath = null;
         string? markdown = null;
         var sqlProbe = new List<string>();
+        var profile = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => ++i < args.Length ? args[i] : throw new ArgumentException($"{args[i - 1]} needs a value");
@@ -56,6 +60,7 @@ public static class QueryHarness
                 case "--data": dataPath = Next(); break;
                 case "--markdown": markdown = Next(); break;
                 case "--sql": sqlProbe.Add(Next()); break;
+                case "--profile": profile = true; break;
                 case "--help" or "-h": Console.WriteLine(Usage); return 0;
                 default: Console.Error.WriteLine($"unknown option '{args[i]}'\n{Usage}"); return 2;
             }
@@ -85,21 +90,26 @@ public static class QueryHarness
             Line(report, "| stored flows | query | planner: median ms | p90 ms | tables read | raw only: median ms | raw / planner | edges |");
             Line(report, "|---:|---|---:|---:|---|---:|---:|---:|");
 
-            var query = new GraphQuery(store, options.Retentions, FindingRules.Default);
-            foreach (var sql in sqlProbe)
+            var probing = new ProbingFlowStore(store);
+            var query = new GraphQuery(probing, options.Retentions, FindingRules.Default);
+            foreach (var probe in sqlProbe)
             {
                 // Timing one statement on an existing data directory (investigation aid).
+                var (sql, parameters) = probe.StartsWith('@')
+                    ? ProbingFlowStore.ReadScript(await File.ReadAllTextAsync(probe[1..]))
+                    : (probe, []);
                 var times = new List<double>();
                 string result = "";
                 for (var i = 0; i < runs; i++)
                 {
                     var watch = Stopwatch.StartNew();
-                    result = await Text(store, sql);
+                    result = await store.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span).Trim(), parameters, CancellationToken.None);
                     times.Add(watch.Elapsed.TotalMilliseconds);
                 }
 
                 times.Sort();
-                Console.WriteLine($"{times[times.Count / 2]:F0} ms median: {sql[..Math.Min(100, sql.Length)]} -> {result[..Math.Min(80, result.Length)]}");
+                var shown = probe.StartsWith('@') ? probe : sql;
+                Console.WriteLine($"{times[times.Count / 2]:F0} ms median ({times[0]:F0}–{times[^1]:F0}): {shown[..Math.Min(100, shown.Length)]} -> {result[..Math.Min(80, result.Length)].ReplaceLineEndings(" ")}");
             }
 
             if (sqlProbe.Count > 0)
@@ -136,11 +146,32 @@ public static class QueryHarness
                     var ticks = DateTimeOffset.UtcNow.UtcTicks;
                     var end = new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero).AddMinutes(1);
                     var request = new GraphRequest(end - span, end, keys, FilterClause.All, GraphQuery.MaxLimit);
-                    var (planned, plannedP90, result) = await MeasureAsync(query, request, runs);
-                    var (raw, _, rawResult) = await MeasureAsync(query, request with { RawOnly = true }, Math.Max(3, runs / 3));
+                    var (planned, plannedP90, result) = await MeasureAsync(query, request, runs, probing);
+                    if (profile)
+                    {
+                        var index = 0;
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: last run {lastRun:F1} ms, statements {probing.Calls.Sum(c => c.Ms):F1} ms"));
+                        foreach (var (sql, parameters, ms) in probing.Calls)
+                        {
+                            var file = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(markdown))!, $"probe-{ProbeName(name)}-{index++}.sql");
+                            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                            await File.WriteAllTextAsync(file, ProbingFlowStore.Script(sql, parameters));
+                            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: {ms:F1} ms {file}"));
+                        }
+                    }
+
+                    var (raw, _, rawResult) = await MeasureAsync(query, request with { RawOnly = true }, Math.Max(3, runs / 3), probing);
                     if (rawResult.Edges.Count != result.Edges.Count || rawResult.Edges.Sum(e => e.Bytes) != result.Edges.Sum(e => e.Bytes))
                     {
                         throw new InvalidOperationException($"{name}: the planner's answer differs from raw flows' ({result.Edges.Count} vs {rawResult.Edges.Count} edges)");
+                    }
+
+                    // Findings too (new edges are marked per row on raw flows, from the edges table on rollups).
+                    static string Findings(GraphResponse r) => string.Join("\n", r.Edges
+                        .Select(e => $"{e.Source}>{e.Target}:{string.Join(",", e.Findings)}:{e.Severity}").Order(StringComparer.Ordinal));
+                    if (Findings(rawResult) != Findings(result))
+                    {
+                        throw new InvalidOperationException($"{name}: the planner's findings differ from raw flows'");
                     }
 
                     var tables = string.Join(" + ", result.Plan!.Segments.GroupBy(s => s.Table).Select(g => g.Count() > 1 ? $"{g.Key} ×{g.Count()}" : g.Key));
@@ -164,22 +195,30 @@ public static class QueryHarness
         }
     }
 
+    private static string ProbeName(string name) =>
+        new([.. name.Where(c => char.IsAsciiLetterOrDigit(c) || c == ' ').Select(c => c == ' ' ? '-' : c)]);
+
     private static void Line(StringBuilder report, string line)
     {
         report.AppendLine(line);
         Console.WriteLine(line);
     }
 
-    private static async Task<(double Median, double P90, GraphResponse Last)> MeasureAsync(GraphQuery query, GraphRequest request, int runs)
+    /// <summary>The last measured run's time (for <c>--profile</c>: its statements' times against the whole).</summary>
+    private static double lastRun;
+
+    private static async Task<(double Median, double P90, GraphResponse Last)> MeasureAsync(GraphQuery query, GraphRequest request, int runs, ProbingFlowStore probing)
     {
         await query.RunAsync(request, CancellationToken.None); // warm-up
         var times = new List<double>();
         GraphResponse? last = null;
         for (var i = 0; i < runs; i++)
         {
+            probing.Clear();
             var watch = Stopwatch.StartNew();
             last = await query.RunAsync(request, CancellationToken.None);
             times.Add(watch.Elapsed.TotalMilliseconds);
+            lastRun = watch.Elapsed.TotalMilliseconds;
         }
 
         times.Sort();

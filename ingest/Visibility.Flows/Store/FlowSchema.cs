@@ -135,7 +135,8 @@ public static partial class FlowSchema
             ]),
             new Migration(7, "findings, rollups and edges", RollupMigration(db, retention)),
             new Migration(8, "app x env rollup", AppRollupMigration(db, retention)),
-            new Migration(9, "saved views", [
+            new Migration(9, "app x env rollup per 6 hours", AppSixHoursMigration(db, retention)),
+            new Migration(10, "saved views", [
                 // The map's saved views: a name and the view's query string, shared by URL (/?view=<id>).
                 $"""
                 CREATE TABLE IF NOT EXISTS {db}.{ViewsTable}

@@ -44,7 +44,7 @@ public sealed class StoreOptions
     [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
     public TimeSpan RetentionFiveMinutes { get; set; } = TimeSpan.FromDays(90);
 
-    /// <summary>How long the 1-hour rollup keeps its rows.</summary>
+    /// <summary>How long the 1-hour rollups (and the app × env 6-hour one) keep their rows.</summary>
     [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
     public TimeSpan RetentionOneHour { get; set; } = TimeSpan.FromDays(400);
 

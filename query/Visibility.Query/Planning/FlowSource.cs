@@ -23,19 +23,32 @@ public static class FlowSource
     {
         var db = FlowSchema.QuoteDatabase(database);
         var sql = new StringBuilder();
-        for (var i = 0; i < plan.Segments.Count; i++)
+
+        // One read per table, however many segments come from it (the range's two ends from the same finer tables):
+        // each table read costs a few milliseconds however few rows it finds.
+        var tables = plan.Segments.Select((segment, i) => (segment, i)).GroupBy(s => s.segment.Table).ToList();
+        foreach (var table in tables)
         {
-            var segment = plan.Segments[i];
-            var from = $"seg{i}_from";
-            var to = $"seg{i}_to";
-            parameters.Add(new QueryParameter(from, segment.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-            parameters.Add(new QueryParameter(to, segment.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-            if (i > 0)
+            var isRaw = table.First().segment.IsRaw;
+            var ranges = new List<string>();
+            foreach (var (segment, i) in table)
+            {
+                var from = $"seg{i}_from";
+                var to = $"seg{i}_to";
+                parameters.Add(new QueryParameter(from, segment.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+                parameters.Add(new QueryParameter(to, segment.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+                ranges.Add(isRaw
+                    ? $"ts >= fromUnixTimestamp64Milli({{{from}:Int64}}, 'UTC') AND ts < fromUnixTimestamp64Milli({{{to}:Int64}}, 'UTC')"
+                    : $"bucket >= toDateTime(intDiv({{{from}:Int64}}, 1000), 'UTC') AND bucket < toDateTime(intDiv({{{to}:Int64}}, 1000), 'UTC')");
+            }
+
+            if (sql.Length > 0)
             {
                 sql.Append("\n    UNION ALL\n");
             }
 
-            var keepsPeers = FlowSchema.AllRollups.Any(r => r.Name == segment.Table && r.KeepsPeers);
+            var where = ranges.Count == 1 ? ranges[0] : string.Join(" OR ", ranges.Select(r => $"({r})"));
+            var keepsPeers = FlowSchema.AllRollups.Any(r => r.Name == table.Key && r.KeepsPeers);
             var projection = string.Join(", ", columns.Select(c => c switch
             {
                 "src_peer" when !keepsPeers => FlowSchema.SrcPeerExpression + " AS src_peer",
@@ -43,20 +56,20 @@ public static class FlowSource
                 "services" when !keepsPeers => FlowSchema.ServicesExpression + " AS services",
                 _ => c,
             }));
-            if (segment.IsRaw)
+            if (isRaw)
             {
                 sql.Append(CultureInfo.InvariantCulture,
                     $"    SELECT {projection}, {FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, " +
                     $"{FlowSchema.BytesExpression} AS bytes, {FlowSchema.PacketsExpression} AS packets, ts AS first_seen, greatest(ts, end_ts) AS last_seen\n" +
                     $"    FROM {db}.{FlowSchema.FlowsTable}\n" +
-                    $"    WHERE ts >= fromUnixTimestamp64Milli({{{from}:Int64}}, 'UTC') AND ts < fromUnixTimestamp64Milli({{{to}:Int64}}, 'UTC')");
+                    $"    WHERE {where}");
             }
             else
             {
                 sql.Append(CultureInfo.InvariantCulture,
                     $"    SELECT {projection}, opened, closed, bytes, packets, first_seen, last_seen\n" +
-                    $"    FROM {db}.{segment.Table}\n" +
-                    $"    WHERE bucket >= toDateTime(intDiv({{{from}:Int64}}, 1000), 'UTC') AND bucket < toDateTime(intDiv({{{to}:Int64}}, 1000), 'UTC')");
+                    $"    FROM {db}.{table.Key}\n" +
+                    $"    WHERE {where}");
             }
         }
 
@@ -109,8 +122,21 @@ public static class FlowSource
     }
 
     /// <summary>
-    /// The workload-level edges first seen in <c>[ne_from, ne_to)</c> and after the baseline window, with their
-    /// ends' labels: <c>src_workload, src_kind, dst_workload, dst_kind, proto, dst_port, src_role … dst_loc</c>.
+    /// The parameters <see cref="NewEdges"/> reads: the range, and when the baseline window ends (the store's first
+    /// flow plus the baseline, as the caller last read it).
+    /// </summary>
+    public static void AddNewEdgeLookupParameters(DateTimeOffset from, DateTimeOffset to, DateTimeOffset baselineEnd, List<QueryParameter> parameters)
+    {
+        parameters.Add(new QueryParameter("ne_from", Math.Max(from.ToUnixTimeMilliseconds(), baselineEnd.ToUnixTimeMilliseconds()).ToString(CultureInfo.InvariantCulture)));
+        parameters.Add(new QueryParameter("ne_to", to.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>
+    /// The workload-level edges first seen in <c>[ne_from, ne_to)</c> (<see cref="AddNewEdgeLookupParameters"/>:
+    /// <c>ne_from</c> is already no earlier than the baseline window's end), with their ends' labels:
+    /// <c>src_workload, src_kind, dst_workload, dst_kind, proto, dst_port, src_role … dst_loc, src_peer, dst_peer</c>.
+    /// Only edges with a row first seen in the range can be new, so the work grows with those: none in a stable
+    /// estate. The labels are read for the confirmed edges only.
     /// </summary>
     public static string NewEdges(string quotedDatabase) => $$"""
         SELECT {{FlowSchema.EdgeKey}},
@@ -118,12 +144,22 @@ public static class FlowSource
             anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
             {{FlowSchema.SrcPeerExpression}} AS src_peer, {{FlowSchema.DstPeerExpression}} AS dst_peer
         FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
-        WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
+        WHERE ({{FlowSchema.EdgeKey}}) IN
+        (
+            SELECT {{FlowSchema.EdgeKey}}
+            FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
+            WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
+            GROUP BY {{FlowSchema.EdgeKey}}
+            HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
+               AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
+        )
         GROUP BY {{FlowSchema.EdgeKey}}
-        HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
-           AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
-           AND min(first_seen) >= (SELECT min(first_seen) FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}) + toIntervalSecond({ne_baseline:UInt32})
         """;
+
+    /// <summary>How many rows of the edges table were first seen in <c>[ne_from, ne_to)</c>: when none, no edge is new there.</summary>
+    public static string NewEdgeCandidateCount(string quotedDatabase) =>
+        $"SELECT count() FROM {quotedDatabase}.{FlowSchema.EdgesTable} " +
+        "WHERE first_seen >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC') AND first_seen < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')";
 
     /// <summary>
     /// Edges with a row first seen in the range: an edge whose first sighting is in the range is one of them, so the

@@ -52,6 +52,21 @@ public sealed class QueryPlannerTests
     }
 
     [Fact]
+    public void Plan_AppByEnvColumnsOverADay_ReadSixHourBucketsAndTheHoursAtTheEnds()
+    {
+        var appColumns = new HashSet<string> { "src_peer", "dst_peer", "src_app", "src_env", "dst_app", "dst_env", "services", "findings" };
+        var plan = QueryPlanner.Plan(T("04:12:00"), T("04:12:00", 27), appColumns, Retention, Now);
+        Assert.Equal(
+            "flows_1m[04:12:00,04:15:00) flows_app_5m[04:15:00,05:00:00) flows_app_1h[05:00:00,06:00:00) flows_app_6h[06:00:00,00:00:00) " +
+            "flows_app_1h[00:00:00,04:00:00) flows_app_5m[04:00:00,04:10:00) flows_1m[04:10:00,04:12:00)",
+            Describe(plan));
+
+        // The workload-level tables have no 6-hour table: whole hours from flows_1h.
+        var withWorkload = QueryPlanner.Plan(T("00:00:00"), T("00:00:00", 27), new HashSet<string>(appColumns) { "src_workload" }, Retention, Now);
+        Assert.Equal("flows_1h[00:00:00,00:00:00)", Describe(withWorkload));
+    }
+
+    [Fact]
     public void Plan_ShortRangeInsideOneMinute_ReadsRaw()
     {
         var plan = QueryPlanner.Plan(T("10:02:30"), T("10:02:50"), needsRaw: false, Retention, Now);

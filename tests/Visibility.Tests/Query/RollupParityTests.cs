@@ -31,7 +31,14 @@ public sealed class RollupParityTests
     private static readonly string[] Sources = ["10.0.0.10", "10.1.0.11", "10.2.0.12", "10.0.0.13", "10.1.0.14", "10.2.0.15", "10.99.0.5", "203.0.113.9"];
     private static readonly string[] Destinations = ["10.0.0.16", "10.1.0.17", "10.2.0.18", "10.0.0.19", "10.1.0.20", "203.0.113.50"];
 
-    private static async Task<IFlowStore> StoreAsync()
+    // Two whole 6-hour blocks (00:00, 06:00, 12:00, 18:00 UTC) in the past, with flows from an hour before them.
+    private static readonly DateTimeOffset SixHourStart = HourStart(DateTimeOffset.UtcNow) is var hour
+        ? hour.AddHours(-(hour.Hour % 6) - 18)
+        : default;
+
+    private static Task<IFlowStore> StoreAsync() => StoreAsync(Start, 3 * 3600);
+
+    private static async Task<IFlowStore> StoreAsync(DateTimeOffset start, int seconds)
     {
         var store = await TestStore.CreateAsync();
         var random = new Random(42);
@@ -42,7 +49,7 @@ public sealed class RollupParityTests
             var dst = Destinations[random.Next(Destinations.Length)];
             Assert.True(IpAddressKey.TryParse(src.AsSpan(), out var s));
             Assert.True(IpAddressKey.TryParse(dst.AsSpan(), out var d));
-            var startMs = Start.AddSeconds(random.Next(0, 3 * 3600)).ToUnixTimeMilliseconds() + random.Next(0, 1000);
+            var startMs = start.AddSeconds(random.Next(0, seconds)).ToUnixTimeMilliseconds() + random.Next(0, 1000);
             var deltas = random.Next(4) == 0;
             var events = deltas ? [FlowEvent.New, FlowEvent.Update, FlowEvent.Destroy] : random.Next(3) switch
             {
@@ -115,6 +122,24 @@ public sealed class RollupParityTests
         }
 
         Assert.True(raw.Plan!.RawOnly);
+        Assert.True(raw.Edges.Count > 5, $"only {raw.Edges.Count} edges: the data is too thin to compare");
+        Assert.Equal(raw.TotalEdges, planned.TotalEdges);
+        Assert.Equal(Describe(raw), Describe(planned));
+    }
+
+    [Fact]
+    public async Task Graph_OverSixHourBlocks_EqualsGraphFromRawFlows()
+    {
+        var store = await StoreAsync(SixHourStart.AddHours(-1), 14 * 3600);
+        Assert.True(GroupKey.TryParseList("app,env", out var keys, out _));
+        var request = new GraphRequest(SixHourStart.AddSeconds(-(47 * 60) - 13), SixHourStart.AddHours(12).AddMinutes(52).AddSeconds(9), keys, FilterClause.All, 10_000);
+        var query = GraphQueryTests.Query(store);
+
+        var planned = await query.RunAsync(request, CancellationToken.None);
+        var raw = await query.RunAsync(request with { RawOnly = true }, CancellationToken.None);
+
+        var blocks = Assert.Single(planned.Plan!.Segments, s => s.Table == "flows_app_6h");
+        Assert.Equal((SixHourStart, SixHourStart.AddHours(12)), (blocks.From, blocks.To));
         Assert.True(raw.Edges.Count > 5, $"only {raw.Edges.Count} edges: the data is too thin to compare");
         Assert.Equal(raw.TotalEdges, planned.TotalEdges);
         Assert.Equal(Describe(raw), Describe(planned));
