@@ -75,6 +75,9 @@ internal sealed class ProbingFlowStore(IFlowStore inner) : IFlowStore
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
         inner.ResumeAsync(partitions, cancellationToken);
 
+    public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
+
     public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken) =>
         inner.UpsertWorkloadsAsync(workloads, cancellationToken);
 
