@@ -218,30 +218,7 @@ public static partial class FlowSchema
                 FROM @source
                 GROUP BY bucket, src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings
                 """;
-            statements.Add($"""
-                CREATE TABLE IF NOT EXISTS {db}.{app.Name}
-                (
-                    bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-                    src_peer LowCardinality(String),
-                    src_app LowCardinality(String),
-                    src_env LowCardinality(String),
-                    dst_peer LowCardinality(String),
-                    dst_app LowCardinality(String),
-                    dst_env LowCardinality(String),
-                    findings UInt8,
-                    services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
-                    opened SimpleAggregateFunction(sum, UInt64),
-                    closed SimpleAggregateFunction(sum, UInt64),
-                    bytes SimpleAggregateFunction(sum, UInt64),
-                    packets SimpleAggregateFunction(sum, UInt64),
-                    first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-                    last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-                )
-                ENGINE = AggregatingMergeTree
-                PARTITION BY {app.PartitionFunction}(bucket)
-                ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings)
-                TTL bucket + toIntervalSecond({Seconds(retention.For(app))})
-                """);
+            statements.Add(AppTableDdl(db, app, retention));
             statements.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
             statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" +
                 select.Replace("@source", $"{db}.{feeds.Name}", StringComparison.Ordinal));
@@ -249,6 +226,33 @@ public static partial class FlowSchema
 
         return statements;
     }
+
+    /// <summary>An app × env rollup table: both ends' app, env and peer class, findings, the services seen, the sums.</summary>
+    private static string AppTableDdl(string db, RollupTable table, StoreRetention retention) =>
+        $"""
+        CREATE TABLE IF NOT EXISTS {db}.{table.Name}
+        (
+            bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+            src_peer LowCardinality(String),
+            src_app LowCardinality(String),
+            src_env LowCardinality(String),
+            dst_peer LowCardinality(String),
+            dst_app LowCardinality(String),
+            dst_env LowCardinality(String),
+            findings UInt8,
+            services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
+            opened SimpleAggregateFunction(sum, UInt64),
+            closed SimpleAggregateFunction(sum, UInt64),
+            bytes SimpleAggregateFunction(sum, UInt64),
+            packets SimpleAggregateFunction(sum, UInt64),
+            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+        )
+        ENGINE = AggregatingMergeTree
+        PARTITION BY {table.PartitionFunction}(bucket)
+        ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings)
+        TTL bucket + toIntervalSecond({Seconds(retention.For(table))})
+        """;
 
     /// <summary>
     /// Migration 9: <see cref="AppSixHours"/>, filled from <c>flows_app_1h</c> and then kept from its inserts (filled
@@ -266,30 +270,7 @@ public static partial class FlowSchema
             """;
         return
         [
-            $"""
-            CREATE TABLE IF NOT EXISTS {db}.{table.Name}
-            (
-                bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-                src_peer LowCardinality(String),
-                src_app LowCardinality(String),
-                src_env LowCardinality(String),
-                dst_peer LowCardinality(String),
-                dst_app LowCardinality(String),
-                dst_env LowCardinality(String),
-                findings UInt8,
-                services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
-                opened SimpleAggregateFunction(sum, UInt64),
-                closed SimpleAggregateFunction(sum, UInt64),
-                bytes SimpleAggregateFunction(sum, UInt64),
-                packets SimpleAggregateFunction(sum, UInt64),
-                first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-                last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-            )
-            ENGINE = AggregatingMergeTree
-            PARTITION BY {table.PartitionFunction}(bucket)
-            ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings)
-            TTL bucket + toIntervalSecond({Seconds(retention.For(table))})
-            """,
+            AppTableDdl(db, table, retention),
             $"INSERT INTO {db}.{table.Name}\n" + select,
             $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{table.Name}_mv TO {db}.{table.Name} AS\n" + select,
         ];

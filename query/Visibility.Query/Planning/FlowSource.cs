@@ -158,16 +158,17 @@ public static class FlowSource
 
     /// <summary>How many rows of the edges table were first seen in <c>[ne_from, ne_to)</c>: when none, no edge is new there.</summary>
     public static string NewEdgeCandidateCount(string quotedDatabase) =>
-        $"SELECT count() FROM {quotedDatabase}.{FlowSchema.EdgesTable} " +
-        "WHERE first_seen >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC') AND first_seen < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')";
+        $"SELECT count() FROM {quotedDatabase}.{FlowSchema.EdgesTable} WHERE {FirstSeenInRange}";
+
+    private const string FirstSeenInRange =
+        "first_seen >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC') AND first_seen < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')";
 
     /// <summary>
     /// Edges with a row first seen in the range: an edge whose first sighting is in the range is one of them, so the
     /// grouping that confirms it reads only these instead of every edge.
     /// </summary>
     private static string Candidates(string quotedDatabase) =>
-        $"SELECT {FlowSchema.EdgeKey} FROM {quotedDatabase}.{FlowSchema.EdgesTable} " +
-        "WHERE first_seen >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC') AND first_seen < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')";
+        $"SELECT {FlowSchema.EdgeKey} FROM {quotedDatabase}.{FlowSchema.EdgesTable} WHERE {FirstSeenInRange}";
 
     /// <summary>
     /// <c>findings</c> with the <c>new_edge</c> bit set on rows of new edges; reads parameters <c>ne_from</c>,
