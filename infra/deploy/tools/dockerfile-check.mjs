@@ -3,7 +3,7 @@
 // (Docker's own matching rules, @balena/dockerignore) has filtered the repository's files.
 // Usage: node dockerfile-check.mjs <repository root> <Dockerfile> [--context | --build-runs]   Exit 1 on any problem.
 //   --context     print the build context's files instead, one per line
-//   --build-runs  print the RUN commands of the first (build) stage instead, one per line, for validate.sh --build
+//   --build-runs  print the RUN commands of the build stage (named build) instead, one per line, for validate.sh --build
 import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -18,10 +18,14 @@ const [root, dockerfile, mode] = process.argv.slice(2);
 const text = readFileSync(dockerfile, 'utf8');
 const instructions = DockerfileParser.parse(text).getInstructions();
 if (mode === '--build-runs') {
+  // The stage named "build" (the .NET publish); the first stage when none is named so.
   const stages = instructions.filter(instruction => instruction.getKeyword() === 'FROM');
-  const end = stages.length > 1 ? stages[1].getRange().start.line : Infinity;
+  const index = Math.max(0, stages.findIndex(from => /\s+AS\s+build\s*$/i.test(from.getArgumentsContent())));
+  const start = stages[index].getRange().start.line;
+  const end = index + 1 < stages.length ? stages[index + 1].getRange().start.line : Infinity;
   for (const instruction of instructions) {
-    if (instruction.getKeyword() === 'RUN' && instruction.getRange().start.line < end) {
+    const line = instruction.getRange().start.line;
+    if (instruction.getKeyword() === 'RUN' && line > start && line < end) {
       console.log(instruction.getArgumentsContent());
     }
   }
