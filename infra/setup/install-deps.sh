@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
 # npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
-# infra/deploy; chromium for the map's browser tests), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
+# infra/deploy; chromium for the map's browser tests; rsyslog with its OpenSSL driver as the SIEM tests' receiver), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
 need=()
@@ -13,6 +13,8 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v curl >/dev/null || need+=(curl)
 command -v chromium >/dev/null || need+=(chromium)
+command -v rsyslogd >/dev/null || need+=(rsyslog)
+compgen -G "/usr/lib/*/rsyslog/lmnsd_ossl.so" >/dev/null || need+=(rsyslog-openssl)
 
 if ((${#need[@]} > 0)); then
   sudo=""
