@@ -116,6 +116,67 @@ public sealed partial class SyslogTests
         Assert.Equal(1, client.Connects);
     }
 
+    /// <summary>
+    /// The receiver stops while messages stream and comes back later: the client keeps trying, sends again only what
+    /// the receiver never acknowledged, and every message arrives exactly once.
+    /// </summary>
+    [Theory]
+    [InlineData(SyslogProtocol.Tcp)]
+    [InlineData(SyslogProtocol.Tls)]
+    public async Task Rsyslog_StoppedAndRestartedMidStream_EveryMessageArrivesOnce(SyslogProtocol protocol)
+    {
+        using var receiver = await RsyslogReceiver.StartAsync();
+        var port = protocol == SyslogProtocol.Tcp ? receiver.TcpPort : receiver.TlsPort;
+        var name = protocol.ToString().ToLowerInvariant();
+        await using var client = new SyslogClient(new SyslogTarget("127.0.0.1", port, protocol) { CaFile = receiver.CertificateFile, ConnectTimeout = TimeSpan.FromSeconds(2) });
+        var message = new SyslogMessage(16, "visibility-test", "visibility");
+        var failures = 0;
+        for (var batch = 0; batch < 10; batch++)
+        {
+            var messages = Enumerable.Range(batch * 100, 100)
+                .Select(n => (ReadOnlyMemory<byte>)message.ToBytes(SyslogSeverity.Notice, Time.AddSeconds(n), "finding", n, $"message {n}"))
+                .ToList();
+            if (batch == 4)
+            {
+                // Everything so far is written by the receiver; then it goes away with the next batch in flight.
+                await receiver.WaitForAsync(name, 400, TimeSpan.FromSeconds(30));
+                await receiver.StopAsync();
+            }
+
+            IReadOnlyList<ReadOnlyMemory<byte>> taken = messages;
+            while (true)
+            {
+                try
+                {
+                    // The client holds whatever it could not deliver; later calls go on with nothing new.
+                    await client.SendAsync(taken, CancellationToken.None);
+                    taken = [];
+                    if (await client.WaitConfirmedAsync(TimeSpan.FromSeconds(1), CancellationToken.None))
+                    {
+                        break;
+                    }
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+                {
+                    taken = [];
+                }
+
+                if (++failures == 3)
+                {
+                    await receiver.StartProcessAsync();
+                }
+
+                Assert.True(failures < 50, "the receiver never came back");
+            }
+        }
+
+        var received = await receiver.WaitForAsync(name, 1000, TimeSpan.FromSeconds(30));
+        var ids = received.Select(r => int.Parse(SequenceId().Match(r).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(failures >= 3, $"the outage was not seen ({failures} failed sends)");
+        Assert.True(client.Connects >= 2);
+        Assert.Equal(Enumerable.Range(0, 1000), ids.Order());
+    }
+
     [Fact]
     public async Task Tls_ServerNotSignedByTheTrustedCertificate_IsRefused()
     {

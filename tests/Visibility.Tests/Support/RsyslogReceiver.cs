@@ -88,6 +88,24 @@ public sealed class RsyslogReceiver : IDisposable
         process = null;
     }
 
+    /// <summary>Stops the receiver as an administrator would (SIGTERM, rsyslog drains its queue) and waits for it to exit.</summary>
+    public async Task StopAsync()
+    {
+        if (process is { HasExited: false } running)
+        {
+            using (var kill = Process.Start("kill", ["-TERM", running.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await running.WaitForExitAsync(timeout.Token);
+        }
+
+        process?.Dispose();
+        process = null;
+    }
+
     public async Task StartProcessAsync()
     {
         if (TcpPort == 0)
