@@ -37,6 +37,7 @@ let workloads = [];
 let pathSource = null;
 let loadController = null;
 let fetchMs = 0;
+let lastGrouping = null;
 
 const map = new MapView($('map'), {
   onNode: (node) => showDetails(nodeDetails(node, graph, workloads, actions)),
@@ -194,6 +195,12 @@ async function load() {
     }
     probe.ready = true;
     return;
+  }
+  const regrouped = graph.groupBy?.join(',') !== lastGrouping;
+  lastGrouping = graph.groupBy?.join(',');
+  if (regrouped) {
+    // The panel's node or edge belongs to the previous grouping: it no longer exists on this map.
+    ui.details.replaceChildren(h('p', { class: 'muted' }, 'Click a node or an edge on the map.'));
   }
   nodes = new Map(graph.nodes.map((n) => [n.id, n]));
   await redraw();

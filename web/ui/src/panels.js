@@ -86,11 +86,11 @@ export async function loadFlows(box, params, cursor, page = 1) {
   try {
     const result = await getJson('/api/v1/flows', query);
     const rows = result.flows.map((f) => [
-      time(f.time).slice(5), f.event, `${f.srcIp}:${f.srcPort}`, `${f.dstIp}:${f.dstPort}`, f.proto,
+      time(f.time).slice(11), f.event, `${f.srcIp}:${f.srcPort}`, `${f.dstIp}:${f.dstPort}`,
       bytes(Number(f.bytesOut) + Number(f.bytesIn)),
     ]);
     box.replaceChildren(
-      rows.length ? table(['Time', 'Event', 'Source', 'Destination', 'Proto', 'Bytes'], rows, { numeric: [5] }) : h('p', { class: 'muted' }, 'no flows in range'),
+      rows.length ? table(['Time (UTC)', 'Event', 'Source', 'Destination', 'Bytes'], rows, { numeric: [4] }) : h('p', { class: 'muted' }, 'no flows in range'),
       h('div', { class: 'pager' },
         h('span', { class: 'muted' }, `page ${page}`),
         cursor ? h('button', { type: 'button', onclick: () => loadFlows(box, params, null, 1) }, 'First page') : '',
