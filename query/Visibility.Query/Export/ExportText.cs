@@ -94,8 +94,13 @@ internal static class ExportText
         return (service[..slash], port);
     }
 
-    /// <summary>Whether a name is an IP address (peers without a workload are named by their address).</summary>
-    public static bool IsAddress(string name) => name.Length > 0 && IPAddress.TryParse(name, out _);
+    /// <summary>
+    /// Whether a name is an IP address in canonical form (peers without a workload are named by their address).
+    /// The comparison with the formatted address keeps names such as <c>1</c> or <c>10.1</c>, which
+    /// <see cref="IPAddress.TryParse(string?, out IPAddress?)"/> accepts, out of the address fields.
+    /// </summary>
+    public static bool IsAddress(string name) =>
+        name.Length is > 0 and <= 45 && IPAddress.TryParse(name, out var address) && address.ToString() == name;
 
     /// <summary>
     /// A severity on a 0-10 scale (CEF, LEEF): low 3, medium 5, high 8, critical 10; anything else, including no
