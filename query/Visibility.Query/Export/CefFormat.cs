@@ -18,7 +18,7 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(record);
         var f = record.Finding;
-        Header(output, f.Kind, "Visibility finding " + f.Kind, Severity10(f.Severity));
+        Header(output, f.Kind, finding: true, Severity10(f.Severity));
         Rt(output, record.Time);
         Pair(output, "externalId", record.EventId);
         Pair(output, "cat", "finding");
@@ -49,7 +49,7 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(record);
-        Header(output, "flow_summary", "Visibility flow summary", Severity10(record.Severity));
+        Header(output, "flow_summary", finding: false, Severity10(record.Severity));
         Rt(output, record.IntervalEnd);
         Pair(output, "externalId", record.EventId);
         Pair(output, "cat", "flow_summary");
@@ -73,17 +73,18 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         Pair(output, "start", record.IntervalStart.ToUnixTimeMilliseconds());
         Pair(output, "end", record.IntervalEnd.ToUnixTimeMilliseconds());
         Labels(output, record.Source.Labels, record.Destination.Labels);
-        Pair(output, "cs5", string.Join(',', record.Findings));
+        Pair(output, "cs5", record.Findings);
         Pair(output, "cs5Label", "findings");
-        Pair(output, "cs6", string.Join(',', record.Ports));
+        Pair(output, "cs6", record.Ports);
         Pair(output, "cs6Label", "services");
-        Pair(output, "flexString1", string.Join(',', record.GroupBy));
+        Pair(output, "flexString1", record.GroupBy);
         Pair(output, "flexString1Label", "groupBy");
         Pair(output, "sourceServiceName", record.Source.Kind);
         Pair(output, "destinationServiceName", record.Destination.Kind);
     }
 
-    private void Header(IBufferWriter<byte> output, string signature, string name, int severity)
+    // The name is "Visibility finding <kind>" or "Visibility flow summary".
+    private void Header(IBufferWriter<byte> output, string signature, bool finding, int severity)
     {
         Literal(output, "CEF:0|"u8);
         HeaderField(output, identity.Vendor);
@@ -93,8 +94,16 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         HeaderField(output, identity.Version);
         Byte(output, (byte)'|');
         HeaderField(output, signature);
-        Byte(output, (byte)'|');
-        HeaderField(output, name);
+        if (finding)
+        {
+            Literal(output, "|Visibility finding "u8);
+            HeaderField(output, signature);
+        }
+        else
+        {
+            Literal(output, "|Visibility flow summary"u8);
+        }
+
         Byte(output, (byte)'|');
         Number(output, severity);
         Byte(output, (byte)'|');
@@ -140,6 +149,28 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         Text(output, key);
         Byte(output, (byte)'=');
         CefValue(output, value);
+    }
+
+    // A list as one value, its items comma-separated; left out when that text would be empty.
+    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values)
+    {
+        if (values.Count == 0 || (values.Count == 1 && values[0].Length == 0))
+        {
+            return;
+        }
+
+        Byte(output, (byte)' ');
+        Text(output, key);
+        Byte(output, (byte)'=');
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (i > 0)
+            {
+                Byte(output, (byte)',');
+            }
+
+            CefValue(output, values[i]);
+        }
     }
 
     private static void Pair(IBufferWriter<byte> output, string key, long value)

@@ -67,9 +67,9 @@ public sealed class LeefFormat(ExportIdentity identity) : IExportFormat
             }
         }
 
-        Pair(output, "services", string.Join(',', record.Ports));
-        Pair(output, "findings", string.Join(',', record.Findings));
-        Pair(output, "groupBy", string.Join(',', record.GroupBy));
+        Pair(output, "services", record.Ports);
+        Pair(output, "findings", record.Findings);
+        Pair(output, "groupBy", record.GroupBy);
         Pair(output, "flows", record.Flows);
         Pair(output, "bytes", record.Bytes);
         Pair(output, "totalPackets", record.Packets);
@@ -145,6 +145,28 @@ public sealed class LeefFormat(ExportIdentity identity) : IExportFormat
         Text(output, key);
         Byte(output, (byte)'=');
         LeefValue(output, value);
+    }
+
+    // A list as one value, its items comma-separated; left out when that text would be empty.
+    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values)
+    {
+        if (values.Count == 0 || (values.Count == 1 && values[0].Length == 0))
+        {
+            return;
+        }
+
+        Byte(output, (byte)'\t');
+        Text(output, key);
+        Byte(output, (byte)'=');
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (i > 0)
+            {
+                Byte(output, (byte)',');
+            }
+
+            LeefValue(output, values[i]);
+        }
     }
 
     private static void Pair(IBufferWriter<byte> output, string key, long value)
