@@ -138,46 +138,9 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         Number(output, time.ToUnixTimeMilliseconds());
     }
 
-    private static void Pair(IBufferWriter<byte> output, string key, string value)
-    {
-        if (value.Length == 0)
-        {
-            return;
-        }
+    private static void Pair(IBufferWriter<byte> output, string key, string value) => Attribute(output, (byte)' ', CefValue, key, value);
 
-        Byte(output, (byte)' ');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        CefValue(output, value);
-    }
+    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values) => Attribute(output, (byte)' ', CefValue, key, values);
 
-    // A list as one value, its items comma-separated; left out when that text would be empty.
-    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values)
-    {
-        if (values.Count == 0 || (values.Count == 1 && values[0].Length == 0))
-        {
-            return;
-        }
-
-        Byte(output, (byte)' ');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        for (var i = 0; i < values.Count; i++)
-        {
-            if (i > 0)
-            {
-                Byte(output, (byte)',');
-            }
-
-            CefValue(output, values[i]);
-        }
-    }
-
-    private static void Pair(IBufferWriter<byte> output, string key, long value)
-    {
-        Byte(output, (byte)' ');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        Number(output, value);
-    }
+    private static void Pair(IBufferWriter<byte> output, string key, long value) => Attribute(output, (byte)' ', key, value);
 }

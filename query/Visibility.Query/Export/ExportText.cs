@@ -6,6 +6,9 @@ using System.Text;
 namespace Visibility.Query.Export;
 
 /// <summary>UTF-8 text written straight into the output: literals, numbers and escaped values.</summary>
+/// <summary>Writes a value with a format's escaping (CEF's or LEEF's).</summary>
+internal delegate void ValueWriter(IBufferWriter<byte> output, ReadOnlySpan<char> text);
+
 internal static class ExportText
 {
     private static readonly SearchValues<char> CefHeaderSpecial = SearchValues.Create("\\|\r\n");
@@ -135,4 +138,48 @@ internal static class ExportText
         5 => "Critical",
         _ => "Unknown",
     };
+
+    /// <summary><c>{separator}key=value</c>, left out when the value is empty (CEF and LEEF cannot tell empty from missing).</summary>
+    public static void Attribute(IBufferWriter<byte> output, byte separator, ValueWriter escape, string key, string value)
+    {
+        if (value.Length == 0)
+        {
+            return;
+        }
+
+        Byte(output, separator);
+        Text(output, key);
+        Byte(output, (byte)'=');
+        escape(output, value);
+    }
+
+    /// <summary>A list as one value, its items comma-separated; left out when that text would be empty.</summary>
+    public static void Attribute(IBufferWriter<byte> output, byte separator, ValueWriter escape, string key, IReadOnlyList<string> values)
+    {
+        if (values.Count == 0 || (values.Count == 1 && values[0].Length == 0))
+        {
+            return;
+        }
+
+        Byte(output, separator);
+        Text(output, key);
+        Byte(output, (byte)'=');
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (i > 0)
+            {
+                Byte(output, (byte)',');
+            }
+
+            escape(output, values[i]);
+        }
+    }
+
+    public static void Attribute(IBufferWriter<byte> output, byte separator, string key, long value)
+    {
+        Byte(output, separator);
+        Text(output, key);
+        Byte(output, (byte)'=');
+        Number(output, value);
+    }
 }

@@ -134,46 +134,9 @@ public sealed class LeefFormat(ExportIdentity identity) : IExportFormat
         }
     }
 
-    private static void Pair(IBufferWriter<byte> output, string key, string value)
-    {
-        if (value.Length == 0)
-        {
-            return;
-        }
+    private static void Pair(IBufferWriter<byte> output, string key, string value) => Attribute(output, (byte)'\t', LeefValue, key, value);
 
-        Byte(output, (byte)'\t');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        LeefValue(output, value);
-    }
+    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values) => Attribute(output, (byte)'\t', LeefValue, key, values);
 
-    // A list as one value, its items comma-separated; left out when that text would be empty.
-    private static void Pair(IBufferWriter<byte> output, string key, IReadOnlyList<string> values)
-    {
-        if (values.Count == 0 || (values.Count == 1 && values[0].Length == 0))
-        {
-            return;
-        }
-
-        Byte(output, (byte)'\t');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        for (var i = 0; i < values.Count; i++)
-        {
-            if (i > 0)
-            {
-                Byte(output, (byte)',');
-            }
-
-            LeefValue(output, values[i]);
-        }
-    }
-
-    private static void Pair(IBufferWriter<byte> output, string key, long value)
-    {
-        Byte(output, (byte)'\t');
-        Text(output, key);
-        Byte(output, (byte)'=');
-        Number(output, value);
-    }
+    private static void Pair(IBufferWriter<byte> output, string key, long value) => Attribute(output, (byte)'\t', key, value);
 }
