@@ -118,12 +118,7 @@ public static partial class FlowSchema
             proto UInt8,
             dst_port UInt16,
             findings UInt8,
-            opened SimpleAggregateFunction(sum, UInt64),
-            closed SimpleAggregateFunction(sum, UInt64),
-            bytes SimpleAggregateFunction(sum, UInt64),
-            packets SimpleAggregateFunction(sum, UInt64),
-            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+            {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
         PARTITION BY {rollup.PartitionFunction}(bucket)
@@ -227,6 +222,16 @@ public static partial class FlowSchema
         return statements;
     }
 
+    /// <summary>The summed measures every rollup table keeps (see <see cref="RollupAggregates"/>).</summary>
+    private const string MeasureColumns = """
+        opened SimpleAggregateFunction(sum, UInt64),
+            closed SimpleAggregateFunction(sum, UInt64),
+            bytes SimpleAggregateFunction(sum, UInt64),
+            packets SimpleAggregateFunction(sum, UInt64),
+            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+        """;
+
     /// <summary>An app × env rollup table: both ends' app, env and peer class, findings, the services seen, the sums.</summary>
     private static string AppTableDdl(string db, RollupTable table, StoreRetention retention) =>
         $"""
@@ -241,12 +246,7 @@ public static partial class FlowSchema
             dst_env LowCardinality(String),
             findings UInt8,
             services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
-            opened SimpleAggregateFunction(sum, UInt64),
-            closed SimpleAggregateFunction(sum, UInt64),
-            bytes SimpleAggregateFunction(sum, UInt64),
-            packets SimpleAggregateFunction(sum, UInt64),
-            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+            {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
         PARTITION BY {table.PartitionFunction}(bucket)

@@ -87,12 +87,7 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
     private void Header(IBufferWriter<byte> output, string signature, bool finding, int severity)
     {
         Literal(output, "CEF:0|"u8);
-        HeaderField(output, identity.Vendor);
-        Byte(output, (byte)'|');
-        HeaderField(output, identity.Product);
-        Byte(output, (byte)'|');
-        HeaderField(output, identity.Version);
-        Byte(output, (byte)'|');
+        IdentityFields(output, identity);
         HeaderField(output, signature);
         if (finding)
         {

@@ -182,4 +182,15 @@ internal static class ExportText
         Byte(output, (byte)'=');
         Number(output, value);
     }
+
+    /// <summary><c>Vendor|Product|Version|</c>, the header fields CEF and LEEF share after their version prefix.</summary>
+    public static void IdentityFields(IBufferWriter<byte> output, ExportIdentity identity)
+    {
+        HeaderField(output, identity.Vendor);
+        Byte(output, (byte)'|');
+        HeaderField(output, identity.Product);
+        Byte(output, (byte)'|');
+        HeaderField(output, identity.Version);
+        Byte(output, (byte)'|');
+    }
 }

@@ -80,12 +80,7 @@ public sealed class LeefFormat(ExportIdentity identity) : IExportFormat
     private void Header(IBufferWriter<byte> output, string eventId)
     {
         Literal(output, "LEEF:2.0|"u8);
-        HeaderField(output, identity.Vendor);
-        Byte(output, (byte)'|');
-        HeaderField(output, identity.Product);
-        Byte(output, (byte)'|');
-        HeaderField(output, identity.Version);
-        Byte(output, (byte)'|');
+        IdentityFields(output, identity);
         HeaderField(output, eventId);
         Literal(output, "|x09|"u8);
     }
