@@ -55,13 +55,25 @@ public sealed class SyslogMessage
     /// <summary>Writes one message (without framing) to <paramref name="output"/>.</summary>
     public void Write(IBufferWriter<byte> output, SyslogSeverity severity, DateTimeOffset time, string messageId, long sequenceId, ReadOnlySpan<char> body)
     {
+        WriteHeader(output, severity, time, messageId, sequenceId);
+        Encoding.UTF8.GetBytes(body, output);
+    }
+
+    /// <summary>Writes one message (without framing) whose body is already UTF-8.</summary>
+    public void Write(IBufferWriter<byte> output, SyslogSeverity severity, DateTimeOffset time, string messageId, long sequenceId, ReadOnlySpan<byte> utf8Body)
+    {
+        WriteHeader(output, severity, time, messageId, sequenceId);
+        output.Write(utf8Body);
+    }
+
+    private void WriteHeader(IBufferWriter<byte> output, SyslogSeverity severity, DateTimeOffset time, string messageId, long sequenceId)
+    {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentOutOfRangeException.ThrowIfNegative(sequenceId);
         var pri = (Facility * 8) + (int)severity;
         var text = string.Create(CultureInfo.InvariantCulture,
             $"<{pri}>1 {time.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'} {header} {HeaderField(messageId, MaxMessageId)} [meta sequenceId=\"{sequenceId}\"] ");
         Encoding.ASCII.GetBytes(text, output);
-        Encoding.UTF8.GetBytes(body, output);
     }
 
     /// <summary>The message as bytes (tests, one-off sends).</summary>
