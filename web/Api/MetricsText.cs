@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Visibility.Ingest.Pipeline;
+using Visibility.Query.Export.Streams;
 
 namespace Visibility.Web.Api;
 
@@ -33,6 +34,29 @@ public static class MetricsText
         Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.BatchSeconds);
         return sb.ToString();
     }
+
+    /// <summary>The export sinks' series, one per sink (none when this process does not export).</summary>
+    public static string RenderExport(IReadOnlyList<ExportStreamStatus> sinks)
+    {
+        if (sinks.Count == 0)
+        {
+            return "";
+        }
+
+        var sb = new StringBuilder();
+        Series(sb, "visibility_export_records_sent_total", "Records handed to the sink's destination.", "counter", sinks, s => s.RecordsSent);
+        Series(sb, "visibility_export_records_confirmed_total", "Records the destination confirmed (checkpointed).", "counter", sinks, s => s.RecordsConfirmed);
+        Series(sb, "visibility_export_bytes_sent_total", "Record bytes handed to the destination (before framing).", "counter", sinks, s => s.BytesSent);
+        Series(sb, "visibility_export_retries_total", "Failed sends, confirmations or store operations that were retried.", "counter", sinks, s => s.Retries);
+        Series(sb, "visibility_export_dropped_total", "Records beyond the per-interval bound, not exported.", "counter", sinks, s => s.Dropped);
+        Series(sb, "visibility_export_pending", "Records sent and not yet confirmed.", "gauge", sinks, s => s.Pending);
+        Series(sb, "visibility_export_lag_seconds", "How far the stream is behind (now minus the next interval's due time).", "gauge", sinks, s => (long)s.LagSeconds);
+        Series(sb, "visibility_export_sequence", "Sequence number of the last confirmed record.", "gauge", sinks, s => s.Sequence);
+        return sb.ToString();
+    }
+
+    private static void Series(StringBuilder sb, string name, string help, string type, IReadOnlyList<ExportStreamStatus> sinks, Func<ExportStreamStatus, long> value) =>
+        Labelled(sb, name, help, type, sinks.Select(s => ($"sink=\"{Escape(s.Name)}\",format=\"{Escape(s.Format)}\"", value(s))));
 
     private static void Counter(StringBuilder sb, string name, string help, long value) =>
         sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");

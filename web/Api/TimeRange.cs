@@ -86,7 +86,7 @@ public static class TimeRange
         return span > TimeSpan.Zero;
     }
 
-    private static bool TryParseInstant(string? text, out DateTimeOffset instant)
+    internal static bool TryParseInstant(string? text, out DateTimeOffset instant)
     {
         instant = default;
         if (string.IsNullOrEmpty(text))

@@ -39,6 +39,7 @@ public static class VisibilityApi
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
         api.MapQueryApi();
         api.MapViewsApi();
+        api.MapExportApi();
         return app;
     }
 
@@ -114,8 +115,10 @@ public static class VisibilityApi
         return TypedResults.Ok(new WorkloadsUpserted(workloads.Count));
     }
 
-    private static ContentHttpResult Metrics(IngestMetrics m) =>
-        TypedResults.Text(MetricsText.Render(m), "text/plain; version=0.0.4");
+    private static ContentHttpResult Metrics(IngestMetrics m, IServiceProvider services) =>
+        TypedResults.Text(
+            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []),
+            "text/plain; version=0.0.4");
 }
 
 public sealed record WorkloadsUpserted(int Upserted);

@@ -10,7 +10,7 @@ namespace Visibility.Web.Hosting;
 /// <summary>The command line: one verb, then its flags; configuration comes from appsettings and the environment.</summary>
 public static class Cli
 {
-    private const string Usage = """
+    private static readonly string Usage = $"""
         usage: visibility <command> [options]
 
         commands:
@@ -28,6 +28,7 @@ public static class Cli
                                 raw flows, newest first (--all: every page)
                                 range: --last 1h (default) or --from T [--to T] (RFC 3339 or Unix seconds)
                                 filter: e.g. 'src.env = dev and dst.env = prod and port in (5432, 6432)'
+          {ExportCommand.Usage}
 
         configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md)
         """;
@@ -50,6 +51,8 @@ public static class Cli
                     return await VerifyStoreCommand.RunAsync(rest);
                 case "graph" or "findings" or "flows":
                     return await QueryCommand.RunAsync(command, rest);
+                case "export":
+                    return await ExportCommand.RunAsync(rest);
                 case "help" or "--help" or "-h":
                     Console.WriteLine(Usage);
                     return 0;

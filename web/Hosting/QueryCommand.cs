@@ -111,7 +111,7 @@ public static class QueryCommand
         return 0;
     }
 
-    private static string ProblemText(string body)
+    internal static string ProblemText(string body)
     {
         try
         {

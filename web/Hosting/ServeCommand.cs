@@ -46,6 +46,7 @@ public static class ServeCommand
 
         builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         builder.Services.AddVisibilityServices(builder.Configuration, demo);
+        builder.Services.AddVisibilityExport();
         builder.Services.AddVisibilityApi();
 
         var app = builder.Build();

@@ -7,6 +7,7 @@ using Visibility.Ingest.Demo;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Kafka;
 using Visibility.Ingest.Pipeline;
+using Visibility.Query.Export.Streams;
 using Visibility.Query.Findings;
 using Visibility.Query.Flows;
 using Visibility.Query.Graph;
@@ -78,5 +79,24 @@ public static class ServiceRegistration
         }
 
         return services;
+    }
+
+    /// <summary>SIEM export (serve only): the record source, its state in the store and the sinks' streams.</summary>
+    public static IServiceCollection AddVisibilityExport(this IServiceCollection services)
+    {
+        services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ExportOptions>>(new ExportOptionsValidator());
+        services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
+        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowStore>()));
+        services.AddSingleton<ExportService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
+        return services;
+    }
+
+    private sealed class ExportOptionsValidator : IValidateOptions<ExportOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ExportOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 }

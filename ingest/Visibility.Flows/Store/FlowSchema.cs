@@ -15,6 +15,8 @@ public static partial class FlowSchema
     public const string FlowsTable = "flows_raw";
     public const string WorkloadsTable = "workloads";
     public const string ViewsTable = "saved_views";
+    public const string ExportCheckpointsTable = "export_checkpoints";
+    public const string ExportSinksTable = "export_sinks";
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
 
@@ -149,6 +151,35 @@ public static partial class FlowSchema
                 )
                 ENGINE = ReplacingMergeTree(updated_at)
                 ORDER BY id
+                """,
+            ]),
+            new Migration(11, "SIEM export", [
+                // Per sink: the interval being sent, how many of its records the destination confirmed, and the
+                // last sequence number confirmed. The newest row per sink wins.
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ExportCheckpointsTable}
+                (
+                    sink String,
+                    interval_start DateTime64(3, 'UTC'),
+                    confirmed UInt32,
+                    sequence UInt64,
+                    updated_at DateTime64(6, 'UTC')
+                )
+                ENGINE = ReplacingMergeTree(updated_at)
+                ORDER BY sink
+                """,
+
+                // Sinks created through the API (configured ones live in configuration): the definition as JSON.
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ExportSinksTable}
+                (
+                    name String,
+                    definition String,
+                    deleted UInt8,
+                    updated_at DateTime64(6, 'UTC')
+                )
+                ENGINE = ReplacingMergeTree(updated_at)
+                ORDER BY name
                 """,
             ]),
         ];

@@ -20,4 +20,8 @@ public static class Eventually
 
         return last;
     }
+
+    /// <summary>Waits until <paramref name="condition"/> holds.</summary>
+    public static Task TrueAsync(Func<bool> condition, TimeSpan timeout, string what) =>
+        WaitAsync(() => Task.FromResult(condition()), static done => done, timeout, what);
 }

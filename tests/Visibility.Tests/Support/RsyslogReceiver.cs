@@ -115,7 +115,7 @@ public sealed class RsyslogReceiver : IDisposable
 
         var config = Path.Combine(directory, "rsyslog.conf");
         await File.WriteAllTextAsync(config, $$"""
-            global(workDirectory="{{directory}}" net.enableDNS="off"
+            global(workDirectory="{{directory}}" net.enableDNS="off" parser.escapeControlCharacterTab="off"
               defaultNetstreamDriverCAFile="{{CertificateFile}}"
               defaultNetstreamDriverCertFile="{{CertificateFile}}"
               defaultNetstreamDriverKeyFile="{{Path.Combine(directory, "key.pem")}}")

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Visibility.Web.Api;
+
+namespace Visibility.Web.Hosting;
+
+/// <summary>
+/// <c>visibility export</c>: a one-off export of a time range from a running <c>visibility serve</c>, in any export
+/// format, to a file (written aside and renamed when complete) or standard output, with a progress bar on standard
+/// error. The range is read in pieces (<c>/api/v1/export/records</c>); a finding is written once, at its first
+/// sighting in the range; summaries are per <c>--interval</c>.
+/// </summary>
+public static class ExportCommand
+{
+    public const string Usage =
+        "export [--content findings|summaries] [--format cef|leef|ocsf|json] [range] [--filter F] [--min-severity S]\n" +
+        "                      [--group-by app,env] [--interval 1h] [--out FILE] [--pieces 50]\n" +
+        "                                a one-off SIEM export of a range (progress on stderr)";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var url = Environment.GetEnvironmentVariable("VISIBILITY_URL") ?? "http://127.0.0.1:5080";
+        string? from = null, to = null, last = null, output = null;
+        var content = "findings";
+        var pieces = 50;
+        var interval = "1h";
+        var query = new List<(string, string)>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--url":
+                    url = Cli.StringArgument(args, ref i);
+                    break;
+                case "--from":
+                    from = Cli.StringArgument(args, ref i);
+                    break;
+                case "--to":
+                    to = Cli.StringArgument(args, ref i);
+                    break;
+                case "--last":
+                    last = Cli.StringArgument(args, ref i);
+                    break;
+                case "--content":
+                    content = Cli.StringArgument(args, ref i);
+                    break;
+                case "--interval":
+                    interval = Cli.StringArgument(args, ref i);
+                    break;
+                case "--out":
+                    output = Cli.StringArgument(args, ref i);
+                    break;
+                case "--pieces":
+                    pieces = Cli.IntArgument(args, ref i, 1, 10_000);
+                    break;
+                case "--format" or "--filter":
+                    query.Add((args[i][2..], Cli.StringArgument(args, ref i)));
+                    break;
+                case "--min-severity":
+                    query.Add(("minSeverity", Cli.StringArgument(args, ref i)));
+                    break;
+                case "--group-by":
+                    query.Add(("groupBy", Cli.StringArgument(args, ref i)));
+                    break;
+                default:
+                    throw new UsageException($"export does not know '{args[i]}'");
+            }
+        }
+
+        if (content is not ("findings" or "summaries"))
+        {
+            throw new UsageException($"--content '{content}' is not one of findings, summaries");
+        }
+
+        if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var rangeError))
+        {
+            throw new UsageException(rangeError!);
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
+        {
+            throw new UsageException($"--url '{url}' is not an http(s) URL");
+        }
+
+        var pieceList = Pieces(content, start, end, interval, pieces);
+        query.Add(("content", content));
+        if (content == "summaries")
+        {
+            query.Add(("interval", interval));
+        }
+
+        using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(10) };
+        var target = output is null ? null : output + ".partial";
+        await using var sink = target is null ? Console.OpenStandardOutput() : new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
+        var progress = new Progress(pieceList.Count);
+        long records = 0, dropped = 0;
+        try
+        {
+            foreach (var (pieceStart, pieceEnd) in pieceList)
+            {
+                var piece = query.ToList();
+                piece.Add(("from", pieceStart.ToString("o", CultureInfo.InvariantCulture)));
+                piece.Add(("to", pieceEnd.ToString("o", CultureInfo.InvariantCulture)));
+                piece.Add(("exportFrom", start.ToString("o", CultureInfo.InvariantCulture)));
+                var path = "/api/v1/export/records?" + string.Join('&', piece.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
+                using var response = await SendAsync(http, baseUri, path);
+                if (response is null)
+                {
+                    return 1;
+                }
+
+                var text = await response.Content.ReadAsStringAsync();
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    progress.Clear();
+                    await Console.Error.WriteLineAsync($"visibility: export: {(int)response.StatusCode} {QueryCommand.ProblemText(text)}");
+                    return 1;
+                }
+
+                var trailer = text.LastIndexOf("# records=", StringComparison.Ordinal);
+                if (trailer < 0)
+                {
+                    progress.Clear();
+                    await Console.Error.WriteLineAsync("visibility: export: the server's answer ended early (no trailer); nothing more written");
+                    return 1;
+                }
+
+                var counts = text[trailer..].Trim().Split(' ');
+                records += long.Parse(counts[1]["records=".Length..], CultureInfo.InvariantCulture);
+                dropped += long.Parse(counts[2]["dropped=".Length..], CultureInfo.InvariantCulture);
+                await sink.WriteAsync(Encoding.UTF8.GetBytes(text[..trailer]));
+                progress.Advance(pieceEnd, records);
+            }
+        }
+        finally
+        {
+            progress.Clear();
+        }
+
+        await sink.FlushAsync();
+        if (target is not null)
+        {
+            await sink.DisposeAsync();
+            File.Move(target, output!, overwrite: true);
+        }
+
+        await Console.Error.WriteLineAsync(
+            $"visibility: exported {records:N0} {content} records ({start:u} → {end:u}){(output is null ? "" : $" to {output}")} in {progress.Elapsed.TotalSeconds:0.0} s" +
+            (dropped > 0 ? $"; {dropped:N0} left out beyond {Visibility.Query.Export.Streams.ExportRecordSource.MaxPerInterval:N0} per piece (use more --pieces)" : ""));
+        return 0;
+    }
+
+    /// <summary>The pieces of the range: about <paramref name="count"/> of them; for summaries whole intervals (the last may be short).</summary>
+    private static List<(DateTimeOffset Start, DateTimeOffset End)> Pieces(string content, DateTimeOffset start, DateTimeOffset end, string interval, int count)
+    {
+        var step = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, (end - start).Ticks / count));
+        if (content == "summaries")
+        {
+            var span = Visibility.Query.Export.Streams.ExportSinkDefinition.ParseDuration(interval)
+                ?? throw new UsageException($"--interval '{interval}' is not a duration (e.g. 5m, 1h)");
+            if (span < TimeSpan.FromSeconds(1))
+            {
+                throw new UsageException("--interval must be at least 1s");
+            }
+
+            step = TimeSpan.FromTicks(Math.Max(1, (long)Math.Ceiling((double)step.Ticks / span.Ticks)) * span.Ticks);
+        }
+
+        var pieces = new List<(DateTimeOffset, DateTimeOffset)>();
+        for (var at = start; at < end; at += step)
+        {
+            pieces.Add((at, at + step < end ? at + step : end));
+        }
+
+        return pieces;
+    }
+
+    private static async Task<HttpResponseMessage?> SendAsync(HttpClient http, Uri baseUri, string path)
+    {
+        try
+        {
+            return await http.GetAsync(path);
+        }
+        catch (HttpRequestException ex)
+        {
+            await Console.Error.WriteLineAsync($"visibility: cannot reach {baseUri} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
+            return null;
+        }
+    }
+
+    /// <summary>A bar redrawn in place on a terminal; on a pipe or file, a line every tenth of the way.</summary>
+    private sealed class Progress(int pieces)
+    {
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private readonly bool terminal = !Console.IsErrorRedirected;
+        private int done;
+        private int lastTenth;
+
+        public TimeSpan Elapsed => clock.Elapsed;
+
+        public void Advance(DateTimeOffset at, long records)
+        {
+            done++;
+            var fraction = (double)done / pieces;
+            var rate = records / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
+            var text = string.Create(CultureInfo.InvariantCulture,
+                $"[{new string('#', (int)(fraction * 30)).PadRight(30, '.')}] {fraction,4:P0}  up to {at:u}  {records:N0} records  {rate:N0}/s");
+            if (terminal)
+            {
+                Console.Error.Write("\r" + text);
+            }
+            else if ((int)(fraction * 10) > lastTenth || done == pieces)
+            {
+                lastTenth = (int)(fraction * 10);
+                Console.Error.WriteLine(text);
+            }
+        }
+
+        public void Clear()
+        {
+            if (terminal && done > 0)
+            {
+                Console.Error.Write("\r" + new string(' ', 100) + "\r");
+            }
+        }
+    }
+}
