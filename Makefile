@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench bench-e2e bench-query bench-map dev-broker clean
+.PHONY: deps build test demo bench bench-e2e bench-query bench-map bench-export dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -38,6 +38,11 @@ bench-query: deps
 # The map at 2,000 nodes / 10,000 edges in headless chromium: layout time and responsiveness (BENCHMARKS.md "Map").
 bench-map: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- map $(MAP_ARGS)
+
+# SIEM export: records/s per format × sink (syslog TCP/TLS/UDP to rsyslogd, file, Kafka on the dev broker) against
+# formatting alone (BENCHMARKS.md "SIEM export"); EXPORT_ARGS="--records 20000" for a quick pass.
+bench-export: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- export $(EXPORT_ARGS)
 
 bench-e2e: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)

@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Running;
 using Visibility.Benchmarks.EndToEnd;
 
-// `e2e` runs the end-to-end throughput harness, `query` the query-latency harness, `map` the map-at-size harness; anything else goes to BenchmarkDotNet.
+// `e2e` runs the end-to-end throughput harness, `query` the query-latency harness, `map` the map-at-size harness,
+// `export` the SIEM export harness; anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "query")
 {
     return await Visibility.Benchmarks.QueryLatency.QueryHarness.RunAsync(args[1..]);
@@ -10,6 +11,11 @@ if (args.Length > 0 && args[0] == "query")
 if (args.Length > 0 && args[0] == "map")
 {
     return await Visibility.Benchmarks.MapLayout.MapLayoutHarness.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "export")
+{
+    return await Visibility.Benchmarks.Export.ExportHarness.RunAsync(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "e2e")

@@ -109,6 +109,21 @@ public sealed class DevBroker : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the mock broker down (its client connections close and new ones are refused) or brings it back up, as an
+    /// outage would; the data it holds stays. For fault-injection tests.
+    /// </summary>
+    public void SetAvailable(bool up)
+    {
+        // The one broker of the cluster Start creates has id 1.
+        var error = up ? RdKafkaNative.MockBrokerSetUp(cluster, 1) : RdKafkaNative.MockBrokerSetDown(cluster, 1);
+        if (error != 0)
+        {
+            throw new InvalidOperationException(
+                $"Setting the mock broker {(up ? "up" : "down")} failed: {Marshal.PtrToStringUTF8(RdKafkaNative.ErrorToString(error))}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) == 1)

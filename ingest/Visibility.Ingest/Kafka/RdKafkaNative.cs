@@ -48,6 +48,12 @@ internal static partial class RdKafkaNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_set_controller_id")]
     public static partial void MockSetControllerId(IntPtr cluster, int brokerId);
 
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_down")]
+    public static partial int MockBrokerSetDown(IntPtr cluster, int brokerId);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_up")]
+    public static partial int MockBrokerSetUp(IntPtr cluster, int brokerId);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_err2str")]
     public static partial IntPtr ErrorToString(int error);
 
