@@ -206,7 +206,7 @@ public static class ExportCommand
             var fraction = (double)done / pieces;
             var rate = records / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
             var text = string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', (int)(fraction * 30)).PadRight(30, '.')}] {fraction,4:P0}  up to {at:u}  {records:N0} records  {rate:N0}/s");
+                $"[{new string('#', (int)(fraction * 30)).PadRight(30, '.')}] {fraction * 100,3:0}%  up to {at:u}  {records:N0} records  {rate:N0}/s");
             if (terminal)
             {
                 Console.Error.Write("\r" + text);

@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Kafka;
+using Visibility.Ingest.Pipeline;
 using Visibility.Query.Export;
 using Visibility.Query.Export.Sinks;
 using Visibility.Query.Export.Streams;
@@ -57,6 +58,8 @@ public sealed class ExportService(
     KafkaEndpoint kafkaEndpoint,
     ExportRecordSource source,
     ExportStateStore state,
+    IOptions<IngestOptions> ingest,
+    IngestWatermark watermark,
     ILoggerFactory loggers) : BackgroundService
 {
     private readonly ILogger logger = loggers.CreateLogger<ExportService>();
@@ -294,7 +297,8 @@ public sealed class ExportService(
             ConfirmTimeout = options.Value.ConfirmTimeout,
             MaxBackoff = options.Value.MaxBackoff,
         };
-        var worker = new ExportWorker(settings, sink, Format(definition.Format), source, state, loggers.CreateLogger<ExportWorker>(), delivery);
+        var worker = new ExportWorker(settings, sink, Format(definition.Format), source, state, loggers.CreateLogger<ExportWorker>(), delivery,
+            ingestedUntil: ingest.Value.Enabled ? () => watermark.Until : null);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var task = Task.Run(async () =>
         {

@@ -51,6 +51,7 @@ public static class ServiceRegistration
             k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
             $"Visibility:Kafka:Format and Visibility:Kafka:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
         services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<IngestWatermark>();
         services.AddSingleton<KafkaEndpoint>();
         services.AddSingleton<Readiness>();
         services.AddSingleton(sp => new GraphQuery(

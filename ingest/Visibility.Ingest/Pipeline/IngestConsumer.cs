@@ -32,6 +32,7 @@ public sealed class IngestConsumer
     private readonly Channel<FlowBatch> filled;
     private readonly ConcurrentQueue<FlowBatch> spare = new();
     private readonly Dictionary<TopicPartition, SortedSet<long>> storedAhead = [];
+    private readonly ConsumerWatermark? watermark;
 
     // Offsets stored in the store but not yet committed to Kafka, per partition; the writer adds, a revocation
     // removes. A failed commit is retried with the next one, so a transient error costs nothing.
@@ -47,9 +48,10 @@ public sealed class IngestConsumer
     public IngestConsumer(
         IFlowStore store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
-        FindingRules? findings = null)
+        FindingRules? findings = null, IngestWatermark? watermark = null)
     {
         this.findings = findings ?? FindingRules.Default;
+        this.watermark = watermark is null ? null : new ConsumerWatermark(watermark, TimeProvider.System);
         this.store = store;
         this.decoders = decoders;
         this.labels = labels;
@@ -98,6 +100,7 @@ public sealed class IngestConsumer
         using var grace = new CancellationTokenSource();
         var writer = Task.Run(() => WriteLoopAsync(consumer, grace.Token), CancellationToken.None);
         var reader = Task.Factory.StartNew(() => ConsumeLoop(consumer, stopping), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var probing = watermark is null ? Task.CompletedTask : Task.Run(() => ProbeLoopAsync(consumer, stopping), CancellationToken.None);
         try
         {
             await reader;
@@ -107,7 +110,34 @@ public sealed class IngestConsumer
             filled.Writer.TryComplete();
             grace.CancelAfter(options.ShutdownGrace);
             await writer;
+            await probing;
+            watermark?.Leave();
             consumer.Close();
+        }
+    }
+
+    /// <summary>About once a second, the partitions' end offsets: the watermark moves once the store reaches them.</summary>
+    private async Task ProbeLoopAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                watermark!.Probe(consumer, TimeSpan.FromSeconds(5));
+            }
+            catch (KafkaException ex)
+            {
+                logger.LogDebug("Watermark probe failed: {Reason}", ex.Error.Reason);
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
         }
     }
 
@@ -193,6 +223,11 @@ public sealed class IngestConsumer
                     }
                 }
 
+                foreach (var resume in resumes.Where(r => r.NextOffset is not null))
+                {
+                    watermark?.Stored(new TopicPartition(resume.Source.Topic, resume.Source.Partition), resume.NextOffset!.Value);
+                }
+
                 logger.LogInformation("Assigned {Partitions}", string.Join(", ", resumes.Select(r => $"{r.Source}@{(r.NextOffset is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : "committed")}")));
                 return resumes.Select(r => new TopicPartitionOffset(r.Source.Topic, r.Source.Partition, r.NextOffset is { } next ? new Offset(next) : Offset.Unset)).ToList();
             }
@@ -259,6 +294,7 @@ public sealed class IngestConsumer
             pending.Remove(p.TopicPartition);
             storedAhead.Remove(p.TopicPartition);
             metrics.Lag.TryRemove(new KafkaPartition(p.Topic, p.Partition.Value), out _);
+            watermark?.Forget(p.TopicPartition);
         }
     }
 
@@ -406,6 +442,10 @@ public sealed class IngestConsumer
                     }
 
                     UpdateLag(consumer, progress);
+                    foreach (var p in progress)
+                    {
+                        watermark?.Stored(new TopicPartition(p.Source.Topic, p.Source.Partition), p.NextOffset);
+                    }
                 }
 
                 foreach (var batch in group)

@@ -23,6 +23,7 @@ public sealed class IngestService(
     IOptions<IngestOptions> options,
     IOptions<KafkaOptions> kafka,
     FindingRules findings,
+    IngestWatermark watermark,
     IHostApplicationLifetime lifetime,
     ILoggerFactory loggers) : BackgroundService
 {
@@ -50,7 +51,7 @@ public sealed class IngestService(
             var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
-                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings))
+                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
             logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",

@@ -49,7 +49,9 @@ public sealed record ExportStreamStatus(
 /// destination confirmed. A restart resumes at the checkpoint: nothing confirmed is sent again, nothing unconfirmed
 /// is skipped. While the destination is down the stream retries with exponential backoff and falls behind; it holds
 /// at most one interval's records and one batch in memory — the store is the buffer — and catches up when the
-/// destination is back, interval after interval without waiting.
+/// destination is back, interval after interval without waiting. An interval is read once <c>delay</c> has passed
+/// after its end and, when this process also ingests (<paramref name="ingestedUntil"/>), once ingest has stored every
+/// record Kafka held by then — so a restart with a backlog does not export intervals before their records are in.
 /// </summary>
 public sealed class ExportWorker(
     ExportStreamSettings settings,
@@ -59,7 +61,8 @@ public sealed class ExportWorker(
     ExportStateStore state,
     ILogger logger,
     ExportDelivery? delivery = null,
-    TimeProvider? clock = null)
+    TimeProvider? clock = null,
+    Func<DateTimeOffset?>? ingestedUntil = null)
 {
     private readonly ExportDelivery delivery = delivery ?? new ExportDelivery();
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
@@ -110,10 +113,18 @@ public sealed class ExportWorker(
         {
             var start = checkpoint.IntervalStart;
             var end = start + settings.Interval;
-            var wait = end + settings.Delay - clock.GetUtcNow();
+            var due = end + settings.Delay;
+            var wait = due - clock.GetUtcNow();
+            var ingesting = wait <= TimeSpan.Zero && ingestedUntil is not null && !(ingestedUntil() >= due);
+            if (ingesting)
+            {
+                // Due by the clock, but this process's ingest has not yet stored everything Kafka held by then.
+                wait = TimeSpan.FromMilliseconds(250);
+            }
+
             if (wait > TimeSpan.Zero)
             {
-                SetState("waiting");
+                SetState(ingesting ? "waiting for ingest" : "waiting");
                 try
                 {
                     await Task.Delay(wait, clock, stopping);

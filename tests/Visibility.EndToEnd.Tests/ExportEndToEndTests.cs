@@ -1,0 +1,247 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Confluent.Kafka;
+using Visibility.Ingest.Demo;
+using Visibility.Tests.Support;
+
+namespace Visibility.EndToEnd.Tests;
+
+/// <summary>
+/// SIEM export through the real program: records on the dev broker → `visibility serve` (ingest, store, export) →
+/// a real rsyslog over TCP. The service is stopped mid-stream while records keep arriving in Kafka and started again;
+/// every finding reaches rsyslog once. Also the sinks API and `visibility export`.
+/// </summary>
+public sealed partial class ExportEndToEndTests : IDisposable
+{
+    private readonly TempDirectory data = new("visibility-export-e2e");
+
+    public void Dispose() => data.Dispose();
+
+    [Fact]
+    public async Task FindingsToRsyslog_ServiceRestartedMidStream_EachFindingOnce_SinksApi_ExportCommand()
+    {
+        using var receiver = await RsyslogReceiver.StartAsync();
+        await using var rig = new IngestRig("export", partitions: 4);
+        var environment = new Dictionary<string, string>(rig.Environment())
+        {
+            ["Visibility__Export__Sinks__soc__Type"] = "syslog",
+            ["Visibility__Export__Sinks__soc__Protocol"] = "tcp",
+            ["Visibility__Export__Sinks__soc__Host"] = "127.0.0.1",
+            ["Visibility__Export__Sinks__soc__Port"] = receiver.TcpPort.ToString(CultureInfo.InvariantCulture),
+            ["Visibility__Export__Sinks__soc__Format"] = "cef",
+            ["Visibility__Export__Sinks__soc__Interval"] = "1s",
+            ["Visibility__Export__Sinks__soc__Delay"] = "1s",
+            ["Visibility__Export__MaxBackoff"] = "00:00:01",
+            ["Visibility__Export__ConfirmTimeout"] = "00:00:02",
+        };
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap, LingerMs = 5 }).Build();
+        var started = DateTimeOffset.UtcNow.AddSeconds(-1);
+
+        await using (var service = VisibilityProcess.Start(data.Path, environment: environment))
+        {
+            await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+            using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
+            {
+                Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+            }
+
+            // dev-api-1 → prod-db-1 on a new port every record: a cross_env finding each.
+            for (var round = 0; round < 6; round++)
+            {
+                Produce(rig, producer, 20_000 + (round * 10), 10);
+                await Task.Delay(500);
+            }
+
+            await receiver.WaitForAsync("tcp", 15, TimeSpan.FromSeconds(60));
+            await service.StopAsync();
+            Assert.Equal(0, service.ExitCode);
+        }
+
+        // While the service is down, more traffic reaches Kafka; then the service comes back and more follows.
+        Produce(rig, producer, 20_060, 60);
+        await using (var service = VisibilityProcess.Start(data.Path, environment: environment))
+        {
+            await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
+            Produce(rig, producer, 20_120, 60);
+            await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+
+            var findings = await service.Http.GetFromJsonAsync<JsonElement>($"/api/v1/findings?from={started.ToUnixTimeSeconds()}&limit=10000");
+            var expected = findings.GetProperty("findings").EnumerateArray()
+                .Select(f => (f.GetProperty("kind").GetString()!, f.GetProperty("service").GetString()!)).ToList();
+            Assert.True(expected.Count(f => f.Item1 == "cross_env") == 180, $"{expected.Count(f => f.Item1 == "cross_env")} cross_env findings: {findings}\n{service.Output}");
+
+            var received = await receiver.WaitForAsync("tcp", expected.Count, TimeSpan.FromSeconds(90));
+            var status = await WaitForSinkAsync(service.Http, s => s.GetProperty("status").GetProperty("recordsConfirmed").GetInt64() > 0
+                && s.GetProperty("status").GetProperty("pending").GetInt32() == 0
+                && s.GetProperty("status").GetProperty("position").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddSeconds(-5));
+            received = receiver.Received("tcp");
+            var messages = received.Select(Parse).ToList();
+            Assert.Equal(expected.Count, messages.Count);
+            Assert.Equal(expected.Count, messages.Select(m => m.EventId).Distinct().Count());
+            Assert.Equal(expected.Order(), messages.Select(m => (m.Kind, m.Service)).Order());
+            Assert.Equal(Enumerable.Range(1, expected.Count).Select(i => (long)i), messages.Select(m => m.Sequence).Order());
+            Assert.Equal("config", status.GetProperty("origin").GetString());
+
+            var metrics = await service.Http.GetStringAsync("/metrics");
+            Assert.Contains($"visibility_export_sequence{{sink=\"soc\",format=\"cef\"}} {expected.Count}", metrics, StringComparison.Ordinal);
+
+            await SinksApiAsync(service, rig);
+            await ExportCommandAsync(service, started, expected.Count);
+        }
+    }
+
+    private async Task SinksApiAsync(VisibilityProcess service, IngestRig rig)
+    {
+        var http = service.Http;
+        var file = Path.Combine(data.Path, "export", "summaries.jsonl");
+        using (var created = await http.PostAsJsonAsync("/api/v1/export/sinks", new
+        {
+            name = "archive", type = "file", path = file, content = "summaries", format = "json", interval = "1s", delay = "1s",
+            startAt = DateTimeOffset.UtcNow.AddMinutes(-2),
+        }))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        // Summaries of the last two minutes land in the file, one JSON object per line.
+        await Eventually(() => File.Exists(file) && File.ReadAllLines(file).Any(l => l.Contains("\"app\":\"db\"", StringComparison.Ordinal)), "summaries in the file");
+        var summary = JsonDocument.Parse(File.ReadAllLines(file).First()).RootElement;
+        Assert.Equal("flow_summary", summary.GetProperty("type").GetString());
+
+        var list = await http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks");
+        Assert.Equal(["archive", "soc"], list.EnumerateArray().Select(s => s.GetProperty("name").GetString()).Order());
+
+        using (var duplicate = await http.PostAsJsonAsync("/api/v1/export/sinks", new { name = "archive", type = "file", path = file }))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
+        }
+
+        using (var bad = await http.PostAsJsonAsync("/api/v1/export/sinks", new { name = "x", type = "syslog", protocol = "smtp", format = "xml", hots = "a" }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Contains("hots", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var bad = await http.PostAsJsonAsync("/api/v1/export/sinks", new { name = "x", type = "syslog", protocol = "smtp", format = "xml" }))
+        {
+            var text = await bad.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Contains("protocol 'smtp'", text, StringComparison.Ordinal);
+            Assert.Contains("host is required", text, StringComparison.Ordinal);
+            Assert.Contains("format 'xml'", text, StringComparison.Ordinal);
+        }
+
+        // A test record through an unsaved Kafka definition, and one through a port nobody listens on.
+        var topic = rig.Topic + "-siem";
+        using (var test = await http.PostAsJsonAsync("/api/v1/export/test", new { type = "kafka", topic, format = "ocsf" }))
+        {
+            var result = await test.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.True(result.GetProperty("delivered").GetBoolean(), result.ToString());
+        }
+
+        using (var test = await http.PostAsJsonAsync("/api/v1/export/test", new { type = "syslog", host = "127.0.0.1", port = VisibilityProcess.FreePort() }))
+        {
+            var result = await test.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.False(result.GetProperty("delivered").GetBoolean());
+            Assert.Contains("refused", result.GetProperty("error").GetString()!, StringComparison.OrdinalIgnoreCase);
+        }
+
+        using (var configured = await http.DeleteAsync("/api/v1/export/sinks/soc"))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, configured.StatusCode);
+        }
+
+        using (var deleted = await http.DeleteAsync("/api/v1/export/sinks/archive"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        using (var gone = await http.GetAsync("/api/v1/export/sinks/archive"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+    }
+
+    private async Task ExportCommandAsync(VisibilityProcess service, DateTimeOffset started, int findings)
+    {
+        var output = Path.Combine(data.Path, "findings.leef");
+        var (exitCode, stdout, stderr) = await VisibilityProcess.RunCommandAsync(
+            ["export", "--url", service.BaseUrl, "--format", "leef", "--from", started.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+             "--pieces", "7", "--out", output]);
+        Assert.True(exitCode == 0, stderr + stdout);
+        var lines = File.ReadAllLines(output);
+        Assert.Equal(findings, lines.Length);
+        Assert.All(lines, l => Assert.StartsWith("LEEF:2.0|Visibility|Visibility|1.0|", l, StringComparison.Ordinal));
+        Assert.Equal(findings, lines.Select(l => EventIdAttribute().Match(l).Groups[1].Value).Distinct().Count());
+        Assert.Contains("100%", stderr, StringComparison.Ordinal);
+        Assert.Contains($"exported {findings:N0} findings records", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(output + ".partial"));
+
+        var (badExit, _, badError) = await VisibilityProcess.RunCommandAsync(["export", "--url", service.BaseUrl, "--format", "xml", "--last", "1h"]);
+        Assert.Equal(1, badExit);
+        Assert.Contains("format 'xml'", badError, StringComparison.Ordinal);
+    }
+
+    private static void Produce(IngestRig rig, IProducer<Null, string> producer, int firstPort, int count)
+    {
+        var now = DateTimeOffset.UtcNow;
+        for (var i = 0; i < count; i++)
+        {
+            var port = firstPort + i;
+            var connection = new Ulogd2Writer.Connection((uint)port, "10.20.2.10", "10.10.3.10", 6, 40_000, (ushort)port, now, now, 100, 2, 1000, 3);
+            producer.Produce(new TopicPartition(rig.Topic, port % rig.Partitions), new Message<Null, string> { Value = Ulogd2Writer.Destroy(connection) });
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(10));
+    }
+
+    private static async Task<JsonElement> WaitForSinkAsync(HttpClient http, Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        JsonElement sink;
+        do
+        {
+            sink = await http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks/soc");
+            if (done(sink))
+            {
+                return sink;
+            }
+
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+        throw new TimeoutException($"the sink did not settle: {sink}");
+    }
+
+    private static async Task Eventually(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within 60 s");
+            await Task.Delay(200);
+        }
+    }
+
+    private sealed record Message(string EventId, string Kind, string Service, long Sequence);
+
+    private static Message Parse(string line)
+    {
+        var match = SyslogLine().Match(line);
+        Assert.True(match.Success, line);
+        var body = match.Groups["body"].Value;
+        var header = body.Split('|');
+        string Field(string key) => Regex.Match(body, $" {key}=(\\S+)").Groups[1].Value;
+        return new Message(Field("externalId"), header[4], Field("cs6"), long.Parse(match.Groups["seq"].Value, CultureInfo.InvariantCulture));
+    }
+
+    [GeneratedRegex("^<\\d+>1 \\S+ \\S+ visibility - finding \\[meta sequenceId=\"(?<seq>\\d+)\"\\] (?<body>CEF:0\\|.*)$")]
+    private static partial Regex SyslogLine();
+
+    [GeneratedRegex("\teventId=([^\t]+)")]
+    private static partial Regex EventIdAttribute();
+}
