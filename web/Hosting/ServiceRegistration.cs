@@ -51,7 +51,6 @@ public static class ServiceRegistration
             k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
             $"Visibility:Kafka:Format and Visibility:Kafka:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
         services.AddSingleton<IngestMetrics>();
-        services.AddSingleton<IngestWatermark>();
         services.AddSingleton<KafkaEndpoint>();
         services.AddSingleton<Readiness>();
         services.AddSingleton(sp => new GraphQuery(
@@ -88,6 +87,8 @@ public static class ServiceRegistration
         services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section)
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ExportOptions>>(new ExportOptionsValidator());
+        // Ingest in this process probes its partitions' ends only when something (the export) waits for its watermark.
+        services.AddSingleton<IngestWatermark>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
         services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowStore>()));
         services.AddSingleton<ExportService>();

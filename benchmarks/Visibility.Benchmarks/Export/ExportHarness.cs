@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using Visibility.Benchmarks.Support;
+using Visibility.Tests.Support;
 using Visibility.Ingest.Kafka;
 using Visibility.Query.Export;
 using Visibility.Query.Export.Sinks;
@@ -92,7 +93,7 @@ public static class ExportHarness
                     {
                         var expected = before + records;
                         var quiet = TimeSpan.FromSeconds(protocol == "udp" ? 3 : 30);
-                        var arrived = await receiver!.WaitForAsync(protocol, expected, quiet, TimeSpan.FromMinutes(5)) - before;
+                        var arrived = await receiver!.WaitForCountAsync(protocol, expected, quiet, TimeSpan.FromMinutes(5)) - before;
                         delivered += $", rsyslog got {arrived:N0}";
                         failures += protocol != "udp" && arrived != records ? 1 : 0;
                         if (sink is SyslogSink { Truncated: > 0 } syslog)

@@ -23,9 +23,9 @@ public sealed class IngestService(
     IOptions<IngestOptions> options,
     IOptions<KafkaOptions> kafka,
     FindingRules findings,
-    IngestWatermark watermark,
     IHostApplicationLifetime lifetime,
-    ILoggerFactory loggers) : BackgroundService
+    ILoggerFactory loggers,
+    IngestWatermark? watermark = null) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

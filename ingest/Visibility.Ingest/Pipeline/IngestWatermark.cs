@@ -27,7 +27,7 @@ public sealed class IngestWatermark
 /// beyond its end offset, and the latest reached probe's time is the watermark. Offsets only grow, so reaching a probe
 /// implies reaching every earlier one.
 /// </summary>
-internal sealed class ConsumerWatermark(IngestWatermark shared, TimeProvider clock)
+public sealed class ConsumerWatermark(IngestWatermark shared, TimeProvider clock)
 {
     private const int MaxProbes = 600;
     private readonly ConcurrentDictionary<TopicPartition, long> stored = new();

@@ -106,6 +106,7 @@ public sealed class KafkaSinkTests
         var topic = "export-" + Guid.NewGuid().ToString("N")[..8];
         broker.CreateTopic(topic, Partitions);
         var items = SinkItems.Findings(3_000);
+        long possiblyDuplicated;
         var config = new ProducerConfig { BootstrapServers = broker.BootstrapServers, MessageTimeoutMs = 5_000, ReconnectBackoffMaxMs = 200 };
         await using (var sink = new KafkaSink(config, topic))
         {
@@ -122,11 +123,14 @@ public sealed class KafkaSinkTests
             broker.SetAvailable(true);
             await sink.SendAsync(items[2_000..], CancellationToken.None);
             Assert.True(await sink.WaitConfirmedAsync(TimeSpan.FromSeconds(60), CancellationToken.None));
-            Assert.Equal(0, sink.PossiblyDuplicated);
+            possiblyDuplicated = sink.PossiblyDuplicated;
         }
 
+        // Timed-out messages the broker may have taken before it went down (librdkafka: possibly persisted) can
+        // arrive twice; every other one arrives once, and every one at least once.
         var messages = Consume(broker, topic, 3_000);
-        Assert.Equal(Enumerable.Range(0, 3_000).Select(i => (long)i), messages.Select(m => m.Sequence).Order());
+        Assert.Equal(Enumerable.Range(0, 3_000).Select(i => (long)i), messages.Select(m => m.Sequence).Distinct().Order());
+        Assert.InRange(messages.Count - 3_000, 0, possiblyDuplicated);
     }
 
     [Fact]

@@ -46,6 +46,53 @@ public sealed class RsyslogReceiver : IDisposable
 
     public string FileFor(string protocol) => Path.Combine(directory, $"{protocol}.log");
 
+    /// <summary>How many messages one listener received so far: the lines in its file, counted without reading them into strings.</summary>
+    public long Count(string protocol)
+    {
+        var path = FileFor(protocol);
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+        var buffer = new byte[1 << 16];
+        long lines = 0;
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            lines += buffer.AsSpan(0, read).Count((byte)'\n');
+        }
+
+        return lines;
+    }
+
+    /// <summary>
+    /// Waits until a listener has <paramref name="count"/> messages, or nothing new arrived for <paramref name="quiet"/>
+    /// (UDP drops), or <paramref name="timeout"/> passed; returns how many it has.
+    /// </summary>
+    public async Task<long> WaitForCountAsync(string protocol, long count, TimeSpan quiet, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var last = -1L;
+        var since = DateTime.UtcNow;
+        while (true)
+        {
+            var now = Count(protocol);
+            if (now != last)
+            {
+                (last, since) = (now, DateTime.UtcNow);
+            }
+
+            if (now >= count || DateTime.UtcNow - since > quiet || DateTime.UtcNow > deadline)
+            {
+                return now;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>The messages received so far on one listener (tcp, tls or udp).</summary>
     public IReadOnlyList<string> Received(string protocol)
     {

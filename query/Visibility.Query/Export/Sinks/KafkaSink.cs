@@ -9,7 +9,8 @@ namespace Visibility.Query.Export.Sinks;
 /// <c>visibility-sequence</c> (decimal ASCII) and <c>visibility-kind</c>. Confirmation is the delivery report:
 /// the brokers acknowledged the message with <c>acks=all</c>.
 /// <para>
-/// Guarantee: at least once, and in practice once. The producer is idempotent, so librdkafka's own retries (a broker
+/// Guarantee: once, unless a delivery times out. By default messages never time out
+/// (<c>message.timeout.ms=0</c>): the sink waits out a broker outage. Otherwise: at least once. The producer is idempotent, so librdkafka's own retries (a broker
 /// down and back, a lost connection) neither duplicate nor reorder messages within a partition. A message whose
 /// delivery fails for good (its <c>message.timeout.ms</c> passed, the topic is missing, …) is kept and produced
 /// again, in sequence order, at the start of the next <see cref="SendAsync"/>: it then lands after messages produced
@@ -42,7 +43,7 @@ public sealed class KafkaSink : IExportSink
     /// <summary>
     /// A sink producing to <paramref name="topic"/>. <paramref name="config"/> carries the bootstrap servers and any
     /// TLS/SASL settings; it is copied, and the copy gets <c>enable.idempotence=true</c> and <c>acks=all</c>, and, unless
-    /// set, <c>linger.ms=10</c> and <c>compression.type=lz4</c>. The producer connects when the first record is sent.
+    /// set, <c>linger.ms=10</c>, <c>compression.type=lz4</c> and <c>message.timeout.ms=0</c> (retry without end). The producer connects when the first record is sent.
     /// </summary>
     public KafkaSink(ProducerConfig config, string topic, TimeSpan? disposeTimeout = null)
     {
@@ -59,6 +60,10 @@ public sealed class KafkaSink : IExportSink
             Acks = Acks.All,
         };
         settings.LingerMs ??= 10;
+
+        // Unless told otherwise, never give a message up: librdkafka's idempotent retries then carry it across any
+        // outage without duplicates, where a resend after a timeout could duplicate it.
+        settings.MessageTimeoutMs ??= 0;
         settings.CompressionType ??= CompressionType.Lz4;
         this.topic = topic;
         this.disposeTimeout = disposeTimeout ?? TimeSpan.FromSeconds(10);

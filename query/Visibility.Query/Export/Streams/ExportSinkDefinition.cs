@@ -201,7 +201,7 @@ public sealed partial class ExportSinkDefinition
 
         if (!FilterClause.TryCreate(Filter, out _, out var filterError))
         {
-            problems.Add($"filter: {filterError}");
+            problems.Add(filterError!);
         }
 
         if (FindingRules.Rank(MinSeverity) < 0)
@@ -211,7 +211,7 @@ public sealed partial class ExportSinkDefinition
 
         if (!GroupKey.TryParseList(GroupBy, out _, out var groupError))
         {
-            problems.Add($"groupBy: {groupError}");
+            problems.Add(groupError!);
         }
 
         CheckDuration(problems, "interval", Interval ?? DefaultInterval, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
