@@ -289,36 +289,8 @@ public sealed partial class ExportWorkerTests
         await store.InsertFlowsAsync(batch.Rows, CancellationToken.None);
     }
 
-    private static FlowRecord Flow(string src, string dst, ushort port, DateTimeOffset at)
-    {
-        Assert.True(IpAddressKey.TryParse(src.AsSpan(), out var s));
-        Assert.True(IpAddressKey.TryParse(dst.AsSpan(), out var d));
-        var id = Interlocked.Increment(ref nextId);
-        var (from, to) = (Index.Lookup(s), Index.Lookup(d));
-        return new FlowRecord
-        {
-            StartMs = at.ToUnixTimeMilliseconds(),
-            EndMs = at.ToUnixTimeMilliseconds() + 100,
-            ConnectionId = (ulong)id,
-            Event = FlowEvent.Destroy,
-            Protocol = 6,
-            SrcIp = s,
-            DstIp = d,
-            SrcPort = 40000,
-            DstPort = port,
-            BytesOut = 100,
-            BytesIn = 200,
-            PacketsOut = 1,
-            PacketsIn = 2,
-            Connections = 1,
-            Src = from,
-            Dst = to,
-            Findings = Rules.Classify(from, to),
-            SourceTopic = "t",
-            SourcePartition = 0,
-            SourceOffset = id,
-        };
-    }
+    private static FlowRecord Flow(string src, string dst, ushort port, DateTimeOffset at) =>
+        TestFlows.Connection(Index, Rules, Interlocked.Increment(ref nextId), src, dst, port, at, durationMs: 100);
 
     private static WorkloadSpec Workload(string name, string address, string app, string env) =>
         new() { Name = name, Addresses = [address], Labels = new Dictionary<string, string> { ["app"] = app, ["env"] = env } };

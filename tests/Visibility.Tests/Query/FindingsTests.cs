@@ -86,34 +86,8 @@ public sealed class FindingsTests
         Assert.Empty(new FindingsOptions().Validate(new System.ComponentModel.DataAnnotations.ValidationContext(new FindingsOptions())));
     }
 
-    private static FlowRecord Flow(int id, string src, string dst, ushort port, DateTimeOffset at)
-    {
-        Assert.True(IpAddressKey.TryParse(src.AsSpan(), out var s));
-        Assert.True(IpAddressKey.TryParse(dst.AsSpan(), out var d));
-        return new FlowRecord
-        {
-            StartMs = at.ToUnixTimeMilliseconds(),
-            EndMs = at.ToUnixTimeMilliseconds() + 1000,
-            ConnectionId = (ulong)id,
-            Event = FlowEvent.Destroy,
-            Protocol = 6,
-            SrcIp = s,
-            DstIp = d,
-            SrcPort = 40000,
-            DstPort = port,
-            BytesOut = 100,
-            BytesIn = 200,
-            PacketsOut = 1,
-            PacketsIn = 2,
-            Connections = 1,
-            Src = At(src),
-            Dst = At(dst),
-            Findings = Rules.Classify(At(src), At(dst)),
-            SourceTopic = "t",
-            SourcePartition = 0,
-            SourceOffset = id,
-        };
-    }
+    private static FlowRecord Flow(int id, string src, string dst, ushort port, DateTimeOffset at) =>
+        TestFlows.Connection(Index, Rules, id, src, dst, port, at);
 
     private static async Task<IFlowStore> StoreAsync()
     {
