@@ -40,6 +40,7 @@ public static class VisibilityApi
         api.MapQueryApi();
         api.MapViewsApi();
         api.MapExportApi();
+        api.MapPolicyApi();
         return app;
     }
 

@@ -29,6 +29,7 @@ public static class Cli
                                 range: --last 1h (default) or --from T [--to T] (RFC 3339 or Unix seconds)
                                 filter: e.g. 'src.env = dev and dst.env = prod and port in (5432, 6432)'
           {ExportCommand.Usage}
+          {PolicyCommand.Usage}
 
         configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md)
         """;
@@ -53,6 +54,8 @@ public static class Cli
                     return await QueryCommand.RunAsync(command, rest);
                 case "export":
                     return await ExportCommand.RunAsync(rest);
+                case "policy":
+                    return await PolicyCommand.RunAsync(rest);
                 case "help" or "--help" or "-h":
                     Console.WriteLine(Usage);
                     return 0;

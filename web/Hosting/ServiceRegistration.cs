@@ -11,6 +11,7 @@ using Visibility.Query.Export.Streams;
 using Visibility.Query.Findings;
 using Visibility.Query.Flows;
 using Visibility.Query.Graph;
+using Visibility.Query.Policy;
 using Visibility.Query.Views;
 
 namespace Visibility.Web.Hosting;
@@ -65,6 +66,9 @@ public static class ServiceRegistration
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>()));
         services.AddSingleton<FlowSearch>();
+        services.AddSingleton(sp => new PolicyTraffic(sp.GetRequiredService<IFlowStore>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
+        services.AddSingleton(sp => new PolicyDrafter(sp.GetRequiredService<PolicyTraffic>(), sp.GetRequiredService<WorkloadInventory>().Settings.Networks));
+        services.AddSingleton<PolicySimulator>();
         services.AddSingleton<SavedViewStore>();
 
         services.AddSingleton<InventoryFileWatcher>();

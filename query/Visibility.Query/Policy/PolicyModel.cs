@@ -75,6 +75,7 @@ public sealed record PolicyPeer(
     public IReadOnlyList<string>? Cidrs { get; init; }
 
     /// <summary><c>app=db,env=prod</c>, <c>network:vpn</c>, <c>internet</c> or <c>unknown</c>.</summary>
+    [JsonIgnore]
     public string Key => Kind switch
     {
         Workload => string.Join(',', Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")),

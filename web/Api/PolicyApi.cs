@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Query.Graph;
+using Visibility.Query.Planning;
+using Visibility.Query.Policy;
+
+namespace Visibility.Web.Api;
+
+/// <summary>
+/// Policy authoring: draft allow rules from observed traffic, simulate a ruleset against history ("potentially
+/// blocked"), and compare two rulesets. Rulesets are the neutral JSON of docs/policy.md.
+/// </summary>
+public static class PolicyApi
+{
+    public static RouteGroupBuilder MapPolicyApi(this RouteGroupBuilder api)
+    {
+        api.MapGet("/policy/draft", DraftAsync)
+            .WithSummary("Draft allow rules from the traffic of a range and scope")
+            .WithDescription("from/to or last, filter (the scope, e.g. dst.env = prod), groupBy (default app,env), includeFlagged (default false), name.");
+        api.MapPost("/policy/simulate", SimulateAsync)
+            .WithSummary("Evaluate a ruleset against historical flows: allowed, would-be-blocked, coverage")
+            .WithDescription("Body: {\"ruleset\": {…}, \"last\": \"24h\", \"filter\": \"dst.env = prod\"}; without a range, the ruleset's own source range.");
+        api.MapPost("/policy/diff", Diff).WithSummary("What changes from one ruleset to another");
+        return api;
+    }
+
+    /// <summary>A draft and what it left out.</summary>
+    public sealed record DraftBody(
+        [property: JsonPropertyName("ruleset")] PolicyRuleset Ruleset,
+        [property: JsonPropertyName("flowsCovered")] long FlowsCovered,
+        [property: JsonPropertyName("flaggedFlowsExcluded")] long FlaggedFlowsExcluded,
+        [property: JsonPropertyName("truncated")] bool Truncated);
+
+    public sealed record SimulateBody(
+        [property: JsonPropertyName("ruleset")] PolicyRuleset? Ruleset,
+        [property: JsonPropertyName("from")] string? From,
+        [property: JsonPropertyName("to")] string? To,
+        [property: JsonPropertyName("last")] string? Last,
+        [property: JsonPropertyName("filter")] string? Filter);
+
+    public sealed record DiffBody(
+        [property: JsonPropertyName("before")] PolicyRuleset? Before,
+        [property: JsonPropertyName("after")] PolicyRuleset? After);
+
+    internal static async Task<Results<Ok<DraftBody>, ProblemHttpResult>> DraftAsync(
+        PolicyDrafter drafter, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
+        CancellationToken cancellationToken)
+    {
+        if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
+        {
+            return Bad(timeError!);
+        }
+
+        if (!FilterClause.TryCreate(filter, out var scope, out var filterError))
+        {
+            return Bad(filterError);
+        }
+
+        if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
+        {
+            return Bad(keyError!);
+        }
+
+        var draft = await drafter.DraftAsync(new DraftRequest(start, end, scope, keys, includeFlagged ?? false, string.IsNullOrWhiteSpace(name) ? "draft" : name.Trim()), cancellationToken);
+        return TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated));
+    }
+
+    internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(
+        HttpRequest request, PolicySimulator simulator, CancellationToken cancellationToken)
+    {
+        var (body, error) = await ReadAsync<SimulateBody>(request, cancellationToken);
+        if (error is not null)
+        {
+            return Bad(error);
+        }
+
+        if (PolicyValidation.Problems(body!.Ruleset) is { Count: > 0 } problems)
+        {
+            return Bad("ruleset: " + string.Join("; ", problems));
+        }
+
+        DateTimeOffset start, end;
+        if (body.From is null && body.To is null && body.Last is null && body.Ruleset!.Source is { } source)
+        {
+            (start, end) = (source.From, source.To);
+        }
+        else if (!TimeRange.TryParse(body.From, body.To, body.Last, DateTimeOffset.UtcNow, out start, out end, out var timeError))
+        {
+            return Bad(timeError!);
+        }
+
+        if (!FilterClause.TryCreate(body.Filter, out var filter, out var filterError))
+        {
+            return Bad(filterError);
+        }
+
+        return TypedResults.Ok(await simulator.SimulateAsync(body.Ruleset!, start, end, filter, cancellationToken));
+    }
+
+    internal static async Task<Results<Ok<PolicyDifference>, ProblemHttpResult>> Diff(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (body, error) = await ReadAsync<DiffBody>(request, cancellationToken);
+        if (error is not null)
+        {
+            return Bad(error);
+        }
+
+        var problems = PolicyValidation.Problems(body!.Before).Select(p => "before: " + p)
+            .Concat(PolicyValidation.Problems(body.After).Select(p => "after: " + p)).ToList();
+        return problems.Count > 0 ? Bad(string.Join("; ", problems)) : TypedResults.Ok(PolicyDiff.Compare(body.Before!, body.After!));
+    }
+
+    private static async Task<(T? Body, string? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, Json, cancellationToken);
+            return body is null ? (null, "the body is empty") : (body, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, $"the body is not valid: {ex.Message}");
+        }
+    }
+
+    private static readonly JsonSerializerOptions Json = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+
+    private static ProblemHttpResult Bad(string error) => TypedResults.Problem(error, statusCode: StatusCodes.Status400BadRequest);
+}
