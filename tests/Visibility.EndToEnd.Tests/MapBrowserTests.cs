@@ -192,6 +192,43 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     }
 
     [Fact]
+    public async Task Map_PolicyTab_DraftsFromTheView_SimulationMarksTheFlaggedEdgesBlocked()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(service!.BaseUrl + "/");
+        await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
+
+        // Drafted without the flagged flows, the rules leave dev → prod out: simulating them marks that edge blocked.
+        await page.ClickAsync("#tab-policy");
+        await page.ClickAsync("#policy-draft");
+        await Expect(page.Locator("#policy-summary")).ToContainTextAsync("flagged flow(s) left out");
+        var ruleset = JsonDocument.Parse(await page.InputValueAsync("#policy-ruleset")).RootElement;
+        Assert.Equal("visibility.policy/v1", ruleset.GetProperty("schema").GetString());
+        Assert.Contains(ruleset.GetProperty("rules").EnumerateArray(), r => r.GetProperty("name").GetString() == "app=api,env=prod -> app=db,env=prod");
+        await page.ClickAsync("#policy-simulate");
+        await Expect(page.Locator("#policy-coverage")).ToContainTextAsync("would be blocked");
+        await Expect(page.Locator("#policy-result .blocked-list")).ToContainTextAsync($"{DevApi} → {ProdDb} tcp/5432");
+        await WaitForAsync(page, "() => window.visibilityMap.blocked().length > 0");
+        var blocked = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.blocked()");
+        Assert.Contains(blocked.EnumerateArray(), e => e.GetProperty("source").GetString() == DevApi && e.GetProperty("target").GetString() == ProdDb);
+        Assert.DoesNotContain(blocked.EnumerateArray(), e => e.GetProperty("source").GetString() == "app=api,env=prod");
+        await ScreenshotAsync(page, "9-policy-blocked");
+
+        // Including the flagged flows, the draft allows everything the view shows.
+        await page.CheckAsync("#policy-flagged");
+        await page.ClickAsync("#policy-draft");
+        await Expect(page.Locator("#policy-summary")).ToContainTextAsync(" 0 flagged flow(s) left out");
+        await page.ClickAsync("#policy-simulate");
+        await Expect(page.Locator("#policy-result")).ToContainTextAsync("Nothing in this view would be blocked.");
+        await Expect(page.Locator("#policy-coverage")).ToContainTextAsync("100.0% of");
+
+        // A ruleset edited into something invalid gets the API's message, naming the problem.
+        await page.FillAsync("#policy-ruleset", "{\"schema\": \"visibility.policy/v1\", \"name\": \"x\", \"groupBy\": [], \"rules\": [{\"name\": \"r\", \"source\": {\"kind\": \"host\", \"labels\": {}}, \"destination\": {\"kind\": \"internet\", \"labels\": {}}, \"ports\": [{\"protocol\": \"tcp\", \"from\": 1, \"to\": 1}]}]}");
+        await page.ClickAsync("#policy-simulate");
+        await Expect(page.Locator("#policy-result")).ToContainTextAsync("rules[0].source.kind 'host'");
+    }
+
+    [Fact]
     public async Task Map_PassesAxeAccessibilityRules_WithEachPanelOpen()
     {
         var page = await NewPageAsync();
@@ -204,7 +241,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
         await Expect(page.Locator("#details .flows tbody tr").First).ToBeVisibleAsync();
         var checkedPanels = 0;
-        foreach (var tab in new[] { "#tab-details", "#tab-findings", "#tab-analytics" })
+        foreach (var tab in new[] { "#tab-details", "#tab-findings", "#tab-analytics", "#tab-policy" })
         {
             await page.ClickAsync(tab);
             var result = await page.RunAxe(new Deque.AxeCore.Commons.AxeRunOptions
@@ -221,7 +258,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             checkedPanels++;
         }
 
-        Assert.Equal(3, checkedPanels);
+        Assert.Equal(4, checkedPanels);
     }
 
     [Fact]

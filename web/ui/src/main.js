@@ -7,13 +7,14 @@ import { legendItems, MapView } from './map.js';
 import { nodeIdOf } from './filters.js';
 import { edgeDetails, errorBox, findingsList, loadFlows, nodeDetails } from './panels.js';
 import * as State from './state.js';
+import { PolicyPanel } from './policy.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   form: $('controls'), range: $('range'), custom: $('custom-range'), from: $('from'), to: $('to'),
   groupBy: $('groupBy'), filter: $('filter'), filterError: $('filter-error'), width: $('width'),
   views: $('views'), save: $('save-view'), csv: $('export-csv'), status: $('status'), legend: $('legend'),
-  details: $('details'), findings: $('findings'), analytics: $('analytics'),
+  details: $('details'), findings: $('findings'), analytics: $('analytics'), policy: $('policy'),
 };
 
 // What tests and the layout benchmark read: timings and counts of the last drawn map.
@@ -28,6 +29,7 @@ probe.nodeIds = () => (map.cy ? map.cy.nodes().not('.env').map((n) => n.id()) : 
 probe.groupLayout = () => map.groupLayout();
 probe.zoomTo = (id, zoom) => map.zoomTo(id, zoom);
 probe.highlighted = () => (map.cy ? map.cy.elements('.hl').map((e) => e.id()) : []);
+probe.blocked = () => (map.cy ? map.cy.edges('.blocked').map((e) => ({ source: e.data('source'), target: e.data('target') })) : []);
 
 let state = State.read();
 let graph = null;
@@ -374,6 +376,8 @@ ui.save.addEventListener('click', async () => {
 attach(ui.filter, $('completions'), () => vocabulary);
 renderLegend();
 renderAnalyticsForm();
+const policy = new PolicyPanel(ui.policy, map, () => ({ state, graph }));
+policy.render();
 stateToControls();
 getJson('/api/v1/labels').then((v) => { vocabulary = v; }).catch(() => {});
 getJson('/api/v1/workloads').then((w) => { workloads = w; }).catch(() => {});

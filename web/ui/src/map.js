@@ -14,6 +14,7 @@ export const palette = {
   newEdge: '#0969da',
   selected: '#1f2328',
   highlight: '#1a7f37',
+  blocked: '#24292f',
 };
 
 export const legendItems = [
@@ -93,6 +94,7 @@ function styles(large) {
     { selector: ':selected', style: { 'border-color': palette.selected, 'border-width': 4, 'line-color': palette.selected, 'target-arrow-color': palette.selected, opacity: 1, 'z-index': 21 } },
     { selector: '.faded', style: { opacity: 0.12 } },
     { selector: 'node.hl', style: { 'border-color': palette.highlight, 'border-width': 4, opacity: 1 } },
+    { selector: 'edge.blocked', style: { 'line-color': palette.blocked, 'target-arrow-color': palette.blocked, 'line-style': 'dashed', width: 6, opacity: 1, 'z-index': 13 } },
     { selector: 'edge.hl', style: { 'line-color': palette.highlight, 'target-arrow-color': palette.highlight, opacity: 1, 'z-index': 12 } },
   ];
 }
@@ -384,6 +386,25 @@ export class MapView {
   }
 
   clearHighlight() {
-    if (this.cy) this.cy.elements().removeClass('faded hl');
+    if (this.cy) this.cy.elements().removeClass('faded hl blocked');
+  }
+
+  /** Marks the edges a policy would block (dashed, dark) and fades the rest; returns how many were on the map. */
+  markBlocked(edgePairs) {
+    if (!this.cy) return 0;
+    this.clearHighlight();
+    const pairs = new Set(edgePairs.map(([s, t]) => `${s}\u0000${t}`));
+    let marked = 0;
+    this.cy.batch(() => {
+      this.cy.edges().forEach((e) => {
+        if (pairs.has(`${e.data('source')}\u0000${e.data('target')}`)) {
+          e.addClass('blocked');
+          marked++;
+        } else {
+          e.addClass('faded');
+        }
+      });
+    });
+    return marked;
   }
 }
