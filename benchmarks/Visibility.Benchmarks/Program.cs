@@ -13,6 +13,11 @@ if (args.Length > 0 && args[0] == "map")
     return await Visibility.Benchmarks.MapLayout.MapLayoutHarness.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "export-stream")
+{
+    return await Visibility.Benchmarks.Export.ExportStreamHarness.RunAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "export")
 {
     return await Visibility.Benchmarks.Export.ExportHarness.RunAsync(args[1..]);
