@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
 # npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
-# infra/deploy; chromium for the map's browser tests; rsyslog with its OpenSSL driver as the SIEM tests' receiver), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
+# infra/deploy; chromium for the map's browser tests; rsyslog with its OpenSSL driver as the SIEM tests' receiver; nftables and iproute2 for the policy renderer's
+# nft check and its enforcement test in network namespaces), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
 need=()
@@ -15,6 +16,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v rsyslogd >/dev/null || need+=(rsyslog)
 compgen -G "/usr/lib/*/rsyslog/lmnsd_ossl.so" >/dev/null || need+=(rsyslog-openssl)
+# In /usr/sbin, which a non-root PATH may leave out.
+command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
+command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
 
 if ((${#need[@]} > 0)); then
   sudo=""

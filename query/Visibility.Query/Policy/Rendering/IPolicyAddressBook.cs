@@ -1,0 +1,11 @@
+namespace Visibility.Query.Policy.Rendering;
+
+/// <summary>
+/// The addresses a ruleset peer stands for, for renderers that match addresses rather than labels (nftables).
+/// Each entry is an address (<c>10.0.0.5</c>), a CIDR prefix (<c>10.1.0.0/16</c>) or an inclusive range
+/// (<c>11.0.0.0-100.63.255.255</c>); empty when the peer cannot be resolved to addresses.
+/// </summary>
+public interface IPolicyAddressBook
+{
+    IReadOnlyList<string> Addresses(PolicyPeer peer);
+}

@@ -1,0 +1,76 @@
+using Visibility.Flows.Labels;
+using Visibility.Flows.Model;
+
+namespace Visibility.Query.Policy.Rendering;
+
+/// <summary>
+/// Resolves peers through the workload inventory, the way enrichment classified the flows a draft was made from:
+/// <list type="bullet">
+/// <item><c>workload</c>: the addresses of every workload whose labels (completed by the label rules, as in
+/// <see cref="WorkloadIndex"/>) include all of the peer's labels;</item>
+/// <item><c>network</c>: the peer's own CIDRs;</item>
+/// <item><c>internet</c>: every address outside the internal ranges (<see cref="AddressRanges.NonPublicIPv4"/>,
+/// <see cref="AddressRanges.NonPublicIPv6"/>, the configured internal and named networks) and outside workloads;</item>
+/// <item><c>unknown</c>: nothing (internal addresses no workload owns cannot be enumerated).</item>
+/// </list>
+/// Only workloads holding their addresses at <c>at</c> count (without it: those with no end of validity), so a
+/// released pod address does not stay allowed.
+/// </summary>
+public sealed class InventoryAddressBook : IPolicyAddressBook
+{
+    private readonly List<(IReadOnlyDictionary<string, string> Labels, List<Prefix> Addresses)> workloads = [];
+    private readonly List<AddressRange> notInternet = [];
+    private List<string>? internet;
+
+    public InventoryAddressBook(IReadOnlyList<WorkloadSpec> workloads, LabelSettings? settings = null, DateTimeOffset? at = null)
+    {
+        settings ??= LabelSettings.Default;
+        foreach (var spec in workloads)
+        {
+            var current = at is { } time
+                ? (spec.ValidFrom is null || spec.ValidFrom <= time) && (spec.ValidTo is null || time < spec.ValidTo)
+                : spec.ValidTo is null;
+            if (!current)
+            {
+                continue;
+            }
+
+            var prefixes = spec.Addresses.Select(text => Prefix.TryParse(text, out var p, out var error)
+                ? p
+                : throw new ArgumentException($"workload '{spec.Name}': {error}", nameof(workloads))).ToList();
+            var labels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal);
+            foreach (var rule in settings.Rules)
+            {
+                foreach (var (key, value) in rule.Apply(spec, prefixes) ?? new Dictionary<string, string>())
+                {
+                    labels.TryAdd(key, value);
+                }
+            }
+
+            this.workloads.Add((labels, prefixes));
+            notInternet.AddRange(prefixes.Select(ToRange));
+        }
+
+        notInternet.AddRange(settings.InternalNetworks.Select(ToRange));
+        notInternet.AddRange(settings.Networks.SelectMany(n => n.Prefixes).Select(ToRange));
+    }
+
+    public static InventoryAddressBook FromIndex(WorkloadIndex index, LabelSettings? settings = null, DateTimeOffset? at = null) =>
+        new(index.Workloads, settings, at);
+
+    public IReadOnlyList<string> Addresses(PolicyPeer peer) => peer.Kind switch
+    {
+        PolicyPeer.Workload => Format(workloads
+            .Where(w => peer.Labels.All(l => w.Labels.TryGetValue(l.Key, out var value) && value == l.Value))
+            .SelectMany(w => w.Addresses)
+            .Select(ToRange)),
+        PolicyPeer.NamedNetwork => peer.Cidrs ?? [],
+        PolicyPeer.Internet => internet ??= Format(AddressRanges.Internet(true, notInternet).Concat(AddressRanges.Internet(false, notInternet))),
+        _ => [],
+    };
+
+    private static List<string> Format(IEnumerable<AddressRange> ranges) =>
+        [.. AddressRanges.Merge(ranges).Select(r => r.ToString())];
+
+    private static AddressRange ToRange(Prefix prefix) => new(prefix.Network, prefix.Network | ~IpAddressKey.Mask(prefix.Length));
+}

@@ -1,0 +1,296 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Visibility.Query.Policy.Rendering;
+
+/// <summary>
+/// Renders a ruleset as an nftables script for one Linux host: <c>table inet visibility</c>, replaced as a whole
+/// each time the script is loaded (<c>nft -f</c>), with one named set per peer and address family (addresses from
+/// an <see cref="IPolicyAddressBook"/>), base chains <c>input</c> and <c>forward</c> that drop by default and
+/// jump to one <c>allow</c> chain holding a rule per ruleset rule and protocol. Output is deterministic (no time,
+/// sorted sets and rules) so it can be kept as a golden file and diffed. Everything from the ruleset that reaches
+/// the script is either a number, an address re-formatted from its parsed value, a generated identifier, or text
+/// reduced to printable ASCII without quotes (comments), so labels and rule names cannot add nft syntax.
+/// See docs/policy.md, "Renderers".
+/// </summary>
+public sealed class NftablesRenderer(IPolicyAddressBook addresses)
+{
+    public const string Table = "visibility";
+
+    /// <summary>nft refuses comments longer than this (NFTNL_UDATA_COMMENT_MAXLEN - 1).</summary>
+    public const int MaxComment = 127;
+
+    private const int MaxSetName = 48;
+
+    public string Render(PolicyRuleset ruleset)
+    {
+        ArgumentNullException.ThrowIfNull(ruleset);
+        var sets = new SortedDictionary<string, (string Key, List<AddressRange> Ranges)>(StringComparer.Ordinal);
+        var names = new Dictionary<(string Key, bool V4), string>();
+        var rules = new StringBuilder();
+        foreach (var rule in ruleset.Rules.OrderBy(r => r.Name, StringComparer.Ordinal))
+        {
+            Rule(rule, rules, sets, names);
+        }
+
+        var text = new StringBuilder();
+        text.Append("#!/usr/sbin/nft -f\n");
+        text.Append(CultureInfo.InvariantCulture, $"# nftables ruleset rendered by Visibility from ruleset '{Text(ruleset.Name, 200)}'.\n");
+        text.Append("# Load with: nft -f <this file>. It replaces table inet visibility and leaves other tables alone.\n");
+        text.Append("# Everything not allowed below is dropped, on input and forward (including this host's own management access).\n");
+        text.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{}}\n");
+        text.Append(CultureInfo.InvariantCulture, $"delete table inet {Table}\n");
+        text.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
+        foreach (var (name, (key, ranges)) in sets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\t# {Text(key, 200)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"\tset {name} {{\n");
+            text.Append(CultureInfo.InvariantCulture, $"\t\ttype {(ranges[0].IsIPv4 ? "ipv4_addr" : "ipv6_addr")}\n");
+            text.Append("\t\tflags interval\n");
+            text.Append("\t\telements = {");
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                text.Append(i == 0 ? " " : i % 4 == 0 ? ",\n\t\t\t" : ", ");
+
+                text.Append(ranges[i].ToString());
+            }
+
+            text.Append(" }\n\t}\n\n");
+        }
+
+        text.Append("\tchain input {\n");
+        text.Append("\t\ttype filter hook input priority filter; policy drop;\n");
+        text.Append("\t\tct state established,related accept\n");
+        text.Append("\t\tct state invalid drop\n");
+        text.Append("\t\tiif lo accept\n");
+        text.Append("\t\t# IPv6 needs neighbour discovery to reach anything at all.\n");
+        text.Append("\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept\n");
+        text.Append("\t\tjump allow\n");
+        text.Append("\t}\n\n");
+        text.Append("\tchain forward {\n");
+        text.Append("\t\ttype filter hook forward priority filter; policy drop;\n");
+        text.Append("\t\tct state established,related accept\n");
+        text.Append("\t\tct state invalid drop\n");
+        text.Append("\t\tjump allow\n");
+        text.Append("\t}\n\n");
+        text.Append("\tchain allow {\n");
+        text.Append(rules);
+        text.Append("\t}\n");
+        text.Append("}\n");
+        return text.ToString();
+    }
+
+    private void Rule(
+        PolicyRule rule, StringBuilder output, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
+        Dictionary<(string Key, bool V4), string> names)
+    {
+        var comment = Text(rule.Name, MaxComment);
+        if (Matches(rule.Ports, out var problems) is not { Count: > 0 } matches)
+        {
+            output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: no ports{Problems(problems)}\n");
+            return;
+        }
+
+        if (problems.Count > 0)
+        {
+            output.Append(CultureInfo.InvariantCulture, $"\t\t# {comment}: left out{Problems(problems)}\n");
+        }
+
+        var source = Resolve(rule.Source, out var sourceProblem);
+        var destination = Resolve(rule.Destination, out var destinationProblem);
+        if ((sourceProblem ?? destinationProblem) is { } problem)
+        {
+            output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: {Text(problem, 200)}\n");
+            return;
+        }
+
+        var any = false;
+        foreach (var v4 in new[] { true, false })
+        {
+            var from = source.Where(r => r.IsIPv4 == v4).ToList();
+            var to = destination.Where(r => r.IsIPv4 == v4).ToList();
+            if (from.Count == 0 || to.Count == 0)
+            {
+                continue;
+            }
+
+            var family = v4 ? "ip" : "ip6";
+            var addressMatch = $"{family} saddr @{SetName(rule.Source, v4, from, sets, names)} {family} daddr @{SetName(rule.Destination, v4, to, sets, names)}";
+            foreach (var match in matches)
+            {
+                if (match.Family is { } only && only != v4)
+                {
+                    continue;
+                }
+
+                output.Append(CultureInfo.InvariantCulture, $"\t\t{addressMatch} {match.Text} accept comment \"{comment}\"\n");
+                any = true;
+            }
+        }
+
+        if (!any)
+        {
+            output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: no address family with both source and destination addresses and a protocol for it\n");
+        }
+    }
+
+    private List<AddressRange> Resolve(PolicyPeer peer, out string? problem)
+    {
+        problem = null;
+        if (peer.Kind == PolicyPeer.Unknown)
+        {
+            problem = "unknown peers (internal addresses without a workload) have no address list";
+            return [];
+        }
+
+        var ranges = new List<AddressRange>();
+        foreach (var text in addresses.Addresses(peer))
+        {
+            if (!AddressRanges.TryParse(text, out var range))
+            {
+                problem = $"{peer.Key}: '{text}' is not an address, prefix or range";
+                return [];
+            }
+
+            ranges.Add(range);
+        }
+
+        if (ranges.Count == 0)
+        {
+            problem = $"no addresses for {peer.Key}";
+        }
+
+        return ranges;
+    }
+
+    /// <summary>The set for one peer and family, declared on first use; named after the peer, made unique by a hash.</summary>
+    private static string SetName(
+        PolicyPeer peer, bool v4, List<AddressRange> ranges, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
+        Dictionary<(string Key, bool V4), string> names)
+    {
+        if (names.TryGetValue((peer.Key, v4), out var known))
+        {
+            return known;
+        }
+
+        var suffix = v4 ? "_v4" : "_v6";
+        var baseName = Identifier(peer.Kind == PolicyPeer.Workload && peer.Labels.Count == 0 ? "all_workloads" : peer.Key);
+        var name = baseName + suffix;
+        if (baseName.Length > MaxSetName || sets.ContainsKey(name))
+        {
+            var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(peer.Key)))[..8];
+            name = $"{baseName[..Math.Min(baseName.Length, MaxSetName)].TrimEnd('_')}_{hash}{suffix}";
+        }
+
+        names[(peer.Key, v4)] = name;
+        sets[name] = (peer.Key, AddressRanges.Merge(ranges));
+        return name;
+    }
+
+    /// <summary>Protocol matches for a rule's ports (<c>tcp dport { 5432, 8000-8100 }</c>), one per protocol.</summary>
+    private static List<Match> Matches(IReadOnlyList<PortRange> ports, out List<string> problems)
+    {
+        problems = [];
+        var matches = new List<Match>();
+        foreach (var group in ports.GroupBy(p => p.Protocol.ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            switch (group.Key)
+            {
+                case "tcp" or "udp" or "sctp":
+                    var valid = group.Where(p => p.From >= 0 && p.To <= 65535 && p.From <= p.To).ToList();
+                    problems.AddRange(group.Except(valid).Select(p => $"{p} is not a port range"));
+                    if (valid.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    var merged = MergePorts(valid);
+                    if (merged is [(<= 1, 65535)])
+                    {
+                        matches.Add(new Match($"meta l4proto {group.Key}", null));
+                        continue;
+                    }
+
+                    var list = string.Join(", ", merged.Select(p => p.From == p.To
+                        ? p.From.ToString(CultureInfo.InvariantCulture)
+                        : string.Create(CultureInfo.InvariantCulture, $"{p.From}-{p.To}")));
+                    matches.Add(new Match(merged.Count == 1 ? $"{group.Key} dport {list}" : $"{group.Key} dport {{ {list} }}", null));
+                    break;
+                case "icmp":
+                    // Echo requests only: the errors that belong to allowed traffic pass as ct related.
+                    matches.Add(new Match("icmp type echo-request", true));
+                    break;
+                case "icmpv6" or "ipv6-icmp":
+                    matches.Add(new Match("icmpv6 type echo-request", false));
+                    break;
+                default:
+                    problems.Add($"protocol {group.Key} is not supported");
+                    break;
+            }
+        }
+
+        return matches;
+    }
+
+    private static List<(int From, int To)> MergePorts(IEnumerable<PortRange> ports)
+    {
+        var merged = new List<(int From, int To)>();
+        foreach (var port in ports.OrderBy(p => p.From).ThenBy(p => p.To))
+        {
+            if (merged.Count > 0 && port.From <= merged[^1].To + 1)
+            {
+                merged[^1] = (merged[^1].From, Math.Max(merged[^1].To, port.To));
+            }
+            else
+            {
+                merged.Add((port.From, port.To));
+            }
+        }
+
+        return merged;
+    }
+
+    private static string Problems(List<string> problems) =>
+        problems.Count == 0 ? "" : " (" + Text(string.Join("; ", problems), 200) + ")";
+
+    /// <summary>
+    /// Text safe inside an nft double-quoted string or a '#' comment: printable ASCII without '"' or '\' (nft
+    /// strings have no escapes), at most <paramref name="max"/> characters.
+    /// </summary>
+    internal static string Text(string text, int max)
+    {
+        var result = new StringBuilder(Math.Min(text.Length, max));
+        foreach (var c in text)
+        {
+            if (result.Length == max)
+            {
+                break;
+            }
+
+            result.Append(c is >= ' ' and <= '~' and not '"' and not '\\' ? c : '?');
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>An nft identifier: lower-case letters, digits and '_', starting with a letter.</summary>
+    private static string Identifier(string text)
+    {
+        var result = new StringBuilder();
+        foreach (var c in text.ToLowerInvariant())
+        {
+            var keep = char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) ? c : '_';
+            if (keep != '_' || (result.Length > 0 && result[^1] != '_'))
+            {
+                result.Append(keep);
+            }
+        }
+
+        var name = result.ToString().Trim('_');
+        return name.Length == 0 || !char.IsAsciiLetterLower(name[0]) ? "p_" + name : name;
+    }
+
+    /// <summary>One protocol match; <see cref="Family"/> true: IPv4 only, false: IPv6 only, null: both.</summary>
+    private sealed record Match(string Text, bool? Family);
+}
