@@ -68,6 +68,24 @@ public sealed class PolicyEndToEndTests : IDisposable
         (exit, _, _) = await VisibilityProcess.RunCommandAsync(["policy", "diff", draftFile, draftFile]);
         Assert.Equal(0, exit);
 
+        // Rendered: an nftables ruleset that nft accepts, and Kubernetes NetworkPolicies.
+        var nftFile = Path.Combine(data.Path, "draft.nft");
+        (exit, _, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "draft", "--url", url, "--last", "1h", "--format", "nftables", "--out", nftFile]);
+        Assert.True(exit == 0, stderr);
+        var nftText = File.ReadAllText(nftFile);
+        Assert.Contains("table inet visibility", nftText, StringComparison.Ordinal);
+        Assert.Contains("10.10.3.10", nftText, StringComparison.Ordinal);      // prod-db-1's address, from the inventory
+        using (var check = System.Diagnostics.Process.Start("/usr/sbin/nft", ["-c", "-f", nftFile]))
+        {
+            await check.WaitForExitAsync();
+            Assert.Equal(0, check.ExitCode);
+        }
+
+        (exit, stdout, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "render", "--url", url, "--ruleset", draftFile, "--format", "networkpolicy"]);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("kind: NetworkPolicy", stdout, StringComparison.Ordinal);
+        Assert.Contains("visibility-allow-app-db-env-prod", stdout, StringComparison.Ordinal);
+
         // Bad input is named.
         using (var bad = await service.Http.PostAsJsonAsync("/api/v1/policy/simulate", new
         {

@@ -3,7 +3,9 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
+using Visibility.Ingest.Enrichment;
 using Visibility.Query.Policy;
+using Visibility.Query.Policy.Rendering;
 
 namespace Visibility.Web.Api;
 
@@ -17,11 +19,15 @@ public static class PolicyApi
     {
         api.MapGet("/policy/draft", DraftAsync)
             .WithSummary("Draft allow rules from the traffic of a range and scope")
-            .WithDescription("from/to or last, filter (the scope, e.g. dst.env = prod), groupBy (default app,env), includeFlagged (default false), name.");
+            .WithDescription("from/to or last, filter (the scope, e.g. dst.env = prod), groupBy (default app,env), includeFlagged (default false), name; "
+                + "format=json (default: the ruleset with what was left out), networkpolicy (YAML) or nftables.");
         api.MapPost("/policy/simulate", SimulateAsync)
             .WithSummary("Evaluate a ruleset against historical flows: allowed, would-be-blocked, coverage")
             .WithDescription("Body: {\"ruleset\": {…}, \"last\": \"24h\", \"filter\": \"dst.env = prod\"}; without a range, the ruleset's own source range.");
         api.MapPost("/policy/diff", Diff).WithSummary("What changes from one ruleset to another");
+        api.MapPost("/policy/render", RenderAsync)
+            .WithSummary("Render a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset")
+            .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory.");
         return api;
     }
 
@@ -43,10 +49,15 @@ public static class PolicyApi
         [property: JsonPropertyName("before")] PolicyRuleset? Before,
         [property: JsonPropertyName("after")] PolicyRuleset? After);
 
-    internal static async Task<Results<Ok<DraftBody>, ProblemHttpResult>> DraftAsync(
-        PolicyDrafter drafter, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
-        CancellationToken cancellationToken)
+    internal static async Task<Results<Ok<DraftBody>, ContentHttpResult, ProblemHttpResult>> DraftAsync(
+        PolicyDrafter drafter, WorkloadInventory inventory, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
+        string? format, CancellationToken cancellationToken)
     {
+        if (format is not (null or "json" or "networkpolicy" or "nftables"))
+        {
+            return Bad($"format '{format}' is not one of json, networkpolicy, nftables");
+        }
+
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
         {
             return Bad(timeError!);
@@ -63,8 +74,33 @@ public static class PolicyApi
         }
 
         var draft = await drafter.DraftAsync(new DraftRequest(start, end, scope, keys, includeFlagged ?? false, string.IsNullOrWhiteSpace(name) ? "draft" : name.Trim()), cancellationToken);
-        return TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated));
+        return format is null or "json"
+            ? TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated))
+            : Render(draft.Ruleset, format, inventory);
     }
+
+    internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> RenderAsync(
+        HttpRequest request, WorkloadInventory inventory, string? format, CancellationToken cancellationToken)
+    {
+        if (format is not ("networkpolicy" or "nftables"))
+        {
+            return Bad($"format '{format}' is not one of networkpolicy, nftables");
+        }
+
+        var (ruleset, error) = await ReadAsync<PolicyRuleset>(request, cancellationToken);
+        if (error is not null)
+        {
+            return Bad(error);
+        }
+
+        return PolicyValidation.Problems(ruleset) is { Count: > 0 } problems
+            ? Bad("ruleset: " + string.Join("; ", problems))
+            : Render(ruleset!, format, inventory);
+    }
+
+    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory) => format == "networkpolicy"
+        ? TypedResults.Text(new NetworkPolicyRenderer().Render(ruleset).Yaml, "application/yaml; charset=utf-8")
+        : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings)).Render(ruleset), "text/plain; charset=utf-8");
 
     internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(
         HttpRequest request, PolicySimulator simulator, CancellationToken cancellationToken)

@@ -14,8 +14,10 @@ namespace Visibility.Web.Hosting;
 public static class PolicyCommand
 {
     public const string Usage =
-        "policy draft [range] [--filter F] [--group-by app,env] [--include-flagged] [--name N] [--out FILE]\n" +
-        "                                allow rules drafted from the range's traffic (a JSON ruleset)\n" +
+        "policy draft [range] [--filter F] [--group-by app,env] [--include-flagged] [--name N] [--format json|networkpolicy|nftables] [--out FILE]\n" +
+        "                                allow rules drafted from the range's traffic (a JSON ruleset, or rendered)\n" +
+        "          policy render --ruleset FILE --format networkpolicy|nftables [--out FILE]\n" +
+        "                                a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset\n" +
         "          policy simulate --ruleset FILE [range] [--filter F] [--json] [--fail-on-blocked]\n" +
         "                                what the ruleset would allow and block in the range (exit 4 with --fail-on-blocked)\n" +
         "          policy diff BEFORE.json AFTER.json [--json]\n" +
@@ -27,15 +29,16 @@ public static class PolicyCommand
     {
         if (args.Length == 0)
         {
-            throw new UsageException("policy needs draft, simulate or diff");
+            throw new UsageException("policy needs draft, simulate, render or diff");
         }
 
         return args[0] switch
         {
             "draft" => await DraftAsync(args[1..]),
             "simulate" => await SimulateAsync(args[1..]),
+            "render" => await RenderAsync(args[1..]),
             "diff" => await DiffAsync(args[1..]),
-            _ => throw new UsageException($"policy does not know '{args[0]}' (draft, simulate or diff)"),
+            _ => throw new UsageException($"policy does not know '{args[0]}' (draft, simulate, render or diff)"),
         };
     }
 
@@ -43,6 +46,7 @@ public static class PolicyCommand
     {
         var url = DefaultUrl;
         string? output = null;
+        var format = "json";
         var query = new List<(string, string)>();
         for (var i = 0; i < args.Length; i++)
         {
@@ -63,6 +67,10 @@ public static class PolicyCommand
                 case "--include-flagged":
                     query.Add(("includeFlagged", "true"));
                     break;
+                case "--format":
+                    format = Cli.StringArgument(args, ref i);
+                    query.Add(("format", format));
+                    break;
                 default:
                     throw new UsageException($"policy draft does not know '{args[i]}'");
             }
@@ -74,6 +82,11 @@ public static class PolicyCommand
         if (failed)
         {
             return 1;
+        }
+
+        if (format != "json")
+        {
+            return await WriteAsync(body!, output);
         }
 
         var root = JsonDocument.Parse(body!).RootElement;
@@ -165,6 +178,52 @@ public static class PolicyCommand
         }
 
         return failOnBlocked && root.GetProperty("blockedFlows").GetInt64() > 0 ? 4 : 0;
+    }
+
+    private static async Task<int> RenderAsync(string[] args)
+    {
+        var url = DefaultUrl;
+        string? rulesetFile = null, format = null, output = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--url":
+                    url = Cli.StringArgument(args, ref i);
+                    break;
+                case "--ruleset":
+                    rulesetFile = Cli.StringArgument(args, ref i);
+                    break;
+                case "--format":
+                    format = Cli.StringArgument(args, ref i);
+                    break;
+                case "--out":
+                    output = Cli.StringArgument(args, ref i);
+                    break;
+                default:
+                    throw new UsageException($"policy render does not know '{args[i]}'");
+            }
+        }
+
+        var ruleset = ReadRuleset(rulesetFile ?? throw new UsageException("policy render needs --ruleset FILE"));
+        using var http = Client(url);
+        var (body, failed) = await SendAsync(http, "render", () => http.PostAsJsonAsync($"/api/v1/policy/render?format={Uri.EscapeDataString(format ?? "")}", ruleset));
+        return failed ? 1 : await WriteAsync(body!, output);
+    }
+
+    private static async Task<int> WriteAsync(string text, string? output)
+    {
+        if (output is null)
+        {
+            Console.Out.Write(text);
+        }
+        else
+        {
+            await File.WriteAllTextAsync(output, text);
+            await Console.Error.WriteLineAsync($"visibility: written to {output}");
+        }
+
+        return 0;
     }
 
     private static async Task<int> DiffAsync(string[] args)

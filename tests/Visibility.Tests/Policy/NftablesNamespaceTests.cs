@@ -1,8 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Visibility.Flows.Findings;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
+using Visibility.Ingest.Pipeline;
+using Visibility.Query.Graph;
+using Visibility.Query.Planning;
 using Visibility.Query.Policy;
 using Visibility.Query.Policy.Rendering;
+using Visibility.Tests.Support;
 using static Visibility.Tests.Policy.PolicySamples;
 
 namespace Visibility.Tests.Policy;
@@ -52,8 +59,23 @@ public sealed class NftablesNamespaceTests : IDisposable
             Spec("api-prod", ["10.77.2.2"], ("app", "api"), ("env", "prod")),
             Spec("api-dev", ["10.77.1.2"], ("app", "api"), ("env", "dev")),
         };
-        var ruleset = new PolicyRuleset("namespace test", ["app", "env"],
-            [Rule(Workload(("app", "api"), ("env", "prod")), Workload(("app", "db"), ("env", "prod")), Tcp(5432))]);
+        // The draft comes from observed traffic in the real engine: prod's api talking to the database on 5432.
+        var index = WorkloadIndex.Build(inventory);
+        var rules = new FindingRules(new FindingsOptions());
+        var store = await TestStore.CreateAsync();
+        var observed = new FlowBatch();
+        var at = DateTimeOffset.UtcNow.AddMinutes(-30);
+        for (var i = 0; i < 5; i++)
+        {
+            observed.Add(TestFlows.Connection(index, rules, i + 1, "10.77.2.2", "10.77.2.1", 5432, at.AddMinutes(i)));
+        }
+
+        await store.InsertFlowsAsync(observed.Rows, CancellationToken.None);
+        Assert.True(GroupKey.TryParseList("app,env", out var appEnv, out _));
+        var draft = await new PolicyDrafter(new PolicyTraffic(store, StoreRetention.RawOnly(TimeSpan.FromDays(3650))), [])
+            .DraftAsync(new DraftRequest(at.AddMinutes(-1), DateTimeOffset.UtcNow, FilterClause.All, appEnv, IncludeFlagged: false, "namespace test"), CancellationToken.None);
+        var ruleset = draft.Ruleset;
+        Assert.Equal(["app=api,env=prod -> app=db,env=prod: tcp/5432"], ruleset.Rules.Select(r => $"{r.Name}: {string.Join(' ', r.Ports)}"));
         Load(Srv, new NftablesRenderer(new InventoryAddressBook(inventory)).Render(ruleset));
 
         Assert.Equal(Outcome.Connected, await Connect(Prod, "10.77.2.1", 5432, Allowed));
