@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench bench-e2e bench-query bench-map bench-export dev-broker clean
+.PHONY: deps build test demo bench bench-e2e bench-query bench-map bench-export bench-export-stream dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -43,6 +43,10 @@ bench-map: deps
 # formatting alone (BENCHMARKS.md "SIEM export"); EXPORT_ARGS="--records 20000" for a quick pass.
 bench-export: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- export $(EXPORT_ARGS)
+
+# The findings stream end to end: an export worker catching up on N findings in an embedded store into a file sink.
+bench-export-stream: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- export-stream $(EXPORT_STREAM_ARGS)
 
 bench-e2e: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)
