@@ -27,7 +27,7 @@ public sealed class ExportOptions
     /// <summary>Sinks by name.</summary>
     public Dictionary<string, ExportSinkDefinition> Sinks { get; set; } = new(StringComparer.Ordinal);
 
-    public int BatchSize { get; set; } = 500;
+    public int BatchSize { get; set; } = 2_000;
 
     public TimeSpan ConfirmTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -10,7 +10,11 @@ using Visibility.Query.Planning;
 namespace Visibility.Query.Findings;
 
 /// <summary>What to list: a time range, a filter, the lowest severity wanted and a limit.</summary>
-public sealed record FindingsRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, string MinimumSeverity, int Limit);
+public sealed record FindingsRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, string MinimumSeverity, int Limit)
+{
+    /// <summary>Only findings first seen at or after this (in the range): the export's new findings of an interval.</summary>
+    public DateTimeOffset? FirstSeenFrom { get; init; }
+}
 
 /// <summary>Findings between workload-level endpoints in a range, newest first.</summary>
 public sealed record FindingsResponse(
@@ -70,6 +74,13 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
         var plan = QueryPlanner.Plan(request.From, request.To, columns.ToHashSet(StringComparer.Ordinal), retention, now);
         var parameters = new List<QueryParameter>();
         var source = FlowSource.Filtered(store.Database, plan, columns, request.Filter, newEdges: true, rules.NewEdgeBaseline, parameters);
+        var having = "";
+        if (request.FirstSeenFrom is { } firstSeenFrom)
+        {
+            having = "\nHAVING first_ms >= {first_seen_from:Int64}";
+            parameters.Add(new QueryParameter("first_seen_from", firstSeenFrom.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+        }
+
         var sql = $$"""
             SELECT kind_bit, src_workload, src_kind, src_role, src_app, src_env, src_loc,
                 dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc,
@@ -83,7 +94,7 @@ public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, Fi
             ARRAY JOIN arrayFilter(b -> bitAnd(findings, b) != 0, [1, 2, 4, 8]) AS kind_bit
             WHERE findings != 0
             GROUP BY kind_bit, src_workload, src_kind, src_role, src_app, src_env, src_loc,
-                dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, proto, dst_port
+                dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, proto, dst_port{{having}}
             ORDER BY last_ms DESC, kind_bit, src_workload, dst_workload, service
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;

@@ -53,7 +53,8 @@ public sealed class ExportRecordSource(FindingsQuery findings, GraphQuery graph)
     private async Task<IntervalRecords> FindingsAsync(ExportStreamSettings stream, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
     {
         var response = await findings.RunAsync(
-            new FindingsRequest(start - stream.RepeatAfter, end, stream.Filter, stream.MinSeverity, FindingsQuery.MaxLimit), cancellationToken);
+            new FindingsRequest(start - stream.RepeatAfter, end, stream.Filter, stream.MinSeverity, FindingsQuery.MaxLimit) { FirstSeenFrom = start },
+            cancellationToken);
         var records = response.Findings
             .Where(f => f.FirstSeen >= start)
             .OrderBy(f => f.FirstSeen)

@@ -8,7 +8,7 @@ namespace Visibility.Query.Export.Streams;
 public sealed record ExportDelivery
 {
     /// <summary>Records formatted and sent at a time; also the most held in memory beyond the interval's list.</summary>
-    public int BatchSize { get; init; } = 500;
+    public int BatchSize { get; init; } = 2_000;
 
     public TimeSpan ConfirmTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
