@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Visibility.Web.Api;
 
@@ -21,7 +20,7 @@ public static class ExportCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var url = Environment.GetEnvironmentVariable("VISIBILITY_URL") ?? "http://127.0.0.1:5080";
+        var url = ApiCall.DefaultUrl;
         string? from = null, to = null, last = null, output = null;
         var content = "findings";
         var pieces = 50;
@@ -79,11 +78,6 @@ public static class ExportCommand
             throw new UsageException(rangeError!);
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
-        {
-            throw new UsageException($"--url '{url}' is not an http(s) URL");
-        }
-
         var pieceList = Pieces(content, start, end, interval, pieces);
         query.Add(("content", content));
         if (content == "summaries")
@@ -91,7 +85,7 @@ public static class ExportCommand
             query.Add(("interval", interval));
         }
 
-        using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(10) };
+        using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
         var target = output is null ? null : output + ".partial";
         await using var sink = target is null ? Console.OpenStandardOutput() : new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
         var progress = new Progress(pieceList.Count);
@@ -105,17 +99,8 @@ public static class ExportCommand
                 piece.Add(("to", pieceEnd.ToString("o", CultureInfo.InvariantCulture)));
                 piece.Add(("exportFrom", start.ToString("o", CultureInfo.InvariantCulture)));
                 var path = "/api/v1/export/records?" + string.Join('&', piece.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
-                using var response = await SendAsync(http, baseUri, path);
-                if (response is null)
+                if (await ApiCall.SendAsync(http, "export", () => http.GetAsync(path), progress.Clear) is not { } text)
                 {
-                    return 1;
-                }
-
-                var text = await response.Content.ReadAsStringAsync();
-                if (response.StatusCode != HttpStatusCode.OK)
-                {
-                    progress.Clear();
-                    await Console.Error.WriteLineAsync($"visibility: export: {(int)response.StatusCode} {QueryCommand.ProblemText(text)}");
                     return 1;
                 }
 
@@ -175,19 +160,6 @@ public static class ExportCommand
         }
 
         return pieces;
-    }
-
-    private static async Task<HttpResponseMessage?> SendAsync(HttpClient http, Uri baseUri, string path)
-    {
-        try
-        {
-            return await http.GetAsync(path);
-        }
-        catch (HttpRequestException ex)
-        {
-            await Console.Error.WriteLineAsync($"visibility: cannot reach {baseUri} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
-            return null;
-        }
     }
 
     /// <summary>A bar redrawn in place on a terminal; on a pipe or file, a line every tenth of the way.</summary>

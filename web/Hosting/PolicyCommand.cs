@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -44,7 +43,7 @@ public static class PolicyCommand
 
     private static async Task<int> DraftAsync(string[] args)
     {
-        var url = DefaultUrl;
+        var url = ApiCall.DefaultUrl;
         string? output = null;
         var format = "json";
         var query = new List<(string, string)>();
@@ -76,20 +75,19 @@ public static class PolicyCommand
             }
         }
 
-        using var http = Client(url);
+        using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
         var path = "/api/v1/policy/draft?" + string.Join('&', query.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
-        var (body, failed) = await SendAsync(http, "draft", () => http.GetAsync(path));
-        if (failed)
+        if (await ApiCall.SendAsync(http, "policy draft", () => http.GetAsync(path)) is not { } body)
         {
             return 1;
         }
 
         if (format != "json")
         {
-            return await WriteAsync(body!, output);
+            return await WriteAsync(body, output);
         }
 
-        var root = JsonDocument.Parse(body!).RootElement;
+        var root = JsonDocument.Parse(body).RootElement;
         var ruleset = JsonSerializer.Serialize(root.GetProperty("ruleset"), Indented) + "\n";
         if (output is null)
         {
@@ -108,7 +106,7 @@ public static class PolicyCommand
 
     private static async Task<int> SimulateAsync(string[] args)
     {
-        var url = DefaultUrl;
+        var url = ApiCall.DefaultUrl;
         string? rulesetFile = null, from = null, to = null, last = null, filter = null;
         var json = false;
         var failOnBlocked = false;
@@ -146,14 +144,13 @@ public static class PolicyCommand
         }
 
         var ruleset = ReadRuleset(rulesetFile ?? throw new UsageException("policy simulate needs --ruleset FILE"));
-        using var http = Client(url);
-        var (body, failed) = await SendAsync(http, "simulate", () => http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset, from, to, last, filter }));
-        if (failed)
+        using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
+        if (await ApiCall.SendAsync(http, "policy simulate", () => http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset, from, to, last, filter })) is not { } body)
         {
             return 1;
         }
 
-        var root = JsonDocument.Parse(body!).RootElement;
+        var root = JsonDocument.Parse(body).RootElement;
         if (json)
         {
             Console.Out.Write(JsonSerializer.Serialize(root, Indented) + "\n");
@@ -182,7 +179,7 @@ public static class PolicyCommand
 
     private static async Task<int> RenderAsync(string[] args)
     {
-        var url = DefaultUrl;
+        var url = ApiCall.DefaultUrl;
         string? rulesetFile = null, format = null, output = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -206,9 +203,9 @@ public static class PolicyCommand
         }
 
         var ruleset = ReadRuleset(rulesetFile ?? throw new UsageException("policy render needs --ruleset FILE"));
-        using var http = Client(url);
-        var (body, failed) = await SendAsync(http, "render", () => http.PostAsJsonAsync($"/api/v1/policy/render?format={Uri.EscapeDataString(format ?? "")}", ruleset));
-        return failed ? 1 : await WriteAsync(body!, output);
+        using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
+        var body = await ApiCall.SendAsync(http, "policy render", () => http.PostAsJsonAsync($"/api/v1/policy/render?format={Uri.EscapeDataString(format ?? "")}", ruleset));
+        return body is null ? 1 : await WriteAsync(body, output);
     }
 
     private static async Task<int> WriteAsync(string text, string? output)
@@ -273,13 +270,6 @@ public static class PolicyCommand
         return diff.Same ? 0 : 3;
     }
 
-    private static string DefaultUrl => Environment.GetEnvironmentVariable("VISIBILITY_URL") ?? "http://127.0.0.1:5080";
-
-    private static HttpClient Client(string url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-            ? new HttpClient { BaseAddress = uri, Timeout = TimeSpan.FromMinutes(10) }
-            : throw new UsageException($"--url '{url}' is not an http(s) URL");
-
     private static PolicyRuleset ReadRuleset(string file)
     {
         try
@@ -293,32 +283,6 @@ public static class PolicyCommand
         catch (JsonException ex)
         {
             throw new UsageException($"{file} is not a ruleset: {ex.Message}");
-        }
-    }
-
-    private static async Task<(string? Body, bool Failed)> SendAsync(HttpClient http, string verb, Func<Task<HttpResponseMessage>> send)
-    {
-        HttpResponseMessage response;
-        try
-        {
-            response = await send();
-        }
-        catch (HttpRequestException ex)
-        {
-            await Console.Error.WriteLineAsync($"visibility: cannot reach {http.BaseAddress} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
-            return (null, true);
-        }
-
-        using (response)
-        {
-            var body = await response.Content.ReadAsStringAsync();
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                await Console.Error.WriteLineAsync($"visibility: policy {verb}: {(int)response.StatusCode} {QueryCommand.ProblemText(body)}");
-                return (null, true);
-            }
-
-            return (body, false);
         }
     }
 }
