@@ -33,6 +33,9 @@ public sealed class IngestRig : IAsyncDisposable
 
     public string Bootstrap => broker.BootstrapServers;
 
+    /// <summary>Takes the broker down (connections refused and dropped) or brings it back (librdkafka's mock fault injection).</summary>
+    public void SetBrokerAvailable(bool up) => broker.SetAvailable(up);
+
     public string GroupId { get; } = "ingest-" + Guid.NewGuid().ToString("N")[..8];
 
     /// <summary>Starts `visibility ingest` on <paramref name="dataPath"/> (embedded store) in this rig's group.</summary>
