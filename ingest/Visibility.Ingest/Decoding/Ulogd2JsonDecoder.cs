@@ -28,6 +28,7 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
     public const string FormatName = "ulogd2-json";
 
     private const string Malformed = "malformed JSON";
+    private const string InvalidString = "a string is not valid UTF-8 or escapes half a surrogate pair";
 
     // ulogd2's records have about 60 quotes; a record with more is read by the general reader.
     private const int MaxQuotes = 256;
@@ -326,7 +327,13 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
                 if (reader.TokenType == JsonTokenType.String)
                 {
                     kind = ValueKind.String;
-                    value = reader.ValueIsEscaped ? unescaped = Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan;
+                    if (reader.ValueIsEscaped && !TryUnescape(ref reader, out unescaped))
+                    {
+                        reason = InvalidString;
+                        return Scan.Invalid;
+                    }
+
+                    value = reader.ValueSpan;
                 }
                 else if (reader.TokenType == JsonTokenType.Number)
                 {
@@ -354,6 +361,24 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
 
         reason = Malformed;
         return Scan.Invalid;
+    }
+
+    /// <summary>
+    /// An escaped string's value as UTF-8. The reader passes invalid UTF-8 and unpaired surrogate escapes
+    /// (<c>\ud800</c>) inside strings; they surface only here, as an <see cref="InvalidOperationException"/>.
+    /// </summary>
+    private static bool TryUnescape(ref Utf8JsonReader reader, out byte[]? unescaped)
+    {
+        try
+        {
+            unescaped = Encoding.UTF8.GetBytes(reader.GetString()!);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            unescaped = null;
+            return false;
+        }
     }
 
     /// <summary>

@@ -119,6 +119,20 @@ public sealed class Ulogd2JsonDecoderTests
         Assert.Equal(expectedReason, reason);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0xF4 })]
+    [InlineData(new byte[] { 0xC0, 0xAF })]
+    [InlineData(new byte[] { (byte)'\\', (byte)'u', (byte)'d', (byte)'8', (byte)'0', (byte)'0' })]
+    public void Decode_EscapedStringWithInvalidText_IsInvalidNotThrown(byte[] bad)
+    {
+        // Found by DecoderPropertyTests: the escape sends the record to the general reader, whose unescaping threw.
+        byte[] json = [.. "{\"src_ip\": \"10.0.0.1\\n"u8, .. bad, .. "\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}"u8];
+        var record = default(FlowRecord);
+        var status = Decoder.Decode(json, ref record, out var reason);
+        Assert.Equal(DecodeStatus.Invalid, status);
+        Assert.Equal("a string is not valid UTF-8 or escapes half a surrogate pair", reason);
+    }
+
     [Fact]
     public void Decode_RecordNeedingTheGeneralReader_DecodesLikeTheFastScanner()
     {
