@@ -536,6 +536,12 @@ public sealed class Ulogd2JsonDecoder : IFlowDecoder
             length = 0;
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            // Invalid UTF-8 or half a surrogate pair in the escaped name: no known name is like that.
+            length = 0;
+            return false;
+        }
     }
 
     private static string FieldTypeReason(Field field) => field switch

@@ -133,6 +133,22 @@ public sealed class Ulogd2JsonDecoderTests
         Assert.Equal("a string is not valid UTF-8 or escapes half a surrogate pair", reason);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0xF4 })]
+    [InlineData(new byte[] { 0xC0, 0xAF })]
+    public void Decode_EscapedKeyWithInvalidText_IsAnUnknownKeyNotAThrow(byte[] bad)
+    {
+        // Found by DecoderPropertyTests in CI: an escaped property name holding invalid UTF-8 threw while unescaping.
+        byte[] json = [.. "{\"x\\n"u8, .. bad, .. "\": 1, \"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}"u8];
+        var record = default(FlowRecord);
+        var status = Decoder.Decode(json, ref record, out var reason);
+        // It returns (no exception), and an unknown key changes nothing: the same record without it decodes alike.
+        byte[] plain = [.. "{\"src_ip\": \"10.0.0.1\", \"dest_ip\": \"10.0.0.2\", \"flow.start.sec\": 1}"u8];
+        var expected = default(FlowRecord);
+        Assert.Equal(Decoder.Decode(plain, ref expected, out var expectedReason), status);
+        Assert.Equal(expectedReason, reason);
+    }
+
     [Fact]
     public void Decode_RecordNeedingTheGeneralReader_DecodesLikeTheFastScanner()
     {
