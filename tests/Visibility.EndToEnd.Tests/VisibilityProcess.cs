@@ -108,6 +108,8 @@ public sealed class VisibilityProcess : IAsyncDisposable
         info.Environment["Visibility__Kafka__BootstrapServers"] = "";
         info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Visibility__Ingest__BatchLinger"] = "00:00:00.100";
+        // Tests about other features talk to the API without keys (loopback only); the auth tests turn this off.
+        info.Environment["Visibility__Auth__Disabled"] = "true";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
@@ -115,6 +117,33 @@ public sealed class VisibilityProcess : IAsyncDisposable
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start visibility");
         return new VisibilityProcess(process, http, broker);
+    }
+
+    /// <summary>
+    /// Waits for the admin key serve prints at its first start (or with --demo), and sends it with every request of
+    /// <see cref="Http"/> from then on.
+    /// </summary>
+    public async Task<string> WaitForPrintedKeyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(Output, @"^\s+(vis_[0-9a-f]{12}_[0-9a-f]{64})$", System.Text.RegularExpressions.RegexOptions.Multiline);
+            if (match.Success)
+            {
+                Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", match.Groups[1].Value);
+                return match.Groups[1].Value;
+            }
+
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"visibility exited with {process.ExitCode}:\n{Output}");
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"visibility printed no key within {timeout}:\n{Output}");
     }
 
     /// <summary>Waits until <c>/readyz</c> answers 200, or fails with the process output.</summary>

@@ -1,11 +1,14 @@
 using System.Buffers;
 using System.Globalization;
+using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Visibility.Query.Export;
 using Visibility.Query.Export.Streams;
+using Visibility.Query.Security;
+using Visibility.Web.Auth;
 using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
@@ -21,29 +24,49 @@ public static class ExportApi
 
     public static RouteGroupBuilder MapExportApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/export/sinks", (ExportService export) => TypedResults.Ok(export.List()))
+        // Exporters and admins. A scoped principal sees and manages only the sinks of its own scope, and its sinks and
+        // one-off exports carry only records touching that scope.
+        var export = api.MapGroup("/export").RequireAuthorization(AccessPolicies.Export);
+        export.MapGet("/sinks", (ClaimsPrincipal user, ExportService service) => TypedResults.Ok(service.List().Where(s => Visible(user, s)).ToList()))
             .WithSummary("Export sinks with their status (position, lag, records sent and confirmed, retries, last error)");
-        api.MapPost("/export/sinks", CreateAsync)
+        export.MapPost("/sinks", CreateAsync)
             .WithSummary("Create an export sink")
-            .WithDescription("Body: {\"name\": \"soc\", \"type\": \"syslog\", \"protocol\": \"tls\", \"host\": \"siem.example\", \"port\": 6514, \"format\": \"cef\", \"content\": \"findings\", \"minSeverity\": \"high\"}; see docs/siem-export.md.");
-        api.MapGet("/export/sinks/{name}", GetSink).WithSummary("One export sink and its status");
-        api.MapDelete("/export/sinks/{name}", DeleteAsync).WithSummary("Stop and delete a sink created through the API");
-        api.MapPost("/export/sinks/{name}/test", TestSinkAsync).WithSummary("Send one test record through a sink and wait for its confirmation");
-        api.MapPost("/export/test", TestDefinitionAsync).WithSummary("Send one test record through a sink definition without saving it");
-        api.MapGet("/export/records", RecordsAsync)
+            .WithDescription("Body: {\"name\": \"soc\", \"type\": \"syslog\", \"protocol\": \"tls\", \"host\": \"siem.example\", \"port\": 6514, \"format\": \"cef\", \"content\": \"findings\", \"minSeverity\": \"high\"}; see docs/siem-export.md.")
+            .AddEndpointFilter(new AuditFilter("export.sinks.create"));
+        export.MapGet("/sinks/{name}", GetSink).WithSummary("One export sink and its status");
+        export.MapDelete("/sinks/{name}", DeleteAsync).WithSummary("Stop and delete a sink created through the API")
+            .AddEndpointFilter(new AuditFilter("export.sinks.delete"));
+        export.MapPost("/sinks/{name}/test", TestSinkAsync).WithSummary("Send one test record through a sink and wait for its confirmation")
+            .AddEndpointFilter(new AuditFilter("export.sinks.test"));
+        export.MapPost("/test", TestDefinitionAsync).WithSummary("Send one test record through a sink definition without saving it")
+            .AddEndpointFilter(new AuditFilter("export.test"));
+        export.MapGet("/records", RecordsAsync)
             .WithSummary("One-off export: the records of a time range, one per line")
             .WithDescription("content=findings|summaries, format=cef|leef|ocsf|json, from/to or last, filter, minSeverity, groupBy, interval; "
-                + "exportFrom: the start of a longer export read in pieces (a finding is written once, at its first sighting after it).");
+                + "exportFrom: the start of a longer export read in pieces (a finding is written once, at its first sighting after it).")
+            .AddEndpointFilter(new AuditFilter("export.records"));
         return api;
     }
 
+    /// <summary>Whether a principal may see a sink: unscoped principals see all; a scoped one those of exactly its scope.</summary>
+    private static bool Visible(ClaimsPrincipal user, ExportSinkView sink)
+    {
+        var scope = user.AccessScope();
+        return scope.IsUnrestricted || (AccessScope.TryParse(sink.Definition.Scope, out var sinkScope, out _) && sinkScope.Equals(scope));
+    }
+
     internal static async Task<Results<Created<ExportSinkView>, Conflict<ViewsApi.ProblemDetailsBody>, ProblemHttpResult>> CreateAsync(
-        HttpRequest request, ExportService export, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, ExportService export, CancellationToken cancellationToken)
     {
         var (name, definition, error) = await ReadAsync(request, cancellationToken);
         if (error is not null)
         {
             return Bad(error);
+        }
+
+        if (!user.AccessScope().IsUnrestricted)
+        {
+            definition!.Scope = user.AccessScope().Text;
         }
 
         if (!ExportSinkDefinition.IsName(name))
@@ -61,12 +84,12 @@ public static class ExportApi
             : TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"a sink named '{name}' exists"));
     }
 
-    internal static Results<Ok<ExportSinkView>, NotFound<ViewsApi.ProblemDetailsBody>> GetSink(string name, ExportService export) =>
-        export.Get(name) is { } view ? TypedResults.Ok(view) : NotFound(name);
+    internal static Results<Ok<ExportSinkView>, NotFound<ViewsApi.ProblemDetailsBody>> GetSink(string name, ClaimsPrincipal user, ExportService export) =>
+        export.Get(name) is { } view && Visible(user, view) ? TypedResults.Ok(view) : NotFound(name);
 
     internal static async Task<Results<NoContent, NotFound<ViewsApi.ProblemDetailsBody>, Conflict<ViewsApi.ProblemDetailsBody>>> DeleteAsync(
-        string name, ExportService export, CancellationToken cancellationToken) =>
-        await export.DeleteAsync(name, cancellationToken) switch
+        string name, ClaimsPrincipal user, ExportService export, CancellationToken cancellationToken) =>
+        export.Get(name) is not { } view || !Visible(user, view) ? NotFound(name) : await export.DeleteAsync(name, cancellationToken) switch
         {
             null => NotFound(name),
             false => TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"sink '{name}' is configured (Visibility:Export:Sinks:{name}); change the configuration to remove it")),
@@ -74,8 +97,8 @@ public static class ExportApi
         };
 
     internal static async Task<Results<Ok<ExportTestResult>, NotFound<ViewsApi.ProblemDetailsBody>>> TestSinkAsync(
-        string name, ExportService export, CancellationToken cancellationToken) =>
-        export.Get(name) is { } view
+        string name, ClaimsPrincipal user, ExportService export, CancellationToken cancellationToken) =>
+        export.Get(name) is { } view && Visible(user, view)
             ? TypedResults.Ok(await export.TestAsync(view.Definition, cancellationToken))
             : NotFound(name);
 
@@ -94,7 +117,7 @@ public static class ExportApi
     }
 
     internal static async Task RecordsAsync(
-        HttpContext context, ExportRecordSource source,
+        HttpContext context, ClaimsPrincipal user, ExportRecordSource source,
         string? content, string? format, string? from, string? to, string? last, string? exportFrom,
         string? filter, string? minSeverity, string? groupBy, string? interval)
     {
@@ -105,6 +128,7 @@ public static class ExportApi
             Filter = filter ?? "",
             MinSeverity = minSeverity ?? "low",
             GroupBy = groupBy ?? "app,env",
+            Scope = user.AccessScope().Text,
         };
         string? error = null;
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -6,6 +7,7 @@ using Visibility.Query.Planning;
 using Visibility.Ingest.Enrichment;
 using Visibility.Query.Policy;
 using Visibility.Query.Policy.Rendering;
+using Visibility.Web.Auth;
 
 namespace Visibility.Web.Api;
 
@@ -17,15 +19,17 @@ public static class PolicyApi
 {
     public static RouteGroupBuilder MapPolicyApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/policy/draft", DraftAsync)
+        // Policy authors and admins; every action is audited.
+        var policy = api.MapGroup("/policy").RequireAuthorization(AccessPolicies.Policy);
+        policy.MapGet("/draft", DraftAsync).AddEndpointFilter(new AuditFilter("policy.draft"))
             .WithSummary("Draft allow rules from the traffic of a range and scope")
             .WithDescription("from/to or last, filter (the scope, e.g. dst.env = prod), groupBy (default app,env), includeFlagged (default false), name; "
                 + "format=json (default: the ruleset with what was left out), networkpolicy (YAML) or nftables.");
-        api.MapPost("/policy/simulate", SimulateAsync)
+        policy.MapPost("/simulate", SimulateAsync).AddEndpointFilter(new AuditFilter("policy.simulate"))
             .WithSummary("Evaluate a ruleset against historical flows: allowed, would-be-blocked, coverage")
             .WithDescription("Body: {\"ruleset\": {…}, \"last\": \"24h\", \"filter\": \"dst.env = prod\"}; without a range, the ruleset's own source range.");
-        api.MapPost("/policy/diff", Diff).WithSummary("What changes from one ruleset to another");
-        api.MapPost("/policy/render", RenderAsync)
+        policy.MapPost("/diff", Diff).AddEndpointFilter(new AuditFilter("policy.diff")).WithSummary("What changes from one ruleset to another");
+        policy.MapPost("/render", RenderAsync).AddEndpointFilter(new AuditFilter("policy.render"))
             .WithSummary("Render a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset")
             .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory.");
         return api;
@@ -50,7 +54,7 @@ public static class PolicyApi
         [property: JsonPropertyName("after")] PolicyRuleset? After);
 
     internal static async Task<Results<Ok<DraftBody>, ContentHttpResult, ProblemHttpResult>> DraftAsync(
-        PolicyDrafter drafter, WorkloadInventory inventory, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
+        ClaimsPrincipal user, PolicyDrafter drafter, WorkloadInventory inventory, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
         string? format, CancellationToken cancellationToken)
     {
         if (format is not (null or "json" or "networkpolicy" or "nftables"))
@@ -63,7 +67,7 @@ public static class PolicyApi
             return Bad(timeError!);
         }
 
-        if (!FilterClause.TryCreate(filter, out var scope, out var filterError))
+        if (!ScopedFilter.TryCreate(user, filter, out var scope, out var filterError))
         {
             return Bad(filterError);
         }
@@ -103,7 +107,7 @@ public static class PolicyApi
         : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings)).Render(ruleset), "text/plain; charset=utf-8");
 
     internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(
-        HttpRequest request, PolicySimulator simulator, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, PolicySimulator simulator, CancellationToken cancellationToken)
     {
         var (body, error) = await ReadAsync<SimulateBody>(request, cancellationToken);
         if (error is not null)
@@ -126,7 +130,7 @@ public static class PolicyApi
             return Bad(timeError!);
         }
 
-        if (!FilterClause.TryCreate(body.Filter, out var filter, out var filterError))
+        if (!ScopedFilter.TryCreate(user, body.Filter, out var filter, out var filterError))
         {
             return Bad(filterError);
         }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -9,6 +10,7 @@ using Visibility.Query.Findings;
 using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
+using Visibility.Web.Auth;
 
 namespace Visibility.Web.Api;
 
@@ -42,9 +44,9 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(
-        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw, CancellationToken cancellationToken)
+        ClaimsPrincipal user, GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw, CancellationToken cancellationToken)
     {
-        if (Problem(ParseGraph(from, to, last, groupBy, filter, limit, 10_000, out var request)) is { } problem)
+        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, limit, 10_000, out var request)) is { } problem)
         {
             return problem;
         }
@@ -53,9 +55,9 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<ReachResponse>, ProblemHttpResult>> GetReachAsync(
-        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, string? start, int? hops, bool? reverse, CancellationToken cancellationToken)
+        ClaimsPrincipal user, GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, string? start, int? hops, bool? reverse, CancellationToken cancellationToken)
     {
-        if (Problem(ParseGraph(from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
+        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
         {
             return problem;
         }
@@ -78,10 +80,10 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<PathsResponse>, ProblemHttpResult>> GetPathsAsync(
-        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, string? source, string? target,
+        ClaimsPrincipal user, GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, string? source, string? target,
         int? hops, bool? all, int? maxPaths, CancellationToken cancellationToken)
     {
-        if (Problem(ParseGraph(from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
+        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
         {
             return problem;
         }
@@ -110,9 +112,9 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<CyclesResponse>, ProblemHttpResult>> GetCyclesAsync(
-        GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, CancellationToken cancellationToken)
+        ClaimsPrincipal user, GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, CancellationToken cancellationToken)
     {
-        if (Problem(ParseGraph(from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
+        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, null, GraphQuery.MaxLimit, out var request)) is { } problem)
         {
             return problem;
         }
@@ -123,14 +125,14 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<FindingsResponse>, ProblemHttpResult>> GetFindingsAsync(
-        FindingsQuery query, string? from, string? to, string? last, string? filter, string? minSeverity, int? limit, CancellationToken cancellationToken)
+        ClaimsPrincipal user, FindingsQuery query, string? from, string? to, string? last, string? filter, string? minSeverity, int? limit, CancellationToken cancellationToken)
     {
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
         {
             return Bad(timeError!);
         }
 
-        if (!FilterClause.TryCreate(filter, out var clause, out var filterError))
+        if (!ScopedFilter.TryCreate(user, filter, out var clause, out var filterError))
         {
             return Bad(filterError);
         }
@@ -151,7 +153,7 @@ public static class QueryApi
     }
 
     internal static async Task<IResult> GetFlowsAsync(
-        HttpContext context, FlowSearch search, string? from, string? to, string? last, string? filter, int? limit, string? cursor, string? format,
+        HttpContext context, ClaimsPrincipal user, FlowSearch search, string? from, string? to, string? last, string? filter, int? limit, string? cursor, string? format,
         bool? all, CancellationToken cancellationToken)
     {
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
@@ -159,7 +161,7 @@ public static class QueryApi
             return Bad(timeError!);
         }
 
-        if (!FilterClause.TryCreate(filter, out var clause, out var filterError))
+        if (!ScopedFilter.TryCreate(user, filter, out var clause, out var filterError))
         {
             return Bad(filterError);
         }
@@ -204,7 +206,7 @@ public static class QueryApi
         return csv.Value ? new CsvFlows(page) : new JsonFlows(page);
     }
 
-    private static string? ParseGraph(string? from, string? to, string? last, string? groupBy, string? filter, int? limit, int defaultLimit, out GraphRequest? request)
+    private static string? ParseGraph(ClaimsPrincipal user, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, int defaultLimit, out GraphRequest? request)
     {
         request = null;
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
@@ -217,7 +219,7 @@ public static class QueryApi
             return keyError;
         }
 
-        if (!FilterClause.TryCreate(filter, out var clause, out var filterError))
+        if (!ScopedFilter.TryCreate(user, filter, out var clause, out var filterError))
         {
             return filterError;
         }

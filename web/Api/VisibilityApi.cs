@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -7,6 +8,7 @@ using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
+using Visibility.Web.Auth;
 using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
@@ -28,26 +30,36 @@ public static class VisibilityApi
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDefaultFiles();
+
+        // The page's code is public: it holds no data, and the API it calls wants a key like any other client.
         app.UseStaticFiles();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json");
 
         app.MapHealthAndMetrics();
 
-        var api = app.MapGroup("/api/v1");
-        api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)");
-        api.MapGet("/workloads", (WorkloadInventory inventory) => TypedResults.Ok(inventory.List())).WithSummary("List workloads");
-        api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output");
+        // Everything under /api/v1 needs at least a viewer (the fallback policy covers /readyz, /metrics, OpenAPI).
+        var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
+        api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)")
+            .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.upsert"));
+        api.MapGet("/workloads", (ClaimsPrincipal user, WorkloadInventory inventory) =>
+                TypedResults.Ok(user.AccessScope() is { IsUnrestricted: false } scope ? [.. inventory.List().Where(w => scope.Matches(w.Name, w.Labels))] : inventory.List()))
+            .WithSummary("List workloads (a scoped caller: those in its scope)");
+        api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output")
+            .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.kubernetes"));
         api.MapQueryApi();
         api.MapViewsApi();
         api.MapExportApi();
         api.MapPolicyApi();
+        api.MapSecurityApi();
         return app;
     }
 
     /// <summary>What every process serves, ingest workers included: liveness, readiness, Prometheus metrics.</summary>
     public static WebApplication MapHealthAndMetrics(this WebApplication app)
     {
-        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription();
+        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription().AllowAnonymous();
         app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
         app.MapGet("/metrics", Metrics).ExcludeFromDescription();
         return app;

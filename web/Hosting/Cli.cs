@@ -30,6 +30,7 @@ public static class Cli
                                 filter: e.g. 'src.env = dev and dst.env = prod and port in (5432, 6432)'
           {ExportCommand.Usage}
           {PolicyCommand.Usage}
+          {KeysCommand.Usage}
 
         configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md)
         """;
@@ -56,6 +57,8 @@ public static class Cli
                     return await ExportCommand.RunAsync(rest);
                 case "policy":
                     return await PolicyCommand.RunAsync(rest);
+                case "keys":
+                    return await KeysCommand.RunAsync(rest);
                 case "help" or "--help" or "-h":
                     Console.WriteLine(Usage);
                     return 0;

@@ -51,12 +51,7 @@ public static class QueryCommand
             }
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
-        {
-            throw new UsageException($"--url '{url}' is not an http(s) URL");
-        }
-
-        using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(5) };
+        using var http = ApiCall.Client(url, TimeSpan.FromMinutes(5));
         string? cursor = null;
         var first = true;
         do
@@ -75,7 +70,7 @@ public static class QueryCommand
             }
             catch (HttpRequestException ex)
             {
-                await Console.Error.WriteLineAsync($"visibility: cannot reach {baseUri} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
+                await Console.Error.WriteLineAsync($"visibility: cannot reach {http.BaseAddress} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
                 return 1;
             }
 
@@ -84,7 +79,7 @@ public static class QueryCommand
                 var body = await response.Content.ReadAsStringAsync();
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
-                    await Console.Error.WriteLineAsync($"visibility: {verb}: {(int)response.StatusCode} {ProblemText(body)}");
+                    await Console.Error.WriteLineAsync($"visibility: {verb}: {(int)response.StatusCode} {ProblemText(body)}{ApiCall.Hint(response.StatusCode)}");
                     return 1;
                 }
 

@@ -1,4 +1,5 @@
 using Visibility.Web.Api;
+using Visibility.Web.Auth;
 
 namespace Visibility.Web.Hosting;
 
@@ -37,8 +38,9 @@ public static class ServeCommand
             return 0;
         }
 
-        var refusal = ListenGuard.Check(urls);
-        if (refusal is not null)
+        var loopbackOnly = ListenGuard.IsLoopbackOnly(urls, out var urlError);
+        var auth = builder.Configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+        if ((urlError ?? VisibilityAuth.Check(auth, loopbackOnly)) is { } refusal)
         {
             await Console.Error.WriteLineAsync($"visibility: {refusal}");
             return 1;
@@ -48,11 +50,19 @@ public static class ServeCommand
         builder.Services.AddVisibilityServices(builder.Configuration, demo);
         builder.Services.AddVisibilityExport();
         builder.Services.AddVisibilityApi();
+        builder.Services.AddVisibilityAuth(auth);
 
         var app = builder.Build();
         await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
+        await AuthBootstrap.RunAsync(app.Services, auth, demo, FirstUrl(urls), Console.Out, CancellationToken.None);
         app.MapVisibilityApi();
         await app.RunAsync();
         return 0;
     }
+
+    /// <summary>The first listen URL, with a wildcard host shown as 127.0.0.1 (for the printed link).</summary>
+    private static string FirstUrl(string urls) =>
+        urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0]
+            .Replace("://*", "://127.0.0.1", StringComparison.Ordinal).Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
+            .Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
 }

@@ -17,6 +17,8 @@ public static partial class FlowSchema
     public const string ViewsTable = "saved_views";
     public const string ExportCheckpointsTable = "export_checkpoints";
     public const string ExportSinksTable = "export_sinks";
+    public const string ApiKeysTable = "api_keys";
+    public const string AuditTable = "audit_log";
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
 
@@ -180,6 +182,42 @@ public static partial class FlowSchema
                 )
                 ENGINE = ReplacingMergeTree(updated_at)
                 ORDER BY name
+                """,
+            ]),
+            new Migration(12, "API keys and audit log", [
+                // API keys: only the SHA-256 of each key's secret is kept; the newest row per id wins (revocation).
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ApiKeysTable}
+                (
+                    id String,
+                    name String,
+                    role String,
+                    scope String,
+                    secret_sha256 String,
+                    created_at DateTime64(3, 'UTC'),
+                    created_by String,
+                    revoked UInt8,
+                    updated_at DateTime64(6, 'UTC')
+                )
+                ENGINE = ReplacingMergeTree(updated_at)
+                ORDER BY id
+                """,
+
+                // Who changed keys, inventory, sinks or policy, when, from where, and the outcome. Kept, never merged away.
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{AuditTable}
+                (
+                    time DateTime64(6, 'UTC'),
+                    principal String,
+                    role String,
+                    action LowCardinality(String),
+                    target String,
+                    outcome LowCardinality(String),
+                    detail String,
+                    remote String
+                )
+                ENGINE = MergeTree
+                ORDER BY time
                 """,
             ]),
         ];

@@ -20,6 +20,9 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
 
     public static FilterClause All { get; } = new("", "1", [], false);
 
+    /// <summary>The parsed filter the clause was compiled from.</summary>
+    public FilterExpression Expression { get; init; } = MatchAllFilter.Instance;
+
     /// <summary>Whether the filter reads per-row findings (then new edges are marked per row, before filtering).</summary>
     public bool ReadsFindings => Columns.Contains("findings");
 
@@ -41,12 +44,25 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
             return true;
         }
 
-        var compiled = FilterCompiler.Compile(parsed.Filter);
-        clause = new FilterClause(parsed.Filter.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns))
-        {
-            Columns = compiled.Columns,
-        };
+        clause = FromExpression(parsed.Filter);
         error = null;
         return true;
+    }
+
+    /// <summary>Compiles a filter built in code (an access scope joined to a user's filter).</summary>
+    public static FilterClause FromExpression(FilterExpression expression)
+    {
+        ArgumentNullException.ThrowIfNull(expression);
+        if (expression is MatchAllFilter)
+        {
+            return All;
+        }
+
+        var compiled = FilterCompiler.Compile(expression);
+        return new FilterClause(expression.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns))
+        {
+            Columns = compiled.Columns,
+            Expression = expression,
+        };
     }
 }

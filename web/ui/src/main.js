@@ -1,6 +1,6 @@
 // The map page: reads its state from the URL, asks the API, draws the map and fills the side panel.
 import './style.css';
-import { getJson, sendJson } from './api.js';
+import { apiKey, downloadWithKey, getJson, sendJson, setApiKey, takeKeyFromUrl } from './api.js';
 import { h, count } from './dom.js';
 import { attach } from './complete.js';
 import { legendItems, MapView } from './map.js';
@@ -188,7 +188,10 @@ async function load() {
   } catch (error) {
     if (error.name === 'AbortError') return;
     probe.error = error.message;
-    if (error.status === 400 && /filter|position|field|operator|expected/i.test(error.message)) {
+    if (error.status === 401) {
+      signIn(error.message);
+      status('Sign in with an API key to see the map.');
+    } else if (error.status === 400 && /filter|position|field|operator|expected/i.test(error.message)) {
       ui.filterError.textContent = error.message;
       ui.filter.setAttribute('aria-invalid', 'true');
       status('The filter has an error; the map shows the last good query.');
@@ -371,20 +374,63 @@ ui.save.addEventListener('click', async () => {
   }
 });
 
+// ---- signing in
+
+/** The API wants a key: ask for one (a modal dialog), keep it for this tab, and load again. */
+function signIn(reason) {
+  let dialog = $('sign-in');
+  if (!dialog) {
+    const input = h('input', { id: 'api-key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
+    const message = h('p', { id: 'sign-in-reason', class: 'error', role: 'alert' });
+    dialog = h('dialog', { id: 'sign-in', 'aria-labelledby': 'sign-in-title' },
+      h('form', { method: 'dialog' },
+        h('h2', { id: 'sign-in-title' }, 'Sign in'),
+        h('p', {}, 'Paste an API key (visibility keys create, or the key serve printed at its first start).'),
+        h('label', { for: 'api-key' }, 'API key'), ' ', input, ' ',
+        h('button', { type: 'submit' }, 'Sign in'),
+        message));
+    dialog.querySelector('form').addEventListener('submit', () => {
+      setApiKey(input.value);
+      input.value = '';
+      startLoading();
+    });
+    document.body.append(dialog);
+  }
+
+  $('sign-in-reason').textContent = apiKey() ? `The key was refused: ${reason}` : '';
+  if (!dialog.open) dialog.showModal();
+}
+
+// API links (CSV exports) are fetched with the key when there is one.
+document.addEventListener('click', (event) => {
+  const link = event.target.closest && event.target.closest('a[href^="/api/"]');
+  if (!link || !apiKey()) return;
+  event.preventDefault();
+  downloadWithKey(link).catch((error) => {
+    if (error.status === 401) signIn(error.message);
+    else status(`Download failed: ${error.message}`);
+  });
+});
+
+function startLoading() {
+  getJson('/api/v1/labels').then((v) => { vocabulary = v; }).catch(() => {});
+  getJson('/api/v1/workloads').then((w) => { workloads = w; }).catch(() => {});
+  if (state.view) {
+    loadViews(state.view);
+    openView(state.view);
+  } else {
+    loadViews();
+    load();
+  }
+}
+
 // ---- start
 
+takeKeyFromUrl();
 attach(ui.filter, $('completions'), () => vocabulary);
 renderLegend();
 renderAnalyticsForm();
 const policy = new PolicyPanel(ui.policy, map, () => ({ state, graph }));
 policy.render();
 stateToControls();
-getJson('/api/v1/labels').then((v) => { vocabulary = v; }).catch(() => {});
-getJson('/api/v1/workloads').then((w) => { workloads = w; }).catch(() => {});
-if (state.view) {
-  loadViews(state.view);
-  openView(state.view);
-} else {
-  loadViews();
-  load();
-}
+startLoading();

@@ -5,6 +5,7 @@ using Visibility.Flows.Findings;
 using Visibility.Query.Export.Syslog;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
+using Visibility.Query.Security;
 
 namespace Visibility.Query.Export.Streams;
 
@@ -42,6 +43,13 @@ public sealed partial class ExportSinkDefinition
     /// <summary>The filter language, as in the API (empty: everything).</summary>
     [JsonPropertyName("filter")]
     public string Filter { get; set; } = "";
+
+    /// <summary>
+    /// The access scope the sink is limited to (label selectors, as an API key's scope): only records touching it
+    /// are exported. A sink created by a scoped principal gets that principal's scope, whatever the body says.
+    /// </summary>
+    [JsonPropertyName("scope")]
+    public string Scope { get; set; } = "";
 
     /// <summary>Findings: the lowest severity sent (<c>low</c> … <c>critical</c>).</summary>
     [JsonPropertyName("minSeverity")]
@@ -204,6 +212,11 @@ public sealed partial class ExportSinkDefinition
             problems.Add(filterError!);
         }
 
+        if (!AccessScope.TryParse(Scope, out _, out var scopeError))
+        {
+            problems.Add($"scope: {scopeError}");
+        }
+
         if (FindingRules.Rank(MinSeverity) < 0)
         {
             problems.Add($"minSeverity '{MinSeverity}' is not one of {string.Join(", ", FindingRules.Levels)}");
@@ -236,10 +249,13 @@ public sealed partial class ExportSinkDefinition
             throw new ArgumentException($"sink '{name}': {string.Join("; ", problems)}");
         }
 
-        if (!FilterClause.TryCreate(Filter, out var filter, out var filterError) || !GroupKey.TryParseList(GroupBy, out var keys, out var groupError))
+        if (!FilterClause.TryCreate(Filter, out var filter, out var filterError) || !GroupKey.TryParseList(GroupBy, out var keys, out var groupError)
+            || !AccessScope.TryParse(Scope, out var scope, out _))
         {
             throw new InvalidOperationException("a validated definition no longer parses");
         }
+
+        filter = scope.Restrict(filter);
 
         return new ExportStreamSettings(
             name,
