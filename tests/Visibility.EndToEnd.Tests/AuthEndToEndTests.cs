@@ -232,6 +232,9 @@ public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthSer
         // Workloads: the scope's three of the demo's seven.
         var workloads = (await GetJsonAsync("/api/v1/workloads", viewer)).EnumerateArray().Select(w => w.GetProperty("name").GetString()).ToList();
         Assert.Equal(["dev-api-1", "dev-db-1", "dev-web-1"], workloads.Order().ToList());
+        var vocabulary = await GetJsonAsync("/api/v1/labels", viewer);
+        Assert.Equal(["dev-api-1", "dev-db-1", "dev-web-1"], vocabulary.GetProperty("workloads").EnumerateArray().Select(w => w.GetString()).ToList());
+        Assert.Equal(["dev"], vocabulary.GetProperty("labels").GetProperty("env").EnumerateArray().Select(w => w.GetString()).ToList());
 
         // One-off exports, findings and summaries.
         var exported = await GetTextAsync("/api/v1/export/records?last=1h&content=findings&format=json", exporter);
@@ -366,6 +369,53 @@ public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthSer
         Assert.NotEmpty(drafts);
         Assert.All(drafts, e => Assert.Equal("policy.draft", e.GetProperty("action").GetString()));
         Assert.Equal(HttpStatusCode.BadRequest, (await server.SendAsync(HttpMethod.Get, "/api/v1/audit?last=forever", admin)).Status);
+    }
+
+    [Fact]
+    public async Task Map_AsksForAKey_SignsInByDialogOrLink_AScopedKeyDrawsOnlyItsScope_DownloadsCarryTheKey()
+    {
+        var scoped = await server.CreateKeyAsync("map-dev", "viewer", "env=dev");
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await Browser.LaunchAsync(playwright);
+
+        // Without a key the page asks for one; a wrong key is refused with the reason.
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(server.Serve.BaseUrl + "/");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#sign-in")).ToBeVisibleAsync();
+        await page.FillAsync("#api-key", "vis_not_a_key");
+        await page.ClickAsync("#sign-in button[type=submit]");
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#sign-in-reason")).ToContainTextAsync("The key was refused");
+
+        // The scoped key draws the scope's edges only.
+        await page.FillAsync("#api-key", scoped);
+        await page.ClickAsync("#sign-in button[type=submit]");
+        var drawn = await DrawnEdgesAsync(page);
+        Assert.NotEmpty(drawn);
+        Assert.All(drawn, e => Assert.True(e.S.Contains("env=dev", StringComparison.Ordinal) || e.T.Contains("env=dev", StringComparison.Ordinal), $"{e.S} -> {e.T}"));
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("#sign-in")).Not.ToBeVisibleAsync();
+
+        // The CSV export is fetched with the key, and holds the scope's flows only.
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#export-csv"));
+        var csv = await File.ReadAllTextAsync((await download.PathAsync())!);
+        Assert.StartsWith("time,", csv, StringComparison.Ordinal);
+        Assert.Contains("10.20.", csv, StringComparison.Ordinal);
+        Assert.DoesNotContain("10.99.0.5", csv, StringComparison.Ordinal);
+
+        // The link serve prints (#key=…) signs a fresh tab in, and the key leaves the address bar.
+        var context = await browser.NewContextAsync();
+        var linked = await context.NewPageAsync();
+        await linked.GotoAsync($"{server.Serve.BaseUrl}/#key={server.AdminKey}");
+        var all = await DrawnEdgesAsync(linked);
+        Assert.Contains(all, e => !e.S.Contains("env=dev", StringComparison.Ordinal) && !e.T.Contains("env=dev", StringComparison.Ordinal));
+        Assert.DoesNotContain("key=", linked.Url, StringComparison.Ordinal);
+        await context.CloseAsync();
+    }
+
+    private static async Task<List<(string S, string T)>> DrawnEdgesAsync(Microsoft.Playwright.IPage page)
+    {
+        await page.WaitForFunctionAsync("() => window.visibilityMap && window.visibilityMap.ready && window.visibilityMap.edgeList().length > 0", null, new Microsoft.Playwright.PageWaitForFunctionOptions { Timeout = 60_000 });
+        var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.edgeList()");
+        return [.. json.EnumerateArray().Select(e => (e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!))];
     }
 
     private static bool Is(JsonElement entry, string action, string principal, string outcome) =>

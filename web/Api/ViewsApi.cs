@@ -106,11 +106,12 @@ public static class ViewsApi
         return await views.DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
     }
 
-    internal static Ok<Vocabulary> Labels(WorkloadInventory inventory)
+    internal static Ok<Vocabulary> Labels(System.Security.Claims.ClaimsPrincipal user, WorkloadInventory inventory)
     {
+        var scope = Visibility.Web.Auth.VisibilityClaims.AccessScope(user);
         var labels = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
         var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var workload in inventory.List())
+        foreach (var workload in inventory.List().Where(w => scope.Matches(w.Name, w.Labels)))
         {
             if (names.Count < MaxValuesPerKey)
             {

@@ -60,8 +60,9 @@ public sealed class CanonicalJsonDecoder : IFlowDecoder
                 return DecodeStatus.Invalid;
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: an escaped string whose text is not valid UTF-8 (found by DecoderPropertyTests).
             reason = "malformed JSON";
             return DecodeStatus.Invalid;
         }
