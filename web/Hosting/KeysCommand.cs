@@ -81,7 +81,7 @@ public static class KeysCommand
         {
             await StoreStartup.PrepareAsync(host.Services, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is StoreException or IOException or InvalidOperationException)
+        catch (Exception ex) when (ex is StoreException or Flows.Store.Chdb.ChdbException or IOException or InvalidOperationException)
         {
             await Console.Error.WriteLineAsync(
                 $"visibility: cannot open the store ({ex.Message}). An embedded store is open in one process at a time: " +
