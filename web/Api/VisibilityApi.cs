@@ -27,6 +27,9 @@ public static class VisibilityApi
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseSecurityHeaders();
+        app.UseVisibilityCors();
+        app.UseVisibilityLimits();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.MapOpenApi("/openapi/{documentName}.json");
@@ -118,7 +121,7 @@ public static class VisibilityApi
 
     private static ContentHttpResult Metrics(IngestMetrics m, IServiceProvider services) =>
         TypedResults.Text(
-            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []),
+            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []) + HttpLimits.RenderMetrics(services),
             "text/plain; version=0.0.4");
 }
 

@@ -48,6 +48,7 @@ public static class ServeCommand
         builder.Services.AddVisibilityServices(builder.Configuration, demo);
         builder.Services.AddVisibilityExport();
         builder.Services.AddVisibilityApi();
+        builder.Services.AddVisibilityLimits(builder.Configuration);
 
         var app = builder.Build();
         await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
