@@ -22,6 +22,8 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     private VisibilityProcess? service;
     private IPlaywright? playwright;
     private IBrowser? browser;
+    private readonly List<IPage> pages = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> cspConsole = new();
 
     public async Task InitializeAsync()
     {
@@ -135,6 +137,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         edges = await WaitForEdgesAsync(reloaded, list => list.Count > 0);
         Assert.All(edges, e => Assert.EndsWith("env=dev", e.Source, StringComparison.Ordinal));
         await ScreenshotAsync(reloaded, "6-saved-view-reloaded");
+        await AssertNoCspViolationsAsync();
     }
 
     [Fact]
@@ -189,6 +192,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         using var csv = await service.Http.GetAsync(href);
         Assert.Equal("text/csv; charset=utf-8", csv.Content.Headers.ContentType?.ToString());
         Assert.Contains("10.10.3.10", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await AssertNoCspViolationsAsync();
     }
 
     [Fact]
@@ -218,6 +222,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await page.FillAsync("#policy-ruleset", "{\"schema\": \"visibility.policy/v1\", \"name\": \"x\", \"groupBy\": [], \"rules\": [{\"name\": \"r\", \"source\": {\"kind\": \"host\", \"labels\": {}}, \"destination\": {\"kind\": \"internet\", \"labels\": {}}, \"ports\": [{\"protocol\": \"tcp\", \"from\": 1, \"to\": 1}]}]}");
         await page.ClickAsync("#policy-simulate");
         await Expect(page.Locator("#policy-result")).ToContainTextAsync("rules[0].source.kind 'host'");
+        await AssertNoCspViolationsAsync();
     }
 
     [Fact]
@@ -251,6 +256,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         }
 
         Assert.Equal(4, checkedPanels);
+        await AssertNoCspViolationsAsync();
     }
 
     [Fact]
@@ -344,6 +350,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await Expect(page.Locator("#details h2")).ToHaveTextAsync(loneliest.Id);
         await Expect(page.Locator("#details")).ToContainTextAsync(workloads[index].addresses[0]);
         await ScreenshotAsync(page, "9-large-map");
+        await AssertNoCspViolationsAsync();
     }
 
     internal sealed record DrawnEdge(string Source, string Target, string[] Classes, string Color, bool Selected);
@@ -351,6 +358,17 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     private async Task<IPage> NewPageAsync()
     {
         var page = await browser!.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 850 } });
+        pages.Add(page);
+
+        // The server's Content-Security-Policy must let the map work: a blocked script, style, worker, image or
+        // request is reported as a securitypolicyviolation event in the page and as a console message (workers too).
+        await page.AddInitScriptAsync("""
+            window.__cspViolations = [];
+            document.addEventListener('securitypolicyviolation', (e) =>
+              window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+            """);
+        page.Console += (_, message) => KeepCspMessage("", message);
+        page.Worker += (_, worker) => worker.Console += (_, message) => KeepCspMessage("worker: ", message);
         page.PageError += (_, error) => output.WriteLine($"page error: {error}");
         page.Console += (_, message) =>
         {
@@ -398,6 +416,26 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         page.WaitForFunctionAsync(predicate, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    private void KeepCspMessage(string prefix, IConsoleMessage message)
+    {
+        if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+        {
+            cspConsole.Enqueue(prefix + message.Text);
+        }
+    }
+
+    /// <summary>Fails with every Content-Security-Policy violation the pages of this test reported.</summary>
+    private async Task AssertNoCspViolationsAsync()
+    {
+        var violations = new List<string>(cspConsole);
+        foreach (var page in pages.Where(p => !p.IsClosed))
+        {
+            violations.AddRange(await page.EvaluateAsync<string[]>("() => window.__cspViolations || []"));
+        }
+
+        Assert.Empty(violations);
+    }
 
     private async Task ScreenshotAsync(IPage page, string name)
     {

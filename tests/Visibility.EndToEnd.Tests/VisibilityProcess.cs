@@ -85,8 +85,11 @@ public sealed class VisibilityProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>visibility serve</c> (or another <paramref name="command"/>) with its own data directory and ports.</summary>
-    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null, string command = "serve")
+    /// <summary>
+    /// Starts <c>visibility serve</c> (or another <paramref name="command"/>) with its own data directory and ports;
+    /// <paramref name="extraUrls"/> are listened on beside the HTTP port (such as an https:// URL).
+    /// </summary>
+    public static VisibilityProcess Start(string dataPath, IEnumerable<string>? args = null, IReadOnlyDictionary<string, string>? environment = null, string command = "serve", string? extraUrls = null)
     {
         var http = FreePort();
         var broker = FreePort();
@@ -104,7 +107,7 @@ public sealed class VisibilityProcess : IAsyncDisposable
         }
 
         info.Environment["Visibility__Store__Path"] = dataPath;
-        info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{http}";
+        info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{http}" + (extraUrls is null ? "" : ";" + extraUrls);
         info.Environment["Visibility__Kafka__BootstrapServers"] = "";
         info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Visibility__Ingest__BatchLinger"] = "00:00:00.100";

@@ -29,11 +29,16 @@ public static class VisibilityApi
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseSecurityHeaders();
+        app.UseVisibilityCors();
+
+        // Who is calling comes first: the rate limits are per principal (per address for anonymous calls).
+        app.UseAuthentication();
+        app.UseVisibilityLimits();
         app.UseDefaultFiles();
 
         // The page's code is public: it holds no data, and the API it calls wants a key like any other client.
         app.UseStaticFiles();
-        app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json");
 
@@ -130,7 +135,7 @@ public static class VisibilityApi
 
     private static ContentHttpResult Metrics(IngestMetrics m, IServiceProvider services) =>
         TypedResults.Text(
-            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []),
+            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []) + HttpLimits.RenderMetrics(services),
             "text/plain; version=0.0.4");
 }
 

@@ -51,6 +51,7 @@ public static class ServeCommand
         builder.Services.AddVisibilityExport();
         builder.Services.AddVisibilityApi();
         builder.Services.AddVisibilityAuth(auth);
+        builder.Services.AddVisibilityLimits(builder.Configuration);
 
         var app = builder.Build();
         await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
