@@ -233,6 +233,7 @@ public static class VisibilityAuth
             if (authorizeResult.Challenged)
             {
                 var failure = context.Items.TryGetValue(FailureItem, out var reason) ? reason as string : null;
+                Log(context, 401, failure ?? "no credential");
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 context.Response.Headers.WWWAuthenticate = "Bearer";
                 await Results.Problem(
@@ -248,11 +249,19 @@ public static class VisibilityAuth
                 var scoped = !context.User.AccessScope().IsUnrestricted;
                 var detail = $"role '{context.User.RoleName()}'{(scoped ? " with a scope" : "")} may not do this; it needs " +
                     (roles.Count == 1 && roles[0] == Roles.Admin ? "an unscoped admin" : "one of the roles " + string.Join(", ", roles));
+                Log(context, 403, detail);
                 await Results.Problem(detail, statusCode: StatusCodes.Status403Forbidden).ExecuteAsync(context);
                 return;
             }
 
             await fallback.HandleAsync(next, context, policy, authorizeResult);
         }
+
+        /// <summary>Refusals go to the process log (never the credential itself): the trail of probing and misuse.</summary>
+        private static void Log(HttpContext context, int status, string why) =>
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Visibility.Web.Auth").LogWarning(
+                "auth: {Status} for {Principal} {Method} {Path} from {Remote}: {Reason}",
+                status, context.User.Identity?.IsAuthenticated == true ? context.User.PrincipalName() : "anonymous",
+                context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress, why);
     }
 }
