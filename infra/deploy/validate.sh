@@ -2,8 +2,8 @@
 # Validates everything in infra/deploy without a Docker engine, a Kubernetes cluster or the internet, and fails
 # loudly on the first problem. Prints "validated: <file> (<how>)" for each check that passed and ends with
 # "validate: N files OK". Installs what it needs first, idempotently: Debian packages (docker-compose v1,
-# libxml2-utils, kubectl, npm, curl), nginx's binary unpacked from its Debian package (never installed as a service),
-# and the npm tools pinned in tools/package-lock.json, into a cache outside the repository.
+# libxml2-utils, kubectl, npm, curl) and the npm tools pinned in tools/package-lock.json, into a cache outside the
+# repository.
 #   infra/deploy/validate.sh                 # install if needed, validate
 #   infra/deploy/validate.sh --install-only  # install if needed (infra/setup/install-deps.sh calls this)
 #   infra/deploy/validate.sh --build         # also run the Dockerfile's build stage without Docker (about a minute):
@@ -54,24 +54,6 @@ fi
 mkdir -p "$cache"
 exec 9>"$cache/.install.lock"
 flock 9
-
-# nginx, to check the proxy configuration: the binary alone, unpacked from Debian's package, so that no nginx
-# service is installed or started on the machine.
-nginx="$cache/nginx/usr/sbin/nginx"
-if [[ ! -x "$nginx" ]]; then
-  work="$(mktemp -d "$cache/.nginx.XXXXXX")"
-  # apt's download sandbox user cannot write into a private temporary directory.
-  chmod 755 "$work"
-  if ! (cd "$work" && apt-get download -qq nginx >/dev/null 2>&1); then
-    as_root apt-get update -qq
-    (cd "$work" && apt-get download -qq nginx >/dev/null) || fail "could not download Debian's nginx package"
-  fi
-  dpkg-deb -x "$work"/nginx_*.deb "$work/root"
-  rm -rf "$cache/nginx"
-  mv "$work/root" "$cache/nginx"
-  rm -rf "$work"
-fi
-"$nginx" -v 2>/dev/null || fail "$nginx does not run (missing libraries?)"
 
 # npm tools and the scripts that use them (which run from beside their node_modules), keyed by the content of
 # tools/, so that a change installs afresh and checkouts with different scripts do not overwrite each other's.
@@ -205,83 +187,52 @@ fi
 grep -q "'\$(VisibilityFetchChdb)' == 'true'" "$root/web/Visibility.Web.csproj" \
   || fail "web/Visibility.Web.csproj: the FetchChdb target no longer honours VisibilityFetchChdb"
 
-# The image's health probe, against a local HTTP server: 200 passes, anything else or no answer fails.
+# The image's health probe, against a local HTTP server shaped like serve: /healthz open, /readyz only with the key.
 bash -n healthcheck.sh || fail "healthcheck.sh: syntax"
 [[ -x healthcheck.sh ]] || fail "healthcheck.sh must be executable (the image copies its mode)"
 port="$(free_port)"
 node -e '
-  require("http").createServer((req, res) => { res.statusCode = req.url === "/readyz" ? 200 : 503; res.end(); })
-    .listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$port" >"$tmp/stub.log" &
+  require("http").createServer((req, res) => {
+    const keyed = req.headers.authorization === "Bearer vis_probe";
+    res.statusCode = req.url === "/healthz" ? 200 : req.url === "/readyz" ? (keyed ? 200 : 401) : 503;
+    res.end();
+  }).listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$port" >"$tmp/stub.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$tmp/stub.log" && break; sleep 0.1; done
-./healthcheck.sh "http://127.0.0.1:${port}/readyz" || fail "healthcheck.sh: a 200 answer failed"
-if ./healthcheck.sh "http://127.0.0.1:${port}/other" 2>/dev/null; then fail "healthcheck.sh: a 503 answer passed"; fi
+stub="http://127.0.0.1:${port}"
+probe() { env -u VISIBILITY_API_KEY "$@"; }
+probe ./healthcheck.sh "$stub/healthz" || fail "healthcheck.sh: a 200 answer failed"
+if probe ./healthcheck.sh "$stub/other" 2>/dev/null; then fail "healthcheck.sh: a 503 answer passed"; fi
+if probe ./healthcheck.sh "$stub/readyz" 2>/dev/null; then fail "healthcheck.sh: /readyz without a key passed"; fi
+probe VISIBILITY_API_KEY=vis_probe ./healthcheck.sh "$stub/readyz" || fail "healthcheck.sh: VISIBILITY_API_KEY was not sent as a bearer token"
+probe VISIBILITY_API_KEY=$'vis_probe\n' ./healthcheck.sh "$stub/readyz" || fail "healthcheck.sh: a key with a trailing newline (as from a file) failed"
+probe ./healthcheck.sh "$stub/readyz" "$stub/healthz" || fail "healthcheck.sh: without a key, the URL without key was not probed"
+probe VISIBILITY_API_KEY= ./healthcheck.sh "$stub/readyz" "$stub/healthz" || fail "healthcheck.sh: an empty key is not treated as none"
+set +e; output="$(probe VISIBILITY_API_KEY=vis_wrong ./healthcheck.sh "$stub/readyz" "$stub/healthz" 2>&1)"; status=$?; set -e
+[[ $status == 1 ]] || fail "healthcheck.sh: with a key set (a wrong one), it fell back to the URL without key (exit ${status})"
+[[ "$output" != *vis_wrong* ]] || fail "healthcheck.sh: printed the key"
+set +e; output="$(probe VISIBILITY_API_KEY=$'vis_probe\r\nX-Injected: 1' ./healthcheck.sh "$stub/readyz" 2>&1)"; status=$?; set -e
+[[ $status == 2 && "$output" != *vis_probe* ]] || fail "healthcheck.sh: a key with a line break was not refused as a usage error without printing it (exit ${status})"
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
-if ./healthcheck.sh "http://127.0.0.1:${port}/readyz" 2>/dev/null; then fail "healthcheck.sh: a closed port passed"; fi
-set +e; ./healthcheck.sh "not-a-url" 2>/dev/null; status=$?; set -e
-[[ $status == 2 ]] || fail "healthcheck.sh: a malformed URL exited ${status}, not 2"
-ok healthcheck.sh "bash -n; 200 passes, 503 and a closed port fail, a bad URL is a usage error"
-
-# ---- the authenticating proxy ----------------------------------------------------------------------------------
-
-# nginx -t on the configuration as shipped, inside a minimal http block like the image's.
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/test.conf" <<EOF
-pid $tmp/nginx/nginx.pid;
-events {}
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    include $here/k8s/proxy.conf;
-}
-EOF
-"$nginx" -t -q -e stderr -p "$tmp/nginx" -c "$tmp/nginx/test.conf" || fail "k8s/proxy.conf: nginx -t"
-
-# Then run it, on free ports in front of a stub API, and check what it lets through.
-proxy_port="$(free_port)"
-api_port="$(free_port)"
-printf 'analyst:%s\n' "$(openssl passwd -apr1 correct-horse)" >"$tmp/nginx/htpasswd"
-sed -e "s/listen 8080;/listen 127.0.0.1:${proxy_port};/" \
-    -e "s#http://127.0.0.1:5080#http://127.0.0.1:${api_port}#" \
-    -e "s#/run/secrets/htpasswd#$tmp/nginx/htpasswd#" k8s/proxy.conf >"$tmp/nginx/proxy.conf"
-sed -e "s#include $here/k8s/proxy.conf;#include $tmp/nginx/proxy.conf;#" "$tmp/nginx/test.conf" >"$tmp/nginx/run.conf"
-# Workers run as the invoking user so that they can read the private temporary directory.
-if [[ "$(id -u)" == 0 ]]; then sed -i "1i user root;" "$tmp/nginx/run.conf"; fi
-node -e '
-  require("http").createServer((req, res) => {
-    res.setHeader("x-saw-authorization", req.headers.authorization ? "yes" : "no");
-    res.setHeader("x-saw-user", req.headers["x-forwarded-user"] ?? "");
-    res.end("api\n");
-  }).listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$api_port" >"$tmp/api.log" &
-pids+=($!)
-"$nginx" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/run.conf" -g 'daemon off;' &
-pids+=($!)
-for _ in $(seq 50); do
-  grep -q listening "$tmp/api.log" && curl -s -o /dev/null "http://127.0.0.1:${proxy_port}/proxy-healthz" && break
-  sleep 0.1
+if probe ./healthcheck.sh "$stub/healthz" 2>/dev/null; then fail "healthcheck.sh: a closed port passed"; fi
+for args in "not-a-url" "$stub/readyz not-a-url" "$stub/readyz $stub/healthz $stub/healthz"; do
+  # shellcheck disable=SC2086 # the words are the arguments
+  set +e; probe ./healthcheck.sh $args 2>/dev/null; status=$?; set -e
+  [[ $status == 2 ]] || fail "healthcheck.sh ${args}: exited ${status}, not 2"
 done
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-proxy_fail() {
-  cat "$tmp/nginx/error.log" >&2 || true
-  fail "$@"
-}
-base="http://127.0.0.1:${proxy_port}"
-[[ "$(code "$base/api/v1/graph")" == 401 ]] || proxy_fail "proxy: an anonymous API request was not refused"
-[[ "$(code -u analyst:wrong "$base/api/v1/graph")" == 401 ]] || proxy_fail "proxy: a wrong password was not refused"
-[[ "$(code "$base/metrics")" == 401 ]] || proxy_fail "proxy: anonymous /metrics was not refused"
-[[ "$(code -u analyst:correct-horse "$base/api/v1/graph")" == 200 ]] || proxy_fail "proxy: a valid user did not reach the API"
-headers="$(curl -s -D - -o /dev/null -u analyst:correct-horse "$base/api/v1/graph")"
-grep -qi '^x-saw-authorization: no' <<<"$headers" || proxy_fail "proxy: credentials were forwarded to the API"
-grep -qi '^x-saw-user: analyst' <<<"$headers" || proxy_fail "proxy: X-Forwarded-User was not set"
-for path in /healthz /readyz /proxy-healthz; do
-  [[ "$(code "$base$path")" == 200 ]] || proxy_fail "proxy: ${path} needs no credentials and should answer 200"
-done
-ok k8s/proxy.conf "nginx $("$nginx" -v 2>&1 | sed 's#.*/##') -t; live: 401 without or with wrong credentials, 200 with, credentials not forwarded, probes open"
+ok healthcheck.sh "bash -n; 200 passes, 401, 503 and a closed port fail; VISIBILITY_API_KEY sent as a bearer token and never printed, the keyless URL probed without it; bad arguments are usage errors"
+
+# ---- the API: authenticates requests itself, listens where its port is published -------------------------------
+
+# serve refuses Visibility__Auth__Disabled=true unless every listen address is loopback, and here none is.
+api="$(service_block api)"
+grep -qx '      Visibility__Http__Urls: http://0.0.0.0:5080' <<<"$api" || fail "compose.yaml: the api service must listen on http://0.0.0.0:5080"
+grep -qE '^    - ([0-9.]+:)?[0-9]+:5080/tcp$' <<<"$api" || fail "compose.yaml: the api service must publish its port 5080"
+if grep -qiE 'Visibility__Auth__Disabled: .?true' <<<"$config"; then fail "compose.yaml: Auth:Disabled is refused off loopback"; fi
+grep -q 'http://127.0.0.1:5080/healthz' <<<"$api" || fail "compose.yaml: the api healthcheck needs /healthz to fall back on without a probe key"
+if grep -rqi htpasswd compose.yaml .env.example k8s; then fail "htpasswd is still referenced: the API authenticates itself"; fi
+ok compose.yaml "api: listens on 0.0.0.0:5080 and publishes it, authentication on, healthcheck with a probe key or /healthz"
 
 # ---- Kubernetes ------------------------------------------------------------------------------------------------
 
@@ -299,6 +250,12 @@ done
 ok k8s/config.env "rendered into ConfigMap visibility-config; schema"
 ok k8s/secret.example.yaml "Kubernetes OpenAPI schema, strict fields; defines the Secrets the pods read"
 grep -q "image: registry.example.com/visibility:" "$tmp/rendered.yaml" || fail "k8s: the image name was not set by kustomize"
+if grep -A1 'name: Visibility__Auth__Disabled' "$tmp/rendered.yaml" | grep -qi true \
+  || grep -qiE '^Visibility__Auth__Disabled=.?true' k8s/config.env; then
+  fail "k8s: Auth:Disabled is refused off loopback"
+fi
+grep -A1 'name: Visibility__Http__Urls' "$tmp/rendered.yaml" | grep -q 'value: http://0.0.0.0:5080' \
+  || fail "k8s: the API must listen on http://0.0.0.0:5080, where its Service and probes reach it"
 if grep -qE '^kind: Secret' "$tmp/rendered.yaml"; then fail "k8s: kustomization.yaml must not ship a Secret"; fi
 
 # ---- every file here is covered ----------------------------------------------------------------------------------
