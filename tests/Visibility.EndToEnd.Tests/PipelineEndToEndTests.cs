@@ -219,7 +219,7 @@ public sealed class PipelineEndToEndTests : IDisposable
         });
         var code = await service.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(1, code);
-        Assert.Contains("loopback addresses only", service.Output, StringComparison.Ordinal);
+        Assert.Contains("authentication may be off only when every listen address is loopback", service.Output, StringComparison.Ordinal);
     }
 
     internal sealed record EdgeTotals(long Flows, long Bytes, long Packets, bool CrossEnv);
