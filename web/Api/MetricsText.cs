@@ -24,6 +24,7 @@ public static class MetricsText
         Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Assignments);
         Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Revocations);
         Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Losses);
+        Counter(sb, "visibility_ingest_landed_unacknowledged_total", "Batches an insert stored although it reported a failure; found on retry and not inserted again.", m.LandedUnacknowledged);
         Gauge(sb, "visibility_ingest_buffered_records", "Records read from Kafka and held until their batch is stored.", m.Buffered);
         Gauge(sb, "visibility_ingest_paused_consumers", "Consumers with their partitions paused because the store takes no batches.", m.PausedConsumers);
         Gauge(sb, "visibility_store_available", "1 when the ingest writers' last store operations succeeded, 0 while one is failing and retrying.", m.StoreAvailable ? 1 : 0);

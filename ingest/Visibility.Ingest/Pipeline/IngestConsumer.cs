@@ -449,7 +449,8 @@ public sealed class IngestConsumer
                 record.SourcePartition = result.Partition.Value;
                 record.SourceOffset = result.Offset.Value;
                 batch.Add(record);
-                break;
+                batch.Track(result.TopicPartitionOffset, row: true);
+                return;
             case DecodeStatus.Skipped:
                 metrics.CountSkipped();
                 break;
@@ -621,8 +622,26 @@ public sealed class IngestConsumer
 
     private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
     {
-        var chunks = group.Where(b => b.Count > 0).Select(b => b.Rows).ToList();
-        if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, group[0].Encoding, grace), grace))
+        var unstored = group.Where(b => b.Count > 0).ToList();
+        var failedBefore = false;
+        async Task InsertAsync()
+        {
+            if (failedBefore)
+            {
+                // A failed insert may have stored its rows all the same: the answer was lost (the connection dropped,
+                // the server died after writing the part) or a materialized view failed after the raw part was
+                // written (a full disk). What the store holds now is not inserted again.
+                unstored = await UnstoredAsync(unstored, grace);
+            }
+
+            failedBefore = true;
+            if (unstored.Count > 0)
+            {
+                await store.InsertFlowsAsync(unstored.Select(b => b.Rows).ToList(), group[0].Encoding, grace);
+            }
+        }
+
+        if (unstored.Count > 0 && !await RetryAsync("insert", rows, InsertAsync, grace))
         {
             return false;
         }
@@ -679,6 +698,70 @@ public sealed class IngestConsumer
                 metrics.Lag[p.Source] = Math.Max(0, high.Value - p.NextOffset);
             }
         }
+    }
+
+    /// <summary>
+    /// The batches of <paramref name="batches"/> the store does not hold yet. The store is asked, as on an assignment,
+    /// which offsets beyond each partition's recorded progress it holds; a batch whose rows are all there was stored.
+    /// A batch with only some of its rows there (an insert split into parts, one of which failed) is inserted whole
+    /// again: a batch cannot be split once encoded, and duplicates are what <c>verify-store</c> finds, unlike loss.
+    /// </summary>
+    private async Task<List<FlowBatch>> UnstoredAsync(List<FlowBatch> batches, CancellationToken cancellation)
+    {
+        var partitions = batches.SelectMany(b => b.RowRanges).Select(r => new KafkaPartition(r.Partition.Topic, r.Partition.Partition.Value)).Distinct().ToList();
+        var stored = (await store.ResumeAsync(partitions, cancellation)).ToDictionary(r => r.Source, r => r.StoredOffsets);
+        var remaining = new List<FlowBatch>(batches.Count);
+        var landed = 0;
+        foreach (var batch in batches)
+        {
+            var found = 0;
+            foreach (var (partition, range) in batch.RowRanges)
+            {
+                if (stored.TryGetValue(new KafkaPartition(partition.Topic, partition.Partition.Value), out var offsets))
+                {
+                    found += CountBetween(offsets, range.First, range.Last);
+                }
+            }
+
+            if (found >= batch.Count)
+            {
+                landed++;
+                continue;
+            }
+
+            if (found > 0)
+            {
+                logger.LogWarning("A failed insert stored {Found} of a batch's {Rows} rows; the batch is inserted again whole (a replicated table drops the repeated block, a single server stores those rows twice)", found, batch.Count);
+            }
+
+            remaining.Add(batch);
+        }
+
+        if (landed > 0)
+        {
+            metrics.CountLandedUnacknowledged(landed);
+            logger.LogWarning("{Landed} of {Batches} batch(es) were stored by an insert that reported a failure; they are not inserted again", landed, batches.Count);
+        }
+
+        return remaining;
+    }
+
+    /// <summary>How many of the ascending <paramref name="offsets"/> lie in [<paramref name="first"/>, <paramref name="last"/>].</summary>
+    private static int CountBetween(IReadOnlyList<long> offsets, long first, long last)
+    {
+        static int LowerBound(IReadOnlyList<long> offsets, long value)
+        {
+            var (lo, hi) = (0, offsets.Count);
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                (lo, hi) = offsets[mid] < value ? (mid + 1, hi) : (lo, mid);
+            }
+
+            return lo;
+        }
+
+        return LowerBound(offsets, last + 1) - LowerBound(offsets, first);
     }
 
     /// <summary>

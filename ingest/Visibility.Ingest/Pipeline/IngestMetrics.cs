@@ -21,6 +21,7 @@ public sealed class IngestMetrics
     private long losses;
     private long released;
     private long paused;
+    private long landedUnacknowledged;
     private int storeFailing;
     private StoreFailure? storeFailure;
 
@@ -60,6 +61,9 @@ public sealed class IngestMetrics
 
     /// <summary>Consumers whose partitions are paused because their queue to the store is full.</summary>
     public long PausedConsumers => Interlocked.Read(ref paused);
+
+    /// <summary>Batches an insert had stored although it reported a failure (found on retry and not inserted again).</summary>
+    public long LandedUnacknowledged => Interlocked.Read(ref landedUnacknowledged);
 
     /// <summary>Whether every writer's last store operation succeeded (false while one is failing and retrying).</summary>
     public bool StoreAvailable => Volatile.Read(ref storeFailing) == 0;
@@ -121,6 +125,8 @@ public sealed class IngestMetrics
     internal void Release(long records) => Interlocked.Add(ref released, records);
 
     internal void SetPaused(bool on) => Interlocked.Add(ref paused, on ? 1 : -1);
+
+    internal void CountLandedUnacknowledged(int batches) => Interlocked.Add(ref landedUnacknowledged, batches);
 
     /// <summary>A writer's store operation failed: the first of a streak marks the store unavailable.</summary>
     internal void StoreFailed(bool streakStarts, StoreFailure failure)

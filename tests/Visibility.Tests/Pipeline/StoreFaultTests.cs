@@ -20,6 +20,31 @@ namespace Visibility.Tests.Pipeline;
 public sealed class StoreFaultTests(ITestOutputHelper output)
 {
     [Fact]
+    public async Task Ingest_InsertStoredButAnswerLost_RetryFindsItStoredAndEveryRecordIsStoredOnce()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "lost-" + Guid.NewGuid().ToString("N")[..8], GroupId = "lost" };
+        broker.CreateTopic(kafka.Topic, 2);
+        var store = new FaultyStore(await TestStore.CreateAsync());
+        var options = new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(20) };
+        var metrics = new IngestMetrics();
+        store.LoseAnswers(3);
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
+
+        await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
+
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        output.WriteLine($"answers lost {store.AnswersLost}, batches found stored on retry {metrics.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
+        Assert.Equal(3, store.AnswersLost);
+        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
+        Assert.Equal(1_000, check.Rows);
+        Assert.True(metrics.LandedUnacknowledged >= 3, $"only {metrics.LandedUnacknowledged} batches were found stored after a lost answer");
+        Assert.True(check.RollupsMatch);
+        Assert.True(metrics.StoreAvailable);
+    }
+
+    [Fact]
     public async Task Ingest_StoreDownWhileRecordsArrive_PausesWithinItsBoundSaysSoAndStoresEverythingOnceItIsBack()
     {
         await using var broker = DevBroker.Start(port: 0);
