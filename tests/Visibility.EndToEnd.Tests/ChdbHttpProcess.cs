@@ -32,17 +32,22 @@ public sealed class ChdbHttpProcess : IAsyncDisposable
     public static string DllPath =>
         typeof(ChdbHttpProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ChdbHttpDll").Value!;
 
-    /// <summary>Starts the endpoint on <paramref name="dataPath"/> and waits until it listens.</summary>
-    public static async Task<ChdbHttpProcess> StartAsync(string dataPath, TimeSpan timeout)
+    public bool HasExited => process.HasExited;
+
+    /// <summary>
+    /// Starts the endpoint on <paramref name="dataPath"/> and waits until it listens: on a free port, or on
+    /// <paramref name="port"/> (a store coming back where its clients expect it).
+    /// </summary>
+    public static async Task<ChdbHttpProcess> StartAsync(string dataPath, TimeSpan timeout, int? port = null)
     {
-        var port = VisibilityProcess.FreePort();
+        port ??= VisibilityProcess.FreePort();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { DllPath, "--path", dataPath, "--port", port.ToString(CultureInfo.InvariantCulture), "--log" })
+        foreach (var arg in new[] { DllPath, "--path", dataPath, "--port", port.Value.ToString(CultureInfo.InvariantCulture), "--log" })
         {
             info.ArgumentList.Add(arg);
         }
 
-        var endpoint = new ChdbHttpProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the endpoint"), port);
+        var endpoint = new ChdbHttpProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the endpoint"), port.Value);
         try
         {
             await endpoint.listening.Task.WaitAsync(timeout);
@@ -55,6 +60,9 @@ public sealed class ChdbHttpProcess : IAsyncDisposable
 
         return endpoint;
     }
+
+    /// <summary>Kills the endpoint without warning (SIGKILL), as a crashed or cut-off server; disposing it afterwards is harmless.</summary>
+    public ValueTask KillAsync() => DisposeAsync();
 
     public async ValueTask DisposeAsync()
     {

@@ -135,6 +135,14 @@ public sealed class IngestRig : IAsyncDisposable
         Assert.True(low.All(l => l == 0), $"the dev broker dropped records (5 MiB per partition): low watermarks {string.Join(",", low)}; use more partitions");
     }
 
+    /// <summary>The group's committed offsets, summed over the topic's partitions (a partition without one counts 0).</summary>
+    public long CommittedTotal()
+    {
+        using var probe = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = GroupId }).Build();
+        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
+        return probe.Committed(partitions, TimeSpan.FromSeconds(10)).Sum(c => Math.Max(0, c.Offset.Value));
+    }
+
     /// <summary>Waits until the group has committed every partition up to its end, i.e. the store has all of it.</summary>
     public async Task WaitCommittedToEndAsync(VisibilityProcess worker, TimeSpan timeout)
     {

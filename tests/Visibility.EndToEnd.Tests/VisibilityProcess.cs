@@ -85,6 +85,16 @@ public sealed class VisibilityProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The memory the process has resident now (VmRSS), in bytes.</summary>
+    public long ResidentBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
     /// <summary>
     /// Starts <c>visibility serve</c> (or another <paramref name="command"/>) with its own data directory and ports;
     /// <paramref name="extraUrls"/> are listened on beside the HTTP port (such as an https:// URL).

@@ -24,6 +24,10 @@ public static class MetricsText
         Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Assignments);
         Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Revocations);
         Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Losses);
+        Counter(sb, "visibility_ingest_landed_unacknowledged_total", "Batches an insert stored although it reported a failure; found on retry and not inserted again.", m.LandedUnacknowledged);
+        Gauge(sb, "visibility_ingest_buffered_records", "Records read from Kafka and held until their batch is stored.", m.Buffered);
+        Gauge(sb, "visibility_ingest_paused_consumers", "Consumers with their partitions paused because the store takes no batches.", m.PausedConsumers);
+        Gauge(sb, "visibility_store_available", "1 when the ingest writers' last store operations succeeded, 0 while one is failing and retrying.", m.StoreAvailable ? 1 : 0);
         Labelled(sb, "visibility_ingest_dead_lettered_total", "Malformed records sent to the dead-letter topic, by reason.", "counter",
             m.Invalid.Select(kv => ($"reason=\"{Escape(kv.Key)}\"", kv.Value)));
         Labelled(sb, "visibility_store_errors_total", "Store operations that failed, by operation.", "counter",
@@ -60,6 +64,9 @@ public static class MetricsText
 
     private static void Counter(StringBuilder sb, string name, string help, long value) =>
         sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+
+    private static void Gauge(StringBuilder sb, string name, string help, long value) =>
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
 
     private static void Labelled(StringBuilder sb, string name, string help, string type, IEnumerable<(string Labels, long Value)> series)
     {

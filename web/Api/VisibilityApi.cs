@@ -70,10 +70,23 @@ public static class VisibilityApi
         return app;
     }
 
-    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness) =>
-        readiness.StoreReady
-            ? TypedResults.Ok("ready")
-            : TypedResults.Problem("the store is not open yet", statusCode: StatusCodes.Status503ServiceUnavailable);
+    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness, IngestMetrics ingest)
+    {
+        if (!readiness.StoreReady)
+        {
+            return TypedResults.Problem("the store is not open yet", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        // Ingest keeps running while the store fails (it retries, and pauses reading), but is not ready.
+        if (ingest.CurrentStoreFailure is { } failure)
+        {
+            return TypedResults.Problem(
+                $"the store is unavailable since {failure.Since:yyyy-MM-ddTHH:mm:ssZ} ({failure.Attempts} failed {failure.Operation} attempt(s); ingest is retrying): {failure.Reason}",
+                statusCode: StatusCodes.Status503ServiceUnavailable, title: "store unavailable");
+        }
+
+        return TypedResults.Ok("ready");
+    }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutWorkloadsAsync(
         HttpRequest request, IFlowStore store, WorkloadInventory inventory, CancellationToken cancellationToken)

@@ -39,6 +39,9 @@ public static class VerifyStoreCommand
                 beyondProgress = result.BeyondProgress,
                 exactlyOnce = result.ExactlyOnce,
                 partitions = result.Partitions,
+                raw = result.Raw,
+                rollups = result.Rollups,
+                rollupsMatch = result.RollupsMatch,
             }, Json));
         }
         else
@@ -51,6 +54,10 @@ public static class VerifyStoreCommand
 
             Console.WriteLine($"rows {result.Rows}, duplicates {result.Duplicates}, beyond progress {result.BeyondProgress}: " +
                 (result.ExactlyOnce ? "every record stored once" : "NOT exactly once"));
+            foreach (var r in result.Rollups.Where(r => r.Closed != result.Raw.Closed || r.Bytes != result.Raw.Bytes))
+            {
+                Console.WriteLine($"rollup {r.Table}: {r.Closed} connections closed and {r.Bytes} bytes; the raw rows sum to {result.Raw.Closed} and {result.Raw.Bytes}");
+            }
         }
 
         return result.ExactlyOnce ? 0 : 3;

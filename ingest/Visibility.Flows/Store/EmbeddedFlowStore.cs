@@ -63,6 +63,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
     {
         var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        EnsureFreeSpace();
         return WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken));
     }
 
@@ -153,11 +154,36 @@ public sealed class EmbeddedFlowStore : IFlowStore
         {
             await insert(connection);
         }
+        catch (ChdbException ex) when (IsOutOfSpace(ex))
+        {
+            // chDB says "Cannot reserve 1.00 MiB, not enough space" without naming the disk.
+            throw new StoreException($"No space left for the embedded store at {open.Path}: {ex.Message}", ex);
+        }
         finally
         {
             writers.Add(connection);
         }
     }
+
+    /// <summary>Refuses a flow insert while the store's file system has less free space than <see cref="StoreOptions.MinFreeMegabytes"/>.</summary>
+    private void EnsureFreeSpace()
+    {
+        var open = engine ?? throw NotInitialized();
+        if (options.MinFreeMegabytes == 0)
+        {
+            return;
+        }
+
+        var free = new DriveInfo(open.Path).AvailableFreeSpace;
+        if (free < (long)options.MinFreeMegabytes << 20)
+        {
+            throw new StoreException(
+                $"No space left for the embedded store at {open.Path}: {free / 1048576.0:F1} MiB free, flow inserts need {options.MinFreeMegabytes} MiB (Visibility:Store:MinFreeMegabytes)");
+        }
+    }
+
+    private static bool IsOutOfSpace(ChdbException ex) =>
+        ex.Message.Contains("NOT_ENOUGH_SPACE", StringComparison.Ordinal) || ex.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase);
 
     private static InvalidOperationException NotInitialized() =>
         new("The store is not initialized; InitializeAsync must complete first.");

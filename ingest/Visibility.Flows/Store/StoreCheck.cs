@@ -10,9 +10,21 @@ public sealed record PartitionCheck(
     public long Duplicates => Rows - DistinctOffsets;
 }
 
+/// <summary>A rollup table's sums of connections closed and bytes, to hold against the raw rows'.</summary>
+public sealed record RollupCheck(string Table, long Closed, long Bytes);
+
 /// <summary>What <see cref="StoreCheck.RunAsync"/> found: every partition, and the totals.</summary>
 public sealed record StoreCheckResult(IReadOnlyList<PartitionCheck> Partitions)
 {
+    /// <summary>The raw rows' sums of connections closed and bytes, as the rollup views compute them.</summary>
+    public RollupCheck Raw { get; init; } = new(FlowSchema.FlowsTable, 0, 0);
+
+    /// <summary>Each rollup table's sums; equal to <see cref="Raw"/>'s unless an insert reached the raw table but not
+    /// the views (the process died, or the disk filled, between them) or a table's TTL has removed rows.</summary>
+    public IReadOnlyList<RollupCheck> Rollups { get; init; } = [];
+
+    public bool RollupsMatch => Rollups.All(r => r.Closed == Raw.Closed && r.Bytes == Raw.Bytes);
+
     public long Rows => Partitions.Sum(p => p.Rows);
 
     public long Duplicates => Partitions.Sum(p => p.Duplicates);
@@ -58,6 +70,21 @@ public static class StoreCheck
                 L(7) == 1 ? L(6) : null, L(8)));
         }
 
-        return new StoreCheckResult(partitions);
+        async Task<RollupCheck> SumsAsync(string table, string closed, string bytes)
+        {
+            var sums = await store.QueryAsync($"SELECT sum({closed}), sum({bytes}) FROM {db}.{table}", "TabSeparated",
+                static span => Encoding.UTF8.GetString(span), [], cancellationToken);
+            var f = sums.Trim().Split('\t');
+            return new RollupCheck(table, long.Parse(f[0], CultureInfo.InvariantCulture), long.Parse(f[1], CultureInfo.InvariantCulture));
+        }
+
+        var raw = await SumsAsync(FlowSchema.FlowsTable, FlowSchema.ClosedExpression, FlowSchema.BytesExpression);
+        var rollups = new List<RollupCheck>();
+        foreach (var rollup in FlowSchema.AllRollups)
+        {
+            rollups.Add(await SumsAsync(rollup.Name, "closed", "bytes"));
+        }
+
+        return new StoreCheckResult(partitions) { Raw = raw, Rollups = rollups };
     }
 }

@@ -51,6 +51,16 @@ public sealed class StoreOptions
     /// <summary>Every table's retention.</summary>
     public StoreRetention Retentions => new(Retention, RetentionOneMinute, RetentionFiveMinutes, RetentionOneHour);
 
+    /// <summary>
+    /// Embedded store: the free space (MiB) its file system must have for a flow insert to be tried; below it,
+    /// inserts fail with "no space left" and ingest retries until there is room (0: no check). chDB writes an
+    /// insert's raw part first and then a part per materialized view: a disk that fills in between keeps the raw
+    /// rows and the rollups miss them. With this margin an insert's parts find room together, and so do the
+    /// progress rows that complete it.
+    /// </summary>
+    [Range(0, 1_048_576)]
+    public int MinFreeMegabytes { get; set; } = 64;
+
     /// <summary>Where libchdb.so is; empty: <c>VISIBILITY_CHDB_LIBRARY</c>, else the fetch script's cache.</summary>
     public string? LibraryPath { get; set; }
 }

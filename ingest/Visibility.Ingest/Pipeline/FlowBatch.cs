@@ -14,7 +14,7 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
 {
     private readonly ArrayBufferWriter<byte> rows = new(1 << 20);
     private readonly NativeFlowBlock? block = encoding == FlowEncoding.Native ? new NativeFlowBlock() : null;
-    private readonly Dictionary<TopicPartition, long> nextOffsets = [];
+    private readonly Dictionary<TopicPartition, PartitionSpan> partitions = [];
     private bool encoded;
 
     public FlowEncoding Encoding => encoding;
@@ -62,21 +62,38 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
         Count++;
     }
 
-    public void Track(TopicPartitionOffset position)
+    /// <summary>
+    /// Records that the message at <paramref name="position"/> was read into this batch; <paramref name="row"/> when
+    /// it became one of the batch's rows (the last <see cref="Add"/>), not a dead letter or a skip.
+    /// </summary>
+    public void Track(TopicPartitionOffset position, bool row = false)
     {
         if (Messages++ == 0)
         {
             StartedAt = Environment.TickCount64;
         }
 
-        nextOffsets[position.TopicPartition] = position.Offset.Value + 1;
+        var offset = position.Offset.Value;
+        ref var span = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(partitions, position.TopicPartition, out _);
+        span.Next = offset + 1;
+        if (row)
+        {
+            span.FirstRow = span.Rows == 0 ? offset : span.FirstRow;
+            span.LastRow = offset;
+            span.Rows++;
+        }
     }
+
+    /// <summary>Per partition with rows in this batch, the offsets of its first and last row, and how many there are.</summary>
+    public IEnumerable<(TopicPartition Partition, RowRange Range)> RowRanges =>
+        partitions.Where(p => p.Value.Rows > 0).Select(p => (p.Key, new RowRange(p.Value.FirstRow, p.Value.LastRow, p.Value.Rows)));
 
     /// <summary>Adds this batch's next offsets to <paramref name="pending"/>, keeping the highest per partition.</summary>
     public void MergeOffsetsInto(Dictionary<TopicPartition, long> pending)
     {
-        foreach (var (partition, next) in nextOffsets)
+        foreach (var (partition, span) in partitions)
         {
+            var next = span.Next;
             if (!pending.TryGetValue(partition, out var current) || next > current)
             {
                 pending[partition] = next;
@@ -89,8 +106,20 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
         rows.ResetWrittenCount();
         block?.Reset();
         encoded = false;
-        nextOffsets.Clear();
+        partitions.Clear();
         Count = 0;
         Messages = 0;
     }
+}
+
+/// <summary>Offsets of a batch's first and last row from one partition, and its rows from that partition.</summary>
+public readonly record struct RowRange(long First, long Last, int Rows);
+
+/// <summary>A batch's records from one partition: the offset after the last one, and the span of those that became rows.</summary>
+internal struct PartitionSpan
+{
+    public long Next;
+    public long FirstRow;
+    public long LastRow;
+    public int Rows;
 }

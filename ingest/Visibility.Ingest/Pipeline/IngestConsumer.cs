@@ -16,10 +16,18 @@ namespace Visibility.Ingest.Pipeline;
 /// One member of the ingest consumer group: a thread that consumes its topics (each with its own decoder),
 /// decodes, enriches and encodes records into
 /// batches, and a writer that inserts each batch and only then commits its offsets. The two are joined by a
-/// bounded channel: when the store falls behind, the channel fills and consumption waits.
+/// bounded channel: when the store falls behind, the channel fills and consumption waits; when it stays full (the
+/// store is down or failing), the consumer pauses its partitions and keeps polling until the writer takes batches again.
 /// </summary>
 public sealed class IngestConsumer
 {
+    /// <summary>
+    /// How long the consume thread waits for room in a full queue before it pauses its partitions. Normal
+    /// backpressure (an insert that takes a while) just waits: pausing drops the client's prefetched records, which
+    /// are then fetched again. A longer stall is the store failing, and then polling must go on (see <see cref="HandOrPause"/>).
+    /// </summary>
+    private static readonly TimeSpan PauseAfter = TimeSpan.FromSeconds(1);
+
     private readonly IFlowStore store;
     private readonly IReadOnlyDictionary<string, IFlowDecoder> decoders;
     private readonly ILabelLookup labels;
@@ -96,10 +104,22 @@ public sealed class IngestConsumer
             .Build();
         consumer.Subscribe(decoders.Keys);
 
-        // The writer must outlive the stop signal long enough to store what was consumed before it.
+        // The writer must outlive the stop signal long enough to store what was consumed before it, but no longer
+        // than the shutdown grace: while the store is down, the last hand-over and the writer's retries give up then
+        // (what they held is neither stored nor committed, so it is read again at the next start).
         using var grace = new CancellationTokenSource();
+        var armed = 0;
+        void Arm()
+        {
+            if (Interlocked.Exchange(ref armed, 1) == 0)
+            {
+                grace.CancelAfter(options.ShutdownGrace);
+            }
+        }
+
+        using var arming = stopping.Register(Arm);
         var writer = Task.Run(() => WriteLoopAsync(consumer, grace.Token), CancellationToken.None);
-        var reader = Task.Factory.StartNew(() => ConsumeLoop(consumer, stopping), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var reader = Task.Factory.StartNew(() => ConsumeLoop(consumer, stopping, grace.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var probing = watermark is null ? Task.CompletedTask : Task.Run(() => ProbeLoopAsync(consumer, stopping), CancellationToken.None);
         try
         {
@@ -108,7 +128,7 @@ public sealed class IngestConsumer
         finally
         {
             filled.Writer.TryComplete();
-            grace.CancelAfter(options.ShutdownGrace);
+            Arm();
             await writer;
             await probing;
             watermark?.Leave();
@@ -141,7 +161,7 @@ public sealed class IngestConsumer
         }
     }
 
-    private void ConsumeLoop(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping)
+    private void ConsumeLoop(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping, CancellationToken grace)
     {
         var record = default(FlowRecord);
         var linger = (long)options.BatchLinger.TotalMilliseconds;
@@ -175,22 +195,115 @@ public sealed class IngestConsumer
                 Handle(result, current, ref record, index);
             }
 
-            if (current.Messages > 0 && (current.Count >= options.BatchSize || Environment.TickCount64 - current.StartedAt >= linger))
+            if (current.Messages > 0 && (current.Count >= options.BatchSize || Environment.TickCount64 - current.StartedAt >= linger)
+                && !HandOrPause(consumer, ref record, index, stopping))
             {
-                if (!Hand(current, stopping))
+                break;
+            }
+        }
+
+        // Whatever was read before the stop is stored and committed, if the writer takes it within the grace.
+        if (current.Messages > 0 && !Hand(grace))
+        {
+            metrics.Release(current.Messages);
+            logger.LogWarning("Stopping: {Records} records read were not handed to the store within the shutdown grace; they are read again at the next start", current.Messages);
+        }
+    }
+
+    /// <summary>
+    /// Hands the batch in hand to the writer. When the queue stays full longer than <see cref="PauseAfter"/> (the
+    /// store is down or failing), the consumer pauses its partitions rather than block: librdkafka drops what it
+    /// prefetched for them and resumes each at the record after the last one read, so nothing more is read into
+    /// memory; and polling on keeps this member in its group (a consumer that stops polling for max.poll.interval.ms
+    /// is expelled, and its partitions would be read again elsewhere while its queue still waits for the store) and
+    /// serves rebalances. False when stopping.
+    /// </summary>
+    private bool HandOrPause(IConsumer<byte[]?, byte[]?> consumer, ref FlowRecord record, Flows.Labels.WorkloadIndex index, CancellationToken stopping)
+    {
+        if (TryHand() || (WaitForRoom(PauseAfter, stopping) && TryHand()))
+        {
+            return true;
+        }
+
+        if (stopping.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        var batch = current;
+        var paused = consumer.Assignment;
+        consumer.Pause(paused);
+        metrics.SetPaused(true);
+        var since = Environment.TickCount64;
+        logger.LogWarning("The store has taken no batch for {Wait}; pausing {Partitions} partition(s) with {Buffered} records held until it does",
+            PauseAfter, paused.Count, metrics.Buffered);
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                // A rebalance handler may have handed the batch (a revocation drains before it completes).
+                if (!ReferenceEquals(current, batch) || TryHand() || (WaitForRoom(TimeSpan.FromMilliseconds(100), stopping) && TryHand()))
+                {
+                    return true;
+                }
+
+                ConsumeResult<byte[]?, byte[]?>? result;
+                try
+                {
+                    result = consumer.Consume(TimeSpan.Zero);
+                }
+                catch (ConsumeException ex)
+                {
+                    logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
+                    continue;
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
                 {
                     break;
                 }
 
-                current = Rent();
+                if (result is { IsPartitionEOF: false, Message: not null })
+                {
+                    // Only a partition assigned during the pause returns records (rare: an assignment waits for the
+                    // writer to drain). The record is kept, and pausing the partition now resumes it after this record.
+                    Handle(result, current, ref record, index);
+                    consumer.Pause([result.TopicPartition]);
+                }
             }
-        }
 
-        // Whatever was read before the stop is stored and committed.
-        if (current.Messages > 0)
+            return false;
+        }
+        finally
         {
-            Hand(current, CancellationToken.None);
-            current = Rent();
+            consumer.Resume(consumer.Assignment);
+            metrics.SetPaused(false);
+            logger.LogInformation("Reading resumed after a pause of {Seconds:F1} s", (Environment.TickCount64 - since) / 1000.0);
+        }
+    }
+
+    /// <summary>Waits until the queue has room for a batch, at most <paramref name="timeout"/>.</summary>
+    private bool WaitForRoom(TimeSpan timeout, CancellationToken stopping)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        wait.CancelAfter(timeout);
+        try
+        {
+            return filled.Writer.WaitToWriteAsync(wait.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits until the writer has finished every batch handed to it (stored, or given up at shutdown).</summary>
+    private void WaitForWriter(CancellationToken stopping)
+    {
+        var target = Interlocked.Read(ref handed);
+        while (!writerDone && Interlocked.Read(ref finished) < target)
+        {
+            stopping.ThrowIfCancellationRequested();
+            Thread.Sleep(5);
         }
     }
 
@@ -202,6 +315,16 @@ public sealed class IngestConsumer
     private List<TopicPartitionOffset> OnAssigned(List<TopicPartition> partitions, CancellationToken stopping)
     {
         metrics.CountAssigned();
+
+        // Records of these partitions may still be on their way to the store (this consumer lost them, say after a
+        // session timeout, and now has them back): where they resume is asked only once everything read is stored,
+        // or those records would be read and stored again.
+        if (!writerDone && current.Messages > 0)
+        {
+            Hand(stopping);
+        }
+
+        WaitForWriter(stopping);
         var wanted = partitions.Select(p => new KafkaPartition(p.Topic, p.Partition.Value)).ToList();
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -252,15 +375,10 @@ public sealed class IngestConsumer
         metrics.CountRevoked();
         if (!writerDone && current.Messages > 0)
         {
-            Hand(current, CancellationToken.None);
-            current = Rent();
+            Hand(CancellationToken.None);
         }
 
-        var target = Interlocked.Read(ref handed);
-        while (!writerDone && Interlocked.Read(ref finished) < target)
-        {
-            Thread.Sleep(5);
-        }
+        WaitForWriter(CancellationToken.None);
 
         lock (pendingLock)
         {
@@ -331,7 +449,8 @@ public sealed class IngestConsumer
                 record.SourcePartition = result.Partition.Value;
                 record.SourceOffset = result.Offset.Value;
                 batch.Add(record);
-                break;
+                batch.Track(result.TopicPartitionOffset, row: true);
+                return;
             case DecodeStatus.Skipped:
                 metrics.CountSkipped();
                 break;
@@ -388,20 +507,41 @@ public sealed class IngestConsumer
         }
     }
 
-    private bool Hand(FlowBatch batch, CancellationToken stopping)
+    /// <summary>Hands the batch in hand to the writer, waiting for room; false if <paramref name="cancellation"/> fires first.</summary>
+    private bool Hand(CancellationToken cancellation)
     {
         try
         {
-            batch.HandedAt = Environment.TickCount64;
-            filled.Writer.WriteAsync(batch, stopping).AsTask().GetAwaiter().GetResult();
-            Interlocked.Increment(ref handed);
-            return true;
+            current.HandedAt = Environment.TickCount64;
+            filled.Writer.WriteAsync(current, cancellation).AsTask().GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {
             // Stopping while the queue is full: the shutdown path hands this batch over.
             return false;
         }
+        catch (ChannelClosedException)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref handed);
+        current = Rent();
+        return true;
+    }
+
+    /// <summary>Hands the batch in hand to the writer if the queue has room.</summary>
+    private bool TryHand()
+    {
+        current.HandedAt = Environment.TickCount64;
+        if (!filled.Writer.TryWrite(current))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref handed);
+        current = Rent();
+        return true;
     }
 
     private async Task WriteLoopAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken grace)
@@ -448,11 +588,14 @@ public sealed class IngestConsumer
                     }
                 }
 
+                var messages = 0L;
                 foreach (var batch in group)
                 {
+                    messages += batch.Messages;
                     Return(batch);
                 }
 
+                metrics.Release(messages);
                 Interlocked.Add(ref finished, group.Count);
             }
 
@@ -479,8 +622,26 @@ public sealed class IngestConsumer
 
     private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
     {
-        var chunks = group.Where(b => b.Count > 0).Select(b => b.Rows).ToList();
-        if (chunks.Count > 0 && !await RetryAsync("insert", rows, () => store.InsertFlowsAsync(chunks, group[0].Encoding, grace), grace))
+        var unstored = group.Where(b => b.Count > 0).ToList();
+        var failedBefore = false;
+        async Task InsertAsync()
+        {
+            if (failedBefore)
+            {
+                // A failed insert may have stored its rows all the same: the answer was lost (the connection dropped,
+                // the server died after writing the part) or a materialized view failed after the raw part was
+                // written (a full disk). What the store holds now is not inserted again.
+                unstored = await UnstoredAsync(unstored, grace);
+            }
+
+            failedBefore = true;
+            if (unstored.Count > 0)
+            {
+                await store.InsertFlowsAsync(unstored.Select(b => b.Rows).ToList(), group[0].Encoding, grace);
+            }
+        }
+
+        if (unstored.Count > 0 && !await RetryAsync("insert", rows, InsertAsync, grace))
         {
             return false;
         }
@@ -539,14 +700,93 @@ public sealed class IngestConsumer
         }
     }
 
+    /// <summary>
+    /// The batches of <paramref name="batches"/> the store does not hold yet. The store is asked, as on an assignment,
+    /// which offsets beyond each partition's recorded progress it holds; a batch whose rows are all there was stored.
+    /// A batch with only some of its rows there (an insert split into parts, one of which failed) is inserted whole
+    /// again: a batch cannot be split once encoded, and duplicates are what <c>verify-store</c> finds, unlike loss.
+    /// </summary>
+    private async Task<List<FlowBatch>> UnstoredAsync(List<FlowBatch> batches, CancellationToken cancellation)
+    {
+        var partitions = batches.SelectMany(b => b.RowRanges).Select(r => new KafkaPartition(r.Partition.Topic, r.Partition.Partition.Value)).Distinct().ToList();
+        var stored = (await store.ResumeAsync(partitions, cancellation)).ToDictionary(r => r.Source, r => r.StoredOffsets);
+        var remaining = new List<FlowBatch>(batches.Count);
+        var landed = 0;
+        foreach (var batch in batches)
+        {
+            var found = 0;
+            foreach (var (partition, range) in batch.RowRanges)
+            {
+                if (stored.TryGetValue(new KafkaPartition(partition.Topic, partition.Partition.Value), out var offsets))
+                {
+                    found += CountBetween(offsets, range.First, range.Last);
+                }
+            }
+
+            if (found >= batch.Count)
+            {
+                landed++;
+                continue;
+            }
+
+            if (found > 0)
+            {
+                logger.LogWarning("A failed insert stored {Found} of a batch's {Rows} rows; the batch is inserted again whole (a replicated table drops the repeated block, a single server stores those rows twice)", found, batch.Count);
+            }
+
+            remaining.Add(batch);
+        }
+
+        if (landed > 0)
+        {
+            metrics.CountLandedUnacknowledged(landed);
+            logger.LogWarning("{Landed} of {Batches} batch(es) were stored by an insert that reported a failure; they are not inserted again", landed, batches.Count);
+        }
+
+        return remaining;
+    }
+
+    /// <summary>How many of the ascending <paramref name="offsets"/> lie in [<paramref name="first"/>, <paramref name="last"/>].</summary>
+    private static int CountBetween(IReadOnlyList<long> offsets, long first, long last)
+    {
+        static int LowerBound(IReadOnlyList<long> offsets, long value)
+        {
+            var (lo, hi) = (0, offsets.Count);
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                (lo, hi) = offsets[mid] < value ? (mid + 1, hi) : (lo, mid);
+            }
+
+            return lo;
+        }
+
+        return LowerBound(offsets, last + 1) - LowerBound(offsets, first);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="attempt"/> until it succeeds, with exponential backoff up to 10 s, until
+    /// <paramref name="grace"/> fires. A streak of failures marks the store unavailable (<c>/readyz</c>,
+    /// <c>visibility_store_available</c>) until an attempt succeeds; its first failure is logged as an error, each
+    /// retry with the streak's length.
+    /// </summary>
     private async Task<bool> RetryAsync(string operation, int rows, Func<Task> attempt, CancellationToken grace)
     {
         var delay = TimeSpan.FromMilliseconds(100);
+        var failures = 0;
+        var since = DateTimeOffset.MinValue;
         while (true)
         {
             try
             {
                 await attempt();
+                if (failures > 0)
+                {
+                    metrics.StoreRecovered();
+                    logger.LogInformation("Store {Operation} succeeded after {Failures} failed attempt(s) over {Seconds:F1} s; the store is available again",
+                        operation, failures, (DateTimeOffset.UtcNow - since).TotalSeconds);
+                }
+
                 return true;
             }
             catch (OperationCanceledException)
@@ -555,9 +795,25 @@ public sealed class IngestConsumer
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                failures++;
+                since = failures == 1 ? DateTimeOffset.UtcNow : since;
                 metrics.CountStoreError(operation);
                 metrics.CountInsertRetry();
-                logger.LogError(ex, "Store {Operation} for {Rows} rows failed; retrying in {Delay}", operation, rows, delay);
+                metrics.StoreFailed(failures == 1, new StoreFailure(operation, ex.Message, since, failures));
+
+                // The store's own errors say what happened; anything else gets its stack trace.
+                var detail = ex is StoreException or Flows.Store.Chdb.ChdbException ? null : ex;
+                if (failures == 1)
+                {
+                    logger.LogError(detail, "Store {Operation} of {Rows} rows failed: {Reason}. Retrying with backoff; reading pauses while batches wait ({Buffered} records held)",
+                        operation, rows, ex.Message, metrics.Buffered);
+                }
+                else
+                {
+                    logger.LogError(detail, "Store {Operation} of {Rows} rows failed again ({Failures} attempts in {Seconds:F0} s; next in {Delay}): {Reason}",
+                        operation, rows, failures, (DateTimeOffset.UtcNow - since).TotalSeconds, delay, ex.Message);
+                }
+
                 try
                 {
                     await Task.Delay(delay, grace);

@@ -19,6 +19,11 @@ public sealed class IngestMetrics
     private long assignments;
     private long revocations;
     private long losses;
+    private long released;
+    private long paused;
+    private long landedUnacknowledged;
+    private int storeFailing;
+    private StoreFailure? storeFailure;
 
     public long RecordsIn => Interlocked.Read(ref recordsIn);
 
@@ -46,6 +51,25 @@ public sealed class IngestMetrics
     public long Revocations => Interlocked.Read(ref revocations);
 
     public long Losses => Interlocked.Read(ref losses);
+
+    /// <summary>
+    /// Records read from Kafka and held in this process until their batch is stored (or given up at shutdown): the
+    /// batch being filled, batches queued for the writer and the group it is inserting. Per consumer it stays below
+    /// InsertRows + BatchSize + (QueueDepth + 1) × BatchSize rows, whatever the store does.
+    /// </summary>
+    public long Buffered => Interlocked.Read(ref recordsIn) - Interlocked.Read(ref released);
+
+    /// <summary>Consumers whose partitions are paused because their queue to the store is full.</summary>
+    public long PausedConsumers => Interlocked.Read(ref paused);
+
+    /// <summary>Batches an insert had stored although it reported a failure (found on retry and not inserted again).</summary>
+    public long LandedUnacknowledged => Interlocked.Read(ref landedUnacknowledged);
+
+    /// <summary>Whether every writer's last store operation succeeded (false while one is failing and retrying).</summary>
+    public bool StoreAvailable => Volatile.Read(ref storeFailing) == 0;
+
+    /// <summary>The failure of the writers' current streak of failed store operations; null when the store is available.</summary>
+    public StoreFailure? CurrentStoreFailure => StoreAvailable ? null : Volatile.Read(ref storeFailure);
 
     /// <summary>Malformed records by reason; each also went to the dead-letter topic.</summary>
     public ConcurrentDictionary<string, long> Invalid { get; } = new(StringComparer.Ordinal);
@@ -97,4 +121,26 @@ public sealed class IngestMetrics
     internal void CountRevoked() => Interlocked.Increment(ref revocations);
 
     internal void CountLost() => Interlocked.Increment(ref losses);
+
+    internal void Release(long records) => Interlocked.Add(ref released, records);
+
+    internal void SetPaused(bool on) => Interlocked.Add(ref paused, on ? 1 : -1);
+
+    internal void CountLandedUnacknowledged(int batches) => Interlocked.Add(ref landedUnacknowledged, batches);
+
+    /// <summary>A writer's store operation failed: the first of a streak marks the store unavailable.</summary>
+    internal void StoreFailed(bool streakStarts, StoreFailure failure)
+    {
+        Volatile.Write(ref storeFailure, failure);
+        if (streakStarts)
+        {
+            Interlocked.Increment(ref storeFailing);
+        }
+    }
+
+    /// <summary>A writer's streak of failures ended with a success.</summary>
+    internal void StoreRecovered() => Interlocked.Decrement(ref storeFailing);
 }
+
+/// <summary>The latest failure of a store operation the ingest writer keeps retrying.</summary>
+public sealed record StoreFailure(string Operation, string Reason, DateTimeOffset Since, int Attempts);

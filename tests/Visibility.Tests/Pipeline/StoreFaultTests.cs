@@ -1,0 +1,192 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
+using Visibility.Flows.Store.Chdb;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Demo;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Kafka;
+using Visibility.Ingest.Pipeline;
+using Visibility.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Visibility.Tests.Pipeline;
+
+/// <summary>
+/// The ingest writer against a store that fails: one that goes away for a while, and one that stores an insert but
+/// loses the answer. Real engine and broker; the faults come from a wrapper around the store.
+/// </summary>
+public sealed class StoreFaultTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Ingest_InsertStoredButAnswerLost_RetryFindsItStoredAndEveryRecordIsStoredOnce()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "lost-" + Guid.NewGuid().ToString("N")[..8], GroupId = "lost" };
+        broker.CreateTopic(kafka.Topic, 2);
+        var store = new FaultyStore(await TestStore.CreateAsync());
+        var options = new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(20) };
+        var metrics = new IngestMetrics();
+        store.LoseAnswers(3);
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
+
+        await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
+
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        output.WriteLine($"answers lost {store.AnswersLost}, batches found stored on retry {metrics.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
+        Assert.Equal(3, store.AnswersLost);
+        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
+        Assert.Equal(1_000, check.Rows);
+        Assert.True(metrics.LandedUnacknowledged >= 3, $"only {metrics.LandedUnacknowledged} batches were found stored after a lost answer");
+        Assert.True(check.RollupsMatch);
+        Assert.True(metrics.StoreAvailable);
+    }
+
+    [Fact]
+    public async Task Ingest_StoreDownWhileRecordsArrive_PausesWithinItsBoundSaysSoAndStoresEverythingOnceItIsBack()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "down-" + Guid.NewGuid().ToString("N")[..8], GroupId = "down" };
+        broker.CreateTopic(kafka.Topic, 4);
+        var store = new FaultyStore(await TestStore.CreateAsync());
+        var options = new IngestOptions { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
+
+        // The group being inserted (under InsertRows before its last batch), a full queue, the batch in hand.
+        var bound = options.InsertRows - 1 + options.BatchSize + ((options.QueueDepth + 1) * options.BatchSize);
+        var metrics = new IngestMetrics();
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
+
+        await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
+        {
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
+            store.Down = true;
+            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 5_000);
+            await Eventually.TrueAsync(() => metrics.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the consumer pausing");
+            var read = metrics.RecordsIn;
+            var held = metrics.Buffered;
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            output.WriteLine($"store down: read {metrics.RecordsIn} (then {read}), held {metrics.Buffered} (bound {bound}), stored {metrics.Stored}, failure {metrics.CurrentStoreFailure}");
+            Assert.Equal(read, metrics.RecordsIn);
+            Assert.InRange(held, (options.QueueDepth + 1) * options.BatchSize, bound);
+            Assert.Equal(500, metrics.Stored);
+            Assert.False(metrics.StoreAvailable);
+            Assert.Contains("unreachable", metrics.CurrentStoreFailure!.Reason, StringComparison.Ordinal);
+
+            store.Down = false;
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 5_500, TimeSpan.FromSeconds(60), "storing every record");
+        });
+
+        Assert.True(metrics.StoreAvailable);
+        Assert.Equal(0, metrics.PausedConsumers);
+        Assert.Equal(0, metrics.Buffered);
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
+        Assert.Equal(5_500, check.Rows);
+    }
+
+    private async Task RunAsync(string bootstrap, IFlowStore store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning)
+    {
+        using var stop = new CancellationTokenSource();
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
+        var inventory = new WorkloadInventory(Options.Create(new InventoryOptions()));
+        inventory.Upsert(DemoEstate.Workloads);
+        var run = new IngestConsumer(store, new Dictionary<string, IFlowDecoder> { [kafka.Topic] = new Ulogd2JsonDecoder() }, inventory, metrics, options, kafka,
+            deadLetters, new TestLogger(output, "ingest")).RunAsync(bootstrap, stop.Token);
+        try
+        {
+            await whileRunning();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run;
+        }
+    }
+
+    private static async Task ProduceAsync(string bootstrap, string topic, int first, int count)
+    {
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
+        var now = DateTimeOffset.UtcNow;
+        for (var i = first; i < first + count; i++)
+        {
+            var conversation = DemoEstate.Conversations[i % DemoEstate.Conversations.Count];
+            var c = new Ulogd2Writer.Connection((uint)i + 1, conversation.Src, conversation.Dst, conversation.Proto, (ushort)(10000 + (i % 50000)), conversation.Port, now, now, 100, 1, 1000, 2);
+            producer.Produce(topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        await Task.CompletedTask;
+    }
+
+    /// <summary>A real store with faults switched on from the test: down (every write and read refused), or
+    /// storing the next inserts and then reporting them failed, as a connection lost before the answer.</summary>
+    private sealed class FaultyStore(IFlowStore inner) : IFlowStore
+    {
+        private int answersToLose;
+        private int answersLost;
+        private volatile bool down;
+
+        public bool Down
+        {
+            get => down;
+            set => down = value;
+        }
+
+        public int AnswersLost => Volatile.Read(ref answersLost);
+
+        public string Database => inner.Database;
+
+        public void LoseAnswers(int inserts) => Volatile.Write(ref answersToLose, inserts);
+
+        public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
+
+        public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
+            InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
+
+        public async Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+        {
+            ThrowIfDown();
+            await inner.InsertFlowsAsync(chunks, encoding, cancellationToken);
+            if (Interlocked.Decrement(ref answersToLose) >= 0)
+            {
+                Interlocked.Increment(ref answersLost);
+                throw new StoreException("ClickHouse at test: the connection was reset before the answer");
+            }
+        }
+
+        public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
+        {
+            ThrowIfDown();
+            return inner.RecordProgressAsync(progress, cancellationToken);
+        }
+
+        public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken)
+        {
+            ThrowIfDown();
+            return inner.ResumeAsync(partitions, cancellationToken);
+        }
+
+        public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
+            inner.QueryAsync(sql, format, read, parameters, cancellationToken);
+
+        public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+            inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
+
+        public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken) =>
+            inner.UpsertWorkloadsAsync(workloads, cancellationToken);
+
+        public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
+
+        public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
+
+        private void ThrowIfDown()
+        {
+            if (down)
+            {
+                throw new StoreException("ClickHouse at test is unreachable: Connection refused");
+            }
+        }
+    }
+}
