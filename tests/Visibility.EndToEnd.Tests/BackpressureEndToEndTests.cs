@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 namespace Visibility.EndToEnd.Tests;
 
 /// <summary>Under a backlog, ingest memory stays bounded: consumption slows instead of buffering.</summary>
+[Collection(FaultTests.Collection)]
 public sealed class BackpressureEndToEndTests(ITestOutputHelper output)
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace Visibility.EndToEnd.Tests;
 /// fault injection) and comes back. The `visibility ingest` worker keeps running through the outage, and afterwards
 /// every record the broker holds is stored exactly once.
 /// </summary>
+[Collection(FaultTests.Collection)]
 public sealed class BrokerOutageEndToEndTests(ITestOutputHelper output)
 {
     [Fact]

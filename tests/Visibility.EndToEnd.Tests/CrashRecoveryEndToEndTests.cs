@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 namespace Visibility.EndToEnd.Tests;
 
 /// <summary>Exactly-once effect into the store across crashes of the real program.</summary>
+[Collection(FaultTests.Collection)]
 public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
 {
     [Fact]

@@ -13,6 +13,7 @@ namespace Visibility.EndToEnd.Tests;
 /// <c>Store:MinFreeMegabytes</c> are left), and without it, where chDB itself runs out of room — it then refuses an
 /// insert after writing its raw part, while pushing it to a materialized view, so the rollups can miss that insert.
 /// </summary>
+[Collection(FaultTests.Collection)]
 public sealed class FullDiskEndToEndTests(ITestOutputHelper output)
 {
     private const int BatchSize = 2_000;

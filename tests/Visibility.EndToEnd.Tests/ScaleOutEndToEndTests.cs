@@ -7,6 +7,7 @@ namespace Visibility.EndToEnd.Tests;
 /// Two `visibility ingest` processes in one consumer group share one store (server transport, through the test
 /// ClickHouse HTTP endpoint backed by chDB); one is killed mid-stream and the other takes its partitions over.
 /// </summary>
+[Collection(FaultTests.Collection)]
 public sealed class ScaleOutEndToEndTests(ITestOutputHelper output)
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace Visibility.EndToEnd.Tests;
 /// worker keeps running: it stops reading once the records it holds reach the bound its configuration sets, says so
 /// in its log, metrics and readiness, retries with backoff, and afterwards every record is stored exactly once.
 /// </summary>
+[Collection(FaultTests.Collection)]
 public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
 {
     private const int BatchSize = 2_000;
