@@ -135,7 +135,17 @@ public static class QueryHarness
                     GROUP BY table ORDER BY table
                     """);
                 Console.Error.WriteLine($"{stored:N0} flows loaded in {watch.Elapsed.TotalSeconds:F0} s; tables:\n{sizes}");
-                foreach (var (name, groupBy, span) in new[] { ("app × env, 30 s", "app,env", TimeSpan.FromSeconds(30)), ("app × env, 24 h", "app,env", TimeSpan.FromHours(24)), ("app × env, 7 d", "app,env", TimeSpan.FromDays(7)), ("host (workload), 1 h", "workload", TimeSpan.FromHours(1)) })
+                // The scoped rows: the same graphs as a principal limited to a label scope sees them (issue 9).
+                foreach (var (name, groupBy, span, scope) in new[]
+                {
+                    ("app × env, 30 s", "app,env", TimeSpan.FromSeconds(30), ""),
+                    ("app × env, 24 h", "app,env", TimeSpan.FromHours(24), ""),
+                    ("app × env, 24 h, scope env=dev", "app,env", TimeSpan.FromHours(24), "env=dev"),
+                    ("app × env, 24 h, scope app=app-01,env=prod", "app,env", TimeSpan.FromHours(24), "app=app-01,env=prod"),
+                    ("app × env, 7 d", "app,env", TimeSpan.FromDays(7), ""),
+                    ("host (workload), 1 h", "workload", TimeSpan.FromHours(1), ""),
+                    ("host (workload), 1 h, scope env=dev", "workload", TimeSpan.FromHours(1), "env=dev"),
+                })
                 {
                     if (!GroupKey.TryParseList(groupBy, out var keys, out var keyError))
                     {
@@ -145,7 +155,7 @@ public static class QueryHarness
                     // As the API reads `last=`: to the end of the current minute.
                     var ticks = DateTimeOffset.UtcNow.UtcTicks;
                     var end = new DateTimeOffset(ticks - (ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero).AddMinutes(1);
-                    var request = new GraphRequest(end - span, end, keys, FilterClause.All, GraphQuery.MaxLimit);
+                    var request = new GraphRequest(end - span, end, keys, Visibility.Query.Security.AccessScope.Parse(scope).Restrict(FilterClause.All), GraphQuery.MaxLimit);
                     var (planned, plannedP90, result) = await MeasureAsync(query, request, runs, probing);
                     if (profile)
                     {
