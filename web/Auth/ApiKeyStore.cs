@@ -90,10 +90,30 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
             return null;
         }
 
+        // A known id is checked against the keys in memory, refreshed in the background when stale, so no request
+        // waits for the store (and keys keep working while the store is down); an unknown id may be a key made a
+        // moment ago by another process, so it waits for one reload (at most one a second).
         var now = clock.GetUtcNow();
-        if (now - loadedAt > ReloadEvery || (!keys.ContainsKey(id) && now - loadedAt > UnknownIdReloadGap))
+        if (!keys.ContainsKey(id))
         {
-            await ReloadAsync(cancellationToken);
+            if (now - loadedAt > UnknownIdReloadGap)
+            {
+                await ReloadAsync(cancellationToken);
+            }
+        }
+        else if (now - loadedAt > ReloadEvery && reloadGate.CurrentCount > 0)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await ReloadAsync(CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // The store is unavailable: the keys in memory stay in use; the next request tries again.
+                }
+            }, CancellationToken.None);
         }
 
         if (!keys.TryGetValue(id, out var entry) || entry.Info.Revoked)
