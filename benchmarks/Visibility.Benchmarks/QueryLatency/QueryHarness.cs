@@ -181,7 +181,11 @@ public static class QueryHarness
                         .Select(e => $"{e.Source}>{e.Target}:{string.Join(",", e.Findings)}:{e.Severity}").Order(StringComparer.Ordinal));
                     if (Findings(rawResult) != Findings(result))
                     {
-                        throw new InvalidOperationException($"{name}: the planner's findings differ from raw flows'");
+                        var plannerSet = Findings(result).Split('\n').ToHashSet(StringComparer.Ordinal);
+                        var fromRaw = Findings(rawResult).Split('\n').ToHashSet(StringComparer.Ordinal);
+                        throw new InvalidOperationException(
+                            $"{name}: the planner's findings differ from raw flows' (range {request.From:O} – {request.To:O}); planner only: "
+                            + string.Join("; ", plannerSet.Except(fromRaw).Take(5)) + "; raw only: " + string.Join("; ", fromRaw.Except(plannerSet).Take(5)));
                     }
 
                     var tables = string.Join(" + ", result.Plan!.Segments.GroupBy(s => s.Table).Select(g => g.Count() > 1 ? $"{g.Key} ×{g.Count()}" : g.Key));

@@ -69,14 +69,18 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             : await NewEdgePairsAsync(request, plan, cancellationToken);
         var result = edges.Select(e =>
         {
-            var kinds = (FindingKind)e.Row.Findings | (fresh.Contains((e.Source, e.Target)) ? FindingKind.NewEdge : FindingKind.None);
+            // A new edge found by the lookup brings its environment pairs for the severity, as its rows' findings
+            // would have on raw flows (where new edges are marked per row).
+            var newPairs = fresh.GetValueOrDefault((e.Source, e.Target));
+            var kinds = (FindingKind)e.Row.Findings | (newPairs is not null ? FindingKind.NewEdge : FindingKind.None);
+            var findingPairs = newPairs is null ? e.Row.FindingPairs : [.. e.Row.FindingPairs.Union(newPairs)];
             return new GraphEdge(
                 e.Source, e.Target, e.Row.Flows, e.Row.Bytes, e.Row.Packets, e.Row.Ports, (kinds & FindingKind.CrossEnv) != 0,
                 FindingKinds.Names(kinds),
                 DateTimeOffset.FromUnixTimeMilliseconds(e.Row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(e.Row.LastMs))
             {
                 PortCount = e.Row.PortCount,
-                Severity = kinds == FindingKind.None ? null : Severity(kinds, e.Row.FindingPairs),
+                Severity = kinds == FindingKind.None ? null : Severity(kinds, findingPairs),
             };
         }).ToList();
 
@@ -95,7 +99,7 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
     }
 
     /// <summary>The graph's (source, target) node pairs that hold a new workload-level edge passing the filter.</summary>
-    private async Task<HashSet<(string, string)>> NewEdgePairsAsync(GraphRequest request, QueryPlan plan, CancellationToken cancellationToken)
+    private async Task<Dictionary<(string Source, string Target), HashSet<(string Src, string Dst)>>> NewEdgePairsAsync(GraphRequest request, QueryPlan plan, CancellationToken cancellationToken)
     {
         // Nothing can be new before the baseline window has passed: the store's first flow, read at most once a minute.
         var now = (clock ?? TimeProvider.System).GetUtcNow();
@@ -135,12 +139,18 @@ public sealed class GraphQuery(IFlowStore store, StoreRetention retention, Findi
             WHERE {request.Filter.Sql}
             """;
         var text = await store.QueryAsync(sql, "JSONEachRow", static span => System.Text.Encoding.UTF8.GetString(span), parameters, cancellationToken);
-        var pairs = new HashSet<(string, string)>();
+        var pairs = new Dictionary<(string Source, string Target), HashSet<(string Src, string Dst)>>();
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             using var doc = JsonDocument.Parse(line);
             var r = doc.RootElement;
-            pairs.Add((NodeId(r, "src", request.Keys), NodeId(r, "dst", request.Keys)));
+            var key = (NodeId(r, "src", request.Keys), NodeId(r, "dst", request.Keys));
+            if (!pairs.TryGetValue(key, out var envs))
+            {
+                pairs[key] = envs = [];
+            }
+
+            envs.Add((r.GetProperty("src_env").GetString()!, r.GetProperty("dst_env").GetString()!));
         }
 
         return pairs;

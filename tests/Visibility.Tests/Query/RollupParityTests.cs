@@ -168,6 +168,52 @@ public sealed class RollupParityTests
         Assert.All(addressed.Edges, e => Assert.Contains("env=dev", e.Source, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task NewEdgeIntoProd_HasTheSameSeverityFromRollupsAsFromRawFlows()
+    {
+        // Found by `make bench-query` (2026-11-27): from rollups, a new edge got the severity of a new edge between no
+        // environments ("low"), from raw flows that of its own environments; the lookup now brings them along.
+        var store = await TestStore.CreateAsync();
+        var batch = new FlowBatch();
+        var old = HourStart(DateTimeOffset.UtcNow).AddDays(-3);
+        var recent = HourStart(DateTimeOffset.UtcNow).AddHours(-2);
+        (string Src, string Dst, DateTimeOffset At)[] flows =
+        [
+            ("10.0.0.10", "10.0.0.13", old),          // w0 (prod) -> w3 (prod): known for days
+            ("10.0.0.10", "10.0.0.13", recent),
+            ("10.0.0.10", "10.0.0.19", recent.AddMinutes(7)), // w0 (prod) -> w9 (prod): new
+        ];
+        foreach (var (src, dst, at) in flows)
+        {
+            Assert.True(IpAddressKey.TryParse(src.AsSpan(), out var s));
+            Assert.True(IpAddressKey.TryParse(dst.AsSpan(), out var d));
+            var srcEndpoint = Index.Lookup(s);
+            var dstEndpoint = Index.Lookup(d);
+            batch.Add(new FlowRecord
+            {
+                StartMs = at.ToUnixTimeMilliseconds(), EndMs = at.ToUnixTimeMilliseconds() + 1_000, ConnectionId = (ulong)batch.Count + 1,
+                Event = FlowEvent.Destroy, Protocol = 6, SrcIp = s, DstIp = d, SrcPort = 40000, DstPort = 5432, BytesOut = 10, PacketsOut = 1,
+                Connections = 1, Src = srcEndpoint, Dst = dstEndpoint, Findings = FindingRules.Default.Classify(srcEndpoint, dstEndpoint),
+                SourceTopic = "t", SourcePartition = 0, SourceOffset = batch.Count,
+            });
+        }
+
+        await store.InsertFlowsAsync(batch.Rows, CancellationToken.None);
+        Assert.True(GroupKey.TryParseList("workload,env", out var keys, out _));
+        var request = new GraphRequest(recent.AddHours(-1), recent.AddHours(1), keys, FilterClause.All, 10_000);
+        var query = GraphQueryTests.Query(store);
+        var planned = await query.RunAsync(request, CancellationToken.None);
+        var raw = await query.RunAsync(request with { RawOnly = true }, CancellationToken.None);
+
+        Assert.False(planned.Plan!.RawOnly);
+        var fresh = Assert.Single(raw.Edges, e => e.Findings.Contains("new_edge"));
+        Assert.Equal("workload=w9,env=prod", fresh.Target);
+        var expected = FindingRules.Default.Severity(FindingKind.NewEdge, "prod", "prod");
+        Assert.NotEqual(FindingRules.Default.Severity(FindingKind.NewEdge, "", ""), expected);
+        Assert.Equal(expected, fresh.Severity);
+        Assert.Equal(Describe(raw), Describe(planned));
+    }
+
     private static DateTimeOffset HourStart(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 
     private static string Describe(GraphResponse graph) => string.Join("\n", graph.Edges.Select(e =>
