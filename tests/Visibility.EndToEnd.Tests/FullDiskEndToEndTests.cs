@@ -16,12 +16,9 @@ namespace Visibility.EndToEnd.Tests;
 [Collection(FaultTests.Collection)]
 public sealed class FullDiskEndToEndTests(ITestOutputHelper output)
 {
-    private const int BatchSize = 2_000;
-    private const int QueueDepth = 4;
-    private const int InsertRows = 8_000;
-
-    /// <summary>The most records the worker holds, as in <see cref="StoreOutageEndToEndTests"/>.</summary>
-    private const int HeldBound = InsertRows - 1 + BatchSize + ((QueueDepth + 1) * BatchSize);
+    private const int BatchSize = FaultTests.BatchSize;
+    private const int QueueDepth = FaultTests.QueueDepth;
+    private const int HeldBound = FaultTests.HeldBound;
 
     /// <summary>Room left on the disk once the store is open: a few seconds of records.</summary>
     private const long Headroom = 3L << 20;
@@ -37,15 +34,12 @@ public sealed class FullDiskEndToEndTests(ITestOutputHelper output)
         var storePath = Path.Combine(disk.Path, "store");
         await using var rig = new IngestRig("full-disk", partitions: 32);
         long landed;
-        await using (var worker = rig.StartIngest(storePath, new Dictionary<string, string>
+        await using (var worker = rig.StartIngest(storePath, FaultTests.WithIngestSettings(new Dictionary<string, string>
         {
-            ["Visibility__Ingest__BatchSize"] = BatchSize.ToString(CultureInfo.InvariantCulture),
-            ["Visibility__Ingest__QueueDepth"] = QueueDepth.ToString(CultureInfo.InvariantCulture),
-            ["Visibility__Ingest__InsertRows"] = InsertRows.ToString(CultureInfo.InvariantCulture),
             ["Visibility__Ingest__PrefetchKilobytes"] = "1024",
             ["Visibility__Ingest__BatchLinger"] = "00:00:01",
             ["Visibility__Store__MinFreeMegabytes"] = minFreeMegabytes.ToString(CultureInfo.InvariantCulture),
-        }))
+        })))
         {
             await worker.WaitReadyAsync(TimeSpan.FromSeconds(60));
 

@@ -13,17 +13,9 @@ namespace Visibility.EndToEnd.Tests;
 [Collection(FaultTests.Collection)]
 public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
 {
-    private const int BatchSize = 2_000;
-    private const int QueueDepth = 4;
-    private const int InsertRows = 8_000;
-
-    /// <summary>
-    /// The most records the worker (one consumer) holds whatever the store does: the group the writer is inserting
-    /// (it takes batches while it has fewer than InsertRows rows, so at most InsertRows − 1 + BatchSize), a full queue
-    /// (QueueDepth batches) and the batch in hand. Records the Kafka client prefetched are not in it: pausing drops
-    /// them, and their bytes are capped by PrefetchKilobytes until then.
-    /// </summary>
-    private const int HeldBound = InsertRows - 1 + BatchSize + ((QueueDepth + 1) * BatchSize);
+    private const int BatchSize = FaultTests.BatchSize;
+    private const int QueueDepth = FaultTests.QueueDepth;
+    private const int HeldBound = FaultTests.HeldBound;
 
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(30);
 
@@ -37,19 +29,16 @@ public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
         var endpoint = await ChdbHttpProcess.StartAsync(storePath, TimeSpan.FromSeconds(60));
         try
         {
-            Dictionary<string, string> Environment(string user) => new(rig.Environment())
+            Dictionary<string, string> Environment(string user) => FaultTests.WithIngestSettings(new(rig.Environment())
             {
                 ["Visibility__Store__Mode"] = "server",
                 ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
                 ["Visibility__Store__Database"] = "store_outage",
-                ["Visibility__Ingest__BatchSize"] = BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Visibility__Ingest__QueueDepth"] = QueueDepth.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Visibility__Ingest__InsertRows"] = InsertRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["Visibility__Ingest__PrefetchKilobytes"] = "1024",
 
                 // Batches close when full, not by time, so what the worker holds can reach its bound.
                 ["Visibility__Ingest__BatchLinger"] = "00:00:05",
-            };
+            });
 
             await using var worker = VisibilityProcess.Start(Path.Combine(data.Path, "worker"), environment: Environment("worker"), command: "ingest");
             await worker.WaitReadyAsync(TimeSpan.FromSeconds(60));
