@@ -19,6 +19,9 @@ public sealed class AuthServer : IAsyncLifetime, IDisposable
 
     public string AdminKey { get; private set; } = "";
 
+    /// <summary>Where file sinks write: the default export directory, inside the store's data directory.</summary>
+    public string ExportDirectory => Path.Combine(data.Path, "export");
+
     public async Task InitializeAsync()
     {
         Serve = VisibilityProcess.Start(data.Path, ["--demo"], new Dictionary<string, string>
@@ -250,12 +253,12 @@ public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthSer
 
         // A sink made by a scoped exporter carries the scope (whatever the body said), streams only its records, and
         // is invisible to an exporter of another scope.
-        var file = Path.Combine(Path.GetTempPath(), $"visibility-scoped-sink-{Guid.NewGuid():N}.jsonl");
+        var file = Path.Combine(server.ExportDirectory, "dev-file.jsonl");
         try
         {
             var (created, createdBody) = await server.SendAsync(HttpMethod.Post, "/api/v1/export/sinks", exporter, new
             {
-                name = "dev-file", type = "file", path = file, format = "json", content = "findings", scope = "",
+                name = "dev-file", type = "file", path = "dev-file.jsonl", format = "json", content = "findings", scope = "",
                 interval = "2s", delay = "1s", repeatAfter = "0s", startAt = DateTimeOffset.UtcNow.AddMinutes(-5),
             });
             Assert.True(created == HttpStatusCode.Created, createdBody);

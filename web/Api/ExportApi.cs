@@ -74,12 +74,12 @@ public static class ExportApi
             return Bad(name is null ? "name is required" : $"name '{name}' must be 1–64 letters, digits, '-' or '_'");
         }
 
-        if (definition!.Validate() is { Count: > 0 } problems)
+        if (Problems(definition!, user, export) is { } problems)
         {
-            return Bad(string.Join("; ", problems));
+            return Bad(problems);
         }
 
-        return await export.CreateAsync(name!, definition, cancellationToken) is { } view
+        return await export.CreateAsync(name!, definition!, cancellationToken) is { } view
             ? TypedResults.Created($"/api/v1/export/sinks/{name}", view)
             : TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"a sink named '{name}' exists"));
     }
@@ -103,7 +103,7 @@ public static class ExportApi
             : NotFound(name);
 
     internal static async Task<Results<Ok<ExportTestResult>, ProblemHttpResult>> TestDefinitionAsync(
-        HttpRequest request, ExportService export, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, ExportService export, CancellationToken cancellationToken)
     {
         var (_, definition, error) = await ReadAsync(request, cancellationToken);
         if (error is not null)
@@ -111,10 +111,19 @@ public static class ExportApi
             return Bad(error);
         }
 
-        return definition!.Validate() is { Count: > 0 } problems
-            ? Bad(string.Join("; ", problems))
-            : TypedResults.Ok(await export.TestAsync(definition, cancellationToken));
+        return Problems(definition!, user, export) is { } problems
+            ? Bad(problems)
+            : TypedResults.Ok(await export.TestAsync(definition!, cancellationToken));
     }
+
+    /// <summary>
+    /// The definition's own problems and those of its destination; null when there are none. Only admins may name a
+    /// network destination outside the operator's allow-list. Nothing here connects anywhere.
+    /// </summary>
+    private static string? Problems(ExportSinkDefinition definition, ClaimsPrincipal user, ExportService export) =>
+        definition.Validate().Concat(export.Destinations.Check(definition, trusted: user.IsAdmin())).ToList() is { Count: > 0 } problems
+            ? string.Join("; ", problems)
+            : null;
 
     internal static async Task RecordsAsync(
         HttpContext context, ClaimsPrincipal user, ExportRecordSource source,

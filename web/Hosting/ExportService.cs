@@ -24,6 +24,22 @@ public sealed class ExportOptions
     /// <summary>syslog HOSTNAME (default: this machine's name).</summary>
     public string HostName { get; set; } = "";
 
+    /// <summary>
+    /// The folder file sinks write under; their paths are relative to it. Empty: <c>export</c> inside the store's
+    /// data directory (<c>Visibility:Store:Path</c>).
+    /// </summary>
+    public string Directory { get; set; } = "";
+
+    /// <summary>The folder syslog sinks' <c>caFile</c> names are read from. Empty: no CA files (the system's roots only).</summary>
+    public string CaDirectory { get; set; } = "";
+
+    /// <summary>
+    /// The network destinations (<c>host:port</c>: syslog receivers, Kafka brokers) that sinks defined through the API
+    /// by a caller who is not an admin may send to. Empty: such callers may define file sinks and Kafka sinks on
+    /// ingest's own brokers only.
+    /// </summary>
+    public List<string> AllowedDestinations { get; set; } = [];
+
     /// <summary>Sinks by name.</summary>
     public Dictionary<string, ExportSinkDefinition> Sinks { get; set; } = new(StringComparer.Ordinal);
 
@@ -33,12 +49,37 @@ public sealed class ExportOptions
 
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Every problem of every configured sink, each naming the sink and the field.</summary>
-    public IEnumerable<string> Problems() =>
-        Sinks.SelectMany(kv => ExportSinkDefinition.IsName(kv.Key)
-            ? kv.Value.Validate().Select(p => $"{Section}:Sinks:{kv.Key}: {p}")
+    /// <summary>Where sinks may send: the folders and the allow-list above, and ingest's topics (never exported to).</summary>
+    /// <exception cref="ArgumentException">A folder or an allow-list entry is not usable (the message names it).</exception>
+    public ExportDestinations Destinations(string storePath, KafkaOptions kafka)
+    {
+        ArgumentNullException.ThrowIfNull(kafka);
+        var files = string.IsNullOrWhiteSpace(Directory) ? Path.Combine(storePath, "export") : Directory;
+        return new ExportDestinations(
+            new ExportDirectory(files),
+            string.IsNullOrWhiteSpace(CaDirectory) ? null : new ExportDirectory(CaDirectory),
+            AllowedDestinations,
+            [.. kafka.TopicFormats().Keys, kafka.DeadLetterTopic]);
+    }
+
+    /// <summary>Every problem of every configured sink (configured sinks are trusted: no allow-list), each naming the sink and the field.</summary>
+    public IEnumerable<string> Problems(string storePath, KafkaOptions kafka)
+    {
+        ExportDestinations destinations;
+        try
+        {
+            destinations = Destinations(storePath, kafka);
+        }
+        catch (ArgumentException ex)
+        {
+            return [$"{Section}: {ex.Message}"];
+        }
+
+        return Sinks.SelectMany(kv => ExportSinkDefinition.IsName(kv.Key)
+            ? kv.Value.Validate().Concat(destinations.Check(kv.Value, trusted: true)).Select(p => $"{Section}:Sinks:{kv.Key}: {p}")
             : [$"{Section}:Sinks: '{kv.Key}' is not a sink name (letters, digits, '-', '_'; at most 64)"])
         .Concat(BatchSize is < 1 or > 10_000 ? [$"{Section}:BatchSize must be between 1 and 10000"] : []);
+    }
 }
 
 /// <summary>A sink as the API shows it: its name, where it came from, its definition and its stream's status.</summary>
@@ -60,6 +101,7 @@ public sealed class ExportService(
     ExportStateStore state,
     IOptions<IngestOptions> ingest,
     IngestWatermark watermark,
+    IOptions<StoreOptions> store,
     ILoggerFactory loggers) : BackgroundService
 {
     private readonly ILogger logger = loggers.CreateLogger<ExportService>();
@@ -68,6 +110,9 @@ public sealed class ExportService(
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly ExportIdentity identity = ExportIdentity.Default;
     private CancellationToken stopping;
+
+    /// <summary>Where sinks may send (checked by the API before a sink is saved or tested, and again when one is made).</summary>
+    public ExportDestinations Destinations { get; } = options.Value.Destinations(store.Value.Path, kafka.Value);
 
     private sealed record Running(ExportWorker Worker, IExportSink Sink, CancellationTokenSource Stop, Task Task);
 
@@ -340,9 +385,9 @@ public sealed class ExportService(
         {
             case "syslog":
                 var host = string.IsNullOrEmpty(options.Value.HostName) ? Environment.MachineName : options.Value.HostName;
-                return new SyslogSink(definition.ToSyslogTarget(), new SyslogMessage(definition.Facility, host, definition.AppName));
+                return new SyslogSink(definition.ToSyslogTarget() with { CaFile = Destinations.CaFile(definition) }, new SyslogMessage(definition.Facility, host, definition.AppName));
             case "file":
-                return new FileSink(new FileSinkOptions(definition.Path) { MaxBytes = definition.MaxBytes, MaxFiles = definition.MaxFiles });
+                return new FileSink(new FileSinkOptions(definition.Path) { Within = Destinations.Files, MaxBytes = definition.MaxBytes, MaxFiles = definition.MaxFiles });
             case "kafka":
                 var config = string.IsNullOrEmpty(definition.BootstrapServers)
                     ? KafkaClientConfig.Apply(new ProducerConfig(), kafka.Value, await kafkaEndpoint.GetAsync(cancellationToken))

@@ -90,7 +90,8 @@ public static class ServiceRegistration
     {
         services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section)
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ExportOptions>>(new ExportOptionsValidator());
+        services.AddSingleton<IValidateOptions<ExportOptions>>(sp =>
+            new ExportOptionsValidator(sp.GetRequiredService<IOptions<StoreOptions>>(), sp.GetRequiredService<IOptions<KafkaOptions>>()));
         // Ingest in this process probes its partitions' ends only when something (the export) waits for its watermark.
         services.AddSingleton<IngestWatermark>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
@@ -100,9 +101,9 @@ public static class ServiceRegistration
         return services;
     }
 
-    private sealed class ExportOptionsValidator : IValidateOptions<ExportOptions>
+    private sealed class ExportOptionsValidator(IOptions<StoreOptions> store, IOptions<KafkaOptions> kafka) : IValidateOptions<ExportOptions>
     {
         public ValidateOptionsResult Validate(string? name, ExportOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+            options.Problems(store.Value.Path, kafka.Value).ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 }

@@ -27,7 +27,7 @@ public sealed class ExportSinkDefinitionTests
         Assert.Contains("host is required for a syslog sink", problems);
         Assert.Contains("port 70000 is not between 1 and 65535", problems);
         Assert.Contains("facility 30 is not between 0 and 23", problems);
-        Assert.Contains("caFile '/nonexistent/ca.pem' does not exist", problems);
+        Assert.DoesNotContain(problems, p => p.Contains("caFile", StringComparison.Ordinal));
         Assert.Contains("content 'flows' is not one of findings, summaries", problems);
         Assert.Contains("format 'xml' is not one of cef, leef, ocsf, json", problems);
         Assert.Contains(problems, p => p.StartsWith("filter: position ", StringComparison.Ordinal));
@@ -36,7 +36,7 @@ public sealed class ExportSinkDefinitionTests
         Assert.Contains(problems, p => p.StartsWith("interval 0s is not between", StringComparison.Ordinal));
         Assert.Contains("delay 'soon' is not a duration (e.g. 30s, 5m, 1h)", problems);
         Assert.Contains(problems, p => p.StartsWith("repeatAfter 90d is not between", StringComparison.Ordinal));
-        Assert.Equal(13, problems.Count);
+        Assert.Equal(12, problems.Count);
 
         Assert.Equal(["type 'mail' is not one of syslog, file, kafka"], new ExportSinkDefinition { Type = "mail" }.Validate());
         Assert.Contains("topic 'a b' is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", new ExportSinkDefinition { Type = "kafka", Topic = "a b" }.Validate());

@@ -38,7 +38,7 @@ public sealed class FileSink : IExportSink
         options.Validate();
         this.options = options;
         this.clock = clock ?? TimeProvider.System;
-        path = System.IO.Path.GetFullPath(options.Path);
+        path = options.Within is { } within ? within.Resolve(options.Path) : System.IO.Path.GetFullPath(options.Path);
         Destination = "file://" + path;
     }
 
@@ -173,8 +173,13 @@ public sealed class FileSink : IExportSink
     /// </summary>
     private FileStream Open()
     {
-        var directory = System.IO.Path.GetDirectoryName(path);
-        if (directory is not null)
+        if (options.Within is { } within)
+        {
+            // Again at every open: a link or a device put in place since the sink was defined is refused here.
+            within.Resolve(path);
+            within.CreateParents(path);
+        }
+        else if (System.IO.Path.GetDirectoryName(path) is { } directory)
         {
             Directory.CreateDirectory(directory);
         }

@@ -16,6 +16,12 @@ public sealed record FileSinkOptions(string Path)
     /// <summary>Rotated files kept besides the current one; the oldest beyond this is deleted.</summary>
     public int MaxFiles { get; init; } = DefaultMaxFiles;
 
+    /// <summary>
+    /// The folder the file must lie in (the service always sets it): <see cref="Path"/> is then relative to it, and
+    /// every open checks it again (<see cref="ExportDirectory"/>). Null only for callers that chose the path themselves.
+    /// </summary>
+    public ExportDirectory? Within { get; init; }
+
     /// <summary>Also rotate a non-empty current file once it is this old (null: by size only). Checked when records are sent.</summary>
     public TimeSpan? RotateEvery { get; init; }
 
@@ -27,7 +33,7 @@ public sealed record FileSinkOptions(string Path)
             throw new ArgumentException("The export file path is empty: set it to the file records are appended to.", nameof(Path));
         }
 
-        if (Path.EndsWith('/') || Directory.Exists(Path))
+        if (Path.EndsWith('/') || (Within is null && Directory.Exists(Path)))
         {
             throw new ArgumentException($"The export file path '{Path}' names a directory: give a file name inside it.", nameof(Path));
         }

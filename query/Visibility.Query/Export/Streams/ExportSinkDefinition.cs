@@ -86,7 +86,7 @@ public sealed partial class ExportSinkDefinition
     [JsonPropertyName("port")]
     public int? Port { get; set; }
 
-    /// <summary>syslog over TLS: a PEM file with the CA to trust instead of the system's.</summary>
+    /// <summary>syslog over TLS: a PEM file with the CA to trust instead of the system's, inside the operator's CA folder (<see cref="Sinks.ExportDestinations"/>).</summary>
     [JsonPropertyName("caFile")]
     public string? CaFile { get; set; }
 
@@ -102,7 +102,7 @@ public sealed partial class ExportSinkDefinition
     [JsonPropertyName("appName")]
     public string AppName { get; set; } = "visibility";
 
-    /// <summary>file: the file written (rotated to <c>.1</c>, <c>.2</c> …).</summary>
+    /// <summary>file: the file written (rotated to <c>.1</c>, <c>.2</c> …), relative to the export directory (<see cref="Sinks.ExportDestinations"/>).</summary>
     [JsonPropertyName("path")]
     public string Path { get; set; } = "";
 
@@ -127,7 +127,10 @@ public sealed partial class ExportSinkDefinition
     /// <summary>Sink names: letters, digits, '-', '_' (they appear in URLs, metrics and checkpoints).</summary>
     public static bool IsName(string? name) => name is not null && NamePattern().IsMatch(name);
 
-    /// <summary>Every problem, each naming its field; empty when the definition is usable.</summary>
+    /// <summary>
+    /// Every problem of the definition itself, each naming its field; empty when it is well formed. Whether its
+    /// destination is allowed is <see cref="Sinks.ExportDestinations.Check"/>'s to say.
+    /// </summary>
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
@@ -152,11 +155,6 @@ public sealed partial class ExportSinkDefinition
                 if (Facility is < 0 or > 23)
                 {
                     problems.Add($"facility {Facility} is not between 0 and 23");
-                }
-
-                if (CaFile is { Length: > 0 } && !File.Exists(CaFile))
-                {
-                    problems.Add($"caFile '{CaFile}' does not exist");
                 }
 
                 break;
