@@ -7,6 +7,7 @@ using Visibility.Query.Planning;
 using Visibility.Ingest.Enrichment;
 using Visibility.Query.Policy;
 using Visibility.Query.Policy.Rendering;
+using Visibility.Query.Security;
 using Visibility.Web.Auth;
 
 namespace Visibility.Web.Api;
@@ -31,7 +32,7 @@ public static class PolicyApi
         policy.MapPost("/diff", Diff).AddEndpointFilter(new AuditFilter("policy.diff")).WithSummary("What changes from one ruleset to another");
         policy.MapPost("/render", RenderAsync).AddEndpointFilter(new AuditFilter("policy.render"))
             .WithSummary("Render a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset")
-            .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory.");
+            .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory: for a scoped caller, from the workloads inside its scope only.");
         return api;
     }
 
@@ -80,11 +81,11 @@ public static class PolicyApi
         var draft = await drafter.DraftAsync(new DraftRequest(start, end, scope, keys, includeFlagged ?? false, string.IsNullOrWhiteSpace(name) ? "draft" : name.Trim()), cancellationToken);
         return format is null or "json"
             ? TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated))
-            : Render(draft.Ruleset, format, inventory);
+            : Render(draft.Ruleset, format, inventory, user.AccessScope());
     }
 
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> RenderAsync(
-        HttpRequest request, WorkloadInventory inventory, string? format, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, WorkloadInventory inventory, string? format, CancellationToken cancellationToken)
     {
         if (format is not ("networkpolicy" or "nftables"))
         {
@@ -99,12 +100,16 @@ public static class PolicyApi
 
         return PolicyValidation.Problems(ruleset) is { Count: > 0 } problems
             ? Bad("ruleset: " + string.Join("; ", problems))
-            : Render(ruleset!, format, inventory);
+            : Render(ruleset!, format, inventory, user.AccessScope());
     }
 
-    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory) => format == "networkpolicy"
+    /// <summary>
+    /// NetworkPolicy selects by labels and reads nothing from the inventory (its ipBlocks are the ruleset's own
+    /// CIDRs and the fixed internet ranges); nftables resolves addresses, from the caller's scope only.
+    /// </summary>
+    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory, AccessScope scope) => format == "networkpolicy"
         ? TypedResults.Text(new NetworkPolicyRenderer().Render(ruleset).Yaml, "application/yaml; charset=utf-8")
-        : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings)).Render(ruleset), "text/plain; charset=utf-8");
+        : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: scope)).Render(ruleset), "text/plain; charset=utf-8");
 
     internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(
         HttpRequest request, ClaimsPrincipal user, PolicySimulator simulator, CancellationToken cancellationToken)

@@ -1,3 +1,5 @@
+using Visibility.Query.Security;
+
 namespace Visibility.Query.Policy.Rendering;
 
 /// <summary>
@@ -8,4 +10,11 @@ namespace Visibility.Query.Policy.Rendering;
 public interface IPolicyAddressBook
 {
     IReadOnlyList<string> Addresses(PolicyPeer peer);
+
+    /// <summary>
+    /// The scope the addresses come from (<see cref="AccessScope.Unrestricted"/>: all of them). A renderer words
+    /// its notes from it, and only from it, so that a peer with no workloads and a peer outside the scope read
+    /// the same to a scoped caller.
+    /// </summary>
+    AccessScope Scope { get; }
 }

@@ -1,5 +1,6 @@
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
+using Visibility.Query.Security;
 
 namespace Visibility.Query.Policy.Rendering;
 
@@ -15,6 +16,14 @@ namespace Visibility.Query.Policy.Rendering;
 /// </list>
 /// Only workloads holding their addresses at <c>at</c> count (without it: those with no end of validity), so a
 /// released pod address does not stay allowed.
+/// <para>
+/// With a <c>scope</c> (a scoped caller's), only workloads inside it count, for every peer: a workload is inside
+/// when its name and its labels (completed by the label rules, as its flows were labelled) match one of the
+/// scope's selectors (<see cref="AccessScope.Matches"/>). The book is then exactly the one an inventory holding
+/// only those workloads would give, so nothing it answers depends on a workload outside the scope — neither a
+/// peer's addresses (a group mixing both gives only its in-scope workloads' addresses; a group with none inside
+/// gives none, as a group with no workloads does) nor the holes <c>internet</c> leaves for workload addresses.
+/// </para>
 /// </summary>
 public sealed class InventoryAddressBook : IPolicyAddressBook
 {
@@ -22,9 +31,10 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
     private readonly List<AddressRange> notInternet = [];
     private List<string>? internet;
 
-    public InventoryAddressBook(IReadOnlyList<WorkloadSpec> workloads, LabelSettings? settings = null, DateTimeOffset? at = null)
+    public InventoryAddressBook(IReadOnlyList<WorkloadSpec> workloads, LabelSettings? settings = null, DateTimeOffset? at = null, AccessScope? scope = null)
     {
         settings ??= LabelSettings.Default;
+        Scope = scope ?? AccessScope.Unrestricted;
         foreach (var spec in workloads)
         {
             var current = at is { } time
@@ -47,6 +57,11 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
                 }
             }
 
+            if (!Scope.Matches(spec.Name, labels))
+            {
+                continue;
+            }
+
             this.workloads.Add((labels, prefixes));
             notInternet.AddRange(prefixes.Select(ToRange));
         }
@@ -55,8 +70,10 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
         notInternet.AddRange(settings.Networks.SelectMany(n => n.Prefixes).Select(ToRange));
     }
 
-    public static InventoryAddressBook FromIndex(WorkloadIndex index, LabelSettings? settings = null, DateTimeOffset? at = null) =>
-        new(index.Workloads, settings, at);
+    public static InventoryAddressBook FromIndex(WorkloadIndex index, LabelSettings? settings = null, DateTimeOffset? at = null, AccessScope? scope = null) =>
+        new(index.Workloads, settings, at, scope);
+
+    public AccessScope Scope { get; }
 
     public IReadOnlyList<string> Addresses(PolicyPeer peer) => peer.Kind switch
     {

@@ -12,6 +12,9 @@ namespace Visibility.Query.Policy.Rendering;
 /// sorted sets and rules) so it can be kept as a golden file and diffed. Everything from the ruleset that reaches
 /// the script is either a number, an address re-formatted from its parsed value, a generated identifier, or text
 /// reduced to printable ASCII without quotes (comments), so labels and rule names cannot add nft syntax.
+/// An address book restricted to a caller's scope gives no address of a workload outside it; the script then
+/// says so in its header, and a rule whose group has no addresses there is left out with the same note whether
+/// the group lies outside the scope or has no workloads at all.
 /// See docs/policy.md, "Renderers".
 /// </summary>
 public sealed class NftablesRenderer(IPolicyAddressBook addresses)
@@ -39,6 +42,11 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
         text.Append(CultureInfo.InvariantCulture, $"# nftables ruleset rendered by Visibility from ruleset '{Text(ruleset.Name, 200)}'.\n");
         text.Append("# Load with: nft -f <this file>. It replaces table inet visibility and leaves other tables alone.\n");
         text.Append("# Everything not allowed below is dropped, on input and forward (including this host's own management access).\n");
+        if (!addresses.Scope.IsUnrestricted)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"# Addresses come only from workloads inside the caller's scope ({Text(addresses.Scope.Text, 200)}); a rule naming a group with none there is not rendered.\n");
+        }
+
         text.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{}}\n");
         text.Append(CultureInfo.InvariantCulture, $"delete table inet {Table}\n");
         text.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
@@ -158,7 +166,10 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
 
         if (ranges.Count == 0)
         {
-            problem = $"no addresses for {peer.Key}";
+            // To a scoped caller a group outside its scope and a group with no workloads must read alike.
+            problem = peer.Kind == PolicyPeer.Workload && !addresses.Scope.IsUnrestricted
+                ? $"no addresses inside the caller's scope for {peer.Key}"
+                : $"no addresses for {peer.Key}";
         }
 
         return ranges;
