@@ -2,9 +2,10 @@
 # Exits 0 when `GET URL` answers 200, 1 otherwise: a container healthcheck that needs only bash (the .NET runtime
 # image has no curl or wget).
 #   visibility-healthcheck URL [URL-WITHOUT-KEY]
-# With VISIBILITY_API_KEY set and not empty, the request carries `Authorization: Bearer <key>` (serve's /readyz and
-# /metrics need a key of any role); the key is never printed. With the variable unset or empty, URL-WITHOUT-KEY is
-# probed instead when it is given (serve's /healthz, which needs none), so one probe works with or without a key:
+# With VISIBILITY_API_KEY set and not empty, the request carries `Authorization: Bearer <key>` (serve's /readyz needs a
+# key of any role, its /metrics an admin key); the key is never printed. With the variable unset or empty,
+# URL-WITHOUT-KEY is probed instead when it is given (serve's /healthz, which needs none), so one probe works with or
+# without a key:
 #   visibility-healthcheck http://127.0.0.1:5080/readyz http://127.0.0.1:5080/healthz
 set -euo pipefail
 

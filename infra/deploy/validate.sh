@@ -258,6 +258,21 @@ grep -A1 'name: Visibility__Http__Urls' "$tmp/rendered.yaml" | grep -q 'value: h
   || fail "k8s: the API must listen on http://0.0.0.0:5080, where its Service and probes reach it"
 if grep -qE '^kind: Secret' "$tmp/rendered.yaml"; then fail "k8s: kustomization.yaml must not ship a Secret"; fi
 
+# ---- non-root on a read-only root filesystem, everywhere ----------------------------------------------------------
+
+# The image's numeric USER, the user, read_only, cap_drop, no-new-privileges and tmpfs of the compose services built
+# from it, the security contexts of every Kubernetes container, and which volumes may be writable
+# (tools/hardening-check.mjs). The self-test breaks each of these in memory and fails unless every break is reported.
+printf '%s\n' "$config" >"$tmp/compose.resolved.yaml"
+hardening=(node "$tools/hardening-check.mjs" "$here/Dockerfile" "$tmp/compose.resolved.yaml" "$tmp/rendered.yaml")
+"${hardening[@]}" || fail "non-root and read-only: see above"
+"${hardening[@]}" --self-test || fail "tools/hardening-check.mjs misses a regression"
+ok Dockerfile "final stage USER numeric uid:gid, not root; data and export folders created for it"
+ok compose.yaml "services built here: that uid:gid, read_only, cap_drop ALL, no-new-privileges, tmpfs /tmp, writable volumes only on the data and export folders"
+for manifest in $(grep -lE '^kind: (Deployment|StatefulSet|DaemonSet|Job|CronJob)$' k8s/*.yaml); do
+  ok "$manifest" "every container: runAsNonRoot as the image's uid:gid, RuntimeDefault seccomp, no privilege escalation, read-only root filesystem, capabilities dropped, writable volumes only on /tmp and the data and export folders"
+done
+
 # ---- every file here is covered ----------------------------------------------------------------------------------
 
 cd "$here"

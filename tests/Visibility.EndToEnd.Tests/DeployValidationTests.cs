@@ -1,13 +1,21 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.RegularExpressions;
+using Confluent.Kafka;
+using Visibility.Ingest.Demo;
 
 namespace Visibility.EndToEnd.Tests;
 
 /// <summary>
 /// infra/deploy (Dockerfile, health probe, compose, ClickHouse configuration, Kubernetes manifests) passes
-/// infra/deploy/validate.sh, and the script checked every such file rather than passing on an empty run.
+/// infra/deploy/validate.sh, and the script checked every such file rather than passing on an empty run; and the
+/// program runs the way the image runs it: as the image's uid, on a read-only root filesystem, without capabilities.
 /// </summary>
-public sealed partial class DeployValidationTests
+public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutputHelper log)
 {
     [Fact]
     public async Task ValidateScript_ChecksEveryDeployFile_AndPasses()
@@ -37,6 +45,210 @@ public sealed partial class DeployValidationTests
         Assert.True(missed.Count == 0, $"validate.sh did not check: {string.Join(", ", missed)}");
         Assert.Contains("../../.dockerignore", validated);
         Assert.True(validated.Count >= 14, $"only {validated.Count} files validated:\n{stdout}");
+
+        // The non-root checks ran, and their self-test saw every regression it plants reported.
+        Assert.Contains("hardening-check: self-test ok", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// What the image's user may do, without Docker: <c>serve</c> and <c>ingest</c> run in server mode as the
+    /// Dockerfile's numeric uid:gid with no capabilities and no_new_privs, in a mount namespace where every file system
+    /// is read-only except a tmpfs on /tmp and the data and export folders (owned by that user, as the image makes
+    /// them). serve answers /healthz and stores its first key and a workload; ingest stores flows from Kafka, which
+    /// serve's graph then counts. ClickHouse (the test endpoint) and the broker run as root outside, as they are
+    /// other containers.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task ServeAndIngest_AsImageUserOnReadOnlyRoot_AnswerAndStore()
+    {
+        Assert.True(Environment.UserName == "root", "mount namespaces and setpriv need root");
+        var (uid, gid) = ImageUser(File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "deploy", "Dockerfile")));
+        Assert.True(ReadableByAnyone(VisibilityProcess.DllPath), $"uid {uid} cannot read {VisibilityProcess.DllPath}: every directory above it must be world-readable");
+
+        // On /var/tmp, not /tmp, which the sandbox covers with its own tmpfs.
+        var layout = Path.Combine("/var/tmp", $"visibility-nonroot-{Guid.NewGuid():N}");
+        var data = Path.Combine(layout, "data");
+        var export = Path.Combine(layout, "export");
+        using var store = new TempDirectory("visibility-e2e-nonroot");
+        try
+        {
+            // The data and export folders as the Dockerfile makes them; beside them a folder anyone may write to, as
+            // /var/tmp is, which only a read-only file system keeps the user out of.
+            var open = Path.Combine(layout, "open");
+            Directory.CreateDirectory(layout);
+            var (made, _, error) = await RunAsync("install", ["-d", "-o", $"{uid}", "-g", $"{gid}", "-m", "0750", data, export], layout, TimeSpan.FromSeconds(10));
+            Assert.True(made == 0, error);
+            (made, _, error) = await RunAsync("install", ["-d", "-m", "1777", open], layout, TimeSpan.FromSeconds(10));
+            Assert.True(made == 0, error);
+
+            // The sandbox itself first: the user writes its folders and /tmp, and nothing beside them.
+            var probe = $"id -u; id -g; touch {data}/probe {export}/probe /tmp/probe && ! touch {open}/probe 2>/dev/null && echo confined";
+            string[] sandboxed = Sandboxed(uid, gid, data, export, ["sh", "-c", probe]);
+            var (exit, output, stderr) = await RunAsync(sandboxed[0], sandboxed[1..], layout, TimeSpan.FromSeconds(30));
+            Assert.True(exit == 0, $"sandbox probe exited {exit}: {output}{stderr}");
+            Assert.Equal($"{uid}\n{gid}\nconfined\n", output);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(open));
+
+            await using var endpoint = await ChdbHttpProcess.StartAsync(Path.Combine(store.Path, "chdb"), TimeSpan.FromSeconds(60));
+            // The development broker stands for Kafka.
+            var bootstrap = $"127.0.0.1:{VisibilityProcess.FreePort()}";
+            await using var broker = CommandProcess.Start(["dotnet", VisibilityProcess.DllPath, "dev-broker", "--port", bootstrap.Split(':')[1], "--partitions", "1"], null, null);
+            await broker.WaitForLineAsync(new Regex($"listening on {Regex.Escape(bootstrap)}"), TimeSpan.FromSeconds(60));
+            var database = $"e2e_nonroot_{Guid.NewGuid():N}"[..24];
+            Dictionary<string, string> Settings(string user, int port) => new()
+            {
+                ["Visibility__Store__Mode"] = "server",
+                ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
+                ["Visibility__Store__Database"] = database,
+                ["Visibility__Store__Path"] = data,
+                ["Visibility__Export__Directory"] = export,
+                ["Visibility__Kafka__BootstrapServers"] = bootstrap,
+                ["Visibility__Ingest__BatchLinger"] = "00:00:00.100",
+                ["Visibility__Http__Urls"] = $"http://127.0.0.1:{port}",
+            };
+
+            var servePort = VisibilityProcess.FreePort();
+            var serveSettings = Settings("nonroot-serve", servePort);
+            serveSettings["Visibility__Ingest__Enabled"] = "false";
+            await using var serve = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", VisibilityProcess.DllPath, "serve"]), serveSettings, layout);
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{servePort}"), Timeout = TimeSpan.FromSeconds(30) };
+            await serve.WaitForAsync(() => StatusAsync(http, "/healthz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
+            AssertConfined(serve.Id, uid, gid);
+
+            // The first admin key, which serve has just stored, then a workload through the API.
+            var key = await serve.WaitForLineAsync(PrintedKey(), TimeSpan.FromSeconds(30));
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key.Groups[1].Value);
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, "/readyz"));
+            using (var put = await http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
+            {
+                Assert.True(put.StatusCode == HttpStatusCode.OK, $"{put.StatusCode}: {await put.Content.ReadAsStringAsync()}");
+            }
+
+            var workloads = await http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
+            Assert.Equal(DemoEstate.Workloads.Count, workloads.GetArrayLength());
+
+            var ingestPort = VisibilityProcess.FreePort();
+            await using var ingest = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", VisibilityProcess.DllPath, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
+            using var ingestHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingestPort}"), Timeout = TimeSpan.FromSeconds(30) };
+            await ingest.WaitForAsync(() => StatusAsync(ingestHttp, "/readyz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
+            AssertConfined(ingest.Id, uid, gid);
+
+            const int connections = 20;
+            Produce(bootstrap, connections);
+            var graph = await PipelineEndToEndTests.WaitForGraphAsync(
+                http, g => PipelineEndToEndTests.Edges(g).Values.Sum(e => e.Flows) >= connections, TimeSpan.FromSeconds(90));
+            Assert.Equal(connections, PipelineEndToEndTests.Edges(graph).Values.Sum(e => e.Flows));
+            Assert.Contains(endpoint.Lines, l => l.Contains("user=nonroot-ingest ", StringComparison.Ordinal) && l.Contains("-> 200 (insert RowBinary", StringComparison.Ordinal));
+
+            // Both still run, so nothing they had to write was out of reach; and server mode left the data folder
+            // alone, which is why the deployment mounts no volume there.
+            Assert.False(serve.HasExited, serve.Output);
+            Assert.False(ingest.HasExited, ingest.Output);
+            Assert.Equal(["probe"], Directory.EnumerateFileSystemEntries(data).Select(Path.GetFileName));
+            log.WriteLine($"serve:\n{serve.Output}\ningest:\n{ingest.Output}");
+        }
+        finally
+        {
+            if (Directory.Exists(layout))
+            {
+                Directory.Delete(layout, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The command line that runs <paramref name="command"/> the way the image's container does: unshare gives it a
+    /// private mount namespace with every mount but /proc, /sys and /dev read-only, a tmpfs on /tmp, the data and
+    /// export folders writable; then setpriv switches to the numeric uid:gid with no supplementary groups, no
+    /// capabilities and no_new_privs.
+    /// </summary>
+    private static string[] Sandboxed(int uid, int gid, string data, string export, string[] command)
+    {
+        const string script = """
+            set -eu
+            uid=$1 gid=$2 data=$3 export=$4
+            shift 4
+            mount --bind "$data" "$data"
+            mount --bind "$export" "$export"
+            mount -t tmpfs -o rw,noexec,nosuid,nodev,size=64m,mode=1777 tmpfs /tmp
+            findmnt -rn -o TARGET | while read -r target; do
+              case "$target" in
+                /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /tmp | "$data" | "$export") ;;
+                *) mount -o remount,bind,ro "$target" ;;
+              esac
+            done
+            exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
+            """;
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sandbox",
+            uid.ToString(CultureInfo.InvariantCulture), gid.ToString(CultureInfo.InvariantCulture), data, export, .. command];
+    }
+
+    /// <summary>The final stage's <c>USER uid:gid</c>, which validate.sh requires to be numeric.</summary>
+    private static (int Uid, int Gid) ImageUser(string dockerfile)
+    {
+        var user = ImageUserLine().Matches(dockerfile).Last();
+        return (int.Parse(user.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(user.Groups[2].Value, CultureInfo.InvariantCulture));
+    }
+
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static bool ReadableByAnyone(string path)
+    {
+        if (!File.GetUnixFileMode(path).HasFlag(UnixFileMode.OtherRead))
+        {
+            return false;
+        }
+
+        for (var directory = new DirectoryInfo(Path.GetDirectoryName(Path.GetFullPath(path))!); directory is not null; directory = directory.Parent)
+        {
+            if (!directory.UnixFileMode.HasFlag(UnixFileMode.OtherExecute))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The process runs as uid:gid (real, effective, saved), with no capabilities and no_new_privs.</summary>
+    private static void AssertConfined(int pid, int uid, int gid)
+    {
+        var status = File.ReadAllLines($"/proc/{pid}/status").Select(l => l.Split(':', 2)).ToDictionary(p => p[0], p => p[1].Trim());
+        Assert.Equal(Enumerable.Repeat(uid.ToString(CultureInfo.InvariantCulture), 4), status["Uid"].Split('\t'));
+        Assert.Equal(Enumerable.Repeat(gid.ToString(CultureInfo.InvariantCulture), 4), status["Gid"].Split('\t'));
+        Assert.Equal("", status["Groups"]);
+        Assert.Equal("0000000000000000", status["CapEff"]);
+        Assert.Equal("0000000000000000", status["CapBnd"]);
+        Assert.Equal("1", status["NoNewPrivs"]);
+    }
+
+    private static async Task<HttpStatusCode?> StatusAsync(HttpClient http, string path)
+    {
+        try
+        {
+            using var response = await http.GetAsync(path);
+            return response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static void Produce(string bootstrap, int count)
+    {
+        var start = DateTimeOffset.UtcNow.AddMinutes(-2);
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
+        for (var n = 1; n <= count; n++)
+        {
+            var (src, dst, proto, port) = DemoEstate.Conversations[n % DemoEstate.Conversations.Count];
+            var c = new Ulogd2Writer.Connection((uint)n, src, dst, proto, (ushort)(20000 + n), port, start.AddMilliseconds(n), start.AddMilliseconds(n + 500), (ulong)(100 + n), 2, (ulong)(1000 + n), 3);
+            var key = n.ToString(CultureInfo.InvariantCulture);
+            producer.Produce("flows", new Message<string, string> { Key = key, Value = Ulogd2Writer.New(c) });
+            producer.Produce("flows", new Message<string, string> { Key = key, Value = Ulogd2Writer.Destroy(c) });
+        }
+
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
     }
 
     private static string RepositoryRoot()
@@ -77,6 +289,12 @@ public sealed partial class DeployValidationTests
         return (process.ExitCode, await stdout, await stderr);
     }
 
+    [GeneratedRegex(@"^USER (\d+):(\d+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex ImageUserLine();
+
+    [GeneratedRegex(@"^\s+(vis_[0-9a-f]{12}_[0-9a-f]{64})$")]
+    private static partial Regex PrintedKey();
+
     [GeneratedRegex(@"^validate: (\d+) files OK$", RegexOptions.Multiline)]
     private static partial Regex SummaryLine();
 
@@ -85,4 +303,135 @@ public sealed partial class DeployValidationTests
 
     [GeneratedRegex(@"(\.ya?ml|\.xml|\.conf|\.env|\.example|\.sh|(^|/)Dockerfile)$")]
     private static partial Regex DeployFile();
+}
+
+/// <summary>
+/// A child process from a whole command line (such as unshare … setpriv … dotnet visibility.dll serve), its output
+/// kept; killed with its tree on dispose.
+/// </summary>
+internal sealed class CommandProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly ConcurrentQueue<string> output = new();
+
+    private CommandProcess(Process process)
+    {
+        this.process = process;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => process.Id;
+
+    public bool HasExited => process.HasExited;
+
+    public string Output => string.Join('\n', output);
+
+    /// <summary>
+    /// Starts <paramref name="command"/>. With <paramref name="environment"/>, the process gets only it, PATH and
+    /// HOME=/nonexistent (the image user's home, which does not exist); without, this process's environment.
+    /// </summary>
+    public static CommandProcess Start(string[] command, IReadOnlyDictionary<string, string>? environment, string? directory)
+    {
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (directory is not null)
+        {
+            info.WorkingDirectory = directory;
+        }
+
+        foreach (var arg in command.Skip(1))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        if (environment is not null)
+        {
+            var path = System.Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin";
+            info.Environment.Clear();
+            info.Environment["PATH"] = path;
+            info.Environment["HOME"] = "/nonexistent";
+            info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+            foreach (var (key, value) in environment)
+            {
+                info.Environment[key] = value;
+            }
+        }
+
+        return new CommandProcess(Process.Start(info) ?? throw new InvalidOperationException($"could not start {command[0]}"));
+    }
+
+    /// <summary>Polls <paramref name="probe"/> until it returns <paramref name="wanted"/>; fails with the output if the process exits or time runs out.</summary>
+    public async Task WaitForAsync<T>(Func<Task<T>> probe, T wanted, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"exited with {process.ExitCode}:\n{Output}");
+            }
+
+            if (EqualityComparer<T>.Default.Equals(await probe(), wanted))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"not {wanted} within {timeout}:\n{Output}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits for an output line matching <paramref name="pattern"/>.</summary>
+    public async Task<Match> WaitForLineAsync(Regex pattern, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            foreach (var line in output)
+            {
+                var match = pattern.Match(line);
+                if (match.Success)
+                {
+                    return match;
+                }
+            }
+
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"exited with {process.ExitCode} before printing /{pattern}/:\n{Output}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no line /{pattern}/ within {timeout}:\n{Output}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        process.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is not null)
+        {
+            output.Enqueue(line);
+        }
+    }
 }
