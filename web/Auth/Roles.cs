@@ -83,4 +83,7 @@ public static class VisibilityClaims
     public static string PrincipalName(this ClaimsPrincipal user) => user.Identity?.Name ?? "anonymous";
 
     public static string RoleName(this ClaimsPrincipal user) => user.FindFirst(ClaimTypes.Role)?.Value ?? "";
+
+    /// <summary>An admin in the sense of <see cref="AccessPolicies.Admin"/>: the admin role and no scope.</summary>
+    public static bool IsUnscopedAdmin(this ClaimsPrincipal user) => user.RoleName() == Roles.Admin && user.AccessScope().IsUnrestricted;
 }
