@@ -24,7 +24,6 @@ public sealed class ViewOwnershipEndToEndTests(AuthServer server)
 
         var adminsView = await CreateAsync(admin, "admin: dev to prod", "last=24h&groupBy=app,env&filter=src.env = dev");
         var id = adminsView.GetProperty("id").GetString()!;
-        Assert.Equal(adminName, adminsView.GetProperty("owner").GetString());
 
         // The security test's requests: rename and re-point, then delete. Both refused, naming the owner.
         var (put, putBody) = await server.SendAsync(HttpMethod.Put, $"/api/v1/views/{id}", viewer, new { name = "pwned", query = "last=5m&filter=env = dev" });
@@ -33,6 +32,7 @@ public sealed class ViewOwnershipEndToEndTests(AuthServer server)
         var (delete, deleteBody) = await server.SendAsync(HttpMethod.Delete, $"/api/v1/views/{id}", viewer);
         Assert.True(delete == HttpStatusCode.Forbidden, $"DELETE by a dev viewer: {(int)delete} {deleteBody}");
         Assert.Contains("only its owner or an unscoped admin may delete it", Detail(deleteBody), StringComparison.Ordinal);
+        Assert.Equal(adminName, adminsView.GetProperty("owner").GetString());
 
         // Reading stays shared, and the view is as the admin saved it.
         var (got, gotBody) = await server.SendAsync(HttpMethod.Get, $"/api/v1/views/{id}", viewer);

@@ -209,8 +209,8 @@ public static class ViewsApi
             return $"name must be 1 to {MaxNameLength} characters";
         }
 
-        // Names are shown as text wherever they appear, markup included; control characters (line breaks) would
-        // still let a name forge lines of the process log, which writes it.
+        // A name is a one-line label (the map's menu, the page's title), shown as text, markup included; control
+        // characters (line breaks, escapes) have no place in one, as in a key's name.
         if (body.Name.Any(char.IsControl))
         {
             return "name must not contain control characters";
