@@ -7,10 +7,13 @@ namespace Visibility.EndToEnd.Tests;
 
 /// <summary>
 /// One <c>serve --demo</c> with authentication on (as <c>make demo</c> runs it) and OIDC bearer tokens from a
-/// loopback issuer; the demo's traffic comes through the broker. The admin key is the one serve printed.
+/// loopback issuer; the demo's traffic comes through the broker. The admin key is the one serve printed. Shared by
+/// the test classes of <see cref="Collection"/>, since each serve is expensive to start.
 /// </summary>
 public sealed class AuthServer : IAsyncLifetime, IDisposable
 {
+    public const string Collection = "serve --demo with authentication on";
+
     private readonly TempDirectory data = new("visibility-auth");
 
     public TestOidcIssuer Issuer { get; } = new();
@@ -86,7 +89,12 @@ public sealed class AuthServer : IAsyncLifetime, IDisposable
     }
 }
 
-public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthServer>
+/// <summary>The test classes that share one <see cref="AuthServer"/>.</summary>
+[CollectionDefinition(AuthServer.Collection)]
+public sealed class AuthServerTests : ICollectionFixture<AuthServer>;
+
+[Collection(AuthServer.Collection)]
+public sealed class AuthEndToEndTests(AuthServer server)
 {
     private static readonly string[] Scoped = ["env=dev"];
 

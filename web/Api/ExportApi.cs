@@ -121,7 +121,7 @@ public static class ExportApi
     /// network destination outside the operator's allow-list. Nothing here connects anywhere.
     /// </summary>
     private static string? Problems(ExportSinkDefinition definition, ClaimsPrincipal user, ExportService export) =>
-        definition.Validate().Concat(export.Destinations.Check(definition, trusted: user.IsAdmin())).ToList() is { Count: > 0 } problems
+        definition.Validate().Concat(export.Destinations.Check(definition, trusted: user.IsUnscopedAdmin())).ToList() is { Count: > 0 } problems
             ? string.Join("; ", problems)
             : null;
 

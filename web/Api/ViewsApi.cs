@@ -1,15 +1,24 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 using Visibility.Flows.Findings;
 using Visibility.Ingest.Enrichment;
 using Visibility.Query.Filtering;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Query.Views;
+using Visibility.Web.Auth;
+using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
 
-/// <summary>What the map UI needs besides the query API: saved views and the vocabulary for filter completion.</summary>
+/// <summary>
+/// What the map UI needs besides the query API: saved views and the vocabulary for filter completion. Views are
+/// shared for reading (a name and a query, no data: opening one queries within the caller's scope); only a view's
+/// owner or an unscoped admin replaces or deletes it, and each principal may own
+/// <see cref="LimitsOptions.MaxViewsPerPrincipal"/> of them. Changes are audited (<c>views.*</c>).
+/// </summary>
 public static class ViewsApi
 {
     public const int MaxNameLength = 200;
@@ -23,11 +32,14 @@ public static class ViewsApi
     {
         api.MapGet("/views", ListAsync).WithSummary("Saved map views");
         api.MapPost("/views", CreateAsync)
-            .WithSummary("Save a map view")
-            .WithDescription("Body: {\"name\": \"dev to prod\", \"query\": \"last=24h&groupBy=app,env&filter=src.env%20%3D%20dev\"}; open it at /?view=<id>.");
+            .WithSummary("Save a map view (the caller owns it)")
+            .WithDescription("Body: {\"name\": \"dev to prod\", \"query\": \"last=24h&groupBy=app,env&filter=src.env%20%3D%20dev\"}; open it at /?view=<id>.")
+            .AddEndpointFilter(new AuditFilter("views.create"));
         api.MapGet("/views/{id}", GetAsync).WithSummary("One saved view");
-        api.MapPut("/views/{id}", ReplaceAsync).WithSummary("Rename or change a saved view");
-        api.MapDelete("/views/{id}", DeleteAsync).WithSummary("Delete a saved view");
+        api.MapPut("/views/{id}", ReplaceAsync).WithSummary("Rename or change a saved view (its owner or an admin)")
+            .AddEndpointFilter(new AuditFilter("views.replace"));
+        api.MapDelete("/views/{id}", DeleteAsync).WithSummary("Delete a saved view (its owner or an admin)")
+            .AddEndpointFilter(new AuditFilter("views.delete"));
         api.MapGet("/labels", Labels)
             .WithSummary("Label keys and values of the inventory, kinds, findings and protocols (filter completion)");
         return api;
@@ -58,24 +70,33 @@ public static class ViewsApi
     }
 
     internal static async Task<Results<Created<SavedView>, ProblemHttpResult>> CreateAsync(
-        ViewBody? body, SavedViewStore views, CancellationToken cancellationToken)
+        ViewBody? body, HttpContext context, SavedViewStore views, IOptions<LimitsOptions> limits, CancellationToken cancellationToken)
     {
         if (Validate(body) is { } error)
         {
             return Bad(error);
         }
 
-        if ((await views.ListAsync(cancellationToken)).Count >= SavedViewStore.MaxViews)
+        var perPrincipal = limits.Value.MaxViewsPerPrincipal;
+        var owner = context.User.PrincipalName();
+        var created = await views.CreateAsync(body!.Name!.Trim(), Normalize(body.Query!), owner, perPrincipal, cancellationToken);
+        switch (created.RefusedBy)
         {
-            return Bad($"there are already {SavedViewStore.MaxViews} saved views; delete some first");
+            case ViewCap.Store:
+                return OverLimit($"there are already {SavedViewStore.MaxViews} saved views; delete some first", "SavedViewStore.MaxViews", SavedViewStore.MaxViews);
+            case ViewCap.Owner:
+                return OverLimit(
+                    $"{owner} already has {perPrincipal} saved views, the most one principal may have ({LimitsOptions.Section}:MaxViewsPerPrincipal); delete some first",
+                    $"{LimitsOptions.Section}:MaxViewsPerPrincipal", perPrincipal);
         }
 
-        var view = await views.SaveAsync(null, body!.Name!.Trim(), Normalize(body.Query!), cancellationToken);
+        var view = created.View!;
+        context.Items[AuditFilter.TargetItem] = $"id={view.Id}";
         return TypedResults.Created($"/api/v1/views/{view.Id}", view);
     }
 
     internal static async Task<Results<Ok<SavedView>, NotFound<ProblemDetailsBody>, ProblemHttpResult>> ReplaceAsync(
-        string id, ViewBody? body, SavedViewStore views, CancellationToken cancellationToken)
+        string id, ViewBody? body, ClaimsPrincipal user, SavedViewStore views, CancellationToken cancellationToken)
     {
         if (!SavedViewStore.IsId(id))
         {
@@ -87,23 +108,57 @@ public static class ViewsApi
             return Bad(error);
         }
 
-        if (await views.GetAsync(id, cancellationToken) is null)
+        if (await views.GetAsync(id, cancellationToken) is not { } view)
         {
             return NotFound(id);
         }
 
-        return TypedResults.Ok(await views.SaveAsync(id, body!.Name!.Trim(), Normalize(body.Query!), cancellationToken));
+        if (Refusal(view, user, "change") is { } refused)
+        {
+            return refused;
+        }
+
+        return TypedResults.Ok(await views.ReplaceAsync(view, body!.Name!.Trim(), Normalize(body.Query!), cancellationToken));
     }
 
     internal static async Task<Results<NoContent, NotFound<ProblemDetailsBody>, ProblemHttpResult>> DeleteAsync(
-        string id, SavedViewStore views, CancellationToken cancellationToken)
+        string id, ClaimsPrincipal user, SavedViewStore views, CancellationToken cancellationToken)
     {
         if (!SavedViewStore.IsId(id))
         {
             return Bad($"'{id}' is not a view id");
         }
 
-        return await views.DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
+        if (await views.GetAsync(id, cancellationToken) is not { } view)
+        {
+            return NotFound(id);
+        }
+
+        if (Refusal(view, user, "delete") is { } refused)
+        {
+            return refused;
+        }
+
+        await views.DeleteAsync(view, cancellationToken);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// A 403 when <paramref name="user"/> may not change <paramref name="view"/>. Not a 404: every reader lists every
+    /// view with its owner, so hiding the view's existence from a non-owner would hide nothing, and a 403 tells the
+    /// caller what to do (ask the owner or an admin).
+    /// </summary>
+    private static ProblemHttpResult? Refusal(SavedView view, ClaimsPrincipal user, string verb)
+    {
+        if (view.MayBeChangedBy(user.PrincipalName(), user.IsUnscopedAdmin()))
+        {
+            return null;
+        }
+
+        var detail = view.Owner is null
+            ? $"saved view '{view.Id}' has no owner (it was saved before views had owners): only an unscoped admin may {verb} it"
+            : $"saved view '{view.Id}' belongs to {view.Owner}: only its owner or an unscoped admin may {verb} it";
+        return TypedResults.Problem(detail, statusCode: StatusCodes.Status403Forbidden);
     }
 
     internal static Ok<Vocabulary> Labels(System.Security.Claims.ClaimsPrincipal user, WorkloadInventory inventory)
@@ -152,6 +207,13 @@ public static class ViewsApi
         if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > MaxNameLength)
         {
             return $"name must be 1 to {MaxNameLength} characters";
+        }
+
+        // A name is a one-line label (the map's menu, the page's title), shown as text, markup included; control
+        // characters (line breaks, escapes) have no place in one, as in a key's name.
+        if (body.Name.Any(char.IsControl))
+        {
+            return "name must not contain control characters";
         }
 
         if (body.Query is null || body.Query.Length > MaxQueryLength)
@@ -215,4 +277,9 @@ public static class ViewsApi
         TypedResults.NotFound(new ProblemDetailsBody("Not Found", 404, $"no saved view '{id}'"));
 
     private static ProblemHttpResult Bad(string error) => TypedResults.Problem(error, statusCode: StatusCodes.Status400BadRequest);
+
+    /// <summary>A 400 naming the limit, as the other limits of the API answer (docs/security.md, "Limits").</summary>
+    private static ProblemHttpResult OverLimit(string detail, string limit, int maxViews) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest,
+            extensions: new Dictionary<string, object?> { ["limit"] = limit, ["maxViews"] = maxViews });
 }

@@ -19,9 +19,9 @@ public sealed record AuditEntry(
     [property: JsonPropertyName("remote")] string Remote);
 
 /// <summary>
-/// The audit log: who created or revoked keys, changed the inventory, created, deleted or tested sinks, and drafted,
-/// simulated, rendered or diffed policy, with the outcome. Kept in the store (<c>audit_log</c>) and written to the
-/// process log. Secrets never enter it: a created key appears by its id.
+/// The audit log: who created or revoked keys, changed the inventory, created, deleted or tested sinks, drafted,
+/// simulated, rendered or diffed policy, and created, replaced or deleted saved views, with the outcome. Kept in the
+/// store (<c>audit_log</c>) and written to the process log. Secrets never enter it: a created key appears by its id.
 /// </summary>
 public sealed class AuditLog(IFlowStore store, ILogger<AuditLog> logger, TimeProvider? clock = null)
 {

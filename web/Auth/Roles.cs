@@ -84,6 +84,6 @@ public static class VisibilityClaims
 
     public static string RoleName(this ClaimsPrincipal user) => user.FindFirst(ClaimTypes.Role)?.Value ?? "";
 
-    /// <summary>An admin as the admin routes see one: the admin role and no scope.</summary>
-    public static bool IsAdmin(this ClaimsPrincipal user) => user.RoleName() == Roles.Admin && user.AccessScope().IsUnrestricted;
+    /// <summary>An admin in the sense of <see cref="AccessPolicies.Admin"/>: the admin role and no scope.</summary>
+    public static bool IsUnscopedAdmin(this ClaimsPrincipal user) => user.RoleName() == Roles.Admin && user.AccessScope().IsUnrestricted;
 }

@@ -52,6 +52,13 @@ public sealed class LimitsOptions
     /// </summary>
     [Range(1, 1_000_000)]
     public int Burst { get; set; } = 400;
+
+    /// <summary>
+    /// Saved views one principal may own (100): enough for a person's or a team key's working set, while one
+    /// principal alone fills at most a tenth of the store's 1,000 (<c>SavedViewStore.MaxViews</c>).
+    /// </summary>
+    [Range(1, Visibility.Query.Views.SavedViewStore.MaxViews)]
+    public int MaxViewsPerPrincipal { get; set; } = 100;
 }
 
 /// <summary>Configuration section <c>Visibility:Http</c>: where the API listens, TLS, CORS and HSTS.</summary>

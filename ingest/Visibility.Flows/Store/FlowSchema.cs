@@ -220,6 +220,11 @@ public static partial class FlowSchema
                 ORDER BY time
                 """,
             ]),
+            new Migration(13, "saved view owners", [
+                // The principal that created a view (its audit name). Views saved before have '' (no owner):
+                // only admins may change or delete them.
+                $"ALTER TABLE {db}.{ViewsTable} ADD COLUMN IF NOT EXISTS owner String DEFAULT '' AFTER query",
+            ]),
         ];
     }
 
