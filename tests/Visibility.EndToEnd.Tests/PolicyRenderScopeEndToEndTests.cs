@@ -8,7 +8,8 @@ namespace Visibility.EndToEnd.Tests;
 /// <c>env=dev</c> policy author who names <c>env=prod</c> groups gets none of their addresses, and cannot tell a
 /// prod group from one that does not exist (<c>env=staging</c>). The admin's render still resolves them.
 /// </summary>
-public sealed class PolicyRenderScopeEndToEndTests(AuthServer server) : IClassFixture<AuthServer>, IDisposable
+[Collection(AuthServer.Collection)]
+public sealed class PolicyRenderScopeEndToEndTests(AuthServer server) : IDisposable
 {
     private const string Render = "/api/v1/policy/render?format=nftables";
     private readonly TempDirectory files = new("visibility-render-scope");
