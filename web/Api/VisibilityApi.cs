@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Flows.Json;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
@@ -22,6 +23,10 @@ public static class VisibilityApi
     {
         services.AddOpenApi(options => options.AddParameterDocs());
         services.AddProblemDetails();
+
+        // Binding failures reach the exception handler, which names the field instead of answering a bare 400.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<BadRequestProblems>();
         return services;
     }
 
@@ -98,7 +103,7 @@ public static class VisibilityApi
         }
         catch (JsonException ex)
         {
-            return TypedResults.Problem($"the body must be a JSON array of workloads: {ex.Message}", statusCode: StatusCodes.Status400BadRequest);
+            return TypedResults.Problem($"the body must be a JSON array of workloads: {JsonProblem.Describe(ex, typeof(List<WorkloadSpec?>))}", statusCode: StatusCodes.Status400BadRequest);
         }
 
         if (workloads is null || workloads.Count == 0)
