@@ -83,7 +83,15 @@ public sealed class AuthServer : IAsyncLifetime, IDisposable
     }
 }
 
-public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthServer>
+/// <summary>The test classes that share one <see cref="AuthServer"/> (and so run one after another).</summary>
+[CollectionDefinition(Name)]
+public sealed class SharedAuthServer : ICollectionFixture<AuthServer>
+{
+    public const string Name = "serve --demo with authentication";
+}
+
+[Collection(SharedAuthServer.Name)]
+public sealed class AuthEndToEndTests(AuthServer server)
 {
     private static readonly string[] Scoped = ["env=dev"];
 
@@ -107,7 +115,7 @@ public sealed class AuthEndToEndTests(AuthServer server) : IClassFixture<AuthSer
             (HttpMethod.Get, "/api/v1/findings?last=1h", null, ["viewer", "policy-author", "exporter", "admin"]),
             (HttpMethod.Get, "/api/v1/workloads", null, ["viewer", "policy-author", "exporter", "admin"]),
             (HttpMethod.Get, "/readyz", null, ["viewer", "policy-author", "exporter", "admin"]),
-            (HttpMethod.Get, "/metrics", null, ["viewer", "policy-author", "exporter", "admin"]),
+            (HttpMethod.Get, "/metrics", null, ["admin"]),
             (HttpMethod.Get, "/api/v1/policy/draft?last=1h", null, ["policy-author", "admin"]),
             (HttpMethod.Post, "/api/v1/policy/diff", new { before = new { name = "a", groupBy = new[] { "app" }, rules = Array.Empty<object>() }, after = new { name = "b", groupBy = new[] { "app" }, rules = Array.Empty<object>() } }, ["policy-author", "admin"]),
             (HttpMethod.Get, "/api/v1/export/sinks", null, ["exporter", "admin"]),
