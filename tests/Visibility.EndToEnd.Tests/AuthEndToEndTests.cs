@@ -118,7 +118,7 @@ public sealed class AuthEndToEndTests(AuthServer server)
             (HttpMethod.Get, "/api/v1/findings?last=1h", null, ["viewer", "policy-author", "exporter", "admin"]),
             (HttpMethod.Get, "/api/v1/workloads", null, ["viewer", "policy-author", "exporter", "admin"]),
             (HttpMethod.Get, "/readyz", null, ["viewer", "policy-author", "exporter", "admin"]),
-            (HttpMethod.Get, "/metrics", null, ["viewer", "policy-author", "exporter", "admin"]),
+            (HttpMethod.Get, "/metrics", null, ["admin"]),
             (HttpMethod.Get, "/api/v1/policy/draft?last=1h", null, ["policy-author", "admin"]),
             (HttpMethod.Post, "/api/v1/policy/diff", new { before = new { name = "a", groupBy = new[] { "app" }, rules = Array.Empty<object>() }, after = new { name = "b", groupBy = new[] { "app" }, rules = Array.Empty<object>() } }, ["policy-author", "admin"]),
             (HttpMethod.Get, "/api/v1/export/sinks", null, ["exporter", "admin"]),

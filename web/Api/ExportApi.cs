@@ -232,7 +232,7 @@ public static class ExportApi
         }
         catch (JsonException ex)
         {
-            return (null, null, $"the body is not a sink definition: {ex.Message}");
+            return (null, null, $"the body is not a sink definition: {Visibility.Flows.Json.JsonProblem.Describe(ex, typeof(ExportSinkDefinition), Strict)}");
         }
     }
 

@@ -29,6 +29,7 @@ public static class OpenApiParameterDocs
         ["minSeverity"] = ("The lowest severity listed: low, medium, high or critical.", "high"),
         ["cursor"] = ("The next page: the cursor the previous page returned.", ""),
         ["format"] = ("json or csv.", "csv"),
+        ["maxRows"] = ("With all=true: the most rows the CSV download writes, 1 to 1,000,000 (the default); X-Visibility-Truncated says whether flows were left out.", "100000"),
     };
 
     public static OpenApiOptions AddParameterDocs(this OpenApiOptions options)

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Flows.Json;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Ingest.Enrichment;
@@ -166,7 +167,7 @@ public static class PolicyApi
         }
         catch (JsonException ex)
         {
-            return (null, $"the body is not valid: {ex.Message}");
+            return (null, $"the body is not valid: {JsonProblem.Describe(ex, typeof(T), Json)}");
         }
     }
 

@@ -39,7 +39,10 @@ public static class QueryApi
             .WithDescription("Example: /api/v1/findings?last=24h&minSeverity=high&filter=finding%20%3D%20cross_env");
         api.MapGet("/flows", GetFlowsAsync)
             .WithSummary("Raw flows matching a filter, newest first, paged by cursor (JSON or CSV)")
-            .WithDescription("Example: /api/v1/flows?last=1h&filter=dst.port%20%3D%205432&limit=100&format=csv; pass the response's next cursor as cursor= for the next page (CSV: the X-Next-Cursor header); format=csv&all=true downloads every matching flow (up to 1,000,000), read limit rows at a time.");
+            .WithDescription("Example: /api/v1/flows?last=1h&filter=dst.port%20%3D%205432&limit=100&format=csv; pass the response's next cursor as cursor= for the next page (CSV: the X-Next-Cursor header); "
+                + "format=csv&all=true downloads every matching flow, newest first, up to maxRows (default and at most 1,000,000), read limit rows at a time; "
+                + "X-Visibility-Truncated says whether flows were left out, X-Visibility-Row-Limit the bound, and X-Next-Cursor (when truncated) resumes after the last row. "
+                + "CSV text cells that would start a spreadsheet formula (=, +, -, @, tab, CR) or start with ' carry a leading '.");
         return api;
     }
 
@@ -154,7 +157,7 @@ public static class QueryApi
 
     internal static async Task<IResult> GetFlowsAsync(
         HttpContext context, ClaimsPrincipal user, FlowSearch search, string? from, string? to, string? last, string? filter, int? limit, string? cursor, string? format,
-        bool? all, CancellationToken cancellationToken)
+        bool? all, int? maxRows, CancellationToken cancellationToken)
     {
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
         {
@@ -196,10 +199,21 @@ public static class QueryApi
 
         if (all == true)
         {
+            var rows = maxRows ?? MaxExportRows;
+            if (rows < 1 || rows > MaxExportRows)
+            {
+                return Bad($"maxRows must be from 1 to {MaxExportRows}");
+            }
+
             // The whole range as one CSV download (the map's "export flows"), read page by page as it is written.
             return csv.Value
-                ? new CsvExport(search, new FlowSearchRequest(start, end, clause, limit ?? FlowSearch.MaxLimit, after))
+                ? new CsvExport(search, new FlowSearchRequest(start, end, clause, limit ?? FlowSearch.MaxLimit, after), rows)
                 : Bad("all=true exports CSV only: add format=csv");
+        }
+
+        if (maxRows is not null)
+        {
+            return Bad("maxRows bounds an all=true download: add all=true&format=csv");
         }
 
         var page = await search.RunAsync(new FlowSearchRequest(start, end, clause, max, after), cancellationToken);
@@ -264,7 +278,7 @@ public static class QueryApi
         }
     }
 
-    /// <summary>A page of flows as CSV (RFC 4180, a header row); the next page's cursor in <c>X-Next-Cursor</c>.</summary>
+    /// <summary>A page of flows as CSV (<see cref="FlowCsv"/>); the next page's cursor in <c>X-Next-Cursor</c>.</summary>
     private sealed class CsvFlows(FlowPage page) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
@@ -272,40 +286,43 @@ public static class QueryApi
             httpContext.Response.ContentType = "text/csv; charset=utf-8";
             if (page.Next is { } next)
             {
-                httpContext.Response.Headers["X-Next-Cursor"] = next.Encode();
+                httpContext.Response.Headers[NextCursorHeader] = next.Encode();
             }
 
-            await httpContext.Response.WriteAsync(CsvHeader, httpContext.RequestAborted);
+            await httpContext.Response.WriteAsync(FlowCsv.Header, httpContext.RequestAborted);
             await WriteCsvRowsAsync(httpContext, page.Flows);
         }
     }
 
     /// <summary>
     /// Every flow of a range and filter as one CSV download, newest first, read a page at a time with the keyset
-    /// cursor while it is written; at most <see cref="MaxExportRows"/> rows (a last comment line says when it stopped).
+    /// cursor while it is written, at most <paramref name="maxRows"/> rows. Where it stops is found before the first
+    /// byte (the cursor of the last row it may write), so the headers can say whether flows were left out and the
+    /// file holds data rows only; rows that arrive meanwhile are written when they sort before that stop.
     /// </summary>
-    private sealed class CsvExport(FlowSearch search, FlowSearchRequest first) : IResult
+    private sealed class CsvExport(FlowSearch search, FlowSearchRequest first, int maxRows) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
+            var stop = await search.CursorAfterAsync(first, maxRows, httpContext.RequestAborted);
+            var headers = httpContext.Response.Headers;
             httpContext.Response.ContentType = "text/csv; charset=utf-8";
-            httpContext.Response.Headers.ContentDisposition = "attachment; filename=\"flows.csv\"";
-            await httpContext.Response.WriteAsync(CsvHeader, httpContext.RequestAborted);
-            var request = first;
-            var rows = 0L;
+            headers.ContentDisposition = "attachment; filename=\"flows.csv\"";
+            headers[TruncatedHeader] = stop is null ? "false" : "true";
+            headers[RowLimitHeader] = maxRows.ToString(CultureInfo.InvariantCulture);
+            if (stop is { } resume)
+            {
+                headers[NextCursorHeader] = resume.Encode();
+            }
+
+            await httpContext.Response.WriteAsync(FlowCsv.Header, httpContext.RequestAborted);
+            var request = first with { Through = stop };
             while (true)
             {
                 var page = await search.RunAsync(request, httpContext.RequestAborted);
                 await WriteCsvRowsAsync(httpContext, page.Flows);
-                rows += page.Flows.Count;
                 if (page.Next is not { } next)
                 {
-                    return;
-                }
-
-                if (rows >= MaxExportRows)
-                {
-                    await httpContext.Response.WriteAsync($"# truncated after {MaxExportRows} rows; narrow the range or filter, or page with cursor={next.Encode()}\r\n", httpContext.RequestAborted);
                     return;
                 }
 
@@ -314,16 +331,24 @@ public static class QueryApi
         }
     }
 
+    /// <summary>The most rows one <c>all=true</c> CSV download writes.</summary>
     public const int MaxExportRows = 1_000_000;
 
-    private static readonly string CsvHeader = string.Join(',', FlowSearch.CsvColumns) + "\r\n";
+    /// <summary>On <c>all=true</c> downloads: <c>true</c> when matching flows were left out by the row bound, else <c>false</c>.</summary>
+    public const string TruncatedHeader = "X-Visibility-Truncated";
+
+    /// <summary>On <c>all=true</c> downloads: the row bound applied (<c>maxRows</c>).</summary>
+    public const string RowLimitHeader = "X-Visibility-Row-Limit";
+
+    /// <summary>Where the next page starts (a <c>cursor=</c> value); on a truncated download, right after its last row.</summary>
+    public const string NextCursorHeader = "X-Next-Cursor";
 
     private static async Task WriteCsvRowsAsync(HttpContext httpContext, IEnumerable<FlowRow> flows)
     {
         var text = new StringBuilder();
         foreach (var row in flows)
         {
-            text.AppendJoin(',', FlowSearch.CsvFields(row).Select(Quote)).Append("\r\n");
+            FlowCsv.AppendRow(text, row);
             if (text.Length > 1 << 16)
             {
                 await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
@@ -333,9 +358,6 @@ public static class QueryApi
 
         await httpContext.Response.WriteAsync(text.ToString(), httpContext.RequestAborted);
     }
-
-    private static string Quote(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
 }
 
 /// <summary>An analytics result with the size of the graph it ran on (and whether that graph was cut by its limit).</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Flows.Json;
 using Visibility.Query.Security;
 using Visibility.Web.Auth;
 
@@ -40,7 +41,7 @@ public static class SecurityApi
         }
         catch (JsonException ex)
         {
-            return Bad($"the body must be {{\"name\", \"role\", \"scope\"}}: {ex.Message}");
+            return Bad($"the body must be {{\"name\", \"role\", \"scope\"}}: {JsonProblem.Describe(ex, typeof(KeyRequest), Strict)}");
         }
 
         if (CheckKeyRequest(body?.Name, body?.Role, body?.Scope, out var scope) is { } problem)

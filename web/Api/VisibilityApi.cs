@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Visibility.Flows.Json;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
@@ -22,6 +23,10 @@ public static class VisibilityApi
     {
         services.AddOpenApi(options => options.AddParameterDocs());
         services.AddProblemDetails();
+
+        // Binding failures reach the exception handler, which names the field instead of answering a bare 400.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<BadRequestProblems>();
         return services;
     }
 
@@ -42,15 +47,20 @@ public static class VisibilityApi
         app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json");
 
-        app.MapHealthAndMetrics();
+        // Readiness for any role (the fallback policy); metrics name every sink of every scope, so admins only.
+        app.MapHealth();
+        app.MapMetrics().RequireAuthorization(AccessPolicies.Admin);
 
-        // Everything under /api/v1 needs at least a viewer (the fallback policy covers /readyz, /metrics, OpenAPI).
+        // Everything under /api/v1 needs at least a viewer (the fallback policy covers /readyz and OpenAPI).
         var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
         api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)")
             .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.upsert"));
         api.MapGet("/workloads", (ClaimsPrincipal user, WorkloadInventory inventory) =>
                 TypedResults.Ok(user.AccessScope() is { IsUnrestricted: false } scope ? [.. inventory.List().Where(w => scope.Matches(w.Name, w.Labels))] : inventory.List()))
             .WithSummary("List workloads (a scoped caller: those in its scope)");
+        // A catch-all, so Kubernetes workloads (namespace/pod) are deleted by their name as it is.
+        api.MapDelete("/workloads/{**name}", DeleteWorkloadAsync).WithSummary("Delete a workload added through the API (the inventory file's stay)")
+            .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.delete"));
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output")
             .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.kubernetes"));
         api.MapQueryApi();
@@ -61,14 +71,25 @@ public static class VisibilityApi
         return app;
     }
 
-    /// <summary>What every process serves, ingest workers included: liveness, readiness, Prometheus metrics.</summary>
+    /// <summary>What an ingest worker serves, without credentials: liveness, readiness, Prometheus metrics.</summary>
     public static WebApplication MapHealthAndMetrics(this WebApplication app)
+    {
+        app.MapHealth();
+        app.MapMetrics();
+        return app;
+    }
+
+    /// <summary>Liveness (open) and readiness.</summary>
+    public static WebApplication MapHealth(this WebApplication app)
     {
         app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription().AllowAnonymous();
         app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
-        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
         return app;
     }
+
+    /// <summary>Prometheus metrics: ingest, export sinks (by name) and HTTP refusals.</summary>
+    public static RouteHandlerBuilder MapMetrics(this WebApplication app) =>
+        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
 
     private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness, IngestMetrics ingest)
     {
@@ -98,7 +119,7 @@ public static class VisibilityApi
         }
         catch (JsonException ex)
         {
-            return TypedResults.Problem($"the body must be a JSON array of workloads: {ex.Message}", statusCode: StatusCodes.Status400BadRequest);
+            return TypedResults.Problem($"the body must be a JSON array of workloads: {JsonProblem.Describe(ex, typeof(List<WorkloadSpec?>))}", statusCode: StatusCodes.Status400BadRequest);
         }
 
         if (workloads is null || workloads.Count == 0)
@@ -121,6 +142,27 @@ public static class VisibilityApi
         await store.UpsertWorkloadsAsync(valid, cancellationToken);
         inventory.Upsert(valid);
         return TypedResults.Ok(new WorkloadsUpserted(valid.Count));
+    }
+
+    /// <summary>
+    /// Deletes a workload the API (or a Kubernetes import) added: a tombstone in the store, so every process that
+    /// loads the inventory from the store leaves it out, and this process's index rebuilt without it, so flows
+    /// enriched from then on no longer carry it. Flows already stored keep the labels they were stored with.
+    /// </summary>
+    internal static async Task<Results<NoContent, NotFound<ViewsApi.ProblemDetailsBody>, Conflict<ViewsApi.ProblemDetailsBody>>> DeleteWorkloadAsync(
+        string name, IFlowStore store, WorkloadInventory inventory, CancellationToken cancellationToken)
+    {
+        // The store first: were it down, the workload stays everywhere rather than vanishing here only.
+        var stored = await store.DeleteWorkloadAsync(name, cancellationToken);
+        var loaded = inventory.Remove(name);
+        if (stored || loaded)
+        {
+            return TypedResults.NoContent();
+        }
+
+        return inventory.InFile(name)
+            ? TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"workload '{name}' comes from the inventory file (Visibility:Inventory:Path); remove it there"))
+            : TypedResults.NotFound(new ViewsApi.ProblemDetailsBody("Not Found", 404, $"no workload '{name}'"));
     }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutKubernetesAsync(

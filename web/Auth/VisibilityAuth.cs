@@ -223,6 +223,30 @@ public static class VisibilityAuth
                 VisibilityClaims.Create("local", Roles.Admin, AccessScope.Unrestricted, "disabled"), Scheme.Name)));
     }
 
+    /// <summary>
+    /// A 403's detail: the caller's role and the roles that may. An endpoint's policy is the combination of its
+    /// group's and its own (the API's read policy and, say, the export policy), and a caller must pass every role
+    /// requirement of it, so the roles that may are those every requirement allows, in <see cref="Roles.All"/> order.
+    /// </summary>
+    public static string ForbiddenDetail(AuthorizationPolicy policy, ClaimsPrincipal user)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(user);
+        var allowed = Roles.All.ToList();
+        foreach (var requirement in policy.Requirements.OfType<Microsoft.AspNetCore.Authorization.Infrastructure.RolesAuthorizationRequirement>())
+        {
+            allowed.RemoveAll(role => !requirement.AllowedRoles.Contains(role, StringComparer.Ordinal));
+        }
+
+        var scoped = !user.AccessScope().IsUnrestricted;
+        return $"role '{user.RoleName()}'{(scoped ? " with a scope" : "")} may not do this; " + allowed switch
+        {
+            [] => "no role may",
+            [Roles.Admin] => "it needs an unscoped admin",
+            _ => "it needs one of the roles " + string.Join(", ", allowed),
+        };
+    }
+
     /// <summary>401 and 403 as problem+json naming what is missing, instead of empty bodies.</summary>
     private sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
     {
@@ -244,11 +268,7 @@ public static class VisibilityAuth
 
             if (authorizeResult.Forbidden)
             {
-                var roles = policy.Requirements.OfType<Microsoft.AspNetCore.Authorization.Infrastructure.RolesAuthorizationRequirement>()
-                    .SelectMany(r => r.AllowedRoles).Distinct().ToList();
-                var scoped = !context.User.AccessScope().IsUnrestricted;
-                var detail = $"role '{context.User.RoleName()}'{(scoped ? " with a scope" : "")} may not do this; it needs " +
-                    (roles.Count == 1 && roles[0] == Roles.Admin ? "an unscoped admin" : "one of the roles " + string.Join(", ", roles));
+                var detail = ForbiddenDetail(policy, context.User);
                 Log(context, 403, detail);
                 await Results.Problem(detail, statusCode: StatusCodes.Status403Forbidden).ExecuteAsync(context);
                 return;

@@ -69,7 +69,7 @@ public static class HttpLimits
                 .WithOrigins([.. http.Value.CorsOrigins])
                 .WithMethods("GET", "PUT", "POST", "DELETE")
                 .AllowAnyHeader()
-                .WithExposedHeaders("X-Next-Cursor", "Retry-After", "Content-Disposition")
+                .WithExposedHeaders(Api.QueryApi.NextCursorHeader, Api.QueryApi.TruncatedHeader, Api.QueryApi.RowLimitHeader, "Retry-After", "Content-Disposition")
                 .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
 
         services.AddRateLimiter(_ => { });

@@ -282,7 +282,7 @@ public static class PolicyCommand
         }
         catch (JsonException ex)
         {
-            throw new UsageException($"{file} is not a ruleset: {ex.Message}");
+            throw new UsageException($"{file} is not a ruleset: {Visibility.Flows.Json.JsonProblem.Describe(ex, typeof(PolicyRuleset))}");
         }
     }
 }

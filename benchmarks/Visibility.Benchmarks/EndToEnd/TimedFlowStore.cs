@@ -84,5 +84,7 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
 
     public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
 
+    public Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken) => inner.DeleteWorkloadAsync(name, cancellationToken);
+
     public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
 }

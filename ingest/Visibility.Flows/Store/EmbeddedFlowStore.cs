@@ -104,6 +104,19 @@ public sealed class EmbeddedFlowStore : IFlowStore
         return StoreSql.DecodeWorkloads(text);
     }
 
+    public async Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken)
+    {
+        var connection = control ?? throw NotInitialized();
+        var live = await connection.QueryTextAsync(StoreSql.WorkloadLive(Database), "TabSeparated", [new QueryParameter("name", name)], cancellationToken);
+        if (!StoreSql.DecodeLive(live))
+        {
+            return false;
+        }
+
+        await connection.InsertAsync(StoreSql.InsertWorkloads(Database), "JSONEachRow", StoreSql.EncodeTombstone(name, DateTime.UtcNow), cancellationToken);
+        return true;
+    }
+
     public async Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken)
     {
         var connection = control ?? throw NotInitialized();

@@ -61,6 +61,13 @@ public interface IFlowStore
 
     Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deletes a stored workload by writing a tombstone (a later version marked deleted), as upserts write versions:
+    /// <see cref="LoadWorkloadsAsync"/> no longer returns it, and an upsert of the name later brings it back. False,
+    /// writing nothing, when no live workload of that name is stored.
+    /// </summary>
+    Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken);
+
     /// <summary>The schema versions applied, ascending.</summary>
     Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken);
 }

@@ -38,6 +38,25 @@ public static class StoreSql
         ORDER BY name
         """;
 
+    /// <summary>
+    /// Whether a workload's latest version is live, as one TabSeparated line (<c>1</c> or <c>0</c>; no line when the
+    /// name was never stored); the name is the parameter <c>name</c>.
+    /// </summary>
+    public static string WorkloadLive(string database) =>
+        $$"""
+        SELECT argMax(deleted, updated_at) = 0
+        FROM {{FlowSchema.QuoteDatabase(database)}}.{{FlowSchema.WorkloadsTable}}
+        WHERE name = {name:String}
+        HAVING count() > 0
+        """;
+
+    /// <summary>Reads <see cref="WorkloadLive"/>'s output.</summary>
+    public static bool DecodeLive(string tabSeparated) => tabSeparated.Trim() == "1";
+
+    /// <summary>A workload's tombstone as a JSONEachRow row for <see cref="InsertWorkloads"/>, stamped <paramref name="now"/>.</summary>
+    public static byte[] EncodeTombstone(string name, DateTime now) =>
+        Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new WorkloadRow(name, "", 1, Stamp(now))) + "\n");
+
     /// <summary>The applied schema versions, one per TabSeparated line.</summary>
     public static string AppliedMigrations(string database) =>
         $"SELECT DISTINCT version FROM {FlowSchema.QuoteDatabase(database)}.{FlowSchema.MigrationsTable} ORDER BY version";
@@ -55,7 +74,7 @@ public static class StoreSql
     /// <summary>The workloads as JSONEachRow rows for <see cref="InsertWorkloads"/>, stamped <paramref name="now"/>.</summary>
     public static byte[] EncodeWorkloads(IReadOnlyList<WorkloadSpec> workloads, DateTime now)
     {
-        var stamp = now.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        var stamp = Stamp(now);
         var body = new StringBuilder();
         foreach (var workload in workloads)
         {
@@ -65,6 +84,8 @@ public static class StoreSql
 
         return Encoding.UTF8.GetBytes(body.ToString());
     }
+
+    private static string Stamp(DateTime now) => now.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
 
     /// <summary>Reads <see cref="LoadWorkloads"/>'s JSONEachRow output.</summary>
     public static IReadOnlyList<WorkloadSpec> DecodeWorkloads(string jsonEachRow)

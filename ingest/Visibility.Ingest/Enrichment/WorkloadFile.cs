@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Visibility.Flows.Json;
 using Visibility.Flows.Labels;
 
 namespace Visibility.Ingest.Enrichment;
@@ -37,7 +38,7 @@ public static class WorkloadFile
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"'{source}' is not a JSON array of workloads nor kubectl JSON output: {ex.Message}", ex);
+            throw new InvalidDataException($"'{source}' is not a JSON array of workloads nor kubectl JSON output: {JsonProblem.Describe(ex, typeof(List<WorkloadSpec?>))}", ex);
         }
 
         var problems = WorkloadValidation.Validate(workloads);

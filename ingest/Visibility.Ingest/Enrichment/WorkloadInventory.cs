@@ -41,6 +41,33 @@ public sealed class WorkloadInventory : ILabelLookup
         }
     }
 
+    /// <summary>
+    /// Removes the workload of that name the API added; false when the API added none. A workload of the same name
+    /// in the inventory file stays (it applies again).
+    /// </summary>
+    public bool Remove(string name)
+    {
+        lock (gate)
+        {
+            if (!fromApi.Remove(name))
+            {
+                return false;
+            }
+
+            Rebuild();
+            return true;
+        }
+    }
+
+    /// <summary>Whether the inventory file holds a workload of that name.</summary>
+    public bool InFile(string name)
+    {
+        lock (gate)
+        {
+            return fromFile.ContainsKey(name);
+        }
+    }
+
     /// <summary>Replaces the set that came from the inventory file (workloads removed from it disappear).</summary>
     public void ReplaceFileWorkloads(IEnumerable<WorkloadSpec> workloads)
     {

@@ -47,8 +47,14 @@ public readonly record struct FlowCursor(long TimeMs, string Topic, int Partitio
     }
 }
 
-/// <summary>A page of raw flows: newest first, after <see cref="After"/> when paging on.</summary>
-public sealed record FlowSearchRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, int Limit, FlowCursor? After);
+/// <summary>
+/// A page of raw flows: newest first, after <see cref="After"/> when paging on, and not beyond <see cref="Through"/>
+/// (the last flow of a bounded download, included) when set.
+/// </summary>
+public sealed record FlowSearchRequest(DateTimeOffset From, DateTimeOffset To, FilterClause Filter, int Limit, FlowCursor? After)
+{
+    public FlowCursor? Through { get; init; }
+}
 
 /// <summary>One raw flow record as the API and CLI show it.</summary>
 public sealed record FlowRow(
@@ -87,55 +93,20 @@ public sealed class FlowSearch(IFlowStore store, FindingRules rules)
 {
     public const int MaxLimit = 10_000;
 
-    public static readonly IReadOnlyList<string> CsvColumns =
-    [
-        "time", "end", "event", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "bytes_out", "bytes_in", "packets_out", "packets_in",
-        "src_workload", "src_kind", "src_app", "src_env", "src_role", "src_loc",
-        "dst_workload", "dst_kind", "dst_app", "dst_env", "dst_role", "dst_loc", "findings", "conn_id", "source",
-    ];
-
     public async Task<FlowPage> RunAsync(FlowSearchRequest request, CancellationToken cancellationToken)
     {
-        var db = FlowSchema.QuoteDatabase(store.Database);
-        var parameters = new List<QueryParameter>
-        {
-            new("from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("ne_from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("ne_to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
-            new("ne_baseline", ((long)rules.NewEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)),
-            new("limit", (request.Limit + 1).ToString(CultureInfo.InvariantCulture)),
-        };
-        parameters.AddRange(request.Filter.Parameters);
-        var after = "";
-        if (request.After is { } c)
-        {
-            after = "AND (ts, kafka_topic, kafka_partition, kafka_offset) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_topic:String}, {c_partition:Int32}, {c_offset:Int64})";
-            parameters.Add(new QueryParameter("c_ts", c.TimeMs.ToString(CultureInfo.InvariantCulture)));
-            parameters.Add(new QueryParameter("c_topic", c.Topic));
-            parameters.Add(new QueryParameter("c_partition", c.Partition.ToString(CultureInfo.InvariantCulture)));
-            parameters.Add(new QueryParameter("c_offset", c.Offset.ToString(CultureInfo.InvariantCulture)));
-        }
-
-        var sql = $$"""
-            SELECT toUnixTimestamp64Milli(ts) AS ts_ms, toUnixTimestamp64Milli(end_ts) AS end_ms, toString(conn_id) AS conn, event,
-                {{GraphQuery.ProtocolName}} AS proto_name,
+        ArgumentNullException.ThrowIfNull(request);
+        var parameters = Parameters(request);
+        parameters.Add(new QueryParameter("limit", (request.Limit + 1).ToString(CultureInfo.InvariantCulture)));
+        var sql = SelectSql(request, $"""
+            toUnixTimestamp64Milli(ts) AS ts_ms, toUnixTimestamp64Milli(end_ts) AS end_ms, toString(conn_id) AS conn, event,
+                {GraphQuery.ProtocolName} AS proto_name,
                 replaceOne(toString(src_ip), '::ffff:', '') AS src, src_port, replaceOne(toString(dst_ip), '::ffff:', '') AS dst, dst_port,
                 bytes_out, bytes_in, packets_out, packets_in,
                 src_workload, src_kind, mapUpdate(src_labels, map('role', src_role, 'app', src_app, 'env', src_env, 'loc', src_loc)) AS src_all,
                 dst_workload, dst_kind, mapUpdate(dst_labels, map('role', dst_role, 'app', dst_app, 'env', dst_env, 'loc', dst_loc)) AS dst_all,
                 findings, kafka_topic, kafka_partition, kafka_offset
-            FROM
-            (
-                SELECT * REPLACE ({{FlowSource.WithNewEdges(db)}} AS findings)
-                FROM {{db}}.{{FlowSchema.FlowsTable}}
-                WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-            )
-            WHERE ({{request.Filter.Sql}}) {{after}}
-            ORDER BY ts DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC
-            LIMIT {limit:UInt32}
-            SETTINGS output_format_json_quote_64bit_integers = 0
-            """;
+            """, "LIMIT {limit:UInt32}");
         var (rows, cursors) = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
         if (rows.Count > request.Limit)
         {
@@ -146,20 +117,75 @@ public sealed class FlowSearch(IFlowStore store, FindingRules rules)
         return new FlowPage(rows, null);
     }
 
-    /// <summary>A row as CSV fields in <see cref="CsvColumns"/> order.</summary>
-    public static IEnumerable<string> CsvFields(FlowRow row) =>
-    [
-        row.Time.ToString("O", CultureInfo.InvariantCulture), row.End?.ToString("O", CultureInfo.InvariantCulture) ?? "", row.Event, row.Protocol,
-        row.SrcIp, Number(row.SrcPort), row.DstIp, Number(row.DstPort),
-        Number(row.BytesOut), Number(row.BytesIn), Number(row.PacketsOut), Number(row.PacketsIn),
-        row.Src.Workload, row.Src.Kind, Label(row.Src, "app"), Label(row.Src, "env"), Label(row.Src, "role"), Label(row.Src, "loc"),
-        row.Dst.Workload, row.Dst.Kind, Label(row.Dst, "app"), Label(row.Dst, "env"), Label(row.Dst, "role"), Label(row.Dst, "loc"),
-        string.Join(';', row.Findings), row.ConnectionId, row.Source,
-    ];
+    /// <summary>
+    /// The cursor of the <paramref name="rows"/>-th flow of <paramref name="request"/> (ignoring its limit) when more
+    /// flows match, or null when at most <paramref name="rows"/> do: where a download bounded to that many rows
+    /// stops, known before it starts. Reads only the sorting key of the flows before it.
+    /// </summary>
+    public async Task<FlowCursor?> CursorAfterAsync(FlowSearchRequest request, int rows, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        var parameters = Parameters(request);
+        parameters.Add(new QueryParameter("skip", (rows - 1).ToString(CultureInfo.InvariantCulture)));
+        var sql = SelectSql(request, "toUnixTimestamp64Milli(ts) AS ts_ms, kafka_topic, kafka_partition, kafka_offset", "LIMIT 2 OFFSET {skip:UInt64}");
+        var cursors = await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, CursorOf), parameters, cancellationToken);
+        return cursors.Count == 2 ? cursors[0] : null;
+    }
 
-    private static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+    private List<QueryParameter> Parameters(FlowSearchRequest request)
+    {
+        var parameters = new List<QueryParameter>
+        {
+            new("from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_from", request.From.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_to", request.To.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+            new("ne_baseline", ((long)rules.NewEdgeBaseline.TotalSeconds).ToString(CultureInfo.InvariantCulture)),
+        };
+        parameters.AddRange(request.Filter.Parameters);
+        AddCursor(parameters, "c", request.After);
+        AddCursor(parameters, "t", request.Through);
+        return parameters;
+    }
 
-    private static string Label(FlowEnd end, string key) => end.Labels.GetValueOrDefault(key, "");
+    private static void AddCursor(List<QueryParameter> parameters, string prefix, FlowCursor? cursor)
+    {
+        if (cursor is { } c)
+        {
+            parameters.Add(new QueryParameter($"{prefix}_ts", c.TimeMs.ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter($"{prefix}_topic", c.Topic));
+            parameters.Add(new QueryParameter($"{prefix}_partition", c.Partition.ToString(CultureInfo.InvariantCulture)));
+            parameters.Add(new QueryParameter($"{prefix}_offset", c.Offset.ToString(CultureInfo.InvariantCulture)));
+        }
+    }
+
+    /// <summary>The flows of a request in cursor order (newest first; time, then Kafka position, unique per flow).</summary>
+    private string SelectSql(FlowSearchRequest request, string columns, string limit)
+    {
+        var db = FlowSchema.QuoteDatabase(store.Database);
+        const string Key = "(ts, kafka_topic, kafka_partition, kafka_offset)";
+        var after = request.After is null ? ""
+            : $"AND {Key} < (fromUnixTimestamp64Milli({{c_ts:Int64}}, 'UTC'), {{c_topic:String}}, {{c_partition:Int32}}, {{c_offset:Int64}})";
+        var through = request.Through is null ? ""
+            : $"AND {Key} >= (fromUnixTimestamp64Milli({{t_ts:Int64}}, 'UTC'), {{t_topic:String}}, {{t_partition:Int32}}, {{t_offset:Int64}})";
+        return $$"""
+            SELECT {{columns}}
+            FROM
+            (
+                SELECT * REPLACE ({{FlowSource.WithNewEdges(db)}} AS findings)
+                FROM {{db}}.{{FlowSchema.FlowsTable}}
+                WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+            )
+            WHERE ({{request.Filter.Sql}}) {{after}} {{through}}
+            ORDER BY ts DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC
+            {{limit}}
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+    }
+
+    private static FlowCursor CursorOf(JsonElement r) => new(
+        r.GetProperty("ts_ms").GetInt64(), r.GetProperty("kafka_topic").GetString()!, r.GetProperty("kafka_partition").GetInt32(), r.GetProperty("kafka_offset").GetInt64());
 
     private static (List<FlowRow>, List<FlowCursor>) Parse(ReadOnlySpan<byte> output)
     {

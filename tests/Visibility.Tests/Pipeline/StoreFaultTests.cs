@@ -179,6 +179,8 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
 
         public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
 
+        public Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken) => inner.DeleteWorkloadAsync(name, cancellationToken);
+
         public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
 
         private void ThrowIfDown()

@@ -42,10 +42,15 @@ export function authHeaders(headers = {}) {
   return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
 }
 
-/** Links to the API (CSV downloads) fetch with the key and save the answer, since a plain link cannot send it. */
+/**
+ * Links to the API (CSV downloads) fetch with the key and save the answer, since a plain link cannot send it.
+ * Resolves to the row bound when the server left rows out of the download (X-Visibility-Truncated), else null.
+ */
 export function downloadWithKey(anchor) {
   return fetch(anchor.href, { headers: authHeaders() }).then(async (response) => {
     if (!response.ok) throw new ApiError(response.status, await problem(response));
+    const truncated = response.headers.get('X-Visibility-Truncated') === 'true'
+      ? Number(response.headers.get('X-Visibility-Row-Limit')) : null;
     const url = URL.createObjectURL(await response.blob());
     const save = document.createElement('a');
     save.href = url;
@@ -54,6 +59,7 @@ export function downloadWithKey(anchor) {
     save.click();
     save.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    return truncated;
   });
 }
 

@@ -406,7 +406,9 @@ document.addEventListener('click', (event) => {
   const link = event.target.closest && event.target.closest('a[href^="/api/"]');
   if (!link || !apiKey()) return;
   event.preventDefault();
-  downloadWithKey(link).catch((error) => {
+  downloadWithKey(link).then((truncated) => {
+    if (truncated) status(`Download holds the newest ${count(truncated)} flows only: narrow the range or filter for the rest.`);
+  }).catch((error) => {
     if (error.status === 401) signIn(error.message);
     else status(`Download failed: ${error.message}`);
   });

@@ -152,6 +152,17 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     public async Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) =>
         StoreSql.DecodeWorkloads(await QueryTextAsync(StoreSql.LoadWorkloads(Database), "JSONEachRow", [], cancellationToken));
 
+    public async Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!StoreSql.DecodeLive(await QueryTextAsync(StoreSql.WorkloadLive(Database), "TabSeparated", [new QueryParameter("name", name)], cancellationToken)))
+        {
+            return false;
+        }
+
+        await InsertAsync(StoreSql.InsertWorkloads(Database), "JSONEachRow", StoreSql.EncodeTombstone(name, DateTime.UtcNow), cancellationToken);
+        return true;
+    }
+
     public async Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) =>
         StoreSql.DecodeVersions(await QueryTextAsync(StoreSql.AppliedMigrations(Database), "TabSeparated", [], cancellationToken));
 
