@@ -139,7 +139,13 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             var graph = await PipelineEndToEndTests.WaitForGraphAsync(
                 http, g => PipelineEndToEndTests.Edges(g).Values.Sum(e => e.Flows) >= connections, TimeSpan.FromSeconds(90));
             Assert.Equal(connections, PipelineEndToEndTests.Edges(graph).Values.Sum(e => e.Flows));
-            Assert.Contains(endpoint.Lines, l => l.Contains("user=nonroot-ingest ", StringComparison.Ordinal) && l.Contains("-> 200 (insert RowBinary", StringComparison.Ordinal));
+            // The endpoint logs a request after answering it, and its output is read asynchronously: wait for the line.
+            var insertDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!endpoint.Lines.Any(l => l.Contains("user=nonroot-ingest ", StringComparison.Ordinal) && l.Contains("-> 200 (insert RowBinary", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < insertDeadline, $"no RowBinary insert by the ingest user in the endpoint's log:\n{string.Join('\n', endpoint.Lines.TakeLast(20))}");
+                await Task.Delay(100);
+            }
 
             // Both still run, so nothing they had to write was out of reach; and server mode left the data folder
             // alone, which is why the deployment mounts no volume there.
