@@ -57,8 +57,9 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(SecretLength / 2));
         var now = clock.GetUtcNow();
         var info = new ApiKeyInfo(id, name, role, scope.Text, now, createdBy, false);
-        await WriteAsync(info, Hash(secret), cancellationToken);
-        await ReloadAsync(cancellationToken);
+        var hash = Hash(secret);
+        await WriteAsync(info, hash, cancellationToken);
+        await RememberAsync(new Entry(info, hash));
         return new CreatedApiKey(Prefix + id + "_" + secret, info);
     }
 
@@ -71,9 +72,27 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
             return false;
         }
 
-        await WriteAsync(entry.Info with { Revoked = true }, entry.Hash, cancellationToken);
-        await ReloadAsync(cancellationToken);
+        var revoked = entry with { Info = entry.Info with { Revoked = true } };
+        await WriteAsync(revoked.Info, revoked.Hash, cancellationToken);
+        await RememberAsync(revoked);
         return true;
+    }
+
+    /// <summary>
+    /// Puts a key this process has just written into the keys in memory, so it takes effect here at once. Under the
+    /// reload gate: a reload whose read came before the write has finished by then, and any later one reads it.
+    /// </summary>
+    private async Task RememberAsync(Entry entry)
+    {
+        await reloadGate.WaitAsync(CancellationToken.None);
+        try
+        {
+            keys = new Dictionary<string, Entry>(keys, StringComparer.Ordinal) { [entry.Info.Id] = entry };
+        }
+        finally
+        {
+            reloadGate.Release();
+        }
     }
 
     public async Task<IReadOnlyList<ApiKeyInfo>> ListAsync(CancellationToken cancellationToken)
@@ -131,11 +150,13 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
         await reloadGate.WaitAsync(cancellationToken);
         try
         {
+            // A reload whose read began after this call started has seen everything written before it.
             if (loadedAt > started)
             {
                 return;
             }
 
+            var readAt = clock.GetUtcNow();
             var text = await store.QueryAsync(
                 $"""
                 SELECT id, argMax(name, updated_at) AS name, argMax(role, updated_at) AS role, argMax(scope, updated_at) AS scope,
@@ -155,7 +176,7 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
             }
 
             keys = loaded;
-            loadedAt = clock.GetUtcNow();
+            loadedAt = readAt;
         }
         finally
         {
