@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Visibility.Ingest.Demo;
+using Visibility.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Visibility.EndToEnd.Tests;
@@ -38,7 +39,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
             {
                 var (status, _, text) = await GetAsync(path, server.AdminKey);
                 Assert.True(status == HttpStatusCode.OK, text);
-                rows = Csv(text);
+                rows = CsvText.Parse(text);
                 if (rows.Skip(1).Any(r => r[Column(rows, "dst_loc")].Contains("HYPERLINK", StringComparison.Ordinal)))
                 {
                     break;
@@ -73,7 +74,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         var cursor = Header(headers, "X-Next-Cursor");
         Assert.NotNull(cursor);
         Assert.DoesNotContain(text.Split("\r\n"), line => line.StartsWith('#'));
-        var rows = Csv(text);
+        var rows = CsvText.Parse(text);
         Assert.Equal("time", rows[0][0]);
         Assert.True(rows.Count - 1 >= 20, $"{rows.Count - 1} rows");
 
@@ -81,7 +82,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         var last = DateTimeOffset.Parse(rows[^1][0], System.Globalization.CultureInfo.InvariantCulture);
         var (next, _, rest) = await GetAsync($"/api/v1/flows?last=1h&format=csv&limit=5&cursor={Uri.EscapeDataString(cursor!)}", server.AdminKey);
         Assert.Equal(HttpStatusCode.OK, next);
-        Assert.All(Csv(rest).Skip(1), r => Assert.True(DateTimeOffset.Parse(r[0], System.Globalization.CultureInfo.InvariantCulture) <= last, r[0]));
+        Assert.All(CsvText.Parse(rest).Skip(1), r => Assert.True(DateTimeOffset.Parse(r[0], System.Globalization.CultureInfo.InvariantCulture) <= last, r[0]));
 
         // Everything fits: the header says so, and there is no cursor.
         var (whole, wholeHeaders, wholeText) = await GetAsync("/api/v1/flows?last=1h&format=csv&all=true&filter=" + Uri.EscapeDataString("src.ip = 192.0.2.99"), server.AdminKey);
@@ -94,7 +95,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
             ["flows", "--last", "1h", "--limit", "5", "--csv", "--url", server.Serve.BaseUrl],
             new Dictionary<string, string> { ["VISIBILITY_API_KEY"] = server.AdminKey });
         Assert.True(cli.ExitCode == 0, cli.Stderr);
-        Assert.Equal(6, Csv(cli.Stdout).Count);
+        Assert.Equal(6, CsvText.Parse(cli.Stdout).Count);
         Assert.DoesNotContain(cli.Stdout.Split('\n'), line => line.StartsWith('#'));
         Assert.Contains("more flows", cli.Stderr, StringComparison.Ordinal);
     }
@@ -309,62 +310,4 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
     }
 
     private static int Column(List<string[]> rows, string name) => Array.IndexOf(rows[0], name);
-
-    /// <summary>RFC 4180 as a spreadsheet reads it: quoted cells may hold commas, quotes ("") and line breaks.</summary>
-    private static List<string[]> Csv(string text)
-    {
-        var rows = new List<string[]>();
-        var row = new List<string>();
-        var cell = new StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"')
-                {
-                    cell.Append('"');
-                    i++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    cell.Append(c);
-                }
-            }
-            else if (c == '"')
-            {
-                quoted = true;
-            }
-            else if (c == ',')
-            {
-                row.Add(cell.ToString());
-                cell.Clear();
-            }
-            else if (c == '\n' || (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n'))
-            {
-                i += c == '\r' ? 1 : 0;
-                row.Add(cell.ToString());
-                cell.Clear();
-                rows.Add([.. row]);
-                row.Clear();
-            }
-            else
-            {
-                cell.Append(c);
-            }
-        }
-
-        if (cell.Length > 0 || row.Count > 0)
-        {
-            row.Add(cell.ToString());
-            rows.Add([.. row]);
-        }
-
-        return rows;
-    }
 }

