@@ -81,6 +81,25 @@ public sealed class ExportConfinementEndToEndTests(ConfinedExportServer server) 
     }
 
     [Fact]
+    public async Task FileSinkTest_AnotherSinksFileOrItsRotations_IsRefused()
+    {
+        // An admin's sink writes soc/archive.jsonl; an exporter aims a test (which rotates at maxBytes) or a sink of
+        // its own at that file or its rotated files.
+        var (created, createdBody) = await SendAsync("/api/v1/export/sinks", null, new { name = "archive", type = "file", path = "soc/archive.jsonl", format = "json" });
+        Assert.True(created == HttpStatusCode.Created, $"{created}: {createdBody}");
+        foreach (var path in new[] { "soc/archive.jsonl", "soc/archive.jsonl.1", "soc/./archive.jsonl", Path.Combine(ExportDirectory, "soc", "archive.jsonl.5") })
+        {
+            var (status, body) = await SendAsync("/api/v1/export/test", Exporter, new { type = "file", path, maxBytes = 4096, maxFiles = 1 });
+            Assert.True(status == HttpStatusCode.BadRequest, $"{path}: {status}: {body}");
+            Assert.Contains("of another sink", body, StringComparison.Ordinal);
+        }
+
+        var (mine, mineBody) = await SendAsync("/api/v1/export/sinks", Exporter, new { name = "mine", type = "file", path = "soc/archive.jsonl" });
+        Assert.True(mine == HttpStatusCode.BadRequest, $"{mine}: {mineBody}");
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync("/api/v1/export/sinks/archive", null, delete: true)).Status);
+    }
+
+    [Fact]
     public async Task SyslogSinkTest_ByAnExporter_IsNotAPortScanner()
     {
         // On today's main port 1 answered "Connection refused" and the service's own port "delivered". Now both get
@@ -111,6 +130,7 @@ public sealed class ExportConfinementEndToEndTests(ConfinedExportServer server) 
         }
 
         Assert.Single(caAnswers.Distinct());
+        Assert.Contains("leaves the CA folder", caAnswers[0], StringComparison.Ordinal);
         Assert.DoesNotContain("does not exist", caAnswers[0], StringComparison.Ordinal);
 
         // A destination the operator listed works for the exporter; any destination for an admin.
@@ -123,9 +143,9 @@ public sealed class ExportConfinementEndToEndTests(ConfinedExportServer server) 
     }
 
     /// <summary>A request with the exporter's key, or the admin key (null); the answer's status and body.</summary>
-    private async Task<(HttpStatusCode Status, string Body)> SendAsync(string path, string? credential, object? json = null)
+    private async Task<(HttpStatusCode Status, string Body)> SendAsync(string path, string? credential, object? json = null, bool delete = false)
     {
-        using var request = new HttpRequestMessage(json is null ? HttpMethod.Get : HttpMethod.Post, path);
+        using var request = new HttpRequestMessage(delete ? HttpMethod.Delete : json is null ? HttpMethod.Get : HttpMethod.Post, path);
         if (credential is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
@@ -158,17 +178,22 @@ public sealed class ConfinedExportServer : IAsyncLifetime, IDisposable
 
     public string ExportDirectory => Path.Combine(data.Path, "export");
 
+    /// <summary>The operator's CA folder (empty: the test is about what lies outside it).</summary>
+    public string CaDirectory => Path.Combine(data.Path, "ca");
+
     public int AllowedPort => ((IPEndPoint)allowedReceiver.LocalEndpoint).Port;
 
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Outside.Path);
+        Directory.CreateDirectory(CaDirectory);
         allowedReceiver.Start();
         _ = AcceptAndDrainAsync();
         Serve = VisibilityProcess.Start(data.Path, [], new Dictionary<string, string>
         {
             ["Visibility__Auth__Disabled"] = "false",
             ["Visibility__Export__AllowedDestinations__0"] = $"127.0.0.1:{AllowedPort.ToString(CultureInfo.InvariantCulture)}",
+            ["Visibility__Export__CaDirectory"] = CaDirectory,
         });
         await Serve.WaitForPrintedKeyAsync(TimeSpan.FromSeconds(90));
         await Serve.WaitReadyAsync(TimeSpan.FromSeconds(60));

@@ -74,6 +74,11 @@ public static class ExportApi
             return Bad(name is null ? "name is required" : $"name '{name}' must be 1–64 letters, digits, '-' or '_'");
         }
 
+        if (export.Get(name!) is not null)
+        {
+            return NameTaken(name!);
+        }
+
         if (Problems(definition!, user, export) is { } problems)
         {
             return Bad(problems);
@@ -81,8 +86,11 @@ public static class ExportApi
 
         return await export.CreateAsync(name!, definition!, cancellationToken) is { } view
             ? TypedResults.Created($"/api/v1/export/sinks/{name}", view)
-            : TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"a sink named '{name}' exists"));
+            : NameTaken(name!);
     }
+
+    private static Conflict<ViewsApi.ProblemDetailsBody> NameTaken(string name) =>
+        TypedResults.Conflict(new ViewsApi.ProblemDetailsBody("Conflict", 409, $"a sink named '{name}' exists"));
 
     internal static Results<Ok<ExportSinkView>, NotFound<ViewsApi.ProblemDetailsBody>> GetSink(string name, ClaimsPrincipal user, ExportService export) =>
         export.Get(name) is { } view && Visible(user, view) ? TypedResults.Ok(view) : NotFound(name);
@@ -118,10 +126,14 @@ public static class ExportApi
 
     /// <summary>
     /// The definition's own problems and those of its destination; null when there are none. Only admins may name a
-    /// network destination outside the operator's allow-list. Nothing here connects anywhere.
+    /// network destination outside the operator's allow-list; nobody may name another sink's file. Nothing here
+    /// connects anywhere.
     /// </summary>
     private static string? Problems(ExportSinkDefinition definition, ClaimsPrincipal user, ExportService export) =>
-        definition.Validate().Concat(export.Destinations.Check(definition, trusted: user.IsUnscopedAdmin())).ToList() is { Count: > 0 } problems
+        definition.Validate()
+            .Concat(export.Destinations.Check(definition, trusted: user.IsUnscopedAdmin()))
+            .Concat(export.FileInUse(definition) ? [$"path '{definition.Path}' is the file (or a rotated file) of another sink: give a file of its own"] : [])
+            .ToList() is { Count: > 0 } problems
             ? string.Join("; ", problems)
             : null;
 

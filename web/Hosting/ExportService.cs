@@ -57,7 +57,7 @@ public sealed class ExportOptions
         var files = string.IsNullOrWhiteSpace(Directory) ? Path.Combine(storePath, "export") : Directory;
         return new ExportDestinations(
             new ExportDirectory(files),
-            string.IsNullOrWhiteSpace(CaDirectory) ? null : new ExportDirectory(CaDirectory),
+            string.IsNullOrWhiteSpace(CaDirectory) ? null : new ExportDirectory(CaDirectory, "the CA folder", readOnly: true),
             AllowedDestinations,
             [.. kafka.TopicFormats().Keys, kafka.DeadLetterTopic]);
     }
@@ -301,6 +301,29 @@ public sealed class ExportService(
         }
     }
 
+    /// <summary>
+    /// Whether a file sink definition names the file of a sink that exists, or one of its rotated files (<c>.1</c> …),
+    /// or would rotate onto one: two writers on one file would cut or rotate away each other's confirmed lines.
+    /// </summary>
+    public bool FileInUse(ExportSinkDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        if (definition.Type != "file" || !Destinations.Files.TryResolve(definition.Path, out var path, out _))
+        {
+            return false;
+        }
+
+        lock (sinks)
+        {
+            return sinks.Values.Any(s => s.Definition.Type == "file"
+                && Destinations.Files.TryResolve(s.Definition.Path, out var other, out _)
+                && (path == other || IsRotationOf(path, other) || IsRotationOf(other, path)));
+        }
+
+        static bool IsRotationOf(string candidate, string file) =>
+            candidate.Length > file.Length + 1 && candidate.StartsWith(file + ".", StringComparison.Ordinal) && candidate[(file.Length + 1)..].All(char.IsAsciiDigit);
+    }
+
     /// <summary>Every sink's status (the /metrics series).</summary>
     public IReadOnlyList<ExportStreamStatus> Statuses()
     {
@@ -320,6 +343,14 @@ public sealed class ExportService(
         if (!definition.Enabled)
         {
             logger.LogInformation("Export {Sink}: disabled", name);
+            return;
+        }
+
+        // Sinks saved through the API before the destination rules existed meet them here: their file and CA paths
+        // (the allow-list of network destinations binds their creators, which a saved sink does not record).
+        if (Destinations.Check(definition, trusted: true) is { Count: > 0 } refused)
+        {
+            logger.LogError("Export {Sink}: not started: {Error}", name, string.Join("; ", refused));
             return;
         }
 

@@ -15,7 +15,7 @@ public sealed class ExportDestinationsTests : IDisposable
         File.WriteAllText(Path.Combine(parent, "ca", "siem.pem"), "-----BEGIN CERTIFICATE-----\n");
         destinations = new ExportDestinations(
             new ExportDirectory(Path.Combine(parent, "export")),
-            new ExportDirectory(Path.Combine(parent, "ca")),
+            new ExportDirectory(Path.Combine(parent, "ca"), "the CA folder", readOnly: true),
             ["siem.example:6514", "[::1]:514", "Kafka-1.Example:9093"],
             ["flows", "flows-dlq"]);
     }
@@ -59,9 +59,9 @@ public sealed class ExportDestinationsTests : IDisposable
         Assert.Contains($"topic '{topic}' is one ingest reads or dead-letters to", destinations.Check(new ExportSinkDefinition { Type = "kafka", Topic = topic }, trusted: true).Single(), StringComparison.Ordinal);
 
     [Theory]
-    [InlineData("/etc/shadow", "leaves the export directory")]
-    [InlineData("/etc/nonexistent", "leaves the export directory")]
-    [InlineData("../export/x.pem", "leaves the export directory")]
+    [InlineData("/etc/shadow", "leaves the CA folder")]
+    [InlineData("/etc/nonexistent", "leaves the CA folder")]
+    [InlineData("../export/x.pem", "leaves the CA folder")]
     [InlineData("missing.pem", "is not in the CA folder")]
     public void CaFile_OutsideTheFolderOrMissing_IsRefused_WithoutTellingWhatExistsOutside(string caFile, string expected)
     {
@@ -77,6 +77,28 @@ public sealed class ExportDestinationsTests : IDisposable
         Assert.Equal(Path.Combine(parent, "ca", "siem.pem"), destinations.CaFile(definition));
         var none = new ExportDestinations(new ExportDirectory(Path.Combine(parent, "export")), null, [], []);
         Assert.Contains("Visibility:Export:CaDirectory", Assert.Single(none.Check(definition, trusted: true)), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A Kubernetes Secret volume: each file is a link into <c>..data</c>, itself a link to a timestamped folder. Such
+    /// links are followed while they stay inside the CA folder; one that leads out of it is refused.
+    /// </summary>
+    [Fact]
+    public void CaFile_SecretVolumeLinksInsideTheFolder_AreFollowed_LinksOutOfItRefused()
+    {
+        var ca = Path.Combine(parent, "ca");
+        var stamped = Directory.CreateDirectory(Path.Combine(ca, "..2026_12_07_04_00_00.123")).FullName;
+        File.WriteAllText(Path.Combine(stamped, "k8s.pem"), "-----BEGIN CERTIFICATE-----\n");
+        Directory.CreateSymbolicLink(Path.Combine(ca, "..data"), "..2026_12_07_04_00_00.123");
+        File.CreateSymbolicLink(Path.Combine(ca, "k8s.pem"), "..data/k8s.pem");
+        File.WriteAllText(Path.Combine(parent, "outside.pem"), "-----BEGIN CERTIFICATE-----\n");
+        File.CreateSymbolicLink(Path.Combine(ca, "escape.pem"), Path.Combine(parent, "outside.pem"));
+
+        var mounted = new ExportSinkDefinition { Host = "siem.example", Port = 6514, Protocol = "tls", CaFile = "k8s.pem" };
+        Assert.Empty(destinations.Check(mounted, trusted: false));
+        Assert.Equal(Path.Combine(ca, "k8s.pem"), destinations.CaFile(mounted));
+        var escape = new ExportSinkDefinition { Host = "siem.example", Port = 6514, Protocol = "tls", CaFile = "escape.pem" };
+        Assert.Contains("leaves the CA folder through a link", Assert.Single(destinations.Check(escape, trusted: true)), StringComparison.Ordinal);
     }
 
     [Fact]

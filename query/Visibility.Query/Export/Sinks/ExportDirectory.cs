@@ -18,18 +18,34 @@ public sealed partial class ExportDirectory
 
     private const int NameMaxBytes = 255;
 
-    public ExportDirectory(string root)
+    /// <param name="root">The folder.</param>
+    /// <param name="name">How messages name it (<c>the export directory</c>, <c>the CA folder</c>).</param>
+    /// <param name="readOnly">
+    /// Only read from (CA files): links are followed as long as the file they end at lies inside the folder as the
+    /// kernel resolves it — Kubernetes mounts a Secret's files as links into a hidden folder beside them — and hard
+    /// links do not matter.
+    /// </param>
+    public ExportDirectory(string root, string name = "the export directory", bool readOnly = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         Root = Path.GetFullPath(root).TrimEnd('/');
         if (Root.Length == 0)
         {
-            throw new ArgumentException("The export directory cannot be the file system's root: name a folder of its own.", nameof(root));
+            throw new ArgumentException($"{name} cannot be the file system's root: name a folder of its own.", nameof(root));
         }
+
+        Name = name;
+        ReadOnly = readOnly;
     }
 
     /// <summary>The folder, absolute and normalised, without a trailing separator.</summary>
     public string Root { get; }
+
+    /// <summary>How messages name the folder.</summary>
+    public string Name { get; }
+
+    /// <summary>Read from only: links inside it are followed while they stay inside it.</summary>
+    public bool ReadOnly { get; }
 
     /// <summary>
     /// The absolute path a requested one stands for, when it is allowed; otherwise false and an error that names the
@@ -40,7 +56,7 @@ public sealed partial class ExportDirectory
         fullPath = "";
         if (string.IsNullOrWhiteSpace(requested))
         {
-            error = "is empty: give a file name inside the export directory";
+            error = $"is empty: give a file name inside {Name}";
             return false;
         }
 
@@ -65,7 +81,7 @@ public sealed partial class ExportDirectory
         var candidate = Path.GetFullPath(Path.IsPathRooted(requested) ? requested : Path.Combine(Root, requested));
         if (!IsInside(candidate))
         {
-            error = "leaves the export directory: give a path relative to it, without '..' above it";
+            error = $"leaves {Name}: give a path relative to it, without '..' above it";
             return false;
         }
 
@@ -77,7 +93,7 @@ public sealed partial class ExportDirectory
             return false;
         }
 
-        if (CheckOnDisk(names) is { } problem)
+        if ((ReadOnly ? CheckResolved(candidate) : CheckOnDisk(names)) is { } problem)
         {
             error = problem;
             return false;
@@ -90,7 +106,7 @@ public sealed partial class ExportDirectory
 
     /// <summary>Resolves a path that must be allowed; throws <see cref="IOException"/> naming the problem otherwise.</summary>
     public string Resolve(string requested) =>
-        TryResolve(requested, out var full, out var error) ? full : throw new IOException($"Export path '{requested}' {error} ({Root}).");
+        TryResolve(requested, out var full, out var error) ? full : throw new IOException($"'{requested}' {error}.");
 
     /// <summary>
     /// Creates the folders between the root and a resolved file (the root too, when missing), refusing links met on
@@ -100,7 +116,7 @@ public sealed partial class ExportDirectory
     {
         if (!IsInside(fullPath))
         {
-            throw new IOException($"'{fullPath}' is outside the export directory {Root}.");
+            throw new IOException($"'{fullPath}' is outside {Name}.");
         }
 
         Directory.CreateDirectory(Root);
@@ -117,7 +133,7 @@ public sealed partial class ExportDirectory
                 case FileKind.Directory:
                     break;
                 default:
-                    throw new IOException($"'{current}' is not a folder (a link or a file) inside the export directory {Root}.");
+                    throw new IOException($"'{current[(Root.Length + 1)..]}' is not a folder (a link or a file) inside {Name}.");
             }
         }
     }
@@ -152,6 +168,46 @@ public sealed partial class ExportDirectory
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// For a folder only read from: what the path names once every link is followed (libc realpath) must be a regular
+    /// file inside the folder's own real path; a name that does not exist (yet) is left to the reader.
+    /// </summary>
+    private string? CheckResolved(string candidate)
+    {
+        if (Stat(candidate) == FileKind.Missing)
+        {
+            return null;
+        }
+
+        var real = RealPath(candidate);
+        var realRoot = RealPath(Root);
+        if (real is null || realRoot is null || !real.StartsWith(realRoot + "/", StringComparison.Ordinal))
+        {
+            return $"leaves {Name} through a link";
+        }
+
+        return Stat(real) == FileKind.Regular ? null : "names something that is not a regular file (a folder, device, pipe or socket)";
+    }
+
+    /// <summary>The path with every link followed, or null when it cannot be resolved.</summary>
+    private static string? RealPath(string path)
+    {
+        var resolved = NativeRealPath(path, IntPtr.Zero);
+        if (resolved == IntPtr.Zero)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            NativeFree(resolved);
+        }
     }
 
     private enum FileKind
@@ -202,6 +258,12 @@ public sealed partial class ExportDirectory
     private const int SIfreg = 0x8000;
     private const int SIfdir = 0x4000;
     private const int SIflnk = 0xA000;
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr NativeRealPath(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void NativeFree(IntPtr pointer);
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int directory, string path, int flags, uint mask, Span<byte> buffer);
