@@ -178,10 +178,12 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             mount --bind "$data" "$data"
             mount --bind "$export" "$export"
             mount -t tmpfs -o rw,noexec,nosuid,nodev,size=64m,mode=1777 tmpfs /tmp
+            # Mounts below /tmp (other tests' tmpfs disks, which come and go) are hidden under the new tmpfs already.
             findmnt -rn -o TARGET | while read -r target; do
               case "$target" in
-                /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /tmp | "$data" | "$export") ;;
-                *) mount -o remount,bind,ro "$target" ;;
+                /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /tmp | /tmp/* | "$data" | "$export") ;;
+                # A mount another test removed after findmnt listed it is gone from the path: nothing to protect.
+                *) mount -o remount,bind,ro "$target" 2>/dev/null || [ ! -e "$target" ] || { echo "cannot make $target read-only" >&2; exit 1; } ;;
               esac
             done
             exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
