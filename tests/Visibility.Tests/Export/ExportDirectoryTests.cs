@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using CsCheck;
 using Visibility.Query.Export.Sinks;
 using Visibility.Tests.Support;
@@ -11,7 +10,7 @@ namespace Visibility.Tests.Export;
 /// a link out of it (<c>out</c> → /etc), a link inside that climbs out (<c>sub/up</c> → ../..), a link to a file
 /// (<c>alias</c>), a pipe, a folder, a file with a second hard link, and a regular file.
 /// </summary>
-public sealed partial class ExportDirectoryTests : IDisposable
+public sealed class ExportDirectoryTests : IDisposable
 {
     private readonly ITestOutputHelper output;
     private readonly string parent = Directory.CreateTempSubdirectory("visibility-exportdir-").FullName;
@@ -124,13 +123,14 @@ public sealed partial class ExportDirectoryTests : IDisposable
 
     /// <summary>
     /// 10,000 generated paths — traversal, absolute, through the links, unicode look-alikes of dots and slashes, NUL
-    /// and other controls, very long — none resolves to a place outside the folder as the kernel sees it (realpath
-    /// of the part that exists), and none that resolves names anything but a regular file or a name still free.
+    /// and other controls, very long — none resolves to a place outside the folder as the kernel sees it (libc
+    /// realpath of the part that exists, which the folder's checks do not use for it), and none that resolves names
+    /// anything but a regular file or a name still free.
     /// </summary>
     [Fact]
     public void Property_GeneratedPaths_NeverResolveOutsideTheFolder()
     {
-        var realRoot = RealPath(root)!;
+        var realRoot = ExportDirectory.RealPath(root)!;
         string[] segments =
         [
             "..", ".", "", "out", "sub", "up", "deeper", "alias", "pipe", "hard", "file.log", "secret", "etc", "passwd", "new",
@@ -160,7 +160,7 @@ public sealed partial class ExportDirectoryTests : IDisposable
                     existing = Path.GetDirectoryName(existing)!;
                 }
 
-                var real = RealPath(existing);
+                var real = ExportDirectory.RealPath(existing);
                 Assert.True(real is not null && (real == realRoot || real.StartsWith(realRoot + "/", StringComparison.Ordinal)), $"'{requested}' resolved to {full}, which is {real}");
                 Assert.False(Directory.Exists(full), $"'{requested}' resolved to the folder {full}");
                 Assert.True(existing != full || new FileInfo(full).LinkTarget is null, $"'{requested}' resolved to the link {full}");
@@ -177,26 +177,4 @@ public sealed partial class ExportDirectoryTests : IDisposable
         var (exitCode, _, stderr) = ProcessRunner.RunAsync(program, args).GetAwaiter().GetResult();
         Assert.True(exitCode == 0, $"{program}: {stderr}");
     }
-
-    /// <summary>The kernel's view of a path (libc realpath): every link followed.</summary>
-    private static string? RealPath(string path)
-    {
-        var resolved = NativeRealPath(path, IntPtr.Zero);
-        if (resolved == IntPtr.Zero)
-        {
-            return null;
-        }
-
-        try
-        {
-            return Marshal.PtrToStringUTF8(resolved);
-        }
-        finally
-        {
-            Marshal.FreeHGlobal(resolved);
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial IntPtr NativeRealPath(string path, IntPtr resolved);
 }

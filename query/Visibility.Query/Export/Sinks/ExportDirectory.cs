@@ -191,8 +191,8 @@ public sealed partial class ExportDirectory
         return Stat(real) == FileKind.Regular ? null : "names something that is not a regular file (a folder, device, pipe or socket)";
     }
 
-    /// <summary>The path with every link followed, or null when it cannot be resolved.</summary>
-    private static string? RealPath(string path)
+    /// <summary>The path with every link followed, as the kernel resolves it (libc realpath); null when it cannot be resolved.</summary>
+    public static string? RealPath(string path)
     {
         var resolved = NativeRealPath(path, IntPtr.Zero);
         if (resolved == IntPtr.Zero)
