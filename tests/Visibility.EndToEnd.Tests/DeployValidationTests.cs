@@ -64,7 +64,6 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
     {
         Assert.True(Environment.UserName == "root", "mount namespaces and setpriv need root");
         var (uid, gid) = ImageUser(File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "deploy", "Dockerfile")));
-        Assert.True(ReadableByAnyone(VisibilityProcess.DllPath), $"uid {uid} cannot read {VisibilityProcess.DllPath}: every directory above it must be world-readable");
 
         // On /var/tmp, not /tmp, which the sandbox covers with its own tmpfs.
         var layout = Path.Combine("/var/tmp", $"visibility-nonroot-{Guid.NewGuid():N}");
@@ -77,6 +76,16 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             // /var/tmp is, which only a read-only file system keeps the user out of.
             var open = Path.Combine(layout, "open");
             Directory.CreateDirectory(layout);
+
+            // The program in a folder of its own, owned by root and readable by all, as the image's /app: the build
+            // output may lie below /tmp (a CI clone), which the sandbox covers with its tmpfs.
+            var app = Path.Combine(layout, "app");
+            var (copied, _, copyError) = await RunAsync("cp", ["-r", Path.GetDirectoryName(VisibilityProcess.DllPath)!, app], layout, TimeSpan.FromSeconds(60));
+            Assert.True(copied == 0, copyError);
+            (copied, _, copyError) = await RunAsync("chmod", ["-R", "a+rX", app], layout, TimeSpan.FromSeconds(30));
+            Assert.True(copied == 0, copyError);
+            var appDll = Path.Combine(app, Path.GetFileName(VisibilityProcess.DllPath));
+            Assert.True(ReadableByAnyone(appDll), $"uid {uid} cannot read {appDll}: every directory above it must be world-readable");
             var (made, _, error) = await RunAsync("install", ["-d", "-o", $"{uid}", "-g", $"{gid}", "-m", "0750", data, export], layout, TimeSpan.FromSeconds(10));
             Assert.True(made == 0, error);
             (made, _, error) = await RunAsync("install", ["-d", "-m", "1777", open], layout, TimeSpan.FromSeconds(10));
@@ -111,7 +120,7 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             var servePort = VisibilityProcess.FreePort();
             var serveSettings = Settings("nonroot-serve", servePort);
             serveSettings["Visibility__Ingest__Enabled"] = "false";
-            await using var serve = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", VisibilityProcess.DllPath, "serve"]), serveSettings, layout);
+            await using var serve = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", appDll, "serve"]), serveSettings, layout);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{servePort}"), Timeout = TimeSpan.FromSeconds(30) };
             await serve.WaitForAsync(() => StatusAsync(http, "/healthz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
             AssertConfined(serve.Id, uid, gid);
@@ -129,7 +138,7 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             Assert.Equal(DemoEstate.Workloads.Count, workloads.GetArrayLength());
 
             var ingestPort = VisibilityProcess.FreePort();
-            await using var ingest = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", VisibilityProcess.DllPath, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
+            await using var ingest = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", appDll, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
             using var ingestHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingestPort}"), Timeout = TimeSpan.FromSeconds(30) };
             await ingest.WaitForAsync(() => StatusAsync(ingestHttp, "/readyz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
             AssertConfined(ingest.Id, uid, gid);
