@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Visibility.Query.Export;
+using Visibility.Query.Export.Runtime;
 using Visibility.Query.Export.Streams;
 using Visibility.Query.Security;
 using Visibility.Web.Auth;

@@ -7,6 +7,7 @@ using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
+using Visibility.Query.Export.Runtime;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Web.Auth;
@@ -14,7 +15,7 @@ using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
 
-/// <summary>The HTTP surface: <c>/api/v1/*</c>, health, metrics, OpenAPI and the page at <c>/</c>.</summary>
+/// <summary>The API's services, health, metrics and the workload endpoints (<see cref="Hosting.ServeCommand"/> puts them together).</summary>
 public static class VisibilityApi
 {
     public const int MaxWorkloadsPerRequest = 10_000;
@@ -30,29 +31,9 @@ public static class VisibilityApi
         return services;
     }
 
-    public static WebApplication MapVisibilityApi(this WebApplication app)
+    /// <summary>Workloads: bulk upsert, list (scoped), delete, and the Kubernetes import.</summary>
+    public static RouteGroupBuilder MapWorkloadsApi(this RouteGroupBuilder api)
     {
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
-        app.UseSecurityHeaders();
-        app.UseVisibilityCors();
-
-        // Who is calling comes first: the rate limits are per principal (per address for anonymous calls).
-        app.UseAuthentication();
-        app.UseVisibilityLimits();
-        app.UseDefaultFiles();
-
-        // The page's code is public: it holds no data, and the API it calls wants a key like any other client.
-        app.UseStaticFiles();
-        app.UseAuthorization();
-        app.MapOpenApi("/openapi/{documentName}.json");
-
-        // Readiness for any role (the fallback policy); metrics name every sink of every scope, so admins only.
-        app.MapHealth();
-        app.MapMetrics().RequireAuthorization(AccessPolicies.Admin);
-
-        // Everything under /api/v1 needs at least a viewer (the fallback policy covers /readyz and OpenAPI).
-        var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
         api.MapPut("/workloads", PutWorkloadsAsync).WithSummary("Bulk upsert workloads (JSON array)")
             .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.upsert"));
         api.MapGet("/workloads", (ClaimsPrincipal user, WorkloadInventory inventory) =>
@@ -63,20 +44,7 @@ public static class VisibilityApi
             .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.delete"));
         api.MapPut("/workloads/kubernetes", PutKubernetesAsync).WithSummary("Import pods from `kubectl get namespaces,pods -A -o json` output")
             .RequireAuthorization(AccessPolicies.Admin).AddEndpointFilter(new AuditFilter("workloads.kubernetes"));
-        api.MapQueryApi();
-        api.MapViewsApi();
-        api.MapExportApi();
-        api.MapPolicyApi();
-        api.MapSecurityApi();
-        return app;
-    }
-
-    /// <summary>What an ingest worker serves, without credentials: liveness, readiness, Prometheus metrics.</summary>
-    public static WebApplication MapHealthAndMetrics(this WebApplication app)
-    {
-        app.MapHealth();
-        app.MapMetrics();
-        return app;
+        return api;
     }
 
     /// <summary>Liveness (open) and readiness.</summary>

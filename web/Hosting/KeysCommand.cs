@@ -73,13 +73,13 @@ public static class KeysCommand
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
-        builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
+        builder.Services.AddFlowStore(builder.Configuration);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddSingleton<AuditLog>();
         using var host = builder.Build();
         try
         {
-            await StoreStartup.PrepareAsync(host.Services, CancellationToken.None);
+            await host.Services.OpenStoreAsync(CancellationToken.None);
         }
         catch (Exception ex) when (ex is StoreException or Flows.Store.Chdb.ChdbException or IOException or InvalidOperationException)
         {

@@ -4,7 +4,7 @@ namespace Visibility.Web.Hosting;
 
 /// <summary>
 /// Which addresses <c>serve</c> listens on. With authentication on, any; with <c>Auth:Disabled</c>, loopback only:
-/// flow data maps an estate, and anyone who can reach an unauthenticated port could read it (DESIGN.md).
+/// flow data maps an estate, and anyone who can reach an unauthenticated port could read it (docs/security.md).
 /// </summary>
 public static class ListenGuard
 {

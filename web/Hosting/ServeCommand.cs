@@ -1,3 +1,9 @@
+using Visibility.Flows;
+using Visibility.Flows.Store;
+using Visibility.Ingest;
+using Visibility.Query;
+using Visibility.Query.Export;
+using Visibility.Query.Policy;
 using Visibility.Web.Api;
 using Visibility.Web.Auth;
 
@@ -5,60 +11,107 @@ namespace Visibility.Web.Hosting;
 
 /// <summary>
 /// <c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, with only health and metrics
-/// over HTTP (no flow data, so those may listen on any address for Prometheus to scrape).
+/// over HTTP (no flow data, so those may listen on any address for Prometheus to scrape). The program's composition
+/// root: services, then middleware and endpoints in the order a request meets them.
 /// </summary>
 public static class ServeCommand
 {
     public static async Task<int> RunAsync(string[] args, bool ingestOnly)
     {
-        var demo = false;
-        foreach (var arg in args)
-        {
-            if (arg == "--demo" && !ingestOnly)
-            {
-                demo = true;
-            }
-            else
-            {
-                throw new UsageException($"{(ingestOnly ? "ingest" : "serve")} does not know '{arg}'");
-            }
-        }
-
-        var settings = new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] };
-        var builder = WebApplication.CreateBuilder(settings);
-        var urls = builder.Configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
-        if (ingestOnly)
-        {
-            builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
-            var worker = builder.Build();
-            await StoreStartup.PrepareAsync(worker.Services, CancellationToken.None);
-            worker.MapHealthAndMetrics();
-            await worker.RunAsync();
-            return 0;
-        }
-
+        var demo = ParseArguments(args, ingestOnly);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        var configuration = builder.Configuration;
+        var urls = configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
+        var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         var loopbackOnly = ListenGuard.IsLoopbackOnly(urls, out var urlError);
-        var auth = builder.Configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
-        if ((urlError ?? VisibilityAuth.Check(auth, loopbackOnly)) is { } refusal)
+        if (!ingestOnly && (urlError ?? VisibilityAuth.Check(auth, loopbackOnly)) is { } refusal)
         {
             await Console.Error.WriteLineAsync($"visibility: {refusal}");
             return 1;
         }
 
         builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        builder.Services.AddVisibilityServices(builder.Configuration, demo);
-        builder.Services.AddVisibilityExport();
-        builder.Services.AddVisibilityApi();
-        builder.Services.AddVisibilityAuth(auth);
-        builder.Services.AddVisibilityLimits(builder.Configuration);
+
+        // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
+        var services = builder.Services;
+        services.AddFlowModel(configuration);
+        services.AddFlowStore(configuration);
+        if (!IngestServices.HasKafkaCluster(configuration))
+        {
+            services.AddDevBroker();
+        }
+
+        services.AddIngest(configuration);
+        if (ingestOnly)
+        {
+            var worker = builder.Build();
+            await worker.Services.OpenStoreAsync(CancellationToken.None);
+            worker.MapHealth();
+            worker.MapMetrics();
+            await worker.RunAsync();
+            return 0;
+        }
+
+        if (demo)
+        {
+            services.AddDemoTraffic();
+        }
+
+        services.AddQuery(configuration);
+        services.AddPolicy(configuration);
+        IngestExportLink.AddIngestExportLink(services);
+        services.AddExport(configuration);
+        services.AddVisibilityApi();
+        services.AddVisibilityAuth(auth);
+        services.AddVisibilityLimits(configuration);
 
         var app = builder.Build();
-        await StoreStartup.PrepareAsync(app.Services, CancellationToken.None);
+        await app.Services.OpenStoreAsync(CancellationToken.None);
         await AuthBootstrap.RunAsync(app.Services, auth, demo, FirstUrl(urls), Console.Out, CancellationToken.None);
-        app.MapVisibilityApi();
+
+        // Middleware. Who is calling comes before the rate limits: they are per principal (per address for anonymous calls).
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseSecurityHeaders();
+        app.UseVisibilityCors();
+        app.UseAuthentication();
+        app.UseVisibilityLimits();
+        app.UseDefaultFiles();
+
+        // The page's code is public: it holds no data, and the API it calls wants a key like any other client.
+        app.UseStaticFiles();
+        app.UseAuthorization();
+
+        // Endpoints. Readiness and OpenAPI for any role (the fallback policy); metrics name every sink of every scope, so admins only.
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapHealth();
+        app.MapMetrics().RequireAuthorization(AccessPolicies.Admin);
+
+        // Everything under /api/v1 needs at least a viewer; each group narrows its writes further.
+        var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
+        api.MapWorkloadsApi();
+        api.MapQueryApi();
+        api.MapViewsApi();
+        api.MapExportApi();
+        api.MapPolicyApi();
+        api.MapSecurityApi();
+
         await app.RunAsync();
         return 0;
+    }
+
+    /// <summary>Whether <c>--demo</c> was given (serve only); anything else is a usage error.</summary>
+    private static bool ParseArguments(string[] args, bool ingestOnly)
+    {
+        foreach (var arg in args)
+        {
+            if (arg != "--demo" || ingestOnly)
+            {
+                throw new UsageException($"{(ingestOnly ? "ingest" : "serve")} does not know '{arg}'");
+            }
+        }
+
+        return args.Length > 0;
     }
 
     /// <summary>The first listen URL, with a wildcard host shown as 127.0.0.1 (for the printed link).</summary>

@@ -25,7 +25,7 @@ public static class VerifyStoreCommand
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
-        builder.Services.AddVisibilityServices(builder.Configuration, demo: false);
+        builder.Services.AddFlowStore(builder.Configuration);
         using var host = builder.Build();
         var store = host.Services.GetRequiredService<IFlowStore>();
         await store.InitializeAsync(CancellationToken.None);

@@ -8,7 +8,7 @@ namespace Visibility.Benchmarks.EndToEnd;
 /// What a user would do instead of running Visibility: ClickHouse's own Kafka table engine (inside chDB, on the
 /// harness's engine, database <c>e2e_kafka_engine</c>) reading the raw ulogd2 JSON with JSONEachRow, and a
 /// materialized view into a MergeTree table. No enrichment: the columns are the record's own fields. Settings as
-/// measured in DESIGN.md (flush and poll every 100 ms, blocks of 16,384, one thread per consumer), malformed
+/// described in BENCHMARKS.md, "End to end" (flush and poll every 100 ms, blocks of 16,384, one thread per consumer), malformed
 /// messages kept as rows with <c>_error</c> set (<c>kafka_handle_error_mode='stream'</c>).
 /// One view writes both kinds of rows: with a second view for errors, messages consumed before the second
 /// view exists would be lost to it.

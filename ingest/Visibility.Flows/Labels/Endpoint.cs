@@ -1,14 +1,13 @@
-using System.Buffers;
 using System.Collections.Frozen;
-using Visibility.Flows.Store;
 
 namespace Visibility.Flows.Labels;
 
 /// <summary>
 /// What enrichment attaches to one end of a flow: a workload with its labels, or a class for a peer no
 /// workload owns (<c>unknown</c> internal, <c>internet</c>, or a configured named network). Instances live in
-/// an immutable snapshot and are shared by every record that refers to them; the store encoding of the label
-/// columns is computed once here, so enriching and encoding a record copies bytes and allocates nothing.
+/// an immutable snapshot and are shared by every record that refers to them; the store's encoding of the label
+/// columns is derived once per instance (<see cref="Derived{T}"/>), so enriching and encoding a record copies bytes
+/// and allocates nothing.
 /// </summary>
 public sealed class Endpoint
 {
@@ -17,6 +16,8 @@ public sealed class Endpoint
 
     public static readonly Endpoint Unknown = Unclassified(UnknownKind);
     public static readonly Endpoint Internet = Unclassified(InternetKind);
+
+    private object? derived;
 
     private Endpoint(string workload, string kind, FrozenDictionary<string, string> labels)
     {
@@ -27,22 +28,6 @@ public sealed class Endpoint
         App = labels.GetValueOrDefault(LabelKeys.App, "");
         Env = labels.GetValueOrDefault(LabelKeys.Env, "");
         Loc = labels.GetValueOrDefault(LabelKeys.Loc, "");
-        var writer = new ArrayBufferWriter<byte>(64);
-        RowBinary.WriteString(writer, Workload);
-        RowBinary.WriteString(writer, Kind);
-        RowBinary.WriteString(writer, Role);
-        RowBinary.WriteString(writer, App);
-        RowBinary.WriteString(writer, Env);
-        RowBinary.WriteString(writer, Loc);
-        var extra = labels.Where(l => !LabelKeys.Standard.Contains(l.Key)).OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
-        RowBinary.WriteVarUInt(writer, (ulong)extra.Count);
-        foreach (var (key, value) in extra)
-        {
-            RowBinary.WriteString(writer, key);
-            RowBinary.WriteString(writer, value);
-        }
-
-        Encoded = writer.WrittenSpan.ToArray();
     }
 
     /// <summary>The workload name; empty for peers without a workload.</summary>
@@ -63,8 +48,21 @@ public sealed class Endpoint
 
     public bool IsWorkload => Workload.Length > 0;
 
-    /// <summary>RowBinary of the label columns of one flow end, in <see cref="FlowSchema"/> column order.</summary>
-    internal byte[] Encoded { get; }
+    /// <summary>
+    /// A value computed from this endpoint once and kept with it: the store's encoding of its label columns. The
+    /// first value made is kept; a racing caller's copy is used once and dropped. One kind of value per endpoint.
+    /// </summary>
+    public T Derived<T>(Func<Endpoint, T> create)
+        where T : class
+    {
+        if (derived is T known)
+        {
+            return known;
+        }
+
+        var made = create(this);
+        return Interlocked.CompareExchange(ref derived, made, null) as T ?? made;
+    }
 
     public static Endpoint ForWorkload(WorkloadSpec spec) =>
         new(spec.Name, spec.Kind ?? "host", spec.Labels.ToFrozenDictionary(StringComparer.Ordinal));

@@ -10,7 +10,7 @@ namespace Visibility.Ingest.Enrichment;
 /// <see cref="WorkloadIndex"/> and swaps it in with one reference write, so enrichment never waits for a relabel.
 /// On a name present in both, the API's version wins: it is the later, explicit statement.
 /// </summary>
-public sealed class WorkloadInventory : ILabelLookup
+public sealed class WorkloadInventory : ILabelLookup, IWorkloadCatalog
 {
     private readonly Lock gate = new();
     private readonly Dictionary<string, WorkloadSpec> fromApi = new(StringComparer.Ordinal);
@@ -80,10 +80,7 @@ public sealed class WorkloadInventory : ILabelLookup
 
     public IReadOnlyList<WorkloadSpec> List() => current.Workloads;
 
-    /// <summary>
-    /// How many workloads match every entry of <paramref name="group"/>: label keys, or <c>workload</c> (the name)
-    /// and <c>kind</c>. A graph node's group; an empty value matches a workload without that label.
-    /// </summary>
+    /// <inheritdoc/>
     public int Count(IReadOnlyDictionary<string, string> group) =>
         current.Workloads.Count(w => group.All(g => g.Key switch
         {

@@ -254,8 +254,8 @@ public static partial class FlowSchema
         RowBinary.WriteUInt64(writer, record.PacketsOut);
         RowBinary.WriteUInt64(writer, record.BytesIn);
         RowBinary.WriteUInt64(writer, record.PacketsIn);
-        RowBinary.WriteBytes(writer, (record.Src ?? Endpoint.Unknown).Encoded);
-        RowBinary.WriteBytes(writer, (record.Dst ?? Endpoint.Unknown).Encoded);
+        RowBinary.WriteBytes(writer, EndpointColumns.RowBinaryOf(record.Src ?? Endpoint.Unknown));
+        RowBinary.WriteBytes(writer, EndpointColumns.RowBinaryOf(record.Dst ?? Endpoint.Unknown));
         RowBinary.WriteInt32(writer, record.SourcePartition);
         RowBinary.WriteInt64(writer, record.SourceOffset);
         RowBinary.WriteIPv6(writer, record.NatSrcIp);

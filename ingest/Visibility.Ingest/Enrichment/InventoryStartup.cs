@@ -1,24 +1,17 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
-using Visibility.Ingest.Enrichment;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Ingest.Enrichment;
 
-/// <summary>Opens the store (applying migrations), then loads the inventory: stored workloads, then the file.</summary>
-public sealed class StoreStartup(
-    IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
+/// <summary>
+/// Opens the store (applying migrations; <see cref="StoreServices.OpenStoreAsync"/> usually did already), then loads
+/// the inventory: stored workloads, then the file. The process is ready once it has.
+/// </summary>
+public sealed class InventoryStartup(
+    IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<InventoryStartup> logger) : IHostedService
 {
-    /// <summary>
-    /// Checks the configuration and opens the store before the host starts, so that a wrong setting or an
-    /// unreachable store stops the program with its one-line reason (<see cref="Cli"/>) instead of a host
-    /// failure logged with a stack trace. <see cref="StartAsync"/> finds the store already open.
-    /// </summary>
-    public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
-    {
-        services.GetRequiredService<IStartupValidator>().Validate();
-        await services.GetRequiredService<IFlowStore>().InitializeAsync(cancellationToken);
-    }
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await store.InitializeAsync(cancellationToken);

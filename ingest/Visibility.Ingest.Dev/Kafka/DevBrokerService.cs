@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Visibility.Ingest.Kafka;
 
 /// <summary>
-/// Starts the development broker in this process when no cluster is configured, with the flows and
+/// Starts the development broker in this process (registered when no cluster is configured), with the flows and
 /// dead-letter topics, and publishes the bootstrap address.
 /// </summary>
 public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoint endpoint, ILogger<DevBrokerService> logger) : IHostedService, IAsyncDisposable
@@ -15,12 +15,6 @@ public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoi
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var kafka = options.Value;
-        if (!string.IsNullOrWhiteSpace(kafka.BootstrapServers))
-        {
-            endpoint.Set(kafka.BootstrapServers);
-            return Task.CompletedTask;
-        }
-
         broker = DevBroker.Start(kafka.DevBrokerPort, logger);
         foreach (var topic in kafka.TopicFormats().Keys)
         {

@@ -2,85 +2,16 @@ using System.Buffers;
 using System.Diagnostics;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Visibility.Flows.Store;
-using Visibility.Ingest.Kafka;
-using Visibility.Ingest.Pipeline;
 using Visibility.Query.Export;
 using Visibility.Query.Export.Sinks;
 using Visibility.Query.Export.Streams;
 using Visibility.Query.Export.Syslog;
 using Visibility.Query.Findings;
 
-namespace Visibility.Web.Hosting;
-
-/// <summary><c>Visibility:Export</c>: the sinks records stream to, and how delivery retries.</summary>
-public sealed class ExportOptions
-{
-    public const string Section = "Visibility:Export";
-
-    /// <summary>Whether this process streams to the sinks (only one process per store should).</summary>
-    public bool Enabled { get; set; } = true;
-
-    /// <summary>syslog HOSTNAME (default: this machine's name).</summary>
-    public string HostName { get; set; } = "";
-
-    /// <summary>
-    /// The folder file sinks write under; their paths are relative to it. Empty: <c>export</c> inside the store's
-    /// data directory (<c>Visibility:Store:Path</c>).
-    /// </summary>
-    public string Directory { get; set; } = "";
-
-    /// <summary>The folder syslog sinks' <c>caFile</c> names are read from. Empty: no CA files (the system's roots only).</summary>
-    public string CaDirectory { get; set; } = "";
-
-    /// <summary>
-    /// The network destinations (<c>host:port</c>: syslog receivers, Kafka brokers) that sinks defined through the API
-    /// by a caller who is not an admin may send to. Empty: such callers may define file sinks and Kafka sinks on
-    /// ingest's own brokers only.
-    /// </summary>
-    public List<string> AllowedDestinations { get; set; } = [];
-
-    /// <summary>Sinks by name.</summary>
-    public Dictionary<string, ExportSinkDefinition> Sinks { get; set; } = new(StringComparer.Ordinal);
-
-    public int BatchSize { get; set; } = 2_000;
-
-    public TimeSpan ConfirmTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Where sinks may send: the folders and the allow-list above, and ingest's topics (never exported to).</summary>
-    /// <exception cref="ArgumentException">A folder or an allow-list entry is not usable (the message names it).</exception>
-    public ExportDestinations Destinations(string storePath, KafkaOptions kafka)
-    {
-        ArgumentNullException.ThrowIfNull(kafka);
-        var files = string.IsNullOrWhiteSpace(Directory) ? Path.Combine(storePath, "export") : Directory;
-        return new ExportDestinations(
-            new ExportDirectory(files),
-            string.IsNullOrWhiteSpace(CaDirectory) ? null : new ExportDirectory(CaDirectory, "the CA folder", readOnly: true),
-            AllowedDestinations,
-            [.. kafka.TopicFormats().Keys, kafka.DeadLetterTopic]);
-    }
-
-    /// <summary>Every problem of every configured sink (configured sinks are trusted: no allow-list), each naming the sink and the field.</summary>
-    public IEnumerable<string> Problems(string storePath, KafkaOptions kafka)
-    {
-        ExportDestinations destinations;
-        try
-        {
-            destinations = Destinations(storePath, kafka);
-        }
-        catch (ArgumentException ex)
-        {
-            return [$"{Section}: {ex.Message}"];
-        }
-
-        return Sinks.SelectMany(kv => ExportSinkDefinition.IsName(kv.Key)
-            ? kv.Value.Validate().Concat(destinations.Check(kv.Value, trusted: true)).Select(p => $"{Section}:Sinks:{kv.Key}: {p}")
-            : [$"{Section}:Sinks: '{kv.Key}' is not a sink name (letters, digits, '-', '_'; at most 64)"])
-        .Concat(BatchSize is < 1 or > 10_000 ? [$"{Section}:BatchSize must be between 1 and 10000"] : []);
-    }
-}
+namespace Visibility.Query.Export.Runtime;
 
 /// <summary>A sink as the API shows it: its name, where it came from, its definition and its stream's status.</summary>
 public sealed record ExportSinkView(string Name, string Origin, ExportSinkDefinition Definition, ExportStreamStatus? Status);
@@ -95,12 +26,9 @@ public sealed record ExportTestResult(bool Delivered, string Destination, double
 /// </summary>
 public sealed class ExportService(
     IOptions<ExportOptions> options,
-    IOptions<KafkaOptions> kafka,
-    KafkaEndpoint kafkaEndpoint,
+    IIngestLink ingest,
     ExportRecordSource source,
     ExportStateStore state,
-    IOptions<IngestOptions> ingest,
-    IngestWatermark watermark,
     IOptions<StoreOptions> store,
     ILoggerFactory loggers) : BackgroundService
 {
@@ -112,7 +40,7 @@ public sealed class ExportService(
     private CancellationToken stopping;
 
     /// <summary>Where sinks may send (checked by the API before a sink is saved or tested, and again when one is made).</summary>
-    public ExportDestinations Destinations { get; } = options.Value.Destinations(store.Value.Path, kafka.Value);
+    public ExportDestinations Destinations { get; } = options.Value.Destinations(store.Value.Path, ingest.Topics);
 
     private sealed record Running(ExportWorker Worker, IExportSink Sink, CancellationTokenSource Stop, Task Task);
 
@@ -374,7 +302,7 @@ public sealed class ExportService(
             MaxBackoff = options.Value.MaxBackoff,
         };
         var worker = new ExportWorker(settings, sink, Format(definition.Format), source, state, loggers.CreateLogger<ExportWorker>(), delivery,
-            ingestedUntil: ingest.Value.Enabled ? () => watermark.Until : null);
+            ingestedUntil: ingest.StoredUntil);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var task = Task.Run(async () =>
         {
@@ -421,7 +349,7 @@ public sealed class ExportService(
                 return new FileSink(new FileSinkOptions(definition.Path) { Within = Destinations.Files, MaxBytes = definition.MaxBytes, MaxFiles = definition.MaxFiles });
             case "kafka":
                 var config = string.IsNullOrEmpty(definition.BootstrapServers)
-                    ? KafkaClientConfig.Apply(new ProducerConfig(), kafka.Value, await kafkaEndpoint.GetAsync(cancellationToken))
+                    ? await ingest.BrokersAsync(cancellationToken)
                     : new ProducerConfig { BootstrapServers = definition.BootstrapServers };
                 return new KafkaSink(config, definition.Topic);
             default:

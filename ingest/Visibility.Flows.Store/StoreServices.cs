@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store.Server;
+
+namespace Visibility.Flows.Store;
+
+public static class StoreServices
+{
+    /// <summary>The store (<c>Visibility:Store</c>): embedded chDB, or a ClickHouse server when Mode is <c>server</c>.</summary>
+    public static IServiceCollection AddFlowStore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
+
+        // An unknown mode registers the embedded store but never reaches it: StoreOptions validation stops the start.
+        if (string.Equals(configuration[$"{StoreOptions.Section}:Mode"], "server", StringComparison.Ordinal))
+        {
+            services.AddSingleton<ServerFlowStore>();
+            services.AddSingleton<IFlowStore>(sp => sp.GetRequiredService<ServerFlowStore>());
+        }
+        else
+        {
+            services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
+        }
+
+        return services;
+    }
+
+    /// <summary>
+    /// Checks the configuration and opens the store (applying migrations) before the host starts, so that a wrong
+    /// setting or an unreachable store stops the program with its one-line reason instead of a host failure logged
+    /// with a stack trace. Hosted services find the store already open.
+    /// </summary>
+    public static async Task OpenStoreAsync(this IServiceProvider services, CancellationToken cancellationToken)
+    {
+        services.GetRequiredService<IStartupValidator>().Validate();
+        await services.GetRequiredService<IFlowStore>().InitializeAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Visibility.Flows.Labels;
+using Visibility.Ingest.Decoding;
+using Visibility.Ingest.Enrichment;
+using Visibility.Ingest.Kafka;
+using Visibility.Ingest.Pipeline;
+
+namespace Visibility.Ingest;
+
+public static class IngestServices
+{
+    /// <summary>
+    /// The inventory (<c>Visibility:Inventory</c>) and the Kafka ingest (<c>Visibility:Kafka</c>, <c>Visibility:Ingest</c>,
+    /// <c>Visibility:Decoding</c>). Hosted services start in this order: the inventory's start (store, then stored
+    /// workloads, then the file), the file watcher, the consumers.
+    /// </summary>
+    public static IServiceCollection AddIngest(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .Validate(
+                k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
+                $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
+        services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
+        services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
+            .Configure<Microsoft.Extensions.Options.IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
+
+        services.AddSingleton<WorkloadInventory>();
+        services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
+        services.AddSingleton<IWorkloadCatalog>(sp => sp.GetRequiredService<WorkloadInventory>());
+        services.AddSingleton<InventoryFileWatcher>();
+        services.AddSingleton<Readiness>();
+        services.AddSingleton<IngestMetrics>();
+
+        // The configured cluster is known now; without one, the development broker publishes its address when it starts.
+        var bootstrap = configuration[$"{KafkaOptions.Section}:BootstrapServers"];
+        services.AddSingleton(_ =>
+        {
+            var endpoint = new KafkaEndpoint();
+            if (!string.IsNullOrWhiteSpace(bootstrap))
+            {
+                endpoint.Set(bootstrap);
+            }
+
+            return endpoint;
+        });
+
+        services.AddHostedService<InventoryStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<InventoryFileWatcher>());
+        services.AddHostedService<IngestService>();
+        return services;
+    }
+
+    /// <summary>Whether <c>Visibility:Kafka:BootstrapServers</c> names a cluster (otherwise the development broker serves).</summary>
+    public static bool HasKafkaCluster(IConfiguration configuration) =>
+        !string.IsNullOrWhiteSpace(configuration[$"{KafkaOptions.Section}:BootstrapServers"]);
+}

@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store;
+using Visibility.Query.Export.Runtime;
+using Visibility.Query.Export.Streams;
+using Visibility.Query.Findings;
+using Visibility.Query.Graph;
+
+namespace Visibility.Query.Export;
+
+public static class ExportServices
+{
+    /// <summary>
+    /// SIEM export (<c>Visibility:Export</c>): the record source, its state in the store and the sinks' streams. The
+    /// program registers an <see cref="IIngestLink"/> for the ingest beside it.
+    /// </summary>
+    public static IServiceCollection AddExport(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
+        services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
+        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowStore>()));
+        services.AddSingleton<ExportService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
+        return services;
+    }
+
+    private sealed class ExportOptionsValidator(IOptions<StoreOptions> store, IIngestLink ingest) : IValidateOptions<ExportOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ExportOptions options) =>
+            options.Problems(store.Value.Path, ingest.Topics).ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+    }
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Findings;
+using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
+using Visibility.Query.Findings;
+using Visibility.Query.Flows;
+using Visibility.Query.Graph;
+using Visibility.Query.Views;
+
+namespace Visibility.Query;
+
+public static class QueryServices
+{
+    /// <summary>
+    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings, flow search
+    /// and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
+    /// </summary>
+    public static IServiceCollection AddQuery(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton(sp => new GraphQuery(
+            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<FindingRules>())
+        {
+            WorkloadCounter = sp.GetRequiredService<IWorkloadCatalog>().Count,
+        });
+        services.AddSingleton(sp => new FindingsQuery(
+            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<FindingRules>()));
+        services.AddSingleton<FlowSearch>();
+        services.AddSingleton<SavedViewStore>();
+        return services;
+    }
+}
