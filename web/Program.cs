@@ -1,4 +1,4 @@
-using Visibility.Web.Hosting;
+using Visibility.Web.Commands;
 
 // visibility <command>: serve (default) | ingest | dev-broker. See README.md.
 return await Cli.RunAsync(args);

@@ -10,7 +10,6 @@ using Visibility.Query.Export.Runtime;
 using Visibility.Query.Export.Streams;
 using Visibility.Query.Security;
 using Visibility.Web.Auth;
-using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Api;
 

@@ -9,7 +9,7 @@ using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Query.Views;
 using Visibility.Web.Auth;
-using Visibility.Web.Hosting;
+using Visibility.Web.Http;
 
 namespace Visibility.Web.Api;
 

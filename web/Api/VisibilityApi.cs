@@ -12,10 +12,11 @@ using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Web.Auth;
 using Visibility.Web.Hosting;
+using Visibility.Web.Http;
 
 namespace Visibility.Web.Api;
 
-/// <summary>The API's services, health, metrics and the workload endpoints (<see cref="Hosting.ServeCommand"/> puts them together).</summary>
+/// <summary>The API's services, health, metrics and the workload endpoints (<see cref="ServeCommand"/> puts them together).</summary>
 public static class VisibilityApi
 {
     public const int MaxWorkloadsPerRequest = 10_000;

@@ -6,6 +6,8 @@ using Visibility.Query.Export;
 using Visibility.Query.Policy;
 using Visibility.Web.Api;
 using Visibility.Web.Auth;
+using Visibility.Web.Commands;
+using Visibility.Web.Http;
 
 namespace Visibility.Web.Hosting;
 

@@ -16,7 +16,7 @@ using Visibility.Query.Views;
 using Visibility.Tests.Support;
 using Visibility.Web.Api;
 using Visibility.Web.Auth;
-using Visibility.Web.Hosting;
+using Visibility.Web.Http;
 
 namespace Visibility.Tests.Views;
 

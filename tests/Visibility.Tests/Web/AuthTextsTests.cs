@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Visibility.Query.Security;
 using Visibility.Web.Auth;
-using Visibility.Web.Hosting;
+using Visibility.Web.Http;
 
 namespace Visibility.Tests.Web;
 

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Visibility.Web.Hosting;
+using Visibility.Web.Http;
 
 namespace Visibility.Tests.Web;
 

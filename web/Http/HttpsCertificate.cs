@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Http;
 
 /// <summary>Loads the server certificate named by <c>Visibility:Http:Certificate</c>; every failure names the setting.</summary>
 public static class HttpsCertificate

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Visibility.Query.Policy;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// <c>visibility policy draft | simulate | diff</c>: drafts and simulations through a running <c>serve</c> (it holds

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Http;
 
 /// <summary>
 /// Configuration section <c>Visibility:Limits</c>: how much one request, and one principal, may ask of the server.

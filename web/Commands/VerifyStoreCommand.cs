@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Visibility.Flows.Store;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// <c>verify-store</c>: opens the configured store (not while another process has an embedded one open) and reports,

@@ -4,7 +4,7 @@ using Visibility.Flows.Store;
 using Visibility.Web.Api;
 using Visibility.Web.Auth;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// <c>visibility keys create|list|revoke</c>: API keys, written to the configured store directly (the embedded store

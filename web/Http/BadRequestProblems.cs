@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Json;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Http;
 
 /// <summary>
 /// Requests the endpoints could not bind — a JSON body that does not read as the handler's parameter, a query

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// How the CLI verbs that work through a running <c>visibility serve</c> reach its API: the base URL (<c>--url</c>,

@@ -4,8 +4,9 @@ using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 using Visibility.Ingest.Kafka;
+using Visibility.Web.Hosting;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>The command line: one verb, then its flags; configuration comes from appsettings and the environment.</summary>
 public static class Cli

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using Visibility.Web.Api;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// <c>visibility export</c>: a one-off export of a time range from a running <c>visibility serve</c>, in any export

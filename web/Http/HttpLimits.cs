@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Http;
 
 /// <summary>
 /// HTTP hardening of <c>serve</c>: request size limits with a 413 naming the limit, a per-principal rate limit

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Http;
 
 /// <summary>
 /// Which addresses <c>serve</c> listens on. With authentication on, any; with <c>Auth:Disabled</c>, loopback only:

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Visibility.Web.Hosting;
+namespace Visibility.Web.Commands;
 
 /// <summary>
 /// <c>visibility graph | findings | flows</c>: the read API from the command line, against a running
