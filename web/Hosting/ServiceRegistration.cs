@@ -44,6 +44,11 @@ public static class ServiceRegistration
             services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
         }
 
+        // Consumers take the part they use; each part is the one store.
+        services.AddSingleton<IFlowWriter>(sp => sp.GetRequiredService<IFlowStore>());
+        services.AddSingleton<IFlowReader>(sp => sp.GetRequiredService<IFlowStore>());
+        services.AddSingleton<IFlowCatalog>(sp => sp.GetRequiredService<IFlowStore>());
+
         services.AddSingleton<WorkloadInventory>();
         services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
@@ -55,18 +60,18 @@ public static class ServiceRegistration
         services.AddSingleton<KafkaEndpoint>();
         services.AddSingleton<Readiness>();
         services.AddSingleton(sp => new GraphQuery(
-            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>())
         {
             WorkloadCounter = sp.GetRequiredService<WorkloadInventory>().Count,
         });
         services.AddSingleton(sp => new FindingsQuery(
-            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>()));
         services.AddSingleton<FlowSearch>();
-        services.AddSingleton(sp => new PolicyTraffic(sp.GetRequiredService<IFlowStore>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
+        services.AddSingleton(sp => new PolicyTraffic(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton(sp => new PolicyDrafter(sp.GetRequiredService<PolicyTraffic>(), sp.GetRequiredService<WorkloadInventory>().Settings.Networks));
         services.AddSingleton<PolicySimulator>();
         services.AddSingleton<SavedViewStore>();
@@ -95,7 +100,7 @@ public static class ServiceRegistration
         // Ingest in this process probes its partitions' ends only when something (the export) waits for its watermark.
         services.AddSingleton<IngestWatermark>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
-        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowStore>()));
+        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>()));
         services.AddSingleton<ExportService>();
         services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
         return services;

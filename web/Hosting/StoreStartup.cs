@@ -6,7 +6,7 @@ namespace Visibility.Web.Hosting;
 
 /// <summary>Opens the store (applying migrations), then loads the inventory: stored workloads, then the file.</summary>
 public sealed class StoreStartup(
-    IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
+    IFlowCatalog store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<StoreStartup> logger) : IHostedService
 {
     /// <summary>
     /// Checks the configuration and opens the store before the host starts, so that a wrong setting or an
@@ -16,7 +16,7 @@ public sealed class StoreStartup(
     public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
         services.GetRequiredService<IStartupValidator>().Validate();
-        await services.GetRequiredService<IFlowStore>().InitializeAsync(cancellationToken);
+        await services.GetRequiredService<IFlowCatalog>().InitializeAsync(cancellationToken);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
