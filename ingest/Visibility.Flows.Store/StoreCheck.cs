@@ -41,7 +41,7 @@ public sealed record StoreCheckResult(IReadOnlyList<PartitionCheck> Partitions)
 /// </summary>
 public static class StoreCheck
 {
-    public static async Task<StoreCheckResult> RunAsync(IFlowStore store, CancellationToken cancellationToken)
+    public static async Task<StoreCheckResult> RunAsync(IFlowReader store, CancellationToken cancellationToken)
     {
         var db = FlowSchema.QuoteDatabase(store.Database);
         var text = await store.QueryAsync(

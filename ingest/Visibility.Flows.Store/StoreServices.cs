@@ -24,6 +24,11 @@ public static class StoreServices
             services.AddSingleton<IFlowStore, EmbeddedFlowStore>();
         }
 
+        // Consumers take the part they use; each part is the one store.
+        services.AddSingleton<IFlowWriter>(sp => sp.GetRequiredService<IFlowStore>());
+        services.AddSingleton<IFlowReader>(sp => sp.GetRequiredService<IFlowStore>());
+        services.AddSingleton<IFlowCatalog>(sp => sp.GetRequiredService<IFlowStore>());
+
         return services;
     }
 
@@ -35,6 +40,6 @@ public static class StoreServices
     public static async Task OpenStoreAsync(this IServiceProvider services, CancellationToken cancellationToken)
     {
         services.GetRequiredService<IStartupValidator>().Validate();
-        await services.GetRequiredService<IFlowStore>().InitializeAsync(cancellationToken);
+        await services.GetRequiredService<IFlowCatalog>().InitializeAsync(cancellationToken);
     }
 }

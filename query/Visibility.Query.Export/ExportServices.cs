@@ -20,7 +20,7 @@ public static class ExportServices
         services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
-        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowStore>()));
+        services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>()));
         services.AddSingleton<ExportService>();
         services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
         return services;

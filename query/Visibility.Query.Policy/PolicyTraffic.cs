@@ -26,7 +26,7 @@ public sealed record TrafficRow(
     DateTimeOffset LastSeen);
 
 /// <summary>Reads <see cref="TrafficRow"/>s through the planner (rollups where they keep what is asked), with a filter.</summary>
-public sealed class PolicyTraffic(IFlowStore store, StoreRetention retention, TimeProvider? clock = null)
+public sealed class PolicyTraffic(IFlowReader store, StoreRetention retention, TimeProvider? clock = null)
 {
     /// <summary>The most rows one read returns (distinct group pairs × services).</summary>
     public const int MaxRows = 200_000;

@@ -20,14 +20,14 @@ public static class QueryServices
     public static IServiceCollection AddQuery(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(sp => new GraphQuery(
-            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>())
         {
             WorkloadCounter = sp.GetRequiredService<IWorkloadCatalog>().Count,
         });
         services.AddSingleton(sp => new FindingsQuery(
-            sp.GetRequiredService<IFlowStore>(),
+            sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
             sp.GetRequiredService<FindingRules>()));
         services.AddSingleton<FlowSearch>();

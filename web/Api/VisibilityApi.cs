@@ -79,7 +79,7 @@ public static class VisibilityApi
     }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutWorkloadsAsync(
-        HttpRequest request, IFlowStore store, WorkloadInventory inventory, CancellationToken cancellationToken)
+        HttpRequest request, IFlowCatalog store, WorkloadInventory inventory, CancellationToken cancellationToken)
     {
         List<WorkloadSpec?>? workloads;
         try
@@ -119,7 +119,7 @@ public static class VisibilityApi
     /// enriched from then on no longer carry it. Flows already stored keep the labels they were stored with.
     /// </summary>
     internal static async Task<Results<NoContent, NotFound<ViewsApi.ProblemDetailsBody>, Conflict<ViewsApi.ProblemDetailsBody>>> DeleteWorkloadAsync(
-        string name, IFlowStore store, WorkloadInventory inventory, CancellationToken cancellationToken)
+        string name, IFlowCatalog store, WorkloadInventory inventory, CancellationToken cancellationToken)
     {
         // The store first: were it down, the workload stays everywhere rather than vanishing here only.
         var stored = await store.DeleteWorkloadAsync(name, cancellationToken);
@@ -135,7 +135,7 @@ public static class VisibilityApi
     }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutKubernetesAsync(
-        HttpRequest request, IFlowStore store, WorkloadInventory inventory, Microsoft.Extensions.Options.IOptions<InventoryOptions> options, CancellationToken cancellationToken)
+        HttpRequest request, IFlowCatalog store, WorkloadInventory inventory, Microsoft.Extensions.Options.IOptions<InventoryOptions> options, CancellationToken cancellationToken)
     {
         IReadOnlyList<WorkloadSpec> workloads;
         try

@@ -29,7 +29,7 @@ public sealed record CreatedApiKey(
 /// every request). Serving processes keep the keys in memory and reload them every few seconds, so a key created or
 /// revoked by another process takes effect there too.
 /// </summary>
-public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : IDisposable
+public sealed class ApiKeyStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null) : IDisposable
 {
     public const string Prefix = "vis_";
     private const int IdLength = 12;
@@ -42,7 +42,7 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
     private volatile IReadOnlyDictionary<string, Entry> keys = new Dictionary<string, Entry>();
     private DateTimeOffset loadedAt = DateTimeOffset.MinValue;
 
-    private string Table => $"{FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.ApiKeysTable}";
+    private string Table => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.ApiKeysTable}";
 
     /// <summary>Creates a key; the returned text is the only copy of its secret.</summary>
     public async Task<CreatedApiKey> CreateAsync(string name, string role, AccessScope scope, string createdBy, CancellationToken cancellationToken)
@@ -157,7 +157,7 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
             }
 
             var readAt = clock.GetUtcNow();
-            var text = await store.QueryAsync(
+            var text = await reader.QueryAsync(
                 $"""
                 SELECT id, argMax(name, updated_at) AS name, argMax(role, updated_at) AS role, argMax(scope, updated_at) AS scope,
                        argMax(secret_sha256, updated_at) AS hash, toUnixTimestamp64Milli(min(created_at)) AS created,
@@ -208,7 +208,7 @@ public sealed class ApiKeyStore(IFlowStore store, TimeProvider? clock = null) : 
         var row = new RowOut(
             info.Id, info.Name, info.Role, info.Scope, Convert.ToHexStringLower(hash), Time(info.CreatedAt), info.CreatedBy,
             info.Revoked ? 1 : 0, Time(clock.GetUtcNow()));
-        return store.InsertRowsAsync(
+        return catalog.InsertRowsAsync(
             $"INSERT INTO {Table} (id, name, role, scope, secret_sha256, created_at, created_by, revoked, updated_at)",
             "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
     }

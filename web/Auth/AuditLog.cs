@@ -23,12 +23,12 @@ public sealed record AuditEntry(
 /// simulated, rendered or diffed policy, and created, replaced or deleted saved views, with the outcome. Kept in the
 /// store (<c>audit_log</c>) and written to the process log. Secrets never enter it: a created key appears by its id.
 /// </summary>
-public sealed class AuditLog(IFlowStore store, ILogger<AuditLog> logger, TimeProvider? clock = null)
+public sealed class AuditLog(IFlowReader reader, IFlowCatalog catalog, ILogger<AuditLog> logger, TimeProvider? clock = null)
 {
     public const int MaxLimit = 10_000;
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
 
-    private string Table => $"{FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.AuditTable}";
+    private string Table => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.AuditTable}";
 
     public async Task RecordAsync(string principal, string role, string action, string target, string outcome, string detail, string remote, CancellationToken cancellationToken)
     {
@@ -38,7 +38,7 @@ public sealed class AuditLog(IFlowStore store, ILogger<AuditLog> logger, TimePro
         var row = new Row(ApiKeyStore.Time(entry.Time), principal, role, action, target, outcome, detail, remote);
         try
         {
-            await store.InsertRowsAsync(
+            await catalog.InsertRowsAsync(
                 $"INSERT INTO {Table} (time, principal, role, action, target, outcome, detail, remote)",
                 "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
         }
@@ -51,7 +51,7 @@ public sealed class AuditLog(IFlowStore store, ILogger<AuditLog> logger, TimePro
 
     public async Task<IReadOnlyList<AuditEntry>> ListAsync(DateTimeOffset from, DateTimeOffset to, string? action, string? principal, int limit, CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             SELECT toUnixTimestamp64Micro(time) AS micros, principal, role, action, target, outcome, detail, remote
             FROM {Table}

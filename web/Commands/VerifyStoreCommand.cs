@@ -27,9 +27,8 @@ public static class VerifyStoreCommand
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
         builder.Services.AddFlowStore(builder.Configuration);
         using var host = builder.Build();
-        var store = host.Services.GetRequiredService<IFlowStore>();
-        await store.InitializeAsync(CancellationToken.None);
-        var result = await StoreCheck.RunAsync(store, CancellationToken.None);
+        await host.Services.GetRequiredService<IFlowCatalog>().InitializeAsync(CancellationToken.None);
+        var result = await StoreCheck.RunAsync(host.Services.GetRequiredService<IFlowReader>(), CancellationToken.None);
         if (asJson)
         {
             Console.WriteLine(JsonSerializer.Serialize(new

@@ -23,10 +23,12 @@ internal static class PipelinePhase
     {
         var mix = context.Mix;
         var total = context.PartitionMessages.Sum();
-        var store = new TimedFlowStore(new EmbeddedFlowStore(
+        var embedded = new EmbeddedFlowStore(
             Options.Create(new StoreOptions { Path = context.DataPath, Database = $"e2e_pipeline_r{round}", Retention = TimeSpan.FromDays(3650) }),
-            loggers.CreateLogger<EmbeddedFlowStore>()));
-        await store.InitializeAsync(CancellationToken.None);
+            loggers.CreateLogger<EmbeddedFlowStore>());
+        await embedded.InitializeAsync(CancellationToken.None);
+        var timed = new TimedFlowWriter(embedded);
+        var store = new FlowStore(timed, embedded, embedded);
 
         var kafka = new KafkaOptions
         {
@@ -111,8 +113,8 @@ internal static class PipelinePhase
         }
 
         var usage = monitor.Stop();
-        var insertBusy = store.BusyTime;
-        var insertCalls = store.CallTime;
+        var insertBusy = timed.BusyTime;
+        var insertCalls = timed.CallTime;
         await stopping.CancelAsync();
         await Task.WhenAll(consumers);
         if (deadLetters.Flush(TimeSpan.FromSeconds(30)) > 0)
@@ -120,7 +122,7 @@ internal static class PipelinePhase
             throw new HarnessFailure("pipeline: dead-letter records still undelivered after 30 s");
         }
 
-        await VerifyAsync(context, store, metrics, total, deadLettersBefore);
+        await VerifyAsync(context, embedded, metrics, total, deadLettersBefore);
         var window = Stopwatch.GetElapsedTime(first, done).TotalSeconds;
         return new PhaseResult(
             Systems.Pipeline, total,
@@ -132,7 +134,7 @@ internal static class PipelinePhase
     }
 
     /// <summary>Rows stored == good records, dead letters == malformed records, and the enrichment is what the mix says.</summary>
-    private static async Task VerifyAsync(HarnessContext context, TimedFlowStore store, IngestMetrics metrics, long total, long deadLettersBefore)
+    private static async Task VerifyAsync(HarnessContext context, EmbeddedFlowStore store, IngestMetrics metrics, long total, long deadLettersBefore)
     {
         var mix = context.Mix;
         var tally = mix.Tally;

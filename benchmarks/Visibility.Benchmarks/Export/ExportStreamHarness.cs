@@ -51,7 +51,7 @@ public static class ExportStreamHarness
 
             var readSeconds = read.Elapsed.TotalSeconds;
             var saves = Stopwatch.StartNew();
-            var probeState = new ExportStateStore(store);
+            var probeState = new ExportStateStore(store, store);
             for (var i = 0; i < 20; i++)
             {
                 await probeState.SaveCheckpointAsync("probe", new ExportCheckpoint(start, i, i), CancellationToken.None);
@@ -66,7 +66,7 @@ public static class ExportStreamHarness
                 var name = "bench-" + format.Name;
                 var settings = new ExportSinkDefinition { Delay = "0s", RepeatAfter = "1d", Interval = "1m", StartAt = start, Format = format.Name }.ToStream(name);
                 await using var sink = new TimedSink(new FileSink(new FileSinkOptions(Path.Combine(directory, $"{name}.log"))));
-                var worker = new ExportWorker(settings, sink, format, source, new ExportStateStore(store), NullLogger.Instance);
+                var worker = new ExportWorker(settings, sink, format, source, new ExportStateStore(store, store), NullLogger.Instance);
                 using var stop = new CancellationTokenSource();
                 var clock = Stopwatch.StartNew();
                 // The embedded store answers synchronously: on its own thread the worker would not yield to this loop.

@@ -90,13 +90,13 @@ public static class QueryHarness
             Line(report, "| stored flows | query | planner: median ms | p90 ms | tables read | raw only: median ms | raw / planner | edges |");
             Line(report, "|---:|---|---:|---:|---|---:|---:|---:|");
 
-            var probing = new ProbingFlowStore(store);
+            var probing = new ProbingFlowReader(store);
             var query = new GraphQuery(probing, options.Retentions, FindingRules.Default);
             foreach (var probe in sqlProbe)
             {
                 // Timing one statement on an existing data directory (investigation aid).
                 var (sql, parameters) = probe.StartsWith('@')
-                    ? ProbingFlowStore.ReadScript(await File.ReadAllTextAsync(probe[1..]))
+                    ? ProbingFlowReader.ReadScript(await File.ReadAllTextAsync(probe[1..]))
                     : (probe, []);
                 var times = new List<double>();
                 string result = "";
@@ -165,7 +165,7 @@ public static class QueryHarness
                         {
                             var file = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(markdown))!, $"probe-{ProbeName(name)}-{index++}.sql");
                             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-                            await File.WriteAllTextAsync(file, ProbingFlowStore.Script(sql, parameters));
+                            await File.WriteAllTextAsync(file, ProbingFlowReader.Script(sql, parameters));
                             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: {ms:F1} ms {file}"));
                         }
                     }
@@ -221,7 +221,7 @@ public static class QueryHarness
     /// <summary>The last measured run's time (for <c>--profile</c>: its statements' times against the whole).</summary>
     private static double lastRun;
 
-    private static async Task<(double Median, double P90, GraphResponse Last)> MeasureAsync(GraphQuery query, GraphRequest request, int runs, ProbingFlowStore probing)
+    private static async Task<(double Median, double P90, GraphResponse Last)> MeasureAsync(GraphQuery query, GraphRequest request, int runs, ProbingFlowReader probing)
     {
         await query.RunAsync(request, CancellationToken.None); // warm-up
         var times = new List<double>();

@@ -16,7 +16,7 @@ namespace Visibility.Benchmarks.Store;
 /// <summary>
 /// Insert throughput into the store: one batch of realistic enriched rows (the end-to-end harness's ulogd2 mix over
 /// a 3,000-workload estate, decoded and enriched by the project's own code, encoded by
-/// <see cref="FlowSchema.WriteRow"/>) per operation, through <see cref="IFlowStore.InsertFlowsAsync"/> into
+/// <see cref="FlowSchema.WriteRow"/>) per operation, through <see cref="IFlowWriter.InsertFlowsAsync"/> into
 /// <c>flows_raw</c> as created by the migrations. Each iteration inserts eight batches and then truncates the
 /// table, so every iteration starts from the same small table; merges that start during an iteration count.
 /// <see cref="Transport"/> names the store (<see cref="StoreTransports"/>): embedded (chDB in process) or the server

@@ -14,7 +14,7 @@ namespace Visibility.Ingest.Demo;
 /// </summary>
 public sealed class DemoTrafficService(
     WorkloadInventory inventory,
-    IFlowStore store,
+    IFlowCatalog store,
     KafkaEndpoint endpoint,
     IOptions<KafkaOptions> kafka,
     ILogger<DemoTrafficService> logger) : BackgroundService

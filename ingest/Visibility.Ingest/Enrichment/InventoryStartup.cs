@@ -10,7 +10,7 @@ namespace Visibility.Ingest.Enrichment;
 /// the inventory: stored workloads, then the file. The process is ready once it has.
 /// </summary>
 public sealed class InventoryStartup(
-    IFlowStore store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<InventoryStartup> logger) : IHostedService
+    IFlowCatalog store, WorkloadInventory inventory, InventoryFileWatcher file, IOptions<InventoryOptions> options, Readiness readiness, ILogger<InventoryStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -17,18 +17,18 @@ public sealed record ExportCheckpoint(DateTimeOffset IntervalStart, int Confirme
 /// (<c>export_sinks</c>), both replacing tables where the newest row per key wins, so a restarted service resumes
 /// where the destination's confirmations left it.
 /// </summary>
-public sealed class ExportStateStore(IFlowStore store, TimeProvider? clock = null)
+public sealed class ExportStateStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
 
-    private string Checkpoints => $"{FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.ExportCheckpointsTable}";
+    private string Checkpoints => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.ExportCheckpointsTable}";
 
-    private string Sinks => $"{FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.ExportSinksTable}";
+    private string Sinks => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.ExportSinksTable}";
 
     public async Task<ExportCheckpoint?> GetCheckpointAsync(string sink, CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             SELECT toUnixTimestamp64Milli(argMax(interval_start, updated_at)), argMax(confirmed, updated_at), argMax(sequence, updated_at)
             FROM {Checkpoints}
@@ -54,7 +54,7 @@ public sealed class ExportStateStore(IFlowStore store, TimeProvider? clock = nul
     /// <summary>The sinks created through the API, by name.</summary>
     public async Task<IReadOnlyDictionary<string, ExportSinkDefinition>> ListSinksAsync(CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             SELECT name, argMax(definition, updated_at) AS definition
             FROM {Sinks}
@@ -86,7 +86,7 @@ public sealed class ExportStateStore(IFlowStore store, TimeProvider? clock = nul
             cancellationToken);
 
     private Task InsertAsync<T>(string insert, T row, CancellationToken cancellationToken) =>
-        store.InsertRowsAsync(insert, "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
+        catalog.InsertRowsAsync(insert, "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
 
     private static string Time(DateTimeOffset time) =>
         time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);

@@ -52,7 +52,7 @@ public sealed record Finding(
 /// <c>internet_source</c>) and <c>new_edge</c>, grouped per kind, workload-level ends and service, read through
 /// the planner like the graph. Severities come from the current <see cref="FindingRules"/>.
 /// </summary>
-public sealed class FindingsQuery(IFlowStore store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
+public sealed class FindingsQuery(IFlowReader store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
 {
     public const int MaxLimit = 10_000;
 

@@ -89,7 +89,7 @@ public sealed record FlowPage(IReadOnlyList<FlowRow> Flows, FlowCursor? Next);
 /// Raw flow search: flows in a range matching a filter, newest first, paged by a cursor (keyset on time and Kafka
 /// position, so pages neither skip nor repeat rows while new flows arrive). Findings include <c>new_edge</c>.
 /// </summary>
-public sealed class FlowSearch(IFlowStore store, FindingRules rules)
+public sealed class FlowSearch(IFlowReader store, FindingRules rules)
 {
     public const int MaxLimit = 10_000;
 

@@ -15,7 +15,7 @@ namespace Visibility.Query.Graph;
 /// stored at ingest plus <c>new_edge</c> for workload-level edges first seen in the range after the baseline
 /// window. All values are bound parameters.
 /// </summary>
-public sealed class GraphQuery(IFlowStore store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
+public sealed class GraphQuery(IFlowReader store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
 {
     public const int MaxLimit = 100_000;
 

@@ -49,7 +49,7 @@ public readonly record struct ViewCreation(SavedView? View, ViewCap RefusedBy);
 /// flag hides it), so every <c>serve</c> process on the same store sees the same views. A view keeps the owner it
 /// was created with through every replacement, whoever replaces it.
 /// </summary>
-public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null) : IDisposable
+public sealed class SavedViewStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null) : IDisposable
 {
     /// <summary>The most views the store holds, all owners together.</summary>
     public const int MaxViews = 1_000;
@@ -63,7 +63,7 @@ public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null)
 
     public async Task<IReadOnlyList<SavedView>> ListAsync(CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             {Select}
             GROUP BY id
@@ -77,7 +77,7 @@ public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null)
 
     public async Task<SavedView?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             {Select}
             WHERE id = {"{id:String}"}
@@ -91,7 +91,7 @@ public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null)
     /// <summary>How many views the store holds, and how many of them <paramref name="owner"/> owns.</summary>
     public async Task<(int Total, int Owned)> CountAsync(string owner, CancellationToken cancellationToken)
     {
-        var text = await store.QueryAsync(
+        var text = await reader.QueryAsync(
             $"""
             SELECT count() AS total, countIf(owner = {"{owner:String}"}) AS owned
             FROM
@@ -167,7 +167,7 @@ public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null)
     public static bool IsId(string? id) =>
         id is { Length: 16 } && id.All(c => c is (>= 'a' and <= 'z') or (>= '2' and <= '7'));
 
-    private string Table => $"{FlowSchema.QuoteDatabase(store.Database)}.{FlowSchema.ViewsTable}";
+    private string Table => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.ViewsTable}";
 
     private string Select =>
         $"""
@@ -181,7 +181,7 @@ public sealed class SavedViewStore(IFlowStore store, TimeProvider? clock = null)
         var row = JsonSerializer.Serialize(new Row(
             view.Id, view.Name, view.Query, view.Owner ?? "", deleted ? (byte)1 : (byte)0,
             view.UpdatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture)));
-        await store.InsertRowsAsync($"INSERT INTO {Table} (id, name, query, owner, deleted, updated_at)", "JSONEachRow",
+        await catalog.InsertRowsAsync($"INSERT INTO {Table} (id, name, query, owner, deleted, updated_at)", "JSONEachRow",
             Encoding.UTF8.GetBytes(row + "\n"), cancellationToken);
     }
 

@@ -60,7 +60,7 @@ public sealed partial class ExportWorkerTests
         await InsertAsync(store, start, services: 150, span: TimeSpan.FromMinutes(5));
 
         var settings = Settings("soc", start);
-        var state = new ExportStateStore(store);
+        var state = new ExportStateStore(store, store);
         await using var sink = SyslogSinkFor(receiver, protocol);
         using var stop = new CancellationTokenSource();
         var worker = Worker(settings, sink, format, store, state);
@@ -116,7 +116,7 @@ public sealed partial class ExportWorkerTests
         await InsertAsync(store, start, services: 40, span: TimeSpan.FromSeconds(20));
 
         var settings = Settings("soc", start) with { Interval = interval, Delay = TimeSpan.FromSeconds(1) };
-        var state = new ExportStateStore(store);
+        var state = new ExportStateStore(store, store);
         await using var sink = SyslogSinkFor(receiver, protocol);
         using var stop = new CancellationTokenSource();
         var worker = Worker(settings, sink, "cef", store, state);
@@ -161,7 +161,7 @@ public sealed partial class ExportWorkerTests
         var total = (await ExpectedAsync(store, start)).Count;
         Assert.True(total >= 120, $"{total} findings");
         var settings = Settings("soc", start);
-        var state = new ExportStateStore(store);
+        var state = new ExportStateStore(store, store);
         var delivery = new ExportDelivery { BatchSize = 20, ConfirmTimeout = TimeSpan.FromSeconds(2), MaxBackoff = TimeSpan.FromSeconds(1) };
 
         using (var stop = new CancellationTokenSource())
@@ -197,7 +197,7 @@ public sealed partial class ExportWorkerTests
     public async Task NewStream_SavesItsStartBeforeTheFirstRecord()
     {
         var store = await TestStore.CreateAsync();
-        var state = new ExportStateStore(store);
+        var state = new ExportStateStore(store, store);
         Assert.Null(await state.GetCheckpointAsync("quiet", CancellationToken.None));
         var start = ExportWorker.Align(DateTimeOffset.UtcNow.AddMinutes(10), Interval);
         await using var sink = new ListSink();

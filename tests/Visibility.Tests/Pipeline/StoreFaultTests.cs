@@ -1,8 +1,6 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
-using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
-using Visibility.Flows.Store.Chdb;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Demo;
 using Visibility.Ingest.Enrichment;
@@ -15,7 +13,7 @@ namespace Visibility.Tests.Pipeline;
 
 /// <summary>
 /// The ingest writer against a store that fails: one that goes away for a while, and one that stores an insert but
-/// loses the answer. Real engine and broker; the faults come from a wrapper around the store.
+/// loses the answer. Real engine and broker; the faults come from a wrapper around the store's writer.
 /// </summary>
 public sealed class StoreFaultTests(ITestOutputHelper output)
 {
@@ -25,18 +23,19 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         await using var broker = DevBroker.Start(port: 0);
         var kafka = new KafkaOptions { Topic = "lost-" + Guid.NewGuid().ToString("N")[..8], GroupId = "lost" };
         broker.CreateTopic(kafka.Topic, 2);
-        var store = new FaultyStore(await TestStore.CreateAsync());
+        var store = await TestStore.CreateAsync();
+        var writer = new FaultyWriter(store);
         var options = new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(20) };
         var metrics = new IngestMetrics();
-        store.LoseAnswers(3);
+        writer.LoseAnswers(3);
         await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
 
-        await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
+        await RunAsync(broker.BootstrapServers, new FlowStore(writer, store, store), kafka, options, metrics, async () =>
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
 
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
-        output.WriteLine($"answers lost {store.AnswersLost}, batches found stored on retry {metrics.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
-        Assert.Equal(3, store.AnswersLost);
+        output.WriteLine($"answers lost {writer.AnswersLost}, batches found stored on retry {metrics.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
+        Assert.Equal(3, writer.AnswersLost);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(1_000, check.Rows);
         Assert.True(metrics.LandedUnacknowledged >= 3, $"only {metrics.LandedUnacknowledged} batches were found stored after a lost answer");
@@ -50,7 +49,8 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         await using var broker = DevBroker.Start(port: 0);
         var kafka = new KafkaOptions { Topic = "down-" + Guid.NewGuid().ToString("N")[..8], GroupId = "down" };
         broker.CreateTopic(kafka.Topic, 4);
-        var store = new FaultyStore(await TestStore.CreateAsync());
+        var store = await TestStore.CreateAsync();
+        var writer = new FaultyWriter(store);
         var options = new IngestOptions { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
 
         // The group being inserted (under InsertRows before its last batch), a full queue, the batch in hand.
@@ -58,10 +58,10 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         var metrics = new IngestMetrics();
         await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
 
-        await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
+        await RunAsync(broker.BootstrapServers, new FlowStore(writer, store, store), kafka, options, metrics, async () =>
         {
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
-            store.Down = true;
+            writer.Down = true;
             await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 5_000);
             await Eventually.TrueAsync(() => metrics.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the consumer pausing");
             var read = metrics.RecordsIn;
@@ -74,7 +74,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
             Assert.False(metrics.StoreAvailable);
             Assert.Contains("unreachable", metrics.CurrentStoreFailure!.Reason, StringComparison.Ordinal);
 
-            store.Down = false;
+            writer.Down = false;
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 5_500, TimeSpan.FromSeconds(60), "storing every record");
         });
 
@@ -120,9 +120,9 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         await Task.CompletedTask;
     }
 
-    /// <summary>A real store with faults switched on from the test: down (every write and read refused), or
+    /// <summary>A real store's writer with faults switched on from the test: down (every write refused), or
     /// storing the next inserts and then reporting them failed, as a connection lost before the answer.</summary>
-    private sealed class FaultyStore(IFlowStore inner) : IFlowStore
+    private sealed class FaultyWriter(IFlowWriter inner) : IFlowWriter
     {
         private int answersToLose;
         private int answersLost;
@@ -136,11 +136,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
 
         public int AnswersLost => Volatile.Read(ref answersLost);
 
-        public string Database => inner.Database;
-
         public void LoseAnswers(int inserts) => Volatile.Write(ref answersToLose, inserts);
-
-        public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
 
         public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
             InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
@@ -167,21 +163,6 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
             ThrowIfDown();
             return inner.ResumeAsync(partitions, cancellationToken);
         }
-
-        public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
-            inner.QueryAsync(sql, format, read, parameters, cancellationToken);
-
-        public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-            inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
-
-        public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken) =>
-            inner.UpsertWorkloadsAsync(workloads, cancellationToken);
-
-        public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
-
-        public Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken) => inner.DeleteWorkloadAsync(name, cancellationToken);
-
-        public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
 
         private void ThrowIfDown()
         {

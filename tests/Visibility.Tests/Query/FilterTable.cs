@@ -19,7 +19,7 @@ public sealed class FilterTableDefinition : ICollectionFixture<FilterTable>
 /// <summary>
 /// A table with the flow columns the filter reads and a couple of hundred varied rows (IPv4-mapped and IPv6
 /// addresses, peers without a workload, free-form labels, hostile strings), in a database of its own on the
-/// shared chDB engine; filters run against it through <see cref="IFlowStore.QueryAsync{T}"/>.
+/// shared chDB engine; filters run against it through <see cref="IFlowReader.QueryAsync{T}"/>.
 /// </summary>
 public sealed class FilterTable : IAsyncLifetime
 {

@@ -17,7 +17,7 @@ public sealed class SavedViewTests
     {
         var store = await TestStore.CreateAsync();
         var clock = new SteppedClock(DateTimeOffset.Parse("2026-11-27T05:00:00Z", CultureInfo.InvariantCulture));
-        using var views = new SavedViewStore(store, clock);
+        using var views = new SavedViewStore(store, store, clock);
 
         var devProd = await CreateAsync(views, "dev → prod", "last=24h&groupBy=app,env&filter=src.env%20%3D%20dev", Alice);
         clock.Advance(TimeSpan.FromSeconds(1));
@@ -51,7 +51,7 @@ public sealed class SavedViewTests
     public async Task Create_OwnerAtItsCap_RefusedByTheOwnerCap_OtherOwnersStillCreate_ADeleteFreesASlot()
     {
         var store = await TestStore.CreateAsync();
-        using var views = new SavedViewStore(store);
+        using var views = new SavedViewStore(store, store);
         var mine = new List<SavedView>();
         for (var i = 0; i < 3; i++)
         {
@@ -71,7 +71,7 @@ public sealed class SavedViewTests
     public async Task Create_ConcurrentBurstByOneOwner_StopsExactlyAtTheCap()
     {
         var store = await TestStore.CreateAsync();
-        using var views = new SavedViewStore(store);
+        using var views = new SavedViewStore(store, store);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(i =>
             Task.Run(() => views.CreateAsync($"burst {i}", "last=1h", Alice, 5, CancellationToken.None))));
@@ -85,7 +85,7 @@ public sealed class SavedViewTests
     public async Task Create_StoreHoldingMaxViews_RefusedByTheStoreCap_WhateverTheOwnersShare()
     {
         var store = await TestStore.CreateAsync();
-        using var views = new SavedViewStore(store);
+        using var views = new SavedViewStore(store, store);
 
         // The store full of other principals' views, written in one insert as the store writes them.
         var rows = new StringBuilder();
@@ -142,7 +142,7 @@ public sealed class SavedViewTests
         // Opening the store applies the owners migration; the old view has no owner and counts for nobody.
         var store = await TestStore.CreateAsync(database);
         Assert.Contains(owners.Version, await store.AppliedMigrationsAsync(CancellationToken.None));
-        using var views = new SavedViewStore(store);
+        using var views = new SavedViewStore(store, store);
         var legacy = await views.GetAsync("oldview234567abc", CancellationToken.None);
         Assert.Equal(("legacy", "last=24h", (string?)null), (legacy!.Name, legacy.Query, legacy.Owner));
         Assert.False(legacy.MayBeChangedBy(Alice, isAdmin: false));

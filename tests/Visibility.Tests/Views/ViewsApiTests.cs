@@ -175,9 +175,10 @@ public sealed class ViewsApiTests
             builder.Logging.ClearProviders();
             builder.Services.AddProblemDetails();
             builder.Services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-            builder.Services.AddSingleton<IFlowStore>(store);
+            builder.Services.AddSingleton<IFlowReader>(store);
+            builder.Services.AddSingleton<IFlowCatalog>(store);
             builder.Services.AddSingleton<SavedViewStore>();
-            builder.Services.AddSingleton(new AuditLog(store, NullLogger<AuditLog>.Instance));
+            builder.Services.AddSingleton(new AuditLog(store, store, NullLogger<AuditLog>.Instance));
             builder.Services.AddSingleton(new WorkloadInventory(Options.Create(new InventoryOptions())));
             var app = builder.Build();
             app.UseExceptionHandler();

@@ -16,7 +16,7 @@ public sealed class ApiKeyStoreTests
     public async Task CreateThenAuthenticate_WhileOtherReloadsRun_TheNewKeyIsKnownAtOnce_AndARevokedOneRefusedAtOnce()
     {
         var store = await TestStore.CreateAsync();
-        using var keys = new ApiKeyStore(store);
+        using var keys = new ApiKeyStore(store, store);
         for (var i = 0; i < 40; i++)
         {
             var reloads = Enumerable.Range(0, 3).Select(_ => Task.Run(() => keys.ReloadAsync(CancellationToken.None))).ToList();
@@ -31,7 +31,7 @@ public sealed class ApiKeyStoreTests
         }
 
         // And another process's view (a fresh store object) agrees with what this one did.
-        using var other = new ApiKeyStore(store);
+        using var other = new ApiKeyStore(store, store);
         Assert.Equal(40, (await other.ListAsync(CancellationToken.None)).Count(k => k.Revoked));
     }
 }

@@ -1,16 +1,14 @@
 using System.Diagnostics;
-using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
-using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Benchmarks.EndToEnd;
 
 /// <summary>
-/// Passes everything to the real store and times the inserts: the time spent inside
-/// <see cref="IFlowStore.InsertFlowsAsync"/> summed over calls, and the wall time during which at least one insert
+/// Passes the writes to the real store's writer and times the inserts: the time spent inside
+/// <see cref="IFlowWriter.InsertFlowsAsync"/> summed over calls, and the wall time during which at least one insert
 /// was in flight. When the latter approaches the whole run, the pipeline is waiting on the store.
 /// </summary>
-internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
+internal sealed class TimedFlowWriter(IFlowWriter inner) : IFlowWriter
 {
     private readonly Lock gate = new();
     private int inFlight;
@@ -19,8 +17,6 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
     private long callTicks;
     private long calls;
 
-    public string Database => inner.Database;
-
     public int Calls => (int)Interlocked.Read(ref calls);
 
     /// <summary>Time inside insert calls, summed (two concurrent calls count twice).</summary>
@@ -28,8 +24,6 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
 
     /// <summary>Wall time with at least one insert in flight.</summary>
     public TimeSpan BusyTime => TimeSpan.FromSeconds(Interlocked.Read(ref busyTicks) / (double)Stopwatch.Frequency);
-
-    public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         TimeAsync(() => inner.InsertFlowsAsync(rowBinary, cancellationToken));
@@ -72,19 +66,4 @@ internal sealed class TimedFlowStore(IFlowStore inner) : IFlowStore
             }
         }
     }
-
-    public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
-        => inner.QueryAsync(sql, format, read, parameters, cancellationToken);
-
-    public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        => inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
-
-    public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken)
-        => inner.UpsertWorkloadsAsync(workloads, cancellationToken);
-
-    public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
-
-    public Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken) => inner.DeleteWorkloadAsync(name, cancellationToken);
-
-    public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
 }

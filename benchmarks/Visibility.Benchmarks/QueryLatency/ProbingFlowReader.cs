@@ -1,17 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Benchmarks.QueryLatency;
 
 /// <summary>
-/// Passes everything to the real store and records each query's statement, parameters and time since the last
-/// <see cref="Clear"/>: where a graph request's time goes, call by call (the harness's <c>--profile</c>).
+/// Passes the queries to the real store's reader and records each query's statement, parameters and time since the
+/// last <see cref="Clear"/>: where a graph request's time goes, call by call (the harness's <c>--profile</c>).
 /// </summary>
-internal sealed class ProbingFlowStore(IFlowStore inner) : IFlowStore
+internal sealed class ProbingFlowReader(IFlowReader inner) : IFlowReader
 {
     private readonly List<(string Sql, IReadOnlyList<QueryParameter> Parameters, double Ms)> calls = [];
 
@@ -61,29 +60,4 @@ internal sealed class ProbingFlowStore(IFlowStore inner) : IFlowStore
         calls.Add((sql, [.. parameters], Stopwatch.GetElapsedTime(start).TotalMilliseconds));
         return result;
     }
-
-    public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
-
-    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) => inner.InsertFlowsAsync(rowBinary, cancellationToken);
-
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken) =>
-        inner.InsertFlowsAsync(chunks, encoding, cancellationToken);
-
-    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
-        inner.RecordProgressAsync(progress, cancellationToken);
-
-    public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
-        inner.ResumeAsync(partitions, cancellationToken);
-
-    public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-        inner.InsertRowsAsync(insertSql, format, data, cancellationToken);
-
-    public Task UpsertWorkloadsAsync(IReadOnlyList<WorkloadSpec> workloads, CancellationToken cancellationToken) =>
-        inner.UpsertWorkloadsAsync(workloads, cancellationToken);
-
-    public Task<IReadOnlyList<WorkloadSpec>> LoadWorkloadsAsync(CancellationToken cancellationToken) => inner.LoadWorkloadsAsync(cancellationToken);
-
-    public Task<bool> DeleteWorkloadAsync(string name, CancellationToken cancellationToken) => inner.DeleteWorkloadAsync(name, cancellationToken);
-
-    public Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken) => inner.AppliedMigrationsAsync(cancellationToken);
 }
