@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Collections.Concurrent;
 using System.Text.Json;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
@@ -23,38 +21,26 @@ namespace Visibility.Ingest.Decoding;
 /// <see cref="FlowEvent.New"/>, FIN or RST <see cref="FlowEvent.Destroy"/>, anything else an update.
 /// </para>
 /// <para>
-/// An end with a namespace or pod name is a Kubernetes workload: its <see cref="Endpoint"/> is named
-/// <c>namespace/pod</c> (kind <c>pod</c>) and labelled by <see cref="KubernetesLabelMapper"/> from its
-/// <c>k8s:</c> labels, with Cilium's namespace labels (<c>io.cilium.k8s.namespace.labels.*</c>) standing in for
-/// namespace annotations; Cilium's own bookkeeping labels are dropped. Endpoints are cached by the bytes that
-/// define them, so repeated pods cost a lookup and no allocation. Ends without such identity (for example
-/// <c>reserved:world</c>) are left to enrichment.
+/// An end with a namespace or pod name is a Kubernetes workload, resolved by enrichment's
+/// <see cref="KubernetesEndpointResolver"/> from the end's JSON object while the message is in hand; ends without
+/// such identity (for example <c>reserved:world</c>) are left to the workload index.
 /// </para>
 /// </summary>
 public sealed class HubbleJsonDecoder : IFlowDecoder
 {
     public const string FormatName = "hubble-json";
 
-    /// <summary>Endpoints cached before the cache is emptied and refilled (pods churn).</summary>
-    public const int MaxCachedEndpoints = 100_000;
-
-    private const string NamespaceLabelPrefix = "io.cilium.k8s.namespace.labels.";
-
-    private readonly KubernetesLabelMapper mapper;
-    private readonly ConcurrentDictionary<byte[], Endpoint> endpoints = new(EndpointKeyComparer.Instance);
-    private readonly ConcurrentDictionary<byte[], Endpoint>.AlternateLookup<ReadOnlySpan<byte>> endpointsBySpan;
-    private int cachedEndpoints;
+    private readonly KubernetesEndpointResolver endpoints;
 
     public HubbleJsonDecoder(KubernetesProfileOptions? kubernetes = null)
+        : this(new KubernetesEndpointResolver(kubernetes))
     {
-        mapper = new KubernetesLabelMapper(kubernetes ?? new KubernetesProfileOptions());
-        endpointsBySpan = endpoints.GetAlternateLookup<ReadOnlySpan<byte>>();
     }
 
-    public string Format => FormatName;
+    /// <summary>A decoder whose pod ends are resolved (and cached) by <paramref name="endpoints"/>.</summary>
+    public HubbleJsonDecoder(KubernetesEndpointResolver endpoints) => this.endpoints = endpoints;
 
-    /// <summary>How many endpoints the cache holds (for tests and metrics).</summary>
-    public int CachedEndpoints => Volatile.Read(ref cachedEndpoints);
+    public string Format => FormatName;
 
     public DecodeStatus Decode(ReadOnlySpan<byte> message, ref FlowRecord record, out string? reason)
     {
@@ -138,8 +124,8 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
         Endpoint? source, destination;
         try
         {
-            source = f.SourceLength > 0 ? ResolveEndpoint(message.Slice(f.SourceStart, f.SourceLength), f.SrcIp) : null;
-            destination = f.DestinationLength > 0 ? ResolveEndpoint(message.Slice(f.DestinationStart, f.DestinationLength), f.DstIp) : null;
+            source = f.SourceLength > 0 ? endpoints.Resolve(message.Slice(f.SourceStart, f.SourceLength), f.SrcIp) : null;
+            destination = f.DestinationLength > 0 ? endpoints.Resolve(message.Slice(f.DestinationStart, f.DestinationLength), f.DstIp) : null;
         }
         catch (JsonException)
         {
@@ -441,244 +427,6 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
         return null;
     }
 
-    /// <summary>
-    /// The endpoint of one end, from its JSON object: null without a namespace or pod name. The cache key is the
-    /// end's identity as it appears (namespace, pod, workloads, labels); the address is not part of it, since an
-    /// <see cref="Endpoint"/> keeps only a name, a kind and labels.
-    /// </summary>
-    private Endpoint? ResolveEndpoint(ReadOnlySpan<byte> json, UInt128 address)
-    {
-        // Unescaping never lengthens a string, and each value brings at least its two quotes for the two bytes
-        // (tag, separator) it takes in the key, so the key fits in the object's length.
-        var buffer = ArrayPool<byte>.Shared.Rent(json.Length + 8);
-        try
-        {
-            var keyLength = BuildKey(json, buffer, out var hasIdentity);
-            if (!hasIdentity)
-            {
-                return null;
-            }
-
-            var key = buffer.AsSpan(0, keyLength);
-            if (endpointsBySpan.TryGetValue(key, out var cached))
-            {
-                return cached;
-            }
-
-            var endpoint = CreateEndpoint(json, address);
-            if (Interlocked.Increment(ref cachedEndpoints) > MaxCachedEndpoints)
-            {
-                endpoints.Clear();
-                Volatile.Write(ref cachedEndpoints, 1);
-            }
-
-            return endpointsBySpan.TryAdd(key, endpoint) ? endpoint : endpointsBySpan.TryGetValue(key, out cached) ? cached : endpoint;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static int BuildKey(ReadOnlySpan<byte> json, byte[] buffer, out bool hasIdentity)
-    {
-        hasIdentity = false;
-        var length = 0;
-        var reader = new Utf8JsonReader(json);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            byte tag = reader.ValueTextEquals("namespace"u8) ? (byte)'n'
-                : reader.ValueTextEquals("pod_name"u8) ? (byte)'p'
-                : reader.ValueTextEquals("labels"u8) ? (byte)'l'
-                : reader.ValueTextEquals("workloads"u8) ? (byte)'w' : (byte)0;
-            reader.Read();
-            switch (tag)
-            {
-                case (byte)'n' or (byte)'p':
-                    if (reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0)
-                    {
-                        hasIdentity = true;
-                        Append(ref reader, tag, buffer, ref length);
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-
-                    break;
-                case (byte)'l' or (byte)'w':
-                    if (reader.TokenType != JsonTokenType.StartArray)
-                    {
-                        reader.Skip();
-                        break;
-                    }
-
-                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                    {
-                        if (reader.TokenType == JsonTokenType.String)
-                        {
-                            Append(ref reader, tag, buffer, ref length);
-                        }
-                        else if (reader.TokenType == JsonTokenType.StartObject)
-                        {
-                            // A workload: {"name": …, "kind": …}.
-                            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                            {
-                                reader.Read();
-                                if (reader.TokenType == JsonTokenType.String)
-                                {
-                                    Append(ref reader, tag, buffer, ref length);
-                                }
-                                else
-                                {
-                                    reader.Skip();
-                                }
-                            }
-                        }
-                        else
-                        {
-                            reader.Skip();
-                        }
-                    }
-
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-        }
-
-        return length;
-    }
-
-    private static void Append(ref Utf8JsonReader reader, byte tag, byte[] buffer, ref int length)
-    {
-        buffer[length++] = tag;
-        length += reader.CopyString(buffer.AsSpan(length));
-        buffer[length++] = 0;
-    }
-
-    /// <summary>A cache miss: the end's strings, its labels through the profile, and a new endpoint.</summary>
-    private Endpoint CreateEndpoint(ReadOnlySpan<byte> json, UInt128 address)
-    {
-        string? @namespace = null, pod = null, workload = null, namespaceFromLabel = null;
-        var podLabels = new Dictionary<string, string>(StringComparer.Ordinal);
-        var namespaceLabels = new Dictionary<string, string>(StringComparer.Ordinal);
-        var reader = new Utf8JsonReader(json);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueTextEquals("namespace"u8))
-            {
-                reader.Read();
-                @namespace = reader.GetString();
-            }
-            else if (reader.ValueTextEquals("pod_name"u8))
-            {
-                reader.Read();
-                pod = reader.GetString();
-            }
-            else if (reader.ValueTextEquals("workloads"u8))
-            {
-                reader.Read();
-                if (reader.TokenType != JsonTokenType.StartArray)
-                {
-                    reader.Skip();
-                    continue;
-                }
-
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                {
-                    if (reader.TokenType != JsonTokenType.StartObject)
-                    {
-                        reader.Skip();
-                        continue;
-                    }
-
-                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                    {
-                        var isName = reader.ValueTextEquals("name"u8);
-                        reader.Read();
-                        if (isName && workload is null && reader.TokenType == JsonTokenType.String)
-                        {
-                            workload = reader.GetString();
-                        }
-                        else
-                        {
-                            reader.Skip();
-                        }
-                    }
-                }
-            }
-            else if (reader.ValueTextEquals("labels"u8))
-            {
-                reader.Read();
-                if (reader.TokenType != JsonTokenType.StartArray)
-                {
-                    reader.Skip();
-                    continue;
-                }
-
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                {
-                    if (reader.TokenType == JsonTokenType.String)
-                    {
-                        AddLabel(reader.GetString()!, podLabels, namespaceLabels, ref namespaceFromLabel);
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-                }
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-
-        @namespace = string.IsNullOrEmpty(@namespace) ? namespaceFromLabel : @namespace;
-        // namespace/pod; a pod Hubble could not name goes by its workload, and by its namespace alone at worst.
-        var local = string.IsNullOrEmpty(pod) ? workload : pod;
-        var name = string.IsNullOrEmpty(local) ? @namespace ?? "" : string.IsNullOrEmpty(@namespace) ? local : $"{@namespace}/{local}";
-        var labels = mapper.Map(@namespace, podLabels, namespaceLabels);
-        var spec = new WorkloadSpec { Name = name, Kind = "pod", Addresses = [IpAddressKey.Format(address)], Labels = labels };
-        return Endpoint.ForWorkload(spec, labels);
-    }
-
-    /// <summary>
-    /// Cilium labels are <c>source:key=value</c>. Only <c>k8s:</c> labels are the pod's; among them Cilium adds
-    /// its own: the namespace (<c>io.kubernetes.pod.namespace</c>), the namespace's labels
-    /// (<c>io.cilium.k8s.namespace.labels.*</c>, kept apart for the profile's namespace rules) and policy
-    /// bookkeeping (<c>io.cilium.k8s.policy.*</c>), which are not the pod's labels.
-    /// </summary>
-    private static void AddLabel(string label, Dictionary<string, string> podLabels, Dictionary<string, string> namespaceLabels, ref string? @namespace)
-    {
-        if (!label.StartsWith("k8s:", StringComparison.Ordinal))
-        {
-            return;
-        }
-
-        var pair = label.AsSpan(4);
-        var equals = pair.IndexOf('=');
-        var key = (equals < 0 ? pair : pair[..equals]).ToString();
-        var value = equals < 0 ? "" : pair[(equals + 1)..].ToString();
-        if (key == "io.kubernetes.pod.namespace")
-        {
-            @namespace = value;
-        }
-        else if (key.StartsWith(NamespaceLabelPrefix, StringComparison.Ordinal))
-        {
-            namespaceLabels[key[NamespaceLabelPrefix.Length..]] = value;
-        }
-        else if (!key.StartsWith("io.cilium.", StringComparison.Ordinal) && !key.StartsWith("io.kubernetes.pod.", StringComparison.Ordinal))
-        {
-            podLabels[key] = value;
-        }
-    }
-
     [Flags]
     private enum TcpFlags : byte
     {
@@ -698,28 +446,5 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
         public ushort SrcPort, DstPort;
         public TcpFlags TcpFlags;
         public int SourceStart, SourceLength, DestinationStart, DestinationLength;
-    }
-
-    /// <summary>Byte keys, looked up by span so that a cache hit allocates nothing.</summary>
-    private sealed class EndpointKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
-    {
-        public static readonly EndpointKeyComparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] obj) => Hash(obj);
-
-        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
-
-        public int GetHashCode(ReadOnlySpan<byte> alternate) => Hash(alternate);
-
-        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
-
-        private static int Hash(ReadOnlySpan<byte> bytes)
-        {
-            var hash = default(HashCode);
-            hash.AddBytes(bytes);
-            return hash.ToHashCode();
-        }
     }
 }

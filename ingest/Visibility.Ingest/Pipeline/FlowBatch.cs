@@ -1,5 +1,5 @@
 using System.Buffers;
-using Confluent.Kafka;
+using System.Runtime.InteropServices;
 using Visibility.Flows.Model;
 using Visibility.Flows.Store;
 
@@ -14,7 +14,7 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
 {
     private readonly ArrayBufferWriter<byte> rows = new(1 << 20);
     private readonly NativeFlowBlock? block = encoding == FlowEncoding.Native ? new NativeFlowBlock() : null;
-    private readonly Dictionary<TopicPartition, PartitionSpan> partitions = [];
+    private readonly Dictionary<KafkaPartition, PartitionSpan> partitions = [];
     private bool encoded;
 
     public FlowEncoding Encoding => encoding;
@@ -63,18 +63,17 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
     }
 
     /// <summary>
-    /// Records that the message at <paramref name="position"/> was read into this batch; <paramref name="row"/> when
-    /// it became one of the batch's rows (the last <see cref="Add"/>), not a dead letter or a skip.
+    /// Records that the message at <paramref name="offset"/> of <paramref name="partition"/> was read into this batch;
+    /// <paramref name="row"/> when it became one of the batch's rows (the last <see cref="Add"/>), not a dead letter or a skip.
     /// </summary>
-    public void Track(TopicPartitionOffset position, bool row = false)
+    public void Track(KafkaPartition partition, long offset, bool row = false)
     {
         if (Messages++ == 0)
         {
             StartedAt = Environment.TickCount64;
         }
 
-        var offset = position.Offset.Value;
-        ref var span = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(partitions, position.TopicPartition, out _);
+        ref var span = ref CollectionsMarshal.GetValueRefOrAddDefault(partitions, partition, out _);
         span.Next = offset + 1;
         if (row)
         {
@@ -85,11 +84,11 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
     }
 
     /// <summary>Per partition with rows in this batch, the offsets of its first and last row, and how many there are.</summary>
-    public IEnumerable<(TopicPartition Partition, RowRange Range)> RowRanges =>
+    public IEnumerable<(KafkaPartition Partition, RowRange Range)> RowRanges =>
         partitions.Where(p => p.Value.Rows > 0).Select(p => (p.Key, new RowRange(p.Value.FirstRow, p.Value.LastRow, p.Value.Rows)));
 
     /// <summary>Adds this batch's next offsets to <paramref name="pending"/>, keeping the highest per partition.</summary>
-    public void MergeOffsetsInto(Dictionary<TopicPartition, long> pending)
+    public void MergeOffsetsInto(Dictionary<KafkaPartition, long> pending)
     {
         foreach (var (partition, span) in partitions)
         {

@@ -82,15 +82,16 @@ public sealed class HubbleJsonDecoderTests
     [Fact]
     public void Decode_RepeatedPods_ReuseCachedEndpoints()
     {
-        var decoder = new HubbleJsonDecoder();
+        var endpoints = new KubernetesEndpointResolver();
+        var decoder = new HubbleJsonDecoder(endpoints);
         var first = DecodeOk(decoder, Sample[0]);
         var reply = DecodeOk(decoder, Sample[1]);
         Assert.Same(first.Src, reply.Src);
         Assert.Same(first.Dst, reply.Dst);
-        Assert.Equal(2, decoder.CachedEndpoints);
+        Assert.Equal(2, endpoints.Cached);
         var dns = DecodeOk(decoder, Sample[5]);
         Assert.Same(first.Src, dns.Src);
-        Assert.Equal(3, decoder.CachedEndpoints);
+        Assert.Equal(3, endpoints.Cached);
     }
 
     [Fact]

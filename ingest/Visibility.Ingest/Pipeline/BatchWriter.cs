@@ -1,0 +1,196 @@
+using Microsoft.Extensions.Logging;
+using Visibility.Flows.Store;
+
+namespace Visibility.Ingest.Pipeline;
+
+/// <summary>
+/// Stores the batches the pipeline hands over: batches that queued up while an insert ran go together as one insert,
+/// then the group's progress is recorded, and only then is the source told (<see cref="IStoreAcknowledgement"/>),
+/// which commits the offsets. A failed insert may have stored its rows all the same; before it is retried the store
+/// is asked which batches it holds (<see cref="UnstoredAsync"/>), so none is stored twice.
+/// </summary>
+public sealed class BatchWriter
+{
+    private readonly IFlowStore store;
+    private readonly BatchChannel queue;
+    private readonly IStoreAcknowledgement acknowledgement;
+    private readonly int insertRows;
+    private readonly WriterMetrics metrics;
+    private readonly ILogger logger;
+    private readonly StoreRetry retry;
+
+    public BatchWriter(IFlowStore store, BatchChannel queue, IStoreAcknowledgement acknowledgement, IngestOptions options, WriterMetrics metrics, ILogger logger)
+    {
+        this.store = store;
+        this.queue = queue;
+        this.acknowledgement = acknowledgement;
+        this.metrics = metrics;
+        this.logger = logger;
+        insertRows = options.InsertRows;
+        retry = new StoreRetry(queue, metrics, logger);
+    }
+
+    /// <summary>Stores batches until the queue is completed and drained; gives up on what is not stored when <paramref name="grace"/> fires.</summary>
+    public async Task RunAsync(CancellationToken grace)
+    {
+        var stalled = false;
+        var group = new List<FlowBatch>();
+        while (await queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            // Batches that queued up while the last insert ran are stored together: under load, fewer and
+            // larger inserts (cheaper parts and merges); when idle, each batch goes alone, as soon as it is full.
+            group.Clear();
+            var rows = 0;
+            while (rows < insertRows && queue.Reader.TryRead(out var batch))
+            {
+                group.Add(batch);
+                rows += batch.Count;
+            }
+
+            // Stored means: rows inserted, dead letters delivered, then progress recorded. Only then are the
+            // offsets committed. A group not stored within the shutdown grace stops all later ones: neither its
+            // offsets nor any after it may be recorded, or its records would be skipped.
+            var progress = Progress(group);
+            stalled = stalled || !await StoreAsync(group, rows, progress, grace);
+            if (!stalled)
+            {
+                // Counted before the commit, so whoever sees the offsets committed sees the count too.
+                metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
+                acknowledgement.Stored(group, progress);
+            }
+
+            queue.Finished(group);
+        }
+    }
+
+    /// <summary>
+    /// Where <paramref name="partitions"/> resume according to the store, and what it holds beyond that; asked when
+    /// partitions are assigned. Reading a partition without knowing what the store holds could duplicate records,
+    /// so this waits for the store, retrying with backoff until it answers or <paramref name="stopping"/> fires.
+    /// </summary>
+    public IReadOnlyList<PartitionResume> Resume(List<KafkaPartition> partitions, CancellationToken stopping)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return store.ResumeAsync(partitions, stopping).GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && ex is not OutOfMemoryException)
+            {
+                metrics.CountStoreError("resume");
+                logger.LogError(ex, "Could not read the store's progress for {Partitions}; retrying in {Delay}", string.Join(", ", partitions), delay);
+                stopping.WaitHandle.WaitOne(delay);
+                stopping.ThrowIfCancellationRequested();
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+    }
+
+    private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
+    {
+        var unstored = group.Where(b => b.Count > 0).ToList();
+        var failedBefore = false;
+        async Task InsertAsync()
+        {
+            if (failedBefore)
+            {
+                // A failed insert may have stored its rows all the same: the answer was lost (the connection dropped,
+                // the server died after writing the part) or a materialized view failed after the raw part was
+                // written (a full disk). What the store holds now is not inserted again.
+                unstored = await UnstoredAsync(unstored, grace);
+            }
+
+            failedBefore = true;
+            if (unstored.Count > 0)
+            {
+                await store.InsertFlowsAsync(unstored.Select(b => b.Rows).ToList(), group[0].Encoding, grace);
+            }
+        }
+
+        if (unstored.Count > 0 && !await retry.RunAsync("insert", rows, InsertAsync, grace))
+        {
+            return false;
+        }
+
+        acknowledgement.DeliverDeadLetters();
+        return await retry.RunAsync("progress", rows, () => store.RecordProgressAsync(progress, grace), grace);
+    }
+
+    /// <summary>Per partition, the offset after the last record of any batch in the group.</summary>
+    private static List<PartitionProgress> Progress(List<FlowBatch> group)
+    {
+        var next = new Dictionary<KafkaPartition, long>();
+        foreach (var batch in group)
+        {
+            batch.MergeOffsetsInto(next);
+        }
+
+        return next.Select(kv => new PartitionProgress(kv.Key, kv.Value)).ToList();
+    }
+
+    /// <summary>
+    /// The batches of <paramref name="batches"/> the store does not hold yet. The store is asked, as on an assignment,
+    /// which offsets beyond each partition's recorded progress it holds; a batch whose rows are all there was stored.
+    /// A batch with only some of its rows there (an insert split into parts, one of which failed) is inserted whole
+    /// again: a batch cannot be split once encoded, and duplicates are what <c>verify-store</c> finds, unlike loss.
+    /// </summary>
+    private async Task<List<FlowBatch>> UnstoredAsync(List<FlowBatch> batches, CancellationToken cancellation)
+    {
+        var partitions = batches.SelectMany(b => b.RowRanges).Select(r => r.Partition).Distinct().ToList();
+        var stored = (await store.ResumeAsync(partitions, cancellation)).ToDictionary(r => r.Source, r => r.StoredOffsets);
+        var remaining = new List<FlowBatch>(batches.Count);
+        var landed = 0;
+        foreach (var batch in batches)
+        {
+            var found = 0;
+            foreach (var (partition, range) in batch.RowRanges)
+            {
+                if (stored.TryGetValue(partition, out var offsets))
+                {
+                    found += CountBetween(offsets, range.First, range.Last);
+                }
+            }
+
+            if (found >= batch.Count)
+            {
+                landed++;
+                continue;
+            }
+
+            if (found > 0)
+            {
+                logger.LogWarning("A failed insert stored {Found} of a batch's {Rows} rows; the batch is inserted again whole (a replicated table drops the repeated block, a single server stores those rows twice)", found, batch.Count);
+            }
+
+            remaining.Add(batch);
+        }
+
+        if (landed > 0)
+        {
+            metrics.CountLandedUnacknowledged(landed);
+            logger.LogWarning("{Landed} of {Batches} batch(es) were stored by an insert that reported a failure; they are not inserted again", landed, batches.Count);
+        }
+
+        return remaining;
+    }
+
+    /// <summary>How many of the ascending <paramref name="offsets"/> lie in [<paramref name="first"/>, <paramref name="last"/>].</summary>
+    private static int CountBetween(IReadOnlyList<long> offsets, long first, long last)
+    {
+        static int LowerBound(IReadOnlyList<long> offsets, long value)
+        {
+            var (lo, hi) = (0, offsets.Count);
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                (lo, hi) = offsets[mid] < value ? (mid + 1, hi) : (lo, mid);
+            }
+
+            return lo;
+        }
+
+        return LowerBound(offsets, last + 1) - LowerBound(offsets, first);
+    }
+}

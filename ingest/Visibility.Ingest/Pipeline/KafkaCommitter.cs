@@ -1,0 +1,166 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Visibility.Flows.Store;
+
+namespace Visibility.Ingest.Pipeline;
+
+/// <summary>
+/// The Kafka side of storing a group: its dead letters are delivered before its progress is recorded; once it is,
+/// its offsets are committed, the lag read and the watermark moved. Offsets stored but not yet committed are kept
+/// per partition (the writer adds, a revocation or loss removes), so a failed commit is retried with the next one
+/// and a transient error costs nothing.
+/// </summary>
+public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWatermark? watermark, SourceMetrics metrics, ILogger logger) : IStoreAcknowledgement
+{
+    private readonly Dictionary<KafkaPartition, long> pending = [];
+    private readonly Lock gate = new();
+    private IConsumer<byte[]?, byte[]?>? consumer;
+
+    /// <summary>The consumer whose offsets are committed; set once the source has built it, before anything is read.</summary>
+    public void Attach(IConsumer<byte[]?, byte[]?> kafka) => consumer = kafka;
+
+    public void DeliverDeadLetters() => deadLetters.Flush();
+
+    public void Stored(IReadOnlyList<FlowBatch> group, IReadOnlyList<PartitionProgress> progress)
+    {
+        lock (gate)
+        {
+            foreach (var batch in group)
+            {
+                batch.MergeOffsetsInto(pending);
+            }
+
+            TryCommit();
+        }
+
+        UpdateLag(progress);
+        foreach (var p in progress)
+        {
+            watermark?.Stored(new TopicPartition(p.Source.Topic, p.Source.Partition), p.NextOffset);
+        }
+    }
+
+    /// <summary>Partitions were assigned: the store holds their records below where each resumes.</summary>
+    public void Resumed(IReadOnlyList<PartitionResume> resumes)
+    {
+        foreach (var resume in resumes.Where(r => r.NextOffset is not null))
+        {
+            watermark?.Stored(new TopicPartition(resume.Source.Topic, resume.Source.Partition), resume.NextOffset!.Value);
+        }
+    }
+
+    /// <summary>Partitions are revoked: what is stored of them is committed first, so their next owner resumes right after it.</summary>
+    public void CommitAndForget(List<TopicPartitionOffset> partitions)
+    {
+        lock (gate)
+        {
+            if (pending.Count > 0)
+            {
+                TryCommit();
+            }
+
+            Forget(partitions);
+        }
+    }
+
+    /// <summary>Partitions were lost: they can no longer be committed.</summary>
+    public void ForgetLost(List<TopicPartitionOffset> partitions)
+    {
+        lock (gate)
+        {
+            Forget(partitions);
+        }
+    }
+
+    /// <summary>After the writer stopped: a few more tries for offsets a failed commit left behind.</summary>
+    public async Task CommitRemainingAsync()
+    {
+        for (var attempt = 0; attempt < 5 && PendingCount() > 0; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), CancellationToken.None);
+            lock (gate)
+            {
+                TryCommit();
+            }
+        }
+
+        if (PendingCount() > 0)
+        {
+            // Harmless for the store (it resumes from its own progress); the group's lag just reads high.
+            logger.LogWarning("Offsets of {Partitions} partition(s) could not be committed to Kafka", PendingCount());
+        }
+    }
+
+    /// <summary>About once a second, the partitions' end offsets: the watermark moves once the store reaches them.</summary>
+    public async Task ProbeAsync(CancellationToken stopping)
+    {
+        while (watermark is not null && !stopping.IsCancellationRequested)
+        {
+            try
+            {
+                watermark.Probe(consumer!, TimeSpan.FromSeconds(5));
+            }
+            catch (KafkaException ex)
+            {
+                logger.LogDebug("Watermark probe failed: {Reason}", ex.Error.Reason);
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>This consumer stops vouching for the watermark.</summary>
+    public void Leave() => watermark?.Leave();
+
+    private void Forget(List<TopicPartitionOffset> partitions)
+    {
+        foreach (var p in partitions)
+        {
+            var partition = new KafkaPartition(p.Topic, p.Partition.Value);
+            pending.Remove(partition);
+            metrics.Lag.TryRemove(partition, out _);
+            watermark?.Forget(p.TopicPartition);
+        }
+    }
+
+    private int PendingCount()
+    {
+        lock (gate)
+        {
+            return pending.Count;
+        }
+    }
+
+    private void TryCommit()
+    {
+        try
+        {
+            consumer!.Commit(pending.Select(kv => new TopicPartitionOffset(kv.Key.Topic, kv.Key.Partition, new Offset(kv.Value))));
+            pending.Clear();
+        }
+        catch (KafkaException ex)
+        {
+            metrics.CountCommitError();
+            logger.LogWarning("Offset commit failed ({Reason}); retried with the next batch", ex.Error.Reason);
+        }
+    }
+
+    private void UpdateLag(IReadOnlyList<PartitionProgress> progress)
+    {
+        foreach (var p in progress)
+        {
+            var high = consumer!.GetWatermarkOffsets(new TopicPartition(p.Source.Topic, p.Source.Partition)).High;
+            if (high != Offset.Unset)
+            {
+                metrics.Lag[p.Source] = Math.Max(0, high.Value - p.NextOffset);
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Visibility.Ingest.Kafka;
+
+namespace Visibility.Ingest.Pipeline;
+
+/// <summary>
+/// Reads the topics and feeds each record to the <see cref="FlowPipeline"/>, delivering the dead letters it returns;
+/// hands each due batch to the writer. When the writer's queue stays full (the store is down or failing), the source
+/// pauses its partitions and keeps polling until the writer takes batches again.
+/// </summary>
+public sealed class KafkaSource(
+    IngestOptions options, KafkaOptions kafka, FlowPipeline pipeline, BatchChannel queue, DeadLetterPublisher deadLetters, SourceMetrics metrics, ILogger logger)
+{
+    /// <summary>
+    /// How long the consume thread waits for room in a full queue before it pauses its partitions. Normal
+    /// backpressure (an insert that takes a while) just waits: pausing drops the client's prefetched records, which
+    /// are then fetched again. A longer stall is the store failing, and then polling must go on (see <see cref="HandOrPause"/>).
+    /// </summary>
+    private static readonly TimeSpan PauseAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>Builds the consumer, its rebalance handlers on <paramref name="rebalance"/>, and subscribes to <paramref name="topics"/>.</summary>
+    public IConsumer<byte[]?, byte[]?> Open(string bootstrapServers, IEnumerable<string> topics, KafkaRebalance rebalance, CancellationToken stopping)
+    {
+        var config = KafkaClientConfig.Apply(new ConsumerConfig
+        {
+            GroupId = kafka.GroupId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+
+            // Records prefetched by the client count against memory too: a backlog must not grow them beyond this.
+            QueuedMaxMessagesKbytes = options.PrefetchKilobytes,
+
+            // When that prefetch is full, librdkafka waits this long before fetching the partition again (1 s by
+            // default): measured, consumption then stalls half of every second. The queue drains in milliseconds.
+            FetchQueueBackoffMs = 10,
+        }, kafka, bootstrapServers);
+
+        var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
+            .SetPartitionsAssignedHandler((_, parts) => rebalance.OnAssigned(parts, stopping))
+            .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
+            .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts))
+            .Build();
+        consumer.Subscribe(topics);
+        return consumer;
+    }
+
+    /// <summary>Reads until <paramref name="stopping"/> fires, then hands what it read to the writer if it takes it within <paramref name="grace"/>.</summary>
+    public void ConsumeLoop(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping, CancellationToken grace)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            ConsumeResult<byte[]?, byte[]?>? result;
+            try
+            {
+                result = consumer.Consume(TimeSpan.FromMilliseconds(50));
+            }
+            catch (ConsumeException ex)
+            {
+                logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
+                continue;
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // A partition assignment gave up because the process is stopping.
+                break;
+            }
+
+            if (result is { IsPartitionEOF: false, Message: not null })
+            {
+                Accept(result);
+            }
+
+            if (pipeline.BatchDue && !HandOrPause(consumer, stopping))
+            {
+                break;
+            }
+        }
+
+        // Whatever was read before the stop is stored and committed, if the writer takes it within the grace.
+        if (pipeline.Current.Messages > 0 && !pipeline.Hand(grace))
+        {
+            var held = pipeline.Abandon();
+            logger.LogWarning("Stopping: {Records} records read were not handed to the store within the shutdown grace; they are read again at the next start", held);
+        }
+    }
+
+    private void Accept(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        var message = result.Message;
+        var timestamp = message.Timestamp;
+        var record = new SourceRecord(result.Topic, result.Partition.Value, result.Offset.Value,
+            timestamp.Type == TimestampType.NotAvailable ? null : timestamp.UnixTimestampMs, message.Value);
+        if (pipeline.Accept(record, out var deadLetter) == RecordOutcome.DeadLettered)
+        {
+            deadLetters.Publish(deadLetter, message);
+        }
+    }
+
+    /// <summary>
+    /// Hands the batch in hand to the writer. When the queue stays full longer than <see cref="PauseAfter"/> (the
+    /// store is down or failing), the consumer pauses its partitions rather than block: librdkafka drops what it
+    /// prefetched for them and resumes each at the record after the last one read, so nothing more is read into
+    /// memory; and polling on keeps this member in its group (a consumer that stops polling for max.poll.interval.ms
+    /// is expelled, and its partitions would be read again elsewhere while its queue still waits for the store) and
+    /// serves rebalances. False when stopping.
+    /// </summary>
+    private bool HandOrPause(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stopping)
+    {
+        if (pipeline.TryHand() || (queue.WaitForRoom(PauseAfter, stopping) && pipeline.TryHand()))
+        {
+            return true;
+        }
+
+        if (stopping.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        var batch = pipeline.Current;
+        var paused = consumer.Assignment;
+        consumer.Pause(paused);
+        metrics.SetPaused(true);
+        var since = Environment.TickCount64;
+        logger.LogWarning("The store has taken no batch for {Wait}; pausing {Partitions} partition(s) with {Buffered} records held until it does",
+            PauseAfter, paused.Count, queue.Buffered);
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                // A rebalance handler may have handed the batch (a revocation drains before it completes).
+                if (!ReferenceEquals(pipeline.Current, batch) || pipeline.TryHand() || (queue.WaitForRoom(TimeSpan.FromMilliseconds(100), stopping) && pipeline.TryHand()))
+                {
+                    return true;
+                }
+
+                ConsumeResult<byte[]?, byte[]?>? result;
+                try
+                {
+                    result = consumer.Consume(TimeSpan.Zero);
+                }
+                catch (ConsumeException ex)
+                {
+                    logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
+                    continue;
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                if (result is { IsPartitionEOF: false, Message: not null })
+                {
+                    // Only a partition assigned during the pause returns records (rare: an assignment waits for the
+                    // writer to drain). The record is kept, and pausing the partition now resumes it after this record.
+                    Accept(result);
+                    consumer.Pause([result.TopicPartition]);
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            consumer.Resume(consumer.Assignment);
+            metrics.SetPaused(false);
+            logger.LogInformation("Reading resumed after a pause of {Seconds:F1} s", (Environment.TickCount64 - since) / 1000.0);
+        }
+    }
+}
