@@ -28,7 +28,6 @@ internal static class PipelinePhase
             loggers.CreateLogger<EmbeddedFlowStore>());
         await embedded.InitializeAsync(CancellationToken.None);
         var timed = new TimedFlowWriter(embedded);
-        var store = new FlowStore(timed, embedded, embedded);
 
         var kafka = new KafkaOptions
         {
@@ -76,7 +75,7 @@ internal static class PipelinePhase
         using var monitor = PhaseMonitor.Start();
         var started = Stopwatch.GetTimestamp();
         var consumers = Enumerable.Range(0, options.Consumers)
-            .Select(i => new IngestConsumer(store, decoders, context.Inventory, metrics, options, kafka, deadLetters,
+            .Select(i => new IngestConsumer(timed, decoders, context.Inventory, metrics, options, kafka, deadLetters,
                 loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]")))
             .Select(c => c.RunAsync(context.Bootstrap, stopping.Token))
             .ToList();

@@ -11,7 +11,7 @@ namespace Visibility.Ingest.Pipeline;
 /// </summary>
 public sealed class BatchWriter
 {
-    private readonly IFlowStore store;
+    private readonly IFlowWriter store;
     private readonly BatchChannel queue;
     private readonly IStoreAcknowledgement acknowledgement;
     private readonly int insertRows;
@@ -19,7 +19,7 @@ public sealed class BatchWriter
     private readonly ILogger logger;
     private readonly StoreRetry retry;
 
-    public BatchWriter(IFlowStore store, BatchChannel queue, IStoreAcknowledgement acknowledgement, IngestOptions options, WriterMetrics metrics, ILogger logger)
+    public BatchWriter(IFlowWriter store, BatchChannel queue, IStoreAcknowledgement acknowledgement, IngestOptions options, WriterMetrics metrics, ILogger logger)
     {
         this.store = store;
         this.queue = queue;

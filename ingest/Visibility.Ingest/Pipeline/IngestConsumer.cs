@@ -27,7 +27,7 @@ public sealed class IngestConsumer
     private readonly KafkaSource source;
 
     public IngestConsumer(
-        IFlowStore store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
+        IFlowWriter store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
         FindingRules? findings = null, IngestWatermark? watermark = null)
     {

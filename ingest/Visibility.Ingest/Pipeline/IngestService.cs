@@ -15,7 +15,7 @@ namespace Visibility.Ingest.Pipeline;
 /// rather than limp on with fewer consumers than configured.
 /// </summary>
 public sealed class IngestService(
-    IFlowStore store,
+    IFlowWriter store,
     IOptions<DecoderSettings> decoding,
     ILabelLookup labels,
     IngestMetrics metrics,

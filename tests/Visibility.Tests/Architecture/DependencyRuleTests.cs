@@ -40,7 +40,7 @@ public sealed class DependencyRuleTests
     [MemberData(nameof(Projects))]
     public void ProjectReferences_StayWithinTheRule(string project)
     {
-        var references = References(RepositoryRoot(), project);
+        var references = References(Repository.Root, project);
         var beyond = references.Except(Allowed[project], StringComparer.Ordinal).ToList();
         Assert.True(beyond.Count == 0, $"{project} reaches past the dependency rule: {string.Join(", ", beyond)}");
     }
@@ -49,7 +49,7 @@ public sealed class DependencyRuleTests
     [MemberData(nameof(Projects))]
     public void Packages_LeaveOutForbiddenClients(string project)
     {
-        var packages = Project(RepositoryRoot(), project).Descendants("PackageReference").Select(p => (string?)p.Attribute("Include")).ToList();
+        var packages = Project(Repository.Root, project).Descendants("PackageReference").Select(p => (string?)p.Attribute("Include")).ToList();
         var forbidden = packages.Intersect(ForbiddenPackages.GetValueOrDefault(project, []), StringComparer.Ordinal).ToList();
         Assert.True(forbidden.Count == 0, $"{project} must not reference {string.Join(", ", forbidden)}");
     }
@@ -57,7 +57,7 @@ public sealed class DependencyRuleTests
     [Fact]
     public void EveryProductProject_IsUnderTheRule()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var projects = new[] { "ingest", "query", "web" }
             .SelectMany(top => Directory.EnumerateFiles(Path.Combine(root, top), "*.csproj", SearchOption.AllDirectories))
             .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
@@ -88,17 +88,4 @@ public sealed class DependencyRuleTests
 
     private static XDocument Project(string root, string project) =>
         XDocument.Load(Directory.EnumerateFiles(Path.Combine(root, project), "*.csproj").Single());
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Visibility.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Visibility.sln above {AppContext.BaseDirectory}");
-    }
 }

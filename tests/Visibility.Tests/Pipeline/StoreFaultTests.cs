@@ -30,7 +30,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         writer.LoseAnswers(3);
         await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
 
-        await RunAsync(broker.BootstrapServers, new FlowStore(writer, store, store), kafka, options, metrics, async () =>
+        await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
 
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
@@ -58,7 +58,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         var metrics = new IngestMetrics();
         await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
 
-        await RunAsync(broker.BootstrapServers, new FlowStore(writer, store, store), kafka, options, metrics, async () =>
+        await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
         {
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
             writer.Down = true;
@@ -86,7 +86,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         Assert.Equal(5_500, check.Rows);
     }
 
-    private async Task RunAsync(string bootstrap, IFlowStore store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning)
+    private async Task RunAsync(string bootstrap, IFlowWriter store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning)
     {
         using var stop = new CancellationTokenSource();
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
