@@ -20,8 +20,8 @@ public sealed class AuthConfigEndToEndTests : IDisposable
         var result = await VisibilityProcess.RunCommandAsync(["serve"], new Dictionary<string, string>
         {
             ["Visibility__Store__Path"] = Path.Combine(data.Path, "store"),
-            ["Visibility__Http__Urls"] = urls.Replace("{port}", VisibilityProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
-                .Replace("{port2}", VisibilityProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal),
+            ["Visibility__Http__Urls"] = urls.Replace("{port}", FreePorts.Tcp().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                .Replace("{port2}", FreePorts.Tcp().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal),
             ["Visibility__Auth__Disabled"] = disabled,
             ["Visibility__Auth__Oidc__Authority"] = authority,
         });
@@ -48,32 +48,28 @@ public sealed class AuthConfigEndToEndTests : IDisposable
         Assert.Contains("role 'owner' is not one of", bad.Stderr, StringComparison.Ordinal);
 
         // With authentication on, serve may listen on every address; it finds the key and prints none of its own.
-        var port = VisibilityProcess.FreePort();
+        var port = FreePorts.Tcp();
         await using var serve = VisibilityProcess.Start(store, environment: new Dictionary<string, string>
         {
             ["Visibility__Auth__Disabled"] = "false",
             ["Visibility__Http__Urls"] = $"http://0.0.0.0:{port}",
         });
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try
+        await serve.WaitAsync(
+            async () =>
             {
-                if ((await http.GetAsync("/healthz")).IsSuccessStatusCode)
+                try
                 {
-                    break;
+                    using var response = await http.GetAsync("/healthz");
+                    return response.IsSuccessStatusCode;
                 }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-
-            Assert.False(serve.HasExited, serve.Output);
-            Assert.True(DateTime.UtcNow < deadline, serve.Output);
-            await Task.Delay(200);
-        }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                    return false;
+                }
+            },
+            static healthy => healthy, TimeSpan.FromSeconds(60), "/healthz 200", TimeSpan.FromMilliseconds(200));
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/readyz")).StatusCode);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);

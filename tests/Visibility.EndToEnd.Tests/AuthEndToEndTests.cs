@@ -37,19 +37,14 @@ public sealed class AuthServer : IAsyncLifetime, IDisposable
         await Serve.WaitReadyAsync(TimeSpan.FromSeconds(60));
 
         // Until the demo's findings include both an in-scope (dev → prod) and an out-of-scope (unknown → prod) one.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (true)
-        {
-            using var findings = JsonDocument.Parse(await Serve.Http.GetStringAsync("/api/v1/findings?last=1h"));
-            var kinds = findings.RootElement.GetProperty("findings").EnumerateArray().Select(f => f.GetProperty("kind").GetString()).ToHashSet();
-            if (kinds.Contains("cross_env") && kinds.Contains("unknown_source"))
+        await Serve.WaitAsync(
+            async () =>
             {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"the demo's findings did not appear: {string.Join(",", kinds)}\n{Serve.Output}");
-            await Task.Delay(500);
-        }
+                using var findings = JsonDocument.Parse(await Serve.Http.GetStringAsync("/api/v1/findings?last=1h"));
+                return findings.RootElement.GetProperty("findings").EnumerateArray().Select(f => f.GetProperty("kind").GetString()).ToHashSet();
+            },
+            kinds => kinds.Contains("cross_env") && kinds.Contains("unknown_source"),
+            TimeSpan.FromSeconds(90), "the demo's findings (cross_env and unknown_source)", TimeSpan.FromMilliseconds(500));
     }
 
     /// <summary>Creates a key through the API with the admin key; returns the key text.</summary>
@@ -276,13 +271,9 @@ public sealed class AuthEndToEndTests(AuthServer server)
             Assert.Equal(HttpStatusCode.NotFound, (await server.SendAsync(HttpMethod.Delete, "/api/v1/export/sinks/dev-file", prodExporter)).Status);
             Assert.Contains("dev-file", (await server.SendAsync(HttpMethod.Get, "/api/v1/export/sinks", admin)).Body, StringComparison.Ordinal);
 
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            List<JsonElement> streamed;
-            while ((streamed = File.Exists(file) ? Lines(await File.ReadAllTextAsync(file)) : []).Count < 3)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the scoped sink wrote nothing within 60 s");
-                await Task.Delay(500);
-            }
+            var streamed = await Eventually.WaitAsync(
+                async () => File.Exists(file) ? Lines(await File.ReadAllTextAsync(file)) : [], lines => lines.Count >= 3,
+                TimeSpan.FromSeconds(60), "the scoped sink writing three records", interval: TimeSpan.FromMilliseconds(500));
 
             Assert.All(streamed, r => Assert.True(EndIn(r.GetProperty("source")) || EndIn(r.GetProperty("destination")), r.ToString()));
             Assert.Equal(HttpStatusCode.NoContent, (await server.SendAsync(HttpMethod.Delete, "/api/v1/export/sinks/dev-file", exporter)).Status);

@@ -36,7 +36,7 @@ public sealed class BrokerOutageEndToEndTests(ITestOutputHelper output)
         });
 
         // The outage starts once the worker has stored records, with more on their way.
-        await Eventually(async () => IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_stored_total") > 0, "a first stored batch");
+        await worker.WaitAsync(async () => IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_stored_total"), stored => stored > 0, TimeSpan.FromSeconds(90), "a first stored batch");
         var before = IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_stored_total");
         rig.SetBrokerAvailable(false);
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} broker down; stored {before}, produced {Volatile.Read(ref produced)}");
@@ -62,15 +62,5 @@ public sealed class BrokerOutageEndToEndTests(ITestOutputHelper output)
         Assert.Equal(0, report.GetProperty("duplicates").GetInt64());
         Assert.Equal(0, report.GetProperty("beyondProgress").GetInt64());
         Assert.Equal(0, exit);
-    }
-
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within 90 s");
-            await Task.Delay(100);
-        }
     }
 }

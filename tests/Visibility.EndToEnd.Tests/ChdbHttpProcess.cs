@@ -1,25 +1,18 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
+using System.Text.RegularExpressions;
 
 namespace Visibility.EndToEnd.Tests;
 
 /// <summary>The test ClickHouse HTTP endpoint (chDB behind it) as its own process, logging every request.</summary>
-public sealed class ChdbHttpProcess : IAsyncDisposable
+public sealed partial class ChdbHttpProcess : IAsyncDisposable
 {
-    private readonly Process process;
-    private readonly ConcurrentQueue<string> output = new();
-    private readonly TaskCompletionSource listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChildProcess process;
 
-    private ChdbHttpProcess(Process process, int port)
+    private ChdbHttpProcess(ChildProcess process, int port)
     {
         this.process = process;
         Port = port;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     public int Port { get; }
@@ -27,7 +20,8 @@ public sealed class ChdbHttpProcess : IAsyncDisposable
     /// <summary>A ClickHouse.Driver connection string naming <paramref name="user"/>, so the request log tells clients apart.</summary>
     public string ConnectionString(string user) => $"Host=127.0.0.1;Port={Port};Username={user}";
 
-    public IReadOnlyList<string> Lines => [.. output];
+    /// <summary>Every line the endpoint printed, its request log among them.</summary>
+    public IReadOnlyList<string> Lines => process.Lines;
 
     public static string DllPath =>
         typeof(ChdbHttpProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ChdbHttpDll").Value!;
@@ -40,52 +34,31 @@ public sealed class ChdbHttpProcess : IAsyncDisposable
     /// </summary>
     public static async Task<ChdbHttpProcess> StartAsync(string dataPath, TimeSpan timeout, int? port = null)
     {
-        port ??= VisibilityProcess.FreePort();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { DllPath, "--path", dataPath, "--port", port.Value.ToString(CultureInfo.InvariantCulture), "--log" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var endpoint = new ChdbHttpProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the endpoint"), port.Value);
+        port ??= FreePorts.Tcp();
+        var info = ChildProcess.Command(["dotnet", DllPath, "--path", dataPath, "--port", port.Value.ToString(CultureInfo.InvariantCulture), "--log"]);
+        var endpoint = new ChdbHttpProcess(ChildProcess.Start(info, "the chDB endpoint"), port.Value);
         try
         {
-            await endpoint.listening.Task.WaitAsync(timeout);
+            await endpoint.process.WaitForLineAsync(Listening(), timeout);
         }
-        catch (TimeoutException)
+        catch
         {
             await endpoint.DisposeAsync();
-            throw new TimeoutException($"the endpoint did not listen within {timeout}:\n{string.Join('\n', endpoint.Lines)}");
+            throw;
         }
 
         return endpoint;
     }
 
+    /// <summary>Waits until a line of the endpoint's output satisfies <paramref name="wanted"/> (its request log is written after each answer).</summary>
+    public Task WaitForLineAsync(Func<string, bool> wanted, TimeSpan timeout, string what) =>
+        process.WaitAsync(() => Task.FromResult(process.Lines.Any(wanted)), static found => found, timeout, what);
+
     /// <summary>Kills the endpoint without warning (SIGKILL), as a crashed or cut-off server; disposing it afterwards is harmless.</summary>
     public ValueTask KillAsync() => DisposeAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
+    public ValueTask DisposeAsync() => process.DisposeAsync();
 
-        process.Dispose();
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        output.Enqueue(line);
-        if (line.Contains("listening on", StringComparison.Ordinal))
-        {
-            listening.TrySetResult();
-        }
-    }
+    [GeneratedRegex("listening on")]
+    private static partial Regex Listening();
 }

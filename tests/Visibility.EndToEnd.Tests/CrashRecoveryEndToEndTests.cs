@@ -88,19 +88,13 @@ public sealed class CrashRecoveryEndToEndTests(ITestOutputHelper output)
         Assert.Equal(high.Sum(), report.GetProperty("partitions").EnumerateArray().Sum(p => p.GetProperty("distinctOffsets").GetInt64()));
     }
 
+    /// <summary>Waits for the worker's first stored batch; returns the seconds that took.</summary>
     private static async Task<double> WaitStoringAsync(VisibilityProcess worker)
     {
         var started = DateTime.UtcNow;
-        while (DateTime.UtcNow - started < TimeSpan.FromSeconds(60))
-        {
-            if (IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_batches_total") > 0)
-            {
-                return (DateTime.UtcNow - started).TotalSeconds;
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException($"the worker stored nothing within 60 s:\n{worker.Output}");
+        await worker.WaitAsync(
+            async () => IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_batches_total"), batches => batches > 0,
+            TimeSpan.FromSeconds(60), "a first stored batch", TimeSpan.FromMilliseconds(50));
+        return (DateTime.UtcNow - started).TotalSeconds;
     }
 }

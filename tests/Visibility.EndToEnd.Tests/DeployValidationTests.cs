@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
@@ -101,8 +99,8 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
 
             await using var endpoint = await ChdbHttpProcess.StartAsync(Path.Combine(store.Path, "chdb"), TimeSpan.FromSeconds(60));
             // The development broker stands for Kafka.
-            var bootstrap = $"127.0.0.1:{VisibilityProcess.FreePort()}";
-            await using var broker = CommandProcess.Start(["dotnet", VisibilityProcess.DllPath, "dev-broker", "--port", bootstrap.Split(':')[1], "--partitions", "1"], null, null);
+            var bootstrap = $"127.0.0.1:{FreePorts.Tcp()}";
+            await using var broker = ChildProcess.Start(ChildProcess.Command(["dotnet", VisibilityProcess.DllPath, "dev-broker", "--port", bootstrap.Split(':')[1], "--partitions", "1"]), "dev-broker");
             await broker.WaitForLineAsync(new Regex($"listening on {Regex.Escape(bootstrap)}"), TimeSpan.FromSeconds(60));
             var database = $"e2e_nonroot_{Guid.NewGuid():N}"[..24];
             Dictionary<string, string> Settings(string user, int port) => new()
@@ -117,12 +115,12 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
                 ["Visibility__Http__Urls"] = $"http://127.0.0.1:{port}",
             };
 
-            var servePort = VisibilityProcess.FreePort();
+            var servePort = FreePorts.Tcp();
             var serveSettings = Settings("nonroot-serve", servePort);
             serveSettings["Visibility__Ingest__Enabled"] = "false";
-            await using var serve = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", appDll, "serve"]), serveSettings, layout);
+            await using var serve = StartConfined("serve", Sandboxed(uid, gid, data, export, ["dotnet", appDll, "serve"]), serveSettings, layout);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{servePort}"), Timeout = TimeSpan.FromSeconds(30) };
-            await serve.WaitForAsync(() => StatusAsync(http, "/healthz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
+            await serve.WaitAsync(() => StatusAsync(http, "/healthz"), status => status == HttpStatusCode.OK, TimeSpan.FromSeconds(90), "/healthz 200");
             AssertConfined(serve.Id, uid, gid);
 
             // The first admin key, which serve has just stored, then a workload through the API.
@@ -137,10 +135,10 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             var workloads = await http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
             Assert.Equal(DemoEstate.Workloads.Count, workloads.GetArrayLength());
 
-            var ingestPort = VisibilityProcess.FreePort();
-            await using var ingest = CommandProcess.Start(Sandboxed(uid, gid, data, export, ["dotnet", appDll, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
+            var ingestPort = FreePorts.Tcp();
+            await using var ingest = StartConfined("ingest", Sandboxed(uid, gid, data, export, ["dotnet", appDll, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
             using var ingestHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingestPort}"), Timeout = TimeSpan.FromSeconds(30) };
-            await ingest.WaitForAsync(() => StatusAsync(ingestHttp, "/readyz"), HttpStatusCode.OK, TimeSpan.FromSeconds(90));
+            await ingest.WaitAsync(() => StatusAsync(ingestHttp, "/readyz"), status => status == HttpStatusCode.OK, TimeSpan.FromSeconds(90), "/readyz 200");
             AssertConfined(ingest.Id, uid, gid);
 
             const int connections = 20;
@@ -149,12 +147,9 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
                 http, g => PipelineEndToEndTests.Edges(g).Values.Sum(e => e.Flows) >= connections, TimeSpan.FromSeconds(90));
             Assert.Equal(connections, PipelineEndToEndTests.Edges(graph).Values.Sum(e => e.Flows));
             // The endpoint logs a request after answering it, and its output is read asynchronously: wait for the line.
-            var insertDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (!endpoint.Lines.Any(l => l.Contains("user=nonroot-ingest ", StringComparison.Ordinal) && l.Contains("-> 200 (insert RowBinary", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < insertDeadline, $"no RowBinary insert by the ingest user in the endpoint's log:\n{string.Join('\n', endpoint.Lines.TakeLast(20))}");
-                await Task.Delay(100);
-            }
+            await endpoint.WaitForLineAsync(
+                l => l.Contains("user=nonroot-ingest ", StringComparison.Ordinal) && l.Contains("-> 200 (insert RowBinary", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(30), "a RowBinary insert by the ingest user in the endpoint's log");
 
             // Both still run, so nothing they had to write was out of reach; and server mode left the data folder
             // alone, which is why the deployment mounts no volume there.
@@ -281,29 +276,27 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
         throw new InvalidOperationException($"no Visibility.sln above {AppContext.BaseDirectory}");
     }
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, string[] args, string directory, TimeSpan timeout)
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, string[] args, string directory, TimeSpan timeout) =>
+        ProcessRunner.RunAsync(file, args, timeout: timeout, directory: directory);
+
+    /// <summary>
+    /// Starts <paramref name="command"/> in <paramref name="directory"/> with only <paramref name="environment"/>,
+    /// PATH and HOME=/nonexistent (the image user's home, which does not exist), as the container gets them.
+    /// </summary>
+    private static ChildProcess StartConfined(string name, string[] command, IReadOnlyDictionary<string, string> environment, string directory)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
-        foreach (var arg in args)
+        var info = ChildProcess.Command(command, directory);
+        var path = System.Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin";
+        info.Environment.Clear();
+        info.Environment["PATH"] = path;
+        info.Environment["HOME"] = "/nonexistent";
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (key, value) in environment)
         {
-            info.ArgumentList.Add(arg);
+            info.Environment[key] = value;
         }
 
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} did not finish within {timeout}; stdout:\n{await stdout}\nstderr:\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        return ChildProcess.Start(info, name);
     }
 
     [GeneratedRegex(@"^USER (\d+):(\d+)\s*$", RegexOptions.Multiline)]
@@ -320,135 +313,4 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
 
     [GeneratedRegex(@"(\.ya?ml|\.xml|\.conf|\.env|\.example|\.sh|(^|/)Dockerfile)$")]
     private static partial Regex DeployFile();
-}
-
-/// <summary>
-/// A child process from a whole command line (such as unshare … setpriv … dotnet visibility.dll serve), its output
-/// kept; killed with its tree on dispose.
-/// </summary>
-internal sealed class CommandProcess : IAsyncDisposable
-{
-    private readonly Process process;
-    private readonly ConcurrentQueue<string> output = new();
-
-    private CommandProcess(Process process)
-    {
-        this.process = process;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-    }
-
-    public int Id => process.Id;
-
-    public bool HasExited => process.HasExited;
-
-    public string Output => string.Join('\n', output);
-
-    /// <summary>
-    /// Starts <paramref name="command"/>. With <paramref name="environment"/>, the process gets only it, PATH and
-    /// HOME=/nonexistent (the image user's home, which does not exist); without, this process's environment.
-    /// </summary>
-    public static CommandProcess Start(string[] command, IReadOnlyDictionary<string, string>? environment, string? directory)
-    {
-        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (directory is not null)
-        {
-            info.WorkingDirectory = directory;
-        }
-
-        foreach (var arg in command.Skip(1))
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        if (environment is not null)
-        {
-            var path = System.Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin";
-            info.Environment.Clear();
-            info.Environment["PATH"] = path;
-            info.Environment["HOME"] = "/nonexistent";
-            info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            foreach (var (key, value) in environment)
-            {
-                info.Environment[key] = value;
-            }
-        }
-
-        return new CommandProcess(Process.Start(info) ?? throw new InvalidOperationException($"could not start {command[0]}"));
-    }
-
-    /// <summary>Polls <paramref name="probe"/> until it returns <paramref name="wanted"/>; fails with the output if the process exits or time runs out.</summary>
-    public async Task WaitForAsync<T>(Func<Task<T>> probe, T wanted, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"exited with {process.ExitCode}:\n{Output}");
-            }
-
-            if (EqualityComparer<T>.Default.Equals(await probe(), wanted))
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"not {wanted} within {timeout}:\n{Output}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
-
-    /// <summary>Waits for an output line matching <paramref name="pattern"/>.</summary>
-    public async Task<Match> WaitForLineAsync(Regex pattern, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            foreach (var line in output)
-            {
-                var match = pattern.Match(line);
-                if (match.Success)
-                {
-                    return match;
-                }
-            }
-
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"exited with {process.ExitCode} before printing /{pattern}/:\n{Output}");
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"no line /{pattern}/ within {timeout}:\n{Output}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
-
-        process.Dispose();
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            output.Enqueue(line);
-        }
-    }
 }

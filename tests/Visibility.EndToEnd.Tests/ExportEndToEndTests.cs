@@ -6,7 +6,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Confluent.Kafka;
 using Visibility.Ingest.Demo;
-using Visibility.Tests.Support;
 
 namespace Visibility.EndToEnd.Tests;
 
@@ -108,7 +107,7 @@ public sealed partial class ExportEndToEndTests : IDisposable
         }
 
         // Summaries of the last two minutes land in the file, one JSON object per line.
-        await Eventually(() => File.Exists(file) && File.ReadAllLines(file).Any(l => l.Contains("\"app\":\"db\"", StringComparison.Ordinal)), "summaries in the file");
+        await Eventually.TrueAsync(() => File.Exists(file) && File.ReadAllLines(file).Any(l => l.Contains("\"app\":\"db\"", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "summaries in the file", interval: TimeSpan.FromMilliseconds(200));
         var summary = JsonDocument.Parse(File.ReadAllLines(file).First()).RootElement;
         Assert.Equal("flow_summary", summary.GetProperty("type").GetString());
 
@@ -143,7 +142,7 @@ public sealed partial class ExportEndToEndTests : IDisposable
             Assert.True(result.GetProperty("delivered").GetBoolean(), result.ToString());
         }
 
-        using (var test = await http.PostAsJsonAsync("/api/v1/export/test", new { type = "syslog", host = "127.0.0.1", port = VisibilityProcess.FreePort() }))
+        using (var test = await http.PostAsJsonAsync("/api/v1/export/test", new { type = "syslog", host = "127.0.0.1", port = FreePorts.Tcp() }))
         {
             var result = await test.Content.ReadFromJsonAsync<JsonElement>();
             Assert.False(result.GetProperty("delivered").GetBoolean());
@@ -199,33 +198,8 @@ public sealed partial class ExportEndToEndTests : IDisposable
         producer.Flush(TimeSpan.FromSeconds(10));
     }
 
-    private static async Task<JsonElement> WaitForSinkAsync(HttpClient http, Func<JsonElement, bool> done)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        JsonElement sink;
-        do
-        {
-            sink = await http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks/soc");
-            if (done(sink))
-            {
-                return sink;
-            }
-
-            await Task.Delay(200);
-        }
-        while (DateTime.UtcNow < deadline);
-        throw new TimeoutException($"the sink did not settle: {sink}");
-    }
-
-    private static async Task Eventually(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within 60 s");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<JsonElement> WaitForSinkAsync(HttpClient http, Func<JsonElement, bool> done) =>
+        Eventually.WaitAsync(() => http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks/soc"), done, TimeSpan.FromSeconds(60), "the sink settling", interval: TimeSpan.FromMilliseconds(200));
 
     private sealed record Message(string EventId, string Kind, string Service, long Sequence);
 

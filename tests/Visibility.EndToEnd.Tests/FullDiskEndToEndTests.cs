@@ -65,19 +65,9 @@ public sealed class FullDiskEndToEndTests(ITestOutputHelper output)
 
             // Full: the store refuses a write and the worker says so.
             var started = DateTime.UtcNow;
-            Sample full;
-            while (true)
-            {
-                Assert.False(worker.HasExited, $"the worker exited:\n{worker.Output}");
-                full = await Sample.TakeAsync(worker, disk);
-                if (full.StoreAvailable == 0)
-                {
-                    break;
-                }
-
-                Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(90), $"the disk did not fill within 90 s: {full}\n{worker.Output}");
-                await Task.Delay(250);
-            }
+            var full = await worker.WaitAsync(
+                () => Sample.TakeAsync(worker, disk), sample => sample.StoreAvailable == 0, TimeSpan.FromSeconds(90), "the disk filling",
+                TimeSpan.FromMilliseconds(250));
 
             var fullAt = DateTime.UtcNow;
             output.WriteLine($"{fullAt:HH:mm:ss.fff} full after {(fullAt - started).TotalSeconds:F1} s: {full}; produced {Volatile.Read(ref produced)}");

@@ -35,7 +35,7 @@ public sealed class HttpLimitsEndToEndTests : IDisposable
             await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
         }
 
-        var httpsPort = VisibilityProcess.FreePort();
+        var httpsPort = FreePorts.Tcp();
         await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "store"), environment: new Dictionary<string, string>
         {
             ["Visibility__Http__Certificate__Path"] = certPath,
@@ -217,8 +217,8 @@ public sealed class HttpLimitsEndToEndTests : IDisposable
         {
             ["Visibility__Store__Path"] = Path.Combine(data.Path, "store"),
             ["Visibility__Kafka__BootstrapServers"] = "",
-            ["Visibility__Kafka__DevBrokerPort"] = VisibilityProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Visibility__Http__Urls"] = $"https://127.0.0.1:{VisibilityProcess.FreePort()}",
+            ["Visibility__Kafka__DevBrokerPort"] = FreePorts.Tcp().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Visibility__Http__Urls"] = $"https://127.0.0.1:{FreePorts.Tcp()}",
         };
         var (code, _, stderr) = await VisibilityProcess.RunCommandAsync(["serve"], environment);
         Assert.Equal(1, code);

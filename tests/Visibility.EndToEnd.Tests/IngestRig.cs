@@ -149,25 +149,10 @@ public sealed class IngestRig : IAsyncDisposable
         var high = HighWatermarks();
         using var probe = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = GroupId }).Build();
         var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
-        var deadline = DateTime.UtcNow + timeout;
-        long[] committed = [];
-        while (DateTime.UtcNow < deadline)
-        {
-            if (worker.HasExited)
-            {
-                throw new InvalidOperationException($"the ingest worker exited with {worker.ExitCode}:\n{worker.Output}");
-            }
-
-            committed = probe.Committed(partitions, TimeSpan.FromSeconds(10)).OrderBy(c => c.Partition.Value).Select(c => c.Offset.Value).ToArray();
-            if (committed.Zip(high).All(x => x.Second == 0 || x.First >= x.Second))
-            {
-                return;
-            }
-
-            await Task.Delay(250);
-        }
-
-        throw new TimeoutException($"committed {string.Join(",", committed)} of {string.Join(",", high)} within {timeout}:\n{worker.Output}");
+        await worker.WaitAsync(
+            () => Task.FromResult(probe.Committed(partitions, TimeSpan.FromSeconds(10)).OrderBy(c => c.Partition.Value).Select(c => c.Offset.Value).ToArray()),
+            committed => committed.Zip(high).All(x => x.Second == 0 || x.First >= x.Second),
+            timeout, $"every partition committed to its end ({string.Join(",", high)})", TimeSpan.FromMilliseconds(250));
     }
 
     /// <summary>Runs `visibility verify-store --json` on a data directory no process has open.</summary>

@@ -392,26 +392,23 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     }
 
     /// <summary>Polls the drawn map (reloading it while the demo's first flows arrive) until it satisfies the condition.</summary>
-    private static async Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done, TimeSpan? timeout = null)
+    private static Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            await WaitForAsync(page, "() => window.visibilityMap && window.visibilityMap.ready");
-            var edges = await EdgesAsync(page);
-            if (done(edges))
+        List<DrawnEdge>? drawn = null;
+        return Eventually.WaitAsync(
+            async () =>
             {
-                return edges;
-            }
+                if (drawn is not null)
+                {
+                    await page.ClickAsync("#controls button[type=submit]");
+                }
 
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"map never showed the expected edges; drawn {edges.Count}: {string.Join("; ", edges.Take(20).Select(e => $"{e.Source} -> {e.Target}"))}");
-            }
-
-            await page.WaitForTimeoutAsync(500);
-            await page.ClickAsync("#controls button[type=submit]");
-        }
+                await WaitForAsync(page, "() => window.visibilityMap && window.visibilityMap.ready");
+                return drawn = await EdgesAsync(page);
+            },
+            done, timeout ?? TimeSpan.FromSeconds(60), "the map showing the expected edges",
+            () => $"drawn {drawn?.Count}: {string.Join("; ", (drawn ?? []).Take(20).Select(e => $"{e.Source} -> {e.Target}"))}",
+            TimeSpan.FromMilliseconds(500));
     }
 
     private static Task WaitForAsync(IPage page, string predicate) =>

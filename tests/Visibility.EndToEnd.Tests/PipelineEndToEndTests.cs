@@ -215,7 +215,7 @@ public sealed class PipelineEndToEndTests : IDisposable
     {
         await using var service = VisibilityProcess.Start(DataPath, environment: new Dictionary<string, string>
         {
-            ["Visibility__Http__Urls"] = $"http://0.0.0.0:{VisibilityProcess.FreePort()}",
+            ["Visibility__Http__Urls"] = $"http://0.0.0.0:{FreePorts.Tcp()}",
         });
         var code = await service.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(1, code);
@@ -272,41 +272,14 @@ public sealed class PipelineEndToEndTests : IDisposable
     private static string? Env(string address) =>
         DemoEstate.Workloads.SingleOrDefault(w => w.Addresses.Contains(address))?.Labels["env"];
 
-    internal static async Task<JsonDocument> WaitForGraphAsync(HttpClient http, Func<JsonDocument, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var graph = JsonDocument.Parse(await http.GetStringAsync("/api/v1/graph?last=1h&groupBy=app,env"));
-            if (done(graph))
-            {
-                return graph;
-            }
+    internal static Task<JsonDocument> WaitForGraphAsync(HttpClient http, Func<JsonDocument, bool> done, TimeSpan timeout) =>
+        Eventually.WaitAsync(
+            async () => JsonDocument.Parse(await http.GetStringAsync("/api/v1/graph?last=1h&groupBy=app,env")), done, timeout, "the graph complete",
+            interval: TimeSpan.FromMilliseconds(200));
 
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"graph not complete within {timeout}: {graph.RootElement}");
-            }
-
-            graph.Dispose();
-            await Task.Delay(200);
-        }
-    }
-
-    private static async Task<string> WaitForMetricsAsync(HttpClient http, Func<string, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var metrics = await http.GetStringAsync("/metrics");
-            if (done(metrics) || DateTime.UtcNow > deadline)
-            {
-                return metrics;
-            }
-
-            await Task.Delay(200);
-        }
-    }
+    /// <summary>The metrics once they satisfy <paramref name="done"/>, or the last ones read when time runs out (the caller asserts on them).</summary>
+    private static Task<string> WaitForMetricsAsync(HttpClient http, Func<string, bool> done, TimeSpan timeout) =>
+        Eventually.LastAsync(() => http.GetStringAsync("/metrics"), done, timeout, TimeSpan.FromMilliseconds(200));
 
     internal static Dictionary<(string, string), EdgeTotals> Edges(JsonDocument graph) =>
         graph.RootElement.GetProperty("edges").EnumerateArray().ToDictionary(

@@ -75,11 +75,8 @@ public sealed class PolicyEndToEndTests : IDisposable
         var nftText = File.ReadAllText(nftFile);
         Assert.Contains("table inet visibility", nftText, StringComparison.Ordinal);
         Assert.Contains("10.10.3.10", nftText, StringComparison.Ordinal);      // prod-db-1's address, from the inventory
-        using (var check = System.Diagnostics.Process.Start("/usr/sbin/nft", ["-c", "-f", nftFile]))
-        {
-            await check.WaitForExitAsync();
-            Assert.Equal(0, check.ExitCode);
-        }
+        var check = await ProcessRunner.RunAsync("/usr/sbin/nft", ["-c", "-f", nftFile]);
+        Assert.True(check.ExitCode == 0, check.Stderr);
 
         (exit, stdout, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "render", "--url", url, "--ruleset", draftFile, "--format", "networkpolicy"]);
         Assert.True(exit == 0, stderr);

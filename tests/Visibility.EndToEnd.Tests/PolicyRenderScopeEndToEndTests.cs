@@ -142,10 +142,7 @@ public sealed class PolicyRenderScopeEndToEndTests(AuthServer server) : IDisposa
     {
         var file = Path.Combine(Directory.CreateDirectory(files.Path).FullName, $"{Guid.NewGuid():N}.nft");
         await File.WriteAllTextAsync(file, script);
-        var start = new System.Diagnostics.ProcessStartInfo("/usr/sbin/nft", ["-c", "-f", file]) { RedirectStandardError = true };
-        using var check = System.Diagnostics.Process.Start(start)!;
-        var errors = await check.StandardError.ReadToEndAsync();
-        await check.WaitForExitAsync();
-        Assert.True(check.ExitCode == 0, $"nft -c rejected the script: {errors}\n{script}");
+        var (exitCode, _, errors) = await ProcessRunner.RunAsync("/usr/sbin/nft", ["-c", "-f", file]);
+        Assert.True(exitCode == 0, $"nft -c rejected the script: {errors}\n{script}");
     }
 }

@@ -42,7 +42,7 @@ public sealed class ScaleOutEndToEndTests(ITestOutputHelper output)
         });
 
         // Both share the partitions and store; then one dies mid-stream.
-        await WaitAsync(async () => await Stored(a) > 0 && await Stored(b) > 0, TimeSpan.FromSeconds(90), "both workers storing");
+        await Eventually.TrueAsync(async () => await Stored(a) > 0 && await Stored(b) > 0, TimeSpan.FromSeconds(90), "both workers storing", interval: TimeSpan.FromMilliseconds(100));
         var storedByA = await Stored(a);
         await a.KillAsync();
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} killed A after it stored {storedByA}; B had stored {await Stored(b)}");
@@ -68,18 +68,4 @@ public sealed class ScaleOutEndToEndTests(ITestOutputHelper output)
 
     private static async Task<long> Stored(VisibilityProcess worker) =>
         IngestRig.Metric(await worker.Http.GetStringAsync("/metrics"), "visibility_ingest_stored_total");
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{what} did not happen within {timeout}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
 }

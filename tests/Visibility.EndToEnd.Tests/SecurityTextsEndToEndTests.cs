@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Visibility.Ingest.Demo;
-using Visibility.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Visibility.EndToEnd.Tests;
@@ -33,21 +32,15 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         try
         {
             var path = "/api/v1/flows?last=5m&limit=200&format=csv&filter=" + Uri.EscapeDataString("dst.workload = prod-db-1");
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            List<string[]> rows;
-            while (true)
-            {
-                var (status, _, text) = await GetAsync(path, server.AdminKey);
-                Assert.True(status == HttpStatusCode.OK, text);
-                rows = CsvText.Parse(text);
-                if (rows.Skip(1).Any(r => r[Column(rows, "dst_loc")].Contains("HYPERLINK", StringComparison.Ordinal)))
+            var rows = await Eventually.WaitAsync(
+                async () =>
                 {
-                    break;
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, "no flow to the relabelled workload within 60 s");
-                await Task.Delay(500);
-            }
+                    var (status, _, text) = await GetAsync(path, server.AdminKey);
+                    Assert.True(status == HttpStatusCode.OK, text);
+                    return CsvText.Parse(text);
+                },
+                parsed => parsed.Skip(1).Any(r => r[Column(parsed, "dst_loc")].Contains("HYPERLINK", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(60), "a flow to the relabelled workload", interval: TimeSpan.FromMilliseconds(500));
 
             var loc = Column(rows, "dst_loc");
             var cell = rows.Skip(1).Select(r => r[loc]).First(c => c.Contains("HYPERLINK", StringComparison.Ordinal));
@@ -210,7 +203,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         var workload = new[] { new { name, kind = "vm", addresses = new[] { DemoEstate.UnknownSource }, labels = new Dictionary<string, string> { ["app"] = "secdel", ["env"] = "lab" } } };
         Assert.Equal(HttpStatusCode.OK, (await server.SendAsync(HttpMethod.Put, "/api/v1/workloads", server.AdminKey, workload)).Status);
         var filter = "&filter=" + Uri.EscapeDataString($"src.ip = {DemoEstate.UnknownSource}");
-        await EventuallyAsync(async () => (await FlowsAsync(filter)).Any(f => f.Workload == name), "a flow labelled with the new workload");
+        await Eventually.TrueAsync(async () => (await FlowsAsync(filter)).Any(f => f.Workload == name), TimeSpan.FromSeconds(60), "a flow labelled with the new workload", interval: TimeSpan.FromMilliseconds(500));
 
         var viewer = await server.CreateKeyAsync("delete-viewer", "viewer");
         var exporter = await server.CreateKeyAsync("delete-exporter", "exporter");
@@ -238,7 +231,7 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         // the flows stored while the workload existed keep its name.
         var settled = deletedAt.AddSeconds(3);
         List<(DateTimeOffset Time, string Workload)> flows = [];
-        await EventuallyAsync(async () => (flows = await FlowsAsync(filter)).Any(f => f.Time > settled), "an unknown-source flow after the deletion");
+        await Eventually.TrueAsync(async () => (flows = await FlowsAsync(filter)).Any(f => f.Time > settled), TimeSpan.FromSeconds(60), "an unknown-source flow after the deletion", interval: TimeSpan.FromMilliseconds(500));
         Assert.All(flows.Where(f => f.Time > settled), f => Assert.Equal("", f.Workload));
         Assert.Contains(flows, f => f.Workload == name && f.Time < deletedAt);
 
@@ -256,16 +249,6 @@ public sealed class SecurityTextsEndToEndTests(AuthServer server, ITestOutputHel
         Assert.True(status == HttpStatusCode.OK, text);
         return [.. JsonDocument.Parse(text).RootElement.GetProperty("flows").EnumerateArray()
             .Select(f => (f.GetProperty("time").GetDateTimeOffset(), f.GetProperty("src").GetProperty("workload").GetString()!))];
-    }
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"not within 60 s: {what}");
-            await Task.Delay(500);
-        }
     }
 
     private static void AssertNoType(string detail, string? where = null)

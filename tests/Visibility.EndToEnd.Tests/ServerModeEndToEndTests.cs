@@ -47,18 +47,20 @@ public sealed class ServerModeEndToEndTests(Xunit.Abstractions.ITestOutputHelper
 
         // Keyed records spread over the partitions; produce rounds until both processes have stored some.
         var connections = 0;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!(StoredBy(endpoint, "serve") && StoredBy(endpoint, "worker")))
-        {
-            Assert.False(worker.HasExited, $"the ingest process exited:\n{worker.Output}");
-            if (DateTime.UtcNow > deadline)
+        await Eventually.TrueAsync(
+            () =>
             {
-                throw new TimeoutException($"both processes did not store rows in time; endpoint log:\n{string.Join('\n', endpoint.Lines.TakeLast(40))}\ningest:\n{worker.Output}");
-            }
+                if (StoredBy(endpoint, "serve") && StoredBy(endpoint, "worker"))
+                {
+                    return true;
+                }
 
-            connections = Produce(service.Bootstrap, connections, 40);
-            await Task.Delay(300);
-        }
+                Assert.False(worker.HasExited, $"the ingest process exited:\n{worker.Output}");
+                connections = Produce(service.Bootstrap, connections, 40);
+                return false;
+            },
+            TimeSpan.FromSeconds(90), "rows stored by both processes",
+            () => $"endpoint log:\n{string.Join('\n', endpoint.Lines.TakeLast(40))}\ningest:\n{worker.Output}", TimeSpan.FromMilliseconds(300));
 
         log.WriteLine($"both stored {clock.Elapsed}, {connections} connections");
         var graph = await PipelineEndToEndTests.WaitForGraphAsync(
@@ -74,7 +76,7 @@ public sealed class ServerModeEndToEndTests(Xunit.Abstractions.ITestOutputHelper
     [InlineData("ingest", "Host=127.0.0.1;Port=notaport;Password=e2e-secret-pw", "Port must be a number")]
     public async Task ServerMode_StoreMissingInvalidOrUnreachable_ExitsWithOneLineReason(string command, string connectionString, string expected)
     {
-        var port = VisibilityProcess.FreePort().ToString(CultureInfo.InvariantCulture);
+        var port = FreePorts.Tcp().ToString(CultureInfo.InvariantCulture);
         await using var process = VisibilityProcess.Start(data.Path, command: command, environment: new Dictionary<string, string>
         {
             ["Visibility__Store__Mode"] = "server",

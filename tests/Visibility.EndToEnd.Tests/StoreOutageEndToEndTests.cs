@@ -58,7 +58,7 @@ public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
                 Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
             });
 
-            await WaitAsync(async () => (await Sample.TakeAsync(worker)).Stored >= 10_000, TimeSpan.FromSeconds(90), "10,000 records stored");
+            await worker.WaitAsync(() => Sample.TakeAsync(worker), sample => sample.Stored >= 10_000, TimeSpan.FromSeconds(90), "10,000 records stored");
             var before = await Sample.TakeAsync(worker);
             await endpoint.KillAsync();
             var killed = DateTime.UtcNow;
@@ -151,16 +151,6 @@ public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
         finally
         {
             await endpoint.DisposeAsync();
-        }
-    }
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within {timeout}");
-            await Task.Delay(100);
         }
     }
 

@@ -19,7 +19,7 @@ public sealed class TestOidcIssuer : IDisposable
 
     public TestOidcIssuer()
     {
-        var port = VisibilityProcess.FreePort();
+        var port = FreePorts.Tcp();
         Authority = $"http://127.0.0.1:{port}/";
         listener.Prefixes.Add(Authority);
         listener.Start();

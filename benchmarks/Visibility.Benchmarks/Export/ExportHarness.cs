@@ -4,12 +4,12 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using Visibility.Benchmarks.Support;
-using Visibility.Tests.Support;
 using Visibility.Ingest.Kafka;
 using Visibility.Query.Export;
 using Visibility.Query.Export.Sinks;
 using Visibility.Query.Export.Syslog;
 using Visibility.Query.Findings;
+using Visibility.TestSupport;
 
 namespace Visibility.Benchmarks.Export;
 

@@ -4,7 +4,6 @@ using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
 using Visibility.Ingest.Enrichment;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Enrichment;
 

@@ -1,6 +1,5 @@
 using CsCheck;
 using Visibility.Query.Export.Sinks;
-using Visibility.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Visibility.Tests.Export;

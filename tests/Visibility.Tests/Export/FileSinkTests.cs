@@ -1,6 +1,5 @@
 using System.Text;
 using Visibility.Query.Export.Sinks;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Export;
 

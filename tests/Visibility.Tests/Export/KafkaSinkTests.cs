@@ -1,11 +1,8 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Confluent.Kafka;
 using Visibility.Ingest.Kafka;
 using Visibility.Query.Export.Sinks;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Export;
 
@@ -58,7 +55,7 @@ public sealed class KafkaSinkTests
     [Fact]
     public async Task UnreachableBroker_WaitConfirmedIsFalseWithinTheTimeout_ItemsStayPending()
     {
-        var config = new ProducerConfig { BootstrapServers = $"127.0.0.1:{ClosedPort()}", ReconnectBackoffMaxMs = 100 };
+        var config = new ProducerConfig { BootstrapServers = $"127.0.0.1:{FreePorts.Tcp()}", ReconnectBackoffMaxMs = 100 };
         await using var sink = new KafkaSink(config, "export-unreachable", disposeTimeout: TimeSpan.FromMilliseconds(200));
         await sink.SendAsync(SinkItems.Findings(50), CancellationToken.None);
         Assert.False(await sink.WaitConfirmedAsync(TimeSpan.FromSeconds(1), CancellationToken.None));
@@ -196,14 +193,5 @@ public sealed class KafkaSinkTests
 
         consumer.Close();
         return messages;
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

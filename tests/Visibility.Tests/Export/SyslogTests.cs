@@ -3,7 +3,6 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.RegularExpressions;
 using Visibility.Query.Export.Syslog;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Export;
 

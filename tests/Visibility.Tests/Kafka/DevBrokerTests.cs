@@ -1,6 +1,5 @@
 using Confluent.Kafka;
 using Visibility.Ingest.Kafka;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Kafka;
 

@@ -1,7 +1,6 @@
 using System.Text;
 using CsCheck;
 using Visibility.Query.Flows;
-using Visibility.Tests.Support;
 
 namespace Visibility.Tests.Query;
 

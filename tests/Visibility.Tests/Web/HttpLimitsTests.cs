@@ -49,7 +49,7 @@ public sealed class HttpLimitsTests
     [Fact]
     public void HttpsCertificate_LoadsPemWithSeparateKey_PemWithKeyInside_AndPfx_WithTheirKeys()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("visibility-http", create: true);
         using var generated = SelfSigned();
         var certPem = Path.Combine(dir.Path, "cert.pem");
         var keyPem = Path.Combine(dir.Path, "key.pem");
@@ -258,10 +258,10 @@ public sealed class HttpLimitsTests
     private sealed class TestServer : IAsyncDisposable
     {
         private readonly WebApplication app;
-        private readonly TempDir root;
+        private readonly TempDirectory root;
         private readonly HttpClient http;
 
-        private TestServer(WebApplication app, TempDir root, string url)
+        private TestServer(WebApplication app, TempDirectory root, string url)
         {
             this.app = app;
             this.root = root;
@@ -272,7 +272,7 @@ public sealed class HttpLimitsTests
 
         public static async Task<TestServer> StartAsync(Dictionary<string, string?> settings)
         {
-            var root = new TempDir();
+            var root = new TempDirectory("visibility-http", create: true);
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = root.Path, EnvironmentName = "Production" });
             builder.Configuration.AddInMemoryCollection(settings);
             builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -361,18 +361,5 @@ public sealed class HttpLimitsTests
             length = 0;
             return false;
         }
-    }
-
-    private sealed class TempDir : IDisposable
-    {
-        public TempDir()
-        {
-            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "visibility-http-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(Path);
-        }
-
-        public string Path { get; }
-
-        public void Dispose() => Directory.Delete(Path, recursive: true);
     }
 }

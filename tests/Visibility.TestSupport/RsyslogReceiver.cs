@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Visibility.Tests.Support;
+namespace Visibility.TestSupport;
 
 /// <summary>
 /// A real rsyslog (Debian's <c>rsyslogd</c>, started by the test with its own configuration) listening on loopback:
@@ -107,20 +107,8 @@ public sealed class RsyslogReceiver : IDisposable
     }
 
     /// <summary>Polls until <paramref name="count"/> messages arrived on a listener, or the deadline passes; returns what arrived.</summary>
-    public async Task<IReadOnlyList<string>> WaitForAsync(string protocol, int count, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var lines = Received(protocol);
-            if (lines.Count >= count || DateTime.UtcNow > deadline)
-            {
-                return lines;
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    public Task<IReadOnlyList<string>> WaitForAsync(string protocol, int count, TimeSpan timeout) =>
+        Eventually.LastAsync(() => Task.FromResult(Received(protocol)), lines => lines.Count >= count, timeout, TimeSpan.FromMilliseconds(100));
 
     /// <summary>Stops the receiver (as a crash would: SIGKILL); <see cref="StartProcessAsync"/> brings it back on the same ports.</summary>
     public void Kill()
@@ -157,7 +145,7 @@ public sealed class RsyslogReceiver : IDisposable
     {
         if (TcpPort == 0)
         {
-            (TcpPort, TlsPort, UdpPort) = (FreeTcpPort(), FreeTcpPort(), FreeUdpPort());
+            (TcpPort, TlsPort, UdpPort) = (FreePorts.Tcp(), FreePorts.Tcp(), FreePorts.Udp());
         }
 
         var config = Path.Combine(directory, "rsyslog.conf");
@@ -183,19 +171,23 @@ public sealed class RsyslogReceiver : IDisposable
             info.ArgumentList.Add(arg);
         }
 
-        process = Process.Start(info) ?? throw new InvalidOperationException("rsyslogd did not start");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var started = Process.Start(info) ?? throw new InvalidOperationException("rsyslogd did not start");
+        process = started;
         foreach (var port in new[] { TcpPort, TlsPort })
         {
-            while (!await AcceptsAsync(port))
-            {
-                if (process.HasExited || DateTime.UtcNow > deadline)
+            await Eventually.TrueAsync(
+                async () =>
                 {
-                    throw new InvalidOperationException($"rsyslogd is not listening on {port}: {await process.StandardError.ReadToEndAsync()}");
-                }
+                    if (await AcceptsAsync(port))
+                    {
+                        return true;
+                    }
 
-                await Task.Delay(100);
-            }
+                    return started.HasExited
+                        ? throw new InvalidOperationException($"rsyslogd exited: {await started.StandardError.ReadToEndAsync()}")
+                        : false;
+                },
+                TimeSpan.FromSeconds(20), $"rsyslogd listening on {port}", interval: TimeSpan.FromMilliseconds(100));
         }
     }
 
@@ -237,20 +229,5 @@ public sealed class RsyslogReceiver : IDisposable
         {
             return false;
         }
-    }
-
-    private static int FreeTcpPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
-    private static int FreeUdpPort()
-    {
-        using var socket = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.Client.LocalEndPoint!).Port;
     }
 }

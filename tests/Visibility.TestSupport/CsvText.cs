@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Visibility.Tests.Support;
+namespace Visibility.TestSupport;
 
 /// <summary>CSV as a spreadsheet reads it (RFC 4180): quoted cells may hold commas, quotes ("") and line breaks; rows end in CRLF or LF.</summary>
 public static class CsvText
