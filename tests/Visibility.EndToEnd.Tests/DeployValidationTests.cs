@@ -18,7 +18,7 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
     [Fact]
     public async Task ValidateScript_ChecksEveryDeployFile_AndPasses()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var deploy = Path.Combine(root, "infra", "deploy");
 
         // The first run on a machine installs its tools (Debian packages, npm packages): minutes, not seconds.
@@ -61,7 +61,7 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
     public async Task ServeAndIngest_AsImageUserOnReadOnlyRoot_AnswerAndStore()
     {
         Assert.True(Environment.UserName == "root", "mount namespaces and setpriv need root");
-        var (uid, gid) = ImageUser(File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "deploy", "Dockerfile")));
+        var (uid, gid) = ImageUser(File.ReadAllText(Path.Combine(Repository.Root, "infra", "deploy", "Dockerfile")));
 
         // On /var/tmp, not /tmp, which the sandbox covers with its own tmpfs.
         var layout = Path.Combine("/var/tmp", $"visibility-nonroot-{Guid.NewGuid():N}");
@@ -261,19 +261,6 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
         }
 
         Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Visibility.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Visibility.sln above {AppContext.BaseDirectory}");
     }
 
     private static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, string[] args, string directory, TimeSpan timeout) =>

@@ -1,7 +1,7 @@
-namespace Visibility.Tests.Architecture;
+namespace Visibility.TestSupport;
 
 /// <summary>The checkout the tests run from: the folder holding Visibility.sln above the test binaries.</summary>
-internal static class Repository
+public static class Repository
 {
     public static string Root { get; } = Find();
 
