@@ -19,6 +19,29 @@ public static partial class FlowSchema
 {
     public const string EdgesTable = "edges";
 
+    // Declared before the rollup tables, whose initializers read them (static initializers run in textual order).
+    /// <summary>
+    /// The dimensions of <see cref="AppRollups"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
+    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them,
+    /// and <c>services</c> too (a one-element set per row).
+    /// </summary>
+    public static string AppDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.AppDimensions);
+
+    /// <summary>A row's service set where a table keeps protocol and port.</summary>
+    public static string ServicesExpression { get; } = FlowColumnTable.ByName["services"].Expression!;
+
+    /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
+    public static string SrcPeerExpression { get; } = FlowColumnTable.ByName["src_peer"].Expression!;
+
+    /// <inheritdoc cref="SrcPeerExpression"/>
+    public static string DstPeerExpression { get; } = FlowColumnTable.ByName["dst_peer"].Expression!;
+
+    /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
+    public static string RollupDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.RollupDimensions);
+
+    /// <summary>The workload-level edge key of <see cref="EdgesTable"/>.</summary>
+    public static string EdgeKey { get; } = FlowColumnTable.Names(FlowColumnTable.EdgeKeyColumns);
+
     /// <summary>The workload-level rollup tables, finest first.</summary>
     public static IReadOnlyList<RollupTable> Rollups { get; } =
     [
@@ -48,28 +71,6 @@ public static partial class FlowSchema
 
     /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
     public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. AppRollups, AppSixHours];
-
-    /// <summary>
-    /// The dimensions of <see cref="AppRollups"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
-    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them,
-    /// and <c>services</c> too (a one-element set per row).
-    /// </summary>
-    public static string AppDimensions => FlowColumnTable.Names(FlowColumnTable.AppDimensions);
-
-    /// <summary>A row's service set where a table keeps protocol and port.</summary>
-    public static string ServicesExpression => FlowColumnTable.ByName["services"].Expression!;
-
-    /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
-    public static string SrcPeerExpression => FlowColumnTable.ByName["src_peer"].Expression!;
-
-    /// <inheritdoc cref="SrcPeerExpression"/>
-    public static string DstPeerExpression => FlowColumnTable.ByName["dst_peer"].Expression!;
-
-    /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
-    public static string RollupDimensions => FlowColumnTable.Names(FlowColumnTable.RollupDimensions);
-
-    /// <summary>The workload-level edge key of <see cref="EdgesTable"/>.</summary>
-    public static string EdgeKey => FlowColumnTable.Names(FlowColumnTable.EdgeKeyColumns);
 
     /// <summary>Connections a raw record opens: NEW events.</summary>
     public const string OpenedExpression = "if(event = 1, connections, 0)";
