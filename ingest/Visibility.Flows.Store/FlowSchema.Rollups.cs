@@ -19,6 +19,29 @@ public static partial class FlowSchema
 {
     public const string EdgesTable = "edges";
 
+    // Declared before the rollup tables, whose initializers read them (static initializers run in textual order).
+    /// <summary>
+    /// The dimensions of <see cref="AppRollups"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
+    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them,
+    /// and <c>services</c> too (a one-element set per row).
+    /// </summary>
+    public static string AppDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.AppDimensions);
+
+    /// <summary>A row's service set where a table keeps protocol and port.</summary>
+    public static string ServicesExpression { get; } = FlowColumnTable.ByName["services"].Expression!;
+
+    /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
+    public static string SrcPeerExpression { get; } = FlowColumnTable.ByName["src_peer"].Expression!;
+
+    /// <inheritdoc cref="SrcPeerExpression"/>
+    public static string DstPeerExpression { get; } = FlowColumnTable.ByName["dst_peer"].Expression!;
+
+    /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
+    public static string RollupDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.RollupDimensions);
+
+    /// <summary>The workload-level edge key of <see cref="EdgesTable"/>.</summary>
+    public static string EdgeKey { get; } = FlowColumnTable.Names(FlowColumnTable.EdgeKeyColumns);
+
     /// <summary>The workload-level rollup tables, finest first.</summary>
     public static IReadOnlyList<RollupTable> Rollups { get; } =
     [
@@ -48,30 +71,6 @@ public static partial class FlowSchema
 
     /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
     public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. AppRollups, AppSixHours];
-
-    /// <summary>
-    /// The dimensions of <see cref="AppRollups"/>. <c>src_peer</c>/<c>dst_peer</c> are the class of an end without a
-    /// workload (<c>unknown</c>, <c>internet</c>, a named network) and empty for workloads; other tables derive them,
-    /// and <c>services</c> too (a one-element set per row).
-    /// </summary>
-    public const string AppDimensions = "src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings, services";
-
-    /// <summary>A row's service set where a table keeps protocol and port.</summary>
-    public const string ServicesExpression = "[toUInt32(proto) * 65536 + dst_port]";
-
-    /// <summary>An end's peer class, derived on tables that keep workloads.</summary>
-    public const string SrcPeerExpression = "if(src_workload = '', src_kind, '')";
-
-    /// <inheritdoc cref="SrcPeerExpression"/>
-    public const string DstPeerExpression = "if(dst_workload = '', dst_kind, '')";
-
-    /// <summary>The columns a rollup row is keyed by (besides its bucket), all present in the raw table too.</summary>
-    public const string RollupDimensions =
-        "src_workload, src_kind, src_role, src_app, src_env, src_loc, " +
-        "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, proto, dst_port, findings";
-
-    /// <summary>The workload-level edge key of <see cref="EdgesTable"/>.</summary>
-    public const string EdgeKey = "src_workload, src_kind, dst_workload, dst_kind, proto, dst_port";
 
     /// <summary>Connections a raw record opens: NEW events.</summary>
     public const string OpenedExpression = "if(event = 1, connections, 0)";
@@ -103,21 +102,7 @@ public static partial class FlowSchema
         CREATE TABLE IF NOT EXISTS {db}.{rollup.Name}
         (
             bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-            src_workload LowCardinality(String),
-            src_kind LowCardinality(String),
-            src_role LowCardinality(String),
-            src_app LowCardinality(String),
-            src_env LowCardinality(String),
-            src_loc LowCardinality(String),
-            dst_workload LowCardinality(String),
-            dst_kind LowCardinality(String),
-            dst_role LowCardinality(String),
-            dst_app LowCardinality(String),
-            dst_env LowCardinality(String),
-            dst_loc LowCardinality(String),
-            proto UInt8,
-            dst_port UInt16,
-            findings UInt8,
+            {FlowColumnTable.Declarations(FlowColumnTable.RollupDimensions, c => c.DimensionDdl)},
             {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
@@ -133,23 +118,18 @@ public static partial class FlowSchema
         GROUP BY bucket, {RollupDimensions}
         """;
 
+    /// <summary>
+    /// The latest value of each label <see cref="EdgesTable"/> keeps beside its key, under the column's name:
+    /// <c>anyLast(src_role) AS src_role, …</c>, one line per end.
+    /// </summary>
+    public static string EdgeLabelsLatest { get; } = string.Join(",\n    ",
+        FlowColumnTable.EdgeLabelColumns.GroupBy(c => c.Side).Select(end => string.Join(", ", end.Select(c => $"anyLast({c.Name}) AS {c.Name}"))));
+
     private static string EdgesTableDdl(string db) => $"""
         CREATE TABLE IF NOT EXISTS {db}.{EdgesTable}
         (
-            src_workload LowCardinality(String),
-            src_kind LowCardinality(String),
-            dst_workload LowCardinality(String),
-            dst_kind LowCardinality(String),
-            proto UInt8,
-            dst_port UInt16,
-            src_role SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            src_app SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            src_env SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            src_loc SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            dst_role SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            dst_app SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            dst_env SimpleAggregateFunction(anyLast, LowCardinality(String)),
-            dst_loc SimpleAggregateFunction(anyLast, LowCardinality(String)),
+            {FlowColumnTable.Declarations(FlowColumnTable.EdgeKeyColumns, c => c.DimensionDdl)},
+            {FlowColumnTable.Declarations(FlowColumnTable.EdgeLabelColumns, c => $"{c.Name} SimpleAggregateFunction(anyLast, {c.Type})")},
             first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
             last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
         )
@@ -159,8 +139,7 @@ public static partial class FlowSchema
 
     private static string EdgesSelect(string source) => $"""
         SELECT {EdgeKey},
-            anyLast(src_role) AS src_role, anyLast(src_app) AS src_app, anyLast(src_env) AS src_env, anyLast(src_loc) AS src_loc,
-            anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
+            {EdgeLabelsLatest},
             min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM {source}
         GROUP BY {EdgeKey}
@@ -207,11 +186,11 @@ public static partial class FlowSchema
             var feeds = Rollups[i]; // flows_1m feeds the 5-minute table, flows_5m the hourly one
             var fill = Rollups[i + 1]; // filled from the rows already stored at the same bucket size
             var select = $"""
-                SELECT {app.BucketFunction}(bucket) AS bucket, {SrcPeerExpression} AS src_peer, src_app, src_env, {DstPeerExpression} AS dst_peer, dst_app, dst_env, findings,
+                SELECT {app.BucketFunction}(bucket) AS bucket, {string.Join(", ", AppKeys.Select(c => c.Expression is null ? c.Name : $"{c.Expression} AS {c.Name}"))},
                     groupUniqArray(toUInt32(proto) * 65536 + dst_port) AS services,
                     {RollupAggregates}
                 FROM @source
-                GROUP BY bucket, src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings
+                GROUP BY bucket, {FlowColumnTable.Names(AppKeys)}
                 """;
             statements.Add(AppTableDdl(db, app, retention));
             statements.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
@@ -221,6 +200,9 @@ public static partial class FlowSchema
 
         return statements;
     }
+
+    /// <summary>The app × env dimensions a row is grouped by: all but the merged service sets.</summary>
+    private static IEnumerable<FlowColumn> AppKeys => FlowColumnTable.AppDimensions.Where(c => c.Aggregate is null);
 
     /// <summary>The summed measures every rollup table keeps (see <see cref="RollupAggregates"/>).</summary>
     private const string MeasureColumns = """
@@ -238,14 +220,7 @@ public static partial class FlowSchema
         CREATE TABLE IF NOT EXISTS {db}.{table.Name}
         (
             bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-            src_peer LowCardinality(String),
-            src_app LowCardinality(String),
-            src_env LowCardinality(String),
-            dst_peer LowCardinality(String),
-            dst_app LowCardinality(String),
-            dst_env LowCardinality(String),
-            findings UInt8,
-            services SimpleAggregateFunction(groupUniqArrayArray, Array(UInt32)),
+            {FlowColumnTable.Declarations(FlowColumnTable.AppDimensions, c => c.DimensionDdl)},
             {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
@@ -262,11 +237,11 @@ public static partial class FlowSchema
     {
         var table = AppSixHours;
         var select = $"""
-            SELECT toStartOfInterval(bucket, toIntervalHour(6)) AS bucket, src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings,
+            SELECT toStartOfInterval(bucket, toIntervalHour(6)) AS bucket, {FlowColumnTable.Names(AppKeys)},
                 groupUniqArrayArray(services) AS services,
                 {RollupAggregates}
             FROM {db}.{AppRollups[^1].Name}
-            GROUP BY bucket, src_peer, src_app, src_env, dst_peer, dst_app, dst_env, findings
+            GROUP BY bucket, {FlowColumnTable.Names(AppKeys)}
             """;
         return
         [

@@ -22,13 +22,8 @@ public static partial class FlowSchema
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
 
-    /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them.</summary>
-    public const string FlowColumns =
-        "ts, end_ts, conn_id, event, proto, src_ip, src_port, dst_ip, dst_port, " +
-        "bytes_out, packets_out, bytes_in, packets_in, " +
-        "src_workload, src_kind, src_role, src_app, src_env, src_loc, src_labels, " +
-        "dst_workload, dst_kind, dst_role, dst_app, dst_env, dst_loc, dst_labels, " +
-        "kafka_partition, kafka_offset, nat_src_ip, nat_src_port, nat_dst_ip, nat_dst_port, connections, counters_delta, kafka_topic, findings";
+    /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them (<see cref="FlowColumnTable.Written"/>).</summary>
+    public static string FlowColumns { get; } = FlowColumnTable.Names(FlowColumnTable.Written);
 
     /// <summary>A migration: its version, a name for people, and its statements.</summary>
     public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements);
@@ -57,36 +52,7 @@ public static partial class FlowSchema
                 $"""
                 CREATE TABLE IF NOT EXISTS {db}.{FlowsTable}
                 (
-                    ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
-                    end_ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
-                    conn_id UInt64,
-                    event UInt8,
-                    proto UInt8,
-                    src_ip IPv6,
-                    src_port UInt16,
-                    dst_ip IPv6,
-                    dst_port UInt16,
-                    bytes_out UInt64,
-                    packets_out UInt64,
-                    bytes_in UInt64,
-                    packets_in UInt64,
-                    src_workload LowCardinality(String),
-                    src_kind LowCardinality(String),
-                    src_role LowCardinality(String),
-                    src_app LowCardinality(String),
-                    src_env LowCardinality(String),
-                    src_loc LowCardinality(String),
-                    src_labels Map(LowCardinality(String), String),
-                    dst_workload LowCardinality(String),
-                    dst_kind LowCardinality(String),
-                    dst_role LowCardinality(String),
-                    dst_app LowCardinality(String),
-                    dst_env LowCardinality(String),
-                    dst_loc LowCardinality(String),
-                    dst_labels Map(LowCardinality(String), String),
-                    kafka_partition Int32,
-                    kafka_offset Int64,
-                    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+                    {FlowColumnTable.Declarations(FlowColumnTable.RawColumns.Where(c => c.Migration == 1), c => c.Ddl)}
                 )
                 ENGINE = MergeTree
                 PARTITION BY toDate(ts)
@@ -107,23 +73,14 @@ public static partial class FlowSchema
                 ORDER BY name
                 """,
             ]),
-            new Migration(3, "NAT tuple", [
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_src_ip IPv6 AFTER dst_port",
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_src_port UInt16 AFTER nat_src_ip",
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_ip IPv6 AFTER nat_src_port",
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS nat_dst_port UInt16 AFTER nat_dst_ip",
-            ]),
-            new Migration(4, "aggregated records", [
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS connections UInt32 DEFAULT 1 AFTER conn_id",
-            ]),
-            new Migration(5, "delta counters", [
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS counters_delta UInt8 DEFAULT 0 AFTER packets_in",
-            ]),
+            new Migration(3, "NAT tuple", AddColumns(db, 3)),
+            new Migration(4, "aggregated records", AddColumns(db, 4)),
+            new Migration(5, "delta counters", AddColumns(db, 5)),
             new Migration(6, "exactly-once progress", [
                 // Each row names the Kafka record it came from (topic, partition, offset); together with the
                 // progress table this lets a restarted consumer remove the rows of an insert that was never
                 // acknowledged and resume right after the last one that was (see IngestProgress).
-                $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS kafka_topic LowCardinality(String) AFTER dst_labels",
+                .. AddColumns(db, 6),
                 $"ALTER TABLE {db}.{FlowsTable} ADD INDEX IF NOT EXISTS idx_ingested_at ingested_at TYPE minmax GRANULARITY 1",
                 $"""
                 CREATE TABLE IF NOT EXISTS {db}.{ProgressTable}
@@ -238,7 +195,10 @@ public static partial class FlowSchema
         ENGINE = MergeTree ORDER BY version
         """;
 
-    /// <summary>Encodes one record as a RowBinary row of <see cref="FlowColumns"/>.</summary>
+    /// <summary>
+    /// Encodes one record as a RowBinary row of <see cref="FlowColumns"/>. Unrolled by hand (the hot path);
+    /// <c>FlowSchemaAgreementTests</c> decodes it back by <see cref="FlowColumnTable"/>'s types, column by column.
+    /// </summary>
     public static void WriteRow(IBufferWriter<byte> writer, in FlowRecord record)
     {
         RowBinary.WriteInt64(writer, record.StartMs);
@@ -267,6 +227,10 @@ public static partial class FlowSchema
         RowBinary.WriteString(writer, record.SourceTopic ?? string.Empty);
         RowBinary.WriteUInt8(writer, (byte)record.Findings);
     }
+
+    /// <summary>The <c>ADD COLUMN</c> statements of the flow columns <paramref name="migration"/> adds (<see cref="FlowColumnTable.AddedBy"/>).</summary>
+    private static List<string> AddColumns(string db, int migration) =>
+        [.. FlowColumnTable.AddedBy(migration).Select(a => $"ALTER TABLE {db}.{FlowsTable} ADD COLUMN IF NOT EXISTS {a.Column.Ddl} AFTER {a.After}")];
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     private static partial Regex DatabaseName();

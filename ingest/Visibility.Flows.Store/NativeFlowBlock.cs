@@ -9,37 +9,35 @@ namespace Visibility.Flows.Store;
 /// Flow rows as one block of ClickHouse's Native format: column by column, each label column as a per-block
 /// dictionary plus indexes. ClickHouse parses this several times faster than RowBinary, whose label values must be
 /// looked up one row at a time. Both ends' label columns are resolved once per <see cref="Endpoint"/> and block, so
-/// adding a record copies fixed-size values and a few indexes. Same columns as <see cref="FlowSchema.FlowColumns"/>.
-/// Reused: <see cref="Reset"/> keeps the buffers.
+/// adding a record copies fixed-size values and a few indexes. Same columns as <see cref="FlowSchema.FlowColumns"/>,
+/// named and typed by <see cref="FlowColumnTable"/>: the fixed-size ones first, then each end's label columns, then the
+/// other dictionary columns. <see cref="Add"/> is unrolled by hand for speed; <c>FlowSchemaAgreementTests</c> checks
+/// it against the table. Reused: <see cref="Reset"/> keeps the buffers.
 /// </summary>
 public sealed class NativeFlowBlock
 {
-    private const int LabelColumns = 6; // workload, kind, role, app, env, loc
+    /// <summary>Columns of fixed-size values, each one buffer filled by <see cref="Add"/>.</summary>
+    private static readonly FlowColumn[] Columns = [.. FlowColumnTable.Written.Where(c => !c.FromEndpoint && !c.IsDictionary)];
 
-    private static readonly (string Name, string Type)[] Columns =
-    [
-        ("ts", "DateTime64(3, 'UTC')"), ("end_ts", "DateTime64(3, 'UTC')"), ("conn_id", "UInt64"), ("event", "UInt8"),
-        ("proto", "UInt8"), ("src_ip", "IPv6"), ("src_port", "UInt16"), ("dst_ip", "IPv6"), ("dst_port", "UInt16"),
-        ("bytes_out", "UInt64"), ("packets_out", "UInt64"), ("bytes_in", "UInt64"), ("packets_in", "UInt64"),
-        ("kafka_partition", "Int32"), ("kafka_offset", "Int64"), ("nat_src_ip", "IPv6"), ("nat_src_port", "UInt16"),
-        ("nat_dst_ip", "IPv6"), ("nat_dst_port", "UInt16"), ("connections", "UInt32"), ("counters_delta", "UInt8"),
-        ("findings", "UInt8"),
-    ];
+    /// <summary>Dictionary columns of the flow, not of an end: the Kafka topic.</summary>
+    private static readonly FlowColumn Topic = FlowColumnTable.Written.Single(c => !c.FromEndpoint && c.IsDictionary);
 
-    private static readonly string[] LabelNames = ["workload", "kind", "role", "app", "env", "loc"];
+    /// <summary>Each end's label columns (workload, kind, role, app, env, loc) and, last, its label map.</summary>
+    private static readonly FlowColumn[] SrcColumns = [.. FlowColumnTable.EndpointColumns(FlowSide.Src)];
+
+    private static readonly FlowColumn[] DstColumns = [.. FlowColumnTable.EndpointColumns(FlowSide.Dst)];
+
+    private static readonly int LabelColumns = SrcColumns.Length - 1;
 
     private readonly ArrayBufferWriter<byte>[] fixedColumns = Columns.Select(_ => new ArrayBufferWriter<byte>(1 << 16)).ToArray();
-    private readonly Side src = new();
-    private readonly Side dst = new();
+    private readonly Side src = new(SrcColumns);
+    private readonly Side dst = new(DstColumns);
     private readonly DictionaryColumn topics = new();
     private string? lastTopic;
     private int lastTopicIndex;
 
     /// <summary>The block's columns in the order it writes them: the column list of its INSERT.</summary>
-    public static string ColumnList { get; } = string.Join(", ",
-        Columns.Select(c => c.Name)
-            .Concat(new[] { "src_", "dst_" }.SelectMany(side => LabelNames.Select(n => side + n).Append(side + "labels")))
-            .Append("kafka_topic"));
+    public static string ColumnList { get; } = FlowColumnTable.Names([.. Columns, .. SrcColumns, .. DstColumns, Topic]);
 
     public int Count { get; private set; }
 
@@ -85,7 +83,7 @@ public sealed class NativeFlowBlock
     /// <summary>Writes the block: column count, row count, then each column's name, type and data.</summary>
     public void WriteTo(IBufferWriter<byte> output)
     {
-        RowBinary.WriteVarUInt(output, (ulong)(Columns.Length + (2 * (LabelColumns + 1)) + 1));
+        RowBinary.WriteVarUInt(output, (ulong)(Columns.Length + SrcColumns.Length + DstColumns.Length + 1));
         RowBinary.WriteVarUInt(output, (ulong)Count);
         for (var i = 0; i < Columns.Length; i++)
         {
@@ -94,10 +92,10 @@ public sealed class NativeFlowBlock
             output.Write(fixedColumns[i].WrittenSpan);
         }
 
-        src.WriteTo(output, "src_");
-        dst.WriteTo(output, "dst_");
-        RowBinary.WriteString(output, "kafka_topic");
-        RowBinary.WriteString(output, "LowCardinality(String)");
+        src.WriteTo(output);
+        dst.WriteTo(output);
+        RowBinary.WriteString(output, Topic.Name);
+        RowBinary.WriteString(output, Topic.Type);
         topics.WriteTo(output, withPrefix: true);
     }
 
@@ -116,7 +114,7 @@ public sealed class NativeFlowBlock
     }
 
     /// <summary>The label columns and the label map of one end of the flows.</summary>
-    private sealed class Side
+    private sealed class Side(FlowColumn[] columns)
     {
         private readonly DictionaryColumn[] labels = Enumerable.Range(0, LabelColumns).Select(_ => new DictionaryColumn()).ToArray();
         private readonly DictionaryColumn mapKeys = new();
@@ -146,19 +144,19 @@ public sealed class NativeFlowBlock
             mapOffsets.Add((ulong)mapValues.Count);
         }
 
-        public void WriteTo(IBufferWriter<byte> output, string prefix)
+        public void WriteTo(IBufferWriter<byte> output)
         {
             for (var i = 0; i < LabelColumns; i++)
             {
-                RowBinary.WriteString(output, prefix + LabelNames[i]);
-                RowBinary.WriteString(output, "LowCardinality(String)");
+                RowBinary.WriteString(output, columns[i].Name);
+                RowBinary.WriteString(output, columns[i].Type);
                 labels[i].WriteTo(output, withPrefix: true);
             }
 
             // Map(K, V) is Array(Tuple(K, V)): the key column's serialization prefix, the array's cumulative offsets,
             // then the keys and the values.
-            RowBinary.WriteString(output, prefix + "labels");
-            RowBinary.WriteString(output, "Map(LowCardinality(String), String)");
+            RowBinary.WriteString(output, columns[LabelColumns].Name);
+            RowBinary.WriteString(output, columns[LabelColumns].Type);
             RowBinary.WriteUInt64(output, DictionaryColumn.SharedDictionariesWithAdditionalKeys);
             foreach (var offset in mapOffsets)
             {

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Visibility.Flows.Findings;
-using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Query.Filtering;
@@ -87,15 +87,15 @@ public static class FilterCompiler
             if (c.Operator is FilterOperator.Less or FilterOperator.LessOrEqual or FilterOperator.Greater or FilterOperator.GreaterOrEqual)
             {
                 var op = FilterFormatter.FormatOperator(c.Operator);
-                return $"{Column(PortColumn(c.Field))} {op} {Parameter("UInt16", values[0])}";
+                return $"{Column(PortSide(c.Field), FilterFields.Port)} {op} {Parameter("UInt16", values[0])}";
             }
 
             var positive = type switch
             {
-                FieldType.Finding => Finding(values),
-                FieldType.Protocol => Match(Column("proto"), values.Select(v => Parameter("UInt8", FilterFields.ProtocolNumber(v).ToString(CultureInfo.InvariantCulture))).ToList()),
-                FieldType.Port => Match(Column(PortColumn(c.Field)), values.Select(v => Parameter("UInt16", v)).ToList()),
-                FieldType.Address => Ends(c.Field, Addresses(values)),
+                FilterKind.Finding => Finding(values),
+                FilterKind.Protocol => Match(Column(FieldSide.None, FilterFields.Proto), values.Select(v => Parameter("UInt8", FilterFields.ProtocolNumber(v).ToString(CultureInfo.InvariantCulture))).ToList()),
+                FilterKind.Port => Match(Column(PortSide(c.Field), FilterFields.Port), values.Select(v => Parameter("UInt16", v)).ToList()),
+                FilterKind.Address => Ends(c.Field, Addresses(values)),
                 _ => Ends(c.Field, Text(c.Field.Key, values)),
             };
 
@@ -105,34 +105,34 @@ public static class FilterCompiler
         /// <summary>
         /// The comparison on the field's end, or on either end; parameters are bound once and read by both ends.
         /// </summary>
-        private static string Ends(FilterField field, Func<string, string> onEnd) => field.Side switch
+        private static string Ends(FilterField field, Func<FieldSide, string> onEnd) => field.Side switch
         {
-            FieldSide.Src => onEnd("src"),
-            FieldSide.Dst => onEnd("dst"),
-            _ => $"({onEnd("src")} OR {onEnd("dst")})",
+            FieldSide.Src => onEnd(FieldSide.Src),
+            FieldSide.Dst => onEnd(FieldSide.Dst),
+            _ => $"({onEnd(FieldSide.Src)} OR {onEnd(FieldSide.Dst)})",
         };
 
-        private Func<string, string> Text(string key, IReadOnlyList<string> values)
+        private Func<FieldSide, string> Text(string key, IReadOnlyList<string> values)
         {
             string? keyParameter = null;
-            var isColumn = key is FilterFields.Workload or FilterFields.Kind || LabelKeys.Standard.Contains(key);
-            if (!isColumn)
+            _ = FilterFields.ColumnOf(FieldSide.Src, key, out var isLabelMap);
+            if (isLabelMap)
             {
                 keyParameter = Parameter("String", key);
             }
 
             var parameters = values.Select(v => Parameter("String", v)).ToList();
-            return side => Match(isColumn ? Column($"{side}_{key}") : $"{Column(side + "_labels")}[{keyParameter}]", parameters);
+            return side => Match(isLabelMap ? $"{Column(side, key)}[{keyParameter}]" : Column(side, key), parameters);
         }
 
-        private Func<string, string> Addresses(IReadOnlyList<string> values)
+        private Func<FieldSide, string> Addresses(IReadOnlyList<string> values)
         {
             var ranges = values.Select(v => AddressRange.TryParse(v, out var range, out _) ? range : throw new ArgumentException($"Invalid address '{v}'.", nameof(values))).ToList();
             var single = ranges.Where(r => !r.IsPrefix).Select(r => Parameter("IPv6", r.LowText)).ToList();
             var prefixes = ranges.Where(r => r.IsPrefix).Select(r => (Low: Parameter("IPv6", r.LowText), High: Parameter("IPv6", r.HighText))).ToList();
             return side =>
             {
-                var column = Column(side + "_ip");
+                var column = Column(side, FilterFields.Ip);
                 var parts = new List<string>();
                 if (single.Count > 0)
                 {
@@ -153,16 +153,19 @@ public static class FilterCompiler
                 mask |= kind;
             }
 
-            return $"(bitAnd({Column("findings")}, {Parameter("UInt8", ((byte)mask).ToString(CultureInfo.InvariantCulture))}) != 0)";
+            return $"(bitAnd({Column(FieldSide.None, FilterFields.Finding)}, {Parameter("UInt8", ((byte)mask).ToString(CultureInfo.InvariantCulture))}) != 0)";
         }
 
         private static string Match(string expression, List<string> parameters) =>
             parameters.Count == 1 ? $"{expression} = {parameters[0]}" : $"{expression} IN ({string.Join(", ", parameters)})";
 
-        private static string PortColumn(FilterField field) => field.Side == FieldSide.Src ? "src_port" : "dst_port";
+        /// <summary>A port on the source is the source's; any other (bare) is the destination's.</summary>
+        private static FieldSide PortSide(FilterField field) => field.Side is FieldSide.Src or FieldSide.Dst ? field.Side : FieldSide.None;
 
-        private string Column(string name)
+        /// <summary>The column <paramref name="key"/> reads on <paramref name="side"/>, recorded as read.</summary>
+        private string Column(FieldSide side, string key)
         {
+            var name = FilterFields.ColumnOf(side, key, out _);
             Columns.Add(name);
             return name;
         }

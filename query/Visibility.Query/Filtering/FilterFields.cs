@@ -1,34 +1,17 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
 
 namespace Visibility.Query.Filtering;
 
-/// <summary>What a field's values are, which decides the operators it takes and how its values are checked.</summary>
-public enum FieldType
-{
-    /// <summary>Workload names and label values: any string, compared exactly.</summary>
-    Text,
-
-    /// <summary><c>host</c>, <c>vm</c>, <c>pod</c>, <c>service</c>, <c>network</c>, <c>unknown</c>, <c>internet</c>.</summary>
-    Kind,
-
-    /// <summary>An IPv4 or IPv6 address or CIDR.</summary>
-    Address,
-
-    /// <summary>0-65535; the only type with <c>&lt;</c>, <c>&lt;=</c>, <c>&gt;</c>, <c>&gt;=</c>.</summary>
-    Port,
-
-    /// <summary>tcp, udp, icmp, icmpv6, sctp or an IANA number 0-255.</summary>
-    Protocol,
-
-    /// <summary>A finding name; the comparison tests its bit in the <c>findings</c> mask.</summary>
-    Finding,
-}
-
-/// <summary>The fields of the filter language, their types, and the checking and normal form of their values.</summary>
+/// <summary>
+/// The fields of the filter language, their kinds, the columns they read, and the checking and normal form of their
+/// values. Fields and columns come from <see cref="FlowColumnTable"/>: each column's <see cref="FlowColumnFilter"/>.
+/// </summary>
 public static class FilterFields
 {
     public const string Workload = "workload";
@@ -45,20 +28,47 @@ public static class FilterFields
     public static IReadOnlyList<(string Name, byte Number)> Protocols { get; } =
         [("tcp", 6), ("udp", 17), ("icmp", 1), ("icmpv6", 58), ("sctp", 132)];
 
+    /// <summary>The column each field reads on each side; a bare field (no side) reads the flow's or the destination's.</summary>
+    private static readonly FrozenDictionary<(FieldSide Side, string Field), string> ColumnsByField = FlowColumnTable.All
+        .Where(c => c.Filter is { Field: not FlowColumnFilter.OtherLabels })
+        .SelectMany(c => new[] { (Side: SideOf(c.Side), c.Filter!.Field, c.Name) }.Concat(c.Filter!.Bare ? [(FieldSide.None, c.Filter.Field, c.Name)] : []))
+        .ToFrozenDictionary(c => (c.Side, c.Field), c => c.Name);
+
+    /// <summary>Each end's map of the labels without a column of their own.</summary>
+    private static readonly FrozenDictionary<FieldSide, string> LabelMaps = FlowColumnTable.All
+        .Where(c => c.Filter is { Field: FlowColumnFilter.OtherLabels })
+        .ToFrozenDictionary(c => SideOf(c.Side), c => c.Name);
+
+    private static readonly FrozenDictionary<string, FilterKind> FieldKinds = FlowColumnTable.All
+        .Where(c => c.Filter is { Field: not FlowColumnFilter.OtherLabels })
+        .DistinctBy(c => c.Filter!.Field)
+        .ToFrozenDictionary(c => c.Filter!.Field, c => c.Filter!.Kind, StringComparer.Ordinal);
+
+    /// <summary>Fields written without a side: the flow's own (<c>proto</c>, <c>finding</c>) and bare end fields (<c>port</c>).</summary>
+    private static readonly FrozenSet<string> BareFields = ColumnsByField.Keys.Where(k => k.Side == FieldSide.None).Select(k => k.Field).ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>Fields of the flow as a whole: no end has them, so <c>src.</c>/<c>dst.</c> refuse them.</summary>
+    private static readonly FrozenSet<string> FlowFields = BareFields.Where(f => !ColumnsByField.ContainsKey((FieldSide.Src, f))).ToFrozenSet(StringComparer.Ordinal);
+
     internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, ip or a label key";
 
-    public static FieldType TypeOf(FilterField field)
+    /// <summary>The kind of a field's values: its columns' kind (a flow field's only without a side), else a label's (text).</summary>
+    public static FilterKind TypeOf(FilterField field)
     {
         ArgumentNullException.ThrowIfNull(field);
-        return field.Key switch
-        {
-            Port => FieldType.Port,
-            Proto when field.Side == FieldSide.None => FieldType.Protocol,
-            Finding when field.Side == FieldSide.None => FieldType.Finding,
-            Ip => FieldType.Address,
-            Kind => FieldType.Kind,
-            _ => FieldType.Text,
-        };
+        return FieldKinds.TryGetValue(field.Key, out var kind) && (field.Side == FieldSide.None || !FlowFields.Contains(field.Key))
+            ? kind
+            : FilterKind.Text;
+    }
+
+    /// <summary>
+    /// The column a resolved field reads on <paramref name="side"/> (<see cref="FieldSide.None"/> for a bare field):
+    /// its own column, or the end's label map for a label key without one (then <paramref name="isLabelMap"/>).
+    /// </summary>
+    public static string ColumnOf(FieldSide side, string key, out bool isLabelMap)
+    {
+        isLabelMap = !ColumnsByField.TryGetValue((side, key), out var column);
+        return isLabelMap ? LabelMaps[side] : column!;
     }
 
     /// <summary>
@@ -72,7 +82,7 @@ public static class FilterFields
         ArgumentNullException.ThrowIfNull(text);
         error = null;
         field = new FilterField(FieldSide.None, text);
-        if (text is Port or Proto or Finding)
+        if (BareFields.Contains(text))
         {
             return true;
         }
@@ -93,7 +103,7 @@ public static class FilterFields
         }
 
         var key = text[4..];
-        if (key is Proto or Finding)
+        if (FlowFields.Contains(key))
         {
             error = $"'{key}' belongs to the flow, not to one end: write '{key}', not '{text}'";
             return false;
@@ -112,7 +122,7 @@ public static class FilterFields
     /// <summary>Whether <paramref name="op"/> applies to <paramref name="field"/>: ordering applies to ports only.</summary>
     public static bool Allows(FilterField field, FilterOperator op) =>
         op is FilterOperator.Equal or FilterOperator.NotEqual or FilterOperator.In or FilterOperator.NotIn
-        || TypeOf(field) == FieldType.Port;
+        || TypeOf(field) == FilterKind.Port;
 
     /// <summary>Checks a value for <paramref name="field"/> and returns its normal form.</summary>
     public static bool TryNormalize(FilterField field, string value, out string normal, out string? error)
@@ -122,10 +132,10 @@ public static class FilterFields
         normal = value;
         switch (TypeOf(field))
         {
-            case FieldType.Text:
+            case FilterKind.Text:
                 return true;
 
-            case FieldType.Kind:
+            case FilterKind.Kind:
                 normal = value.ToLowerInvariant();
                 if (!Kinds.Contains(normal))
                 {
@@ -135,7 +145,7 @@ public static class FilterFields
 
                 return true;
 
-            case FieldType.Port:
+            case FilterKind.Port:
                 if (!TryParseNumber(value, 65535, out var port))
                 {
                     error = $"invalid port '{value}' (expected a number 0-65535)";
@@ -145,7 +155,7 @@ public static class FilterFields
                 normal = port.ToString(CultureInfo.InvariantCulture);
                 return true;
 
-            case FieldType.Protocol:
+            case FilterKind.Protocol:
                 normal = value.ToLowerInvariant();
                 if (TryParseNumber(value, 255, out var number))
                 {
@@ -162,7 +172,7 @@ public static class FilterFields
                 error = $"invalid protocol '{value}' (expected tcp, udp, icmp, icmpv6, sctp or a number 0-255)";
                 return false;
 
-            case FieldType.Finding:
+            case FilterKind.Finding:
                 normal = value.ToLowerInvariant();
                 if (FindingKinds.TryParse(normal, out _))
                 {
@@ -204,6 +214,13 @@ public static class FilterFields
 
         return value <= max;
     }
+
+    private static FieldSide SideOf(FlowSide side) => side switch
+    {
+        FlowSide.Src => FieldSide.Src,
+        FlowSide.Dst => FieldSide.Dst,
+        _ => FieldSide.None,
+    };
 
     internal static byte ProtocolNumber(string normal) =>
         Protocols.FirstOrDefault(p => p.Name == normal) is { Name: not null } named

@@ -1,3 +1,5 @@
+using Visibility.Flows.Store;
+
 namespace Visibility.Query.Filtering;
 
 /// <summary>
@@ -196,7 +198,7 @@ public static class FilterParser
 
             if (op is not { } oper)
             {
-                var expected = FilterFields.TypeOf(field) == FieldType.Port ? "=, !=, <, <=, >, >=, in or not in" : "=, !=, in or not in";
+                var expected = FilterFields.TypeOf(field) == FilterKind.Port ? "=, !=, <, <=, >, >=, in or not in" : "=, !=, in or not in";
                 return Fail(current.Position, $"expected an operator ({expected}) after '{fieldToken.Text}', found {current.Describe()}");
             }
 

@@ -57,11 +57,7 @@ public sealed class FindingsQuery(IFlowReader store, StoreRetention retention, F
     public const int MaxLimit = 10_000;
 
     /// <summary>What a finding shows: both ends at workload level, the service and the findings.</summary>
-    private static readonly List<string> Columns =
-    [
-        "src_workload", "src_kind", "src_role", "src_app", "src_env", "src_loc",
-        "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "proto", "dst_port", "findings", "src_peer", "dst_peer",
-    ];
+    private static readonly List<string> Columns = [.. FlowColumnTable.RollupDimensions.Select(c => c.Name), "src_peer", "dst_peer"];
 
     public async Task<FindingsResponse> RunAsync(FindingsRequest request, CancellationToken cancellationToken)
     {

@@ -23,11 +23,8 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
     public Func<IReadOnlyDictionary<string, string>, int>? WorkloadCounter { get; init; }
 
     /// <summary>Columns of the <c>edges</c> table a filter may read when new edges are found there.</summary>
-    private static readonly HashSet<string> EdgeColumns = new(StringComparer.Ordinal)
-    {
-        "src_workload", "src_kind", "src_role", "src_app", "src_env", "src_loc",
-        "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "proto", "dst_port",
-    };
+    private static readonly HashSet<string> EdgeColumns =
+        FlowColumnTable.EdgeKeyColumns.Concat(FlowColumnTable.EdgeLabelColumns).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
 
     // When the store's first flow was read, and when it was (null: no flow yet).
     private (DateTimeOffset ReadAt, DateTimeOffset? First)? storeStart;

@@ -16,7 +16,7 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
     public IReadOnlySet<string> Columns { get; init; } = new HashSet<string>();
 
     private static readonly FrozenSet<string> RollupColumns =
-        FlowSchema.RollupDimensions.Split(',', StringSplitOptions.TrimEntries).ToFrozenSet(StringComparer.Ordinal);
+        FlowColumnTable.RollupDimensions.Select(c => c.Name).ToFrozenSet(StringComparer.Ordinal);
 
     public static FilterClause All { get; } = new("", "1", [], false);
 

@@ -17,7 +17,7 @@ public static class FlowSource
     public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "services", "findings", "src_env", "dst_env"];
 
     /// <summary>What <see cref="WithNewEdges"/> reads.</summary>
-    public static IReadOnlyList<string> EdgeKeyColumns { get; } = ["src_workload", "src_kind", "dst_workload", "dst_kind", "proto", "dst_port"];
+    public static IReadOnlyList<string> EdgeKeyColumns { get; } = [.. FlowColumnTable.EdgeKeyColumns.Select(c => c.Name)];
 
     public static string Sql(string database, QueryPlan plan, IReadOnlyCollection<string> columns, List<QueryParameter> parameters)
     {
@@ -140,8 +140,7 @@ public static class FlowSource
     /// </summary>
     public static string NewEdges(string quotedDatabase) => $$"""
         SELECT {{FlowSchema.EdgeKey}},
-            anyLast(src_role) AS src_role, anyLast(src_app) AS src_app, anyLast(src_env) AS src_env, anyLast(src_loc) AS src_loc,
-            anyLast(dst_role) AS dst_role, anyLast(dst_app) AS dst_app, anyLast(dst_env) AS dst_env, anyLast(dst_loc) AS dst_loc,
+            {{FlowSchema.EdgeLabelsLatest}},
             {{FlowSchema.SrcPeerExpression}} AS src_peer, {{FlowSchema.DstPeerExpression}} AS dst_peer
         FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
         WHERE ({{FlowSchema.EdgeKey}}) IN

@@ -44,8 +44,9 @@ public static class QueryPlanner
     public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, bool needsRaw, StoreRetention retention, DateTimeOffset now) =>
         Plan(from, to, needsRaw ? RawOnlyColumns : FlowSchema.Rollups[0].Columns, retention, now);
 
-    /// <summary>A column only raw flows have: a plan needing it reads <c>flows_raw</c> only.</summary>
-    public static IReadOnlySet<string> RawOnlyColumns { get; } = new HashSet<string>(StringComparer.Ordinal) { "src_ip" };
+    /// <summary>The columns only raw flows have: a plan needing one of them reads <c>flows_raw</c> only.</summary>
+    public static IReadOnlySet<string> RawOnlyColumns { get; } = FlowColumnTable.All
+        .Where(c => c.Tables == FlowTables.Raw).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// Plans a query reading <paramref name="columns"/>: only tables keeping all of them take part, and at each bucket
