@@ -53,23 +53,12 @@ public sealed class KafkaSource(
     {
         while (!stopping.IsCancellationRequested)
         {
-            ConsumeResult<byte[]?, byte[]?>? result;
-            try
+            if (!Poll(consumer, TimeSpan.FromMilliseconds(50), stopping, out var result))
             {
-                result = consumer.Consume(TimeSpan.FromMilliseconds(50));
-            }
-            catch (ConsumeException ex)
-            {
-                logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
-                continue;
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                // A partition assignment gave up because the process is stopping.
                 break;
             }
 
-            if (result is { IsPartitionEOF: false, Message: not null })
+            if (result is not null)
             {
                 Accept(result);
             }
@@ -86,6 +75,31 @@ public sealed class KafkaSource(
             var held = pipeline.Abandon();
             logger.LogWarning("Stopping: {Records} records read were not handed to the store within the shutdown grace; they are read again at the next start", held);
         }
+    }
+
+    /// <summary>One poll: <paramref name="record"/> is the message read, if any; false when the process is stopping.</summary>
+    private bool Poll(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout, CancellationToken stopping, out ConsumeResult<byte[]?, byte[]?>? record)
+    {
+        record = null;
+        try
+        {
+            var result = consumer.Consume(timeout);
+            if (result is { IsPartitionEOF: false, Message: not null })
+            {
+                record = result;
+            }
+        }
+        catch (ConsumeException ex)
+        {
+            logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // A partition assignment gave up because the process is stopping.
+            return false;
+        }
+
+        return true;
     }
 
     private void Accept(ConsumeResult<byte[]?, byte[]?> result)
@@ -137,22 +151,12 @@ public sealed class KafkaSource(
                     return true;
                 }
 
-                ConsumeResult<byte[]?, byte[]?>? result;
-                try
-                {
-                    result = consumer.Consume(TimeSpan.Zero);
-                }
-                catch (ConsumeException ex)
-                {
-                    logger.LogWarning("Consume failed: {Reason}", ex.Error.Reason);
-                    continue;
-                }
-                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                if (!Poll(consumer, TimeSpan.Zero, stopping, out var result))
                 {
                     break;
                 }
 
-                if (result is { IsPartitionEOF: false, Message: not null })
+                if (result is not null)
                 {
                     // Only a partition assigned during the pause returns records (rare: an assignment waits for the
                     // writer to drain). The record is kept, and pausing the partition now resumes it after this record.
