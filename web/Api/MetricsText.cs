@@ -11,31 +11,31 @@ public static class MetricsText
     public static string Render(IngestMetrics m)
     {
         var sb = new StringBuilder();
-        Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.RecordsIn);
-        Counter(sb, "visibility_ingest_decoded_total", "Records decoded into flows.", m.Decoded);
-        Counter(sb, "visibility_ingest_enriched_total", "Flows enriched with workload labels.", m.Enriched);
-        Counter(sb, "visibility_ingest_skipped_total", "Well-formed records without a flow.", m.Skipped);
-        Counter(sb, "visibility_ingest_stored_total", "Records stored (insert acknowledged and progress recorded).", m.Stored);
-        Counter(sb, "visibility_ingest_batches_total", "Batches stored and committed.", m.Batches);
-        Counter(sb, "visibility_ingest_store_retries_total", "Failed store operations that were retried.", m.InsertRetries);
-        Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits to Kafka that failed.", m.CommitErrors);
-        Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.DeadLetterErrors);
-        Counter(sb, "visibility_ingest_already_stored_total", "Records skipped on resume because an unacknowledged insert had already stored them.", m.AlreadyStored);
-        Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Assignments);
-        Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Revocations);
-        Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Losses);
-        Counter(sb, "visibility_ingest_landed_unacknowledged_total", "Batches an insert stored although it reported a failure; found on retry and not inserted again.", m.LandedUnacknowledged);
-        Gauge(sb, "visibility_ingest_buffered_records", "Records read from Kafka and held until their batch is stored.", m.Buffered);
-        Gauge(sb, "visibility_ingest_paused_consumers", "Consumers with their partitions paused because the store takes no batches.", m.PausedConsumers);
-        Gauge(sb, "visibility_store_available", "1 when the ingest writers' last store operations succeeded, 0 while one is failing and retrying.", m.StoreAvailable ? 1 : 0);
+        Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.Pipeline.RecordsIn);
+        Counter(sb, "visibility_ingest_decoded_total", "Records decoded into flows.", m.Pipeline.Decoded);
+        Counter(sb, "visibility_ingest_enriched_total", "Flows enriched with workload labels.", m.Pipeline.Enriched);
+        Counter(sb, "visibility_ingest_skipped_total", "Well-formed records without a flow.", m.Pipeline.Skipped);
+        Counter(sb, "visibility_ingest_stored_total", "Records stored (insert acknowledged and progress recorded).", m.Writer.Stored);
+        Counter(sb, "visibility_ingest_batches_total", "Batches stored and committed.", m.Writer.Batches);
+        Counter(sb, "visibility_ingest_store_retries_total", "Failed store operations that were retried.", m.Writer.InsertRetries);
+        Counter(sb, "visibility_ingest_commit_errors_total", "Offset commits to Kafka that failed.", m.Source.CommitErrors);
+        Counter(sb, "visibility_ingest_dead_letter_errors_total", "Dead-letter deliveries that failed.", m.Source.DeadLetterErrors);
+        Counter(sb, "visibility_ingest_already_stored_total", "Records skipped on resume because an unacknowledged insert had already stored them.", m.Pipeline.AlreadyStored);
+        Counter(sb, "visibility_ingest_assignments_total", "Partition assignments received.", m.Source.Assignments);
+        Counter(sb, "visibility_ingest_revocations_total", "Partition revocations received.", m.Source.Revocations);
+        Counter(sb, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", m.Source.Losses);
+        Counter(sb, "visibility_ingest_landed_unacknowledged_total", "Batches an insert stored although it reported a failure; found on retry and not inserted again.", m.Writer.LandedUnacknowledged);
+        Gauge(sb, "visibility_ingest_buffered_records", "Records read from Kafka and held until their batch is stored.", m.Pipeline.Buffered);
+        Gauge(sb, "visibility_ingest_paused_consumers", "Consumers with their partitions paused because the store takes no batches.", m.Source.PausedConsumers);
+        Gauge(sb, "visibility_store_available", "1 when the ingest writers' last store operations succeeded, 0 while one is failing and retrying.", m.Writer.StoreAvailable ? 1 : 0);
         Labelled(sb, "visibility_ingest_dead_lettered_total", "Malformed records sent to the dead-letter topic, by reason.", "counter",
-            m.Invalid.Select(kv => ($"reason=\"{Escape(kv.Key)}\"", kv.Value)));
+            m.Pipeline.Invalid.Select(kv => ($"reason=\"{Escape(kv.Key)}\"", kv.Value)));
         Labelled(sb, "visibility_store_errors_total", "Store operations that failed, by operation.", "counter",
-            m.StoreErrors.Select(kv => ($"operation=\"{Escape(kv.Key)}\"", kv.Value)));
+            m.Writer.StoreErrors.Select(kv => ($"operation=\"{Escape(kv.Key)}\"", kv.Value)));
         Labelled(sb, "visibility_ingest_consumer_lag", "Records behind the end of each assigned partition, as of its last stored batch.", "gauge",
-            m.Lag.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
-        Histogram(sb, "visibility_ingest_batch_rows", "Rows per stored batch.", m.BatchRows);
-        Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.BatchSeconds);
+            m.Source.Lag.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
+        Histogram(sb, "visibility_ingest_batch_rows", "Rows per stored batch.", m.Writer.BatchRows);
+        Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.Writer.BatchSeconds);
         return sb.ToString();
     }
 

@@ -68,7 +68,7 @@ public static class VisibilityApi
         }
 
         // Ingest keeps running while the store fails (it retries, and pauses reading), but is not ready.
-        if (ingest.CurrentStoreFailure is { } failure)
+        if (ingest.Writer.CurrentStoreFailure is { } failure)
         {
             return TypedResults.Problem(
                 $"the store is unavailable since {failure.Since:yyyy-MM-ddTHH:mm:ssZ} ({failure.Attempts} failed {failure.Operation} attempt(s); ingest is retrying): {failure.Reason}",

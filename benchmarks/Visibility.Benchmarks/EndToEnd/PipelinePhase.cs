@@ -86,13 +86,13 @@ internal static class PipelinePhase
         while (done == 0)
         {
             var now = Stopwatch.GetTimestamp();
-            if (first == 0 && metrics.RecordsIn > 0)
+            if (first == 0 && metrics.Pipeline.RecordsIn > 0)
             {
                 first = now;
                 monitor.MarkActive();
             }
 
-            if (metrics.Stored >= mix.Good && metrics.InvalidTotal >= mix.Bad)
+            if (metrics.Writer.Stored >= mix.Good && metrics.Pipeline.InvalidTotal >= mix.Bad)
             {
                 done = now;
                 break;
@@ -104,8 +104,8 @@ internal static class PipelinePhase
                 await stopping.CancelAsync();
                 await Task.WhenAll(consumers);
                 throw new HarnessFailure(
-                    $"pipeline: {metrics.Stored:N0} of {mix.Good:N0} good records stored and {metrics.InvalidTotal:N0} of {mix.Bad:N0} " +
-                    $"dead-lettered after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s (records in {metrics.RecordsIn:N0}, insert retries {metrics.InsertRetries})");
+                    $"pipeline: {metrics.Writer.Stored:N0} of {mix.Good:N0} good records stored and {metrics.Pipeline.InvalidTotal:N0} of {mix.Bad:N0} " +
+                    $"dead-lettered after {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s (records in {metrics.Pipeline.RecordsIn:N0}, insert retries {metrics.Writer.InsertRetries})");
             }
 
             await Task.Delay(2);
@@ -128,8 +128,8 @@ internal static class PipelinePhase
             Stopwatch.GetElapsedTime(first, done).TotalSeconds,
             Stopwatch.GetElapsedTime(started, done).TotalSeconds,
             usage,
-            $"{metrics.Batches:N0} inserts of {mix.Good / (double)Math.Max(1, metrics.Batches):N0} rows (stored groups; each adds a progress insert); an insert in flight {insertBusy.TotalSeconds / window:P0} of the time " +
-            $"({insertCalls.TotalSeconds:0.0} s inside insert calls, {insertCalls.TotalMicroseconds / mix.Good:0.0} µs/row); {metrics.InsertRetries} insert retries, {metrics.CommitErrors} commit errors");
+            $"{metrics.Writer.Batches:N0} inserts of {mix.Good / (double)Math.Max(1, metrics.Writer.Batches):N0} rows (stored groups; each adds a progress insert); an insert in flight {insertBusy.TotalSeconds / window:P0} of the time " +
+            $"({insertCalls.TotalSeconds:0.0} s inside insert calls, {insertCalls.TotalMicroseconds / mix.Good:0.0} µs/row); {metrics.Writer.InsertRetries} insert retries, {metrics.Source.CommitErrors} commit errors");
     }
 
     /// <summary>Rows stored == good records, dead letters == malformed records, and the enrichment is what the mix says.</summary>
@@ -146,9 +146,9 @@ internal static class PipelinePhase
             }
         }
 
-        Expect("records consumed", total, metrics.RecordsIn);
-        Expect("records stored (metric)", mix.Good, metrics.Stored);
-        Expect("records dead-lettered (metric)", mix.Bad, metrics.InvalidTotal);
+        Expect("records consumed", total, metrics.Pipeline.RecordsIn);
+        Expect("records stored (metric)", mix.Good, metrics.Writer.Stored);
+        Expect("records dead-lettered (metric)", mix.Bad, metrics.Pipeline.InvalidTotal);
         Expect("dead-letter topic messages", mix.Bad, TopicLoader.Count(context.Bootstrap, context.DeadLetterTopic, context.DeadLetterPartitions) - deadLettersBefore);
         var row = await store.QueryAsync(
             $"""

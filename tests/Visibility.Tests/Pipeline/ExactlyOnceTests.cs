@@ -88,8 +88,8 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         var second = new IngestMetrics();
         await RunUntilStoredAsync(broker.BootstrapServers, store, kafka, options, second, 450);
 
-        Assert.Equal(50, second.AlreadyStored);
-        Assert.Equal(450, second.Stored);
+        Assert.Equal(50, second.Pipeline.AlreadyStored);
+        Assert.Equal(450, second.Writer.Stored);
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(1_500, check.Rows);
@@ -123,24 +123,24 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
                 await Task.Delay(100);
             }
         });
-        await Eventually.WaitAsync(() => Task.FromResult(metricsA.Stored), n => n > 2_000, TimeSpan.FromSeconds(60), "the first consumer storing");
+        await Eventually.WaitAsync(() => Task.FromResult(metricsA.Writer.Stored), n => n > 2_000, TimeSpan.FromSeconds(60), "the first consumer storing");
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} B joins");
         var b = new IngestConsumer(store, Decoders(kafka.Topic), Inventory(), metricsB, options, kafka, deadLetters, new TestLogger(output, "B"))
             .RunAsync(broker.BootstrapServers, stop.Token);
         await producing;
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} produced");
-        await Eventually.WaitAsync(() => Task.FromResult(metricsA.Stored + metricsB.Stored), n => n >= total, TimeSpan.FromSeconds(90), "storing every record");
+        await Eventually.WaitAsync(() => Task.FromResult(metricsA.Writer.Stored + metricsB.Writer.Stored), n => n >= total, TimeSpan.FromSeconds(90), "storing every record");
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} stored; stopping");
         await stop.CancelAsync();
         await Task.WhenAll(a, b);
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} stopped");
 
-        Assert.True(metricsB.Stored > 0, "the second consumer got no partitions");
-        Assert.True(metricsA.Revocations > 0, "the first consumer gave up no partitions");
+        Assert.True(metricsB.Writer.Stored > 0, "the second consumer got no partitions");
+        Assert.True(metricsA.Source.Revocations > 0, "the first consumer gave up no partitions");
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(total, check.Rows);
-        Assert.Equal(total, metricsA.Stored + metricsB.Stored);
+        Assert.Equal(total, metricsA.Writer.Stored + metricsB.Writer.Stored);
     }
 
     private static async Task RunUntilStoredAsync(string bootstrap, IFlowStore store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, int expected)
@@ -149,7 +149,7 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
         var run = new IngestConsumer(store, Decoders(kafka.Topic), Inventory(), metrics, options, kafka, deadLetters, NullLogger.Instance)
             .RunAsync(bootstrap, stop.Token);
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= expected, TimeSpan.FromSeconds(60), $"storing {expected} records");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= expected, TimeSpan.FromSeconds(60), $"storing {expected} records");
 
         // Give a duplicate the chance to show up before stopping.
         await Task.Delay(300);

@@ -55,12 +55,12 @@ public sealed class IngestConsumerTests
         var consumer = new IngestConsumer(store, Decoders(kafka.Topic), inventory, metrics, options, kafka, deadLetters, NullLogger.Instance);
         var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
 
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= connections * 2, TimeSpan.FromSeconds(60), "storing every good record");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= connections * 2, TimeSpan.FromSeconds(60), "storing every good record");
         await stop.CancelAsync();
         await run;
 
-        Assert.Equal(connections * 2, metrics.Stored);
-        Assert.Equal(badCount, metrics.InvalidTotal);
+        Assert.Equal(connections * 2, metrics.Writer.Stored);
+        Assert.Equal(badCount, metrics.Pipeline.InvalidTotal);
         var stored = await CountAsync(store, $"SELECT count(), uniqExact(conn_id), countIf(src_workload = '' AND src_kind = 'unknown') FROM {store.Database}.{FlowSchema.FlowsTable}");
         var unknownConversations = Enumerable.Range(0, connections).Count(i => DemoEstate.Conversations[i % DemoEstate.Conversations.Count].Src == DemoEstate.UnknownSource);
         Assert.Equal($"{connections * 2}\t{connections}\t{unknownConversations * 2}", stored);
@@ -79,7 +79,7 @@ public sealed class IngestConsumerTests
         var committed = probe.Committed(Enumerable.Range(0, 4).Select(p => new TopicPartition(kafka.Topic, p)), TimeSpan.FromSeconds(10));
         // Partitions that received nothing have no committed offset (Offset.Unset).
         Assert.True((connections * 2) + badCount == committed.Where(c => c.Offset.Value >= 0).Sum(c => c.Offset.Value),
-            $"committed {string.Join(", ", committed.Select(c => $"{c.Partition.Value}:{c.Offset.Value}"))}; commit errors {metrics.CommitErrors}");
+            $"committed {string.Join(", ", committed.Select(c => $"{c.Partition.Value}:{c.Offset.Value}"))}; commit errors {metrics.Source.CommitErrors}");
     }
 
     [Fact]
@@ -106,10 +106,10 @@ public sealed class IngestConsumerTests
         }
 
         await SendAsync(1);
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1, TimeSpan.FromSeconds(30), "first record stored");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 1, TimeSpan.FromSeconds(30), "first record stored");
         inventory.Upsert([new WorkloadSpec { Name = "w", Addresses = ["10.1.1.1"], Labels = new Dictionary<string, string> { ["env"] = "prod" } }]);
         await SendAsync(2);
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 2, TimeSpan.FromSeconds(30), "second record stored");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 2, TimeSpan.FromSeconds(30), "second record stored");
         await stop.CancelAsync();
         await run;
 
@@ -156,13 +156,13 @@ public sealed class IngestConsumerTests
         var consumer = new IngestConsumer(store, new Dictionary<string, IFlowDecoder> { [kafka.Topic] = auto }, inventory, metrics,
             new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(50) }, kafka, deadLetters, NullLogger.Instance);
         var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.RecordsIn), n => n >= lines.Count, TimeSpan.FromSeconds(60), "consuming every line");
-        await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= expected, TimeSpan.FromSeconds(60), "storing every flow record");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Pipeline.RecordsIn), n => n >= lines.Count, TimeSpan.FromSeconds(60), "consuming every line");
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= expected, TimeSpan.FromSeconds(60), "storing every flow record");
         await stop.CancelAsync();
         await run;
 
-        Assert.Equal(expected, metrics.Stored);
-        Assert.Equal(lines.Count, metrics.Stored + metrics.Skipped + metrics.InvalidTotal);
+        Assert.Equal(expected, metrics.Writer.Stored);
+        Assert.Equal(lines.Count, metrics.Writer.Stored + metrics.Pipeline.Skipped + metrics.Pipeline.InvalidTotal);
         var count = await CountAsync(store, $"SELECT count() FROM {store.Database}.{FlowSchema.FlowsTable}");
         Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
     }

@@ -31,16 +31,16 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
 
         await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
-            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
 
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
-        output.WriteLine($"answers lost {writer.AnswersLost}, batches found stored on retry {metrics.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
+        output.WriteLine($"answers lost {writer.AnswersLost}, batches found stored on retry {metrics.Writer.LandedUnacknowledged}, rows {check.Rows}, duplicates {check.Duplicates}");
         Assert.Equal(3, writer.AnswersLost);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(1_000, check.Rows);
-        Assert.True(metrics.LandedUnacknowledged >= 3, $"only {metrics.LandedUnacknowledged} batches were found stored after a lost answer");
+        Assert.True(metrics.Writer.LandedUnacknowledged >= 3, $"only {metrics.Writer.LandedUnacknowledged} batches were found stored after a lost answer");
         Assert.True(check.RollupsMatch);
-        Assert.True(metrics.StoreAvailable);
+        Assert.True(metrics.Writer.StoreAvailable);
     }
 
     [Fact]
@@ -60,27 +60,27 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
 
         await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
         {
-            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
             writer.Down = true;
             await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 5_000);
-            await Eventually.TrueAsync(() => metrics.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the consumer pausing");
-            var read = metrics.RecordsIn;
-            var held = metrics.Buffered;
+            await Eventually.TrueAsync(() => metrics.Source.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the consumer pausing");
+            var read = metrics.Pipeline.RecordsIn;
+            var held = metrics.Pipeline.Buffered;
             await Task.Delay(TimeSpan.FromSeconds(2));
-            output.WriteLine($"store down: read {metrics.RecordsIn} (then {read}), held {metrics.Buffered} (bound {bound}), stored {metrics.Stored}, failure {metrics.CurrentStoreFailure}");
-            Assert.Equal(read, metrics.RecordsIn);
+            output.WriteLine($"store down: read {metrics.Pipeline.RecordsIn} (then {read}), held {metrics.Pipeline.Buffered} (bound {bound}), stored {metrics.Writer.Stored}, failure {metrics.Writer.CurrentStoreFailure}");
+            Assert.Equal(read, metrics.Pipeline.RecordsIn);
             Assert.InRange(held, (options.QueueDepth + 1) * options.BatchSize, bound);
-            Assert.Equal(500, metrics.Stored);
-            Assert.False(metrics.StoreAvailable);
-            Assert.Contains("unreachable", metrics.CurrentStoreFailure!.Reason, StringComparison.Ordinal);
+            Assert.Equal(500, metrics.Writer.Stored);
+            Assert.False(metrics.Writer.StoreAvailable);
+            Assert.Contains("unreachable", metrics.Writer.CurrentStoreFailure!.Reason, StringComparison.Ordinal);
 
             writer.Down = false;
-            await Eventually.WaitAsync(() => Task.FromResult(metrics.Stored), n => n >= 5_500, TimeSpan.FromSeconds(60), "storing every record");
+            await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 5_500, TimeSpan.FromSeconds(60), "storing every record");
         });
 
-        Assert.True(metrics.StoreAvailable);
-        Assert.Equal(0, metrics.PausedConsumers);
-        Assert.Equal(0, metrics.Buffered);
+        Assert.True(metrics.Writer.StoreAvailable);
+        Assert.Equal(0, metrics.Source.PausedConsumers);
+        Assert.Equal(0, metrics.Pipeline.Buffered);
         var check = await StoreCheck.RunAsync(store, CancellationToken.None);
         Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
         Assert.Equal(5_500, check.Rows);
