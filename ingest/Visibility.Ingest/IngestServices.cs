@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Enrichment;
@@ -24,7 +25,7 @@ public static class IngestServices
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
-            .Configure<Microsoft.Extensions.Options.IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
+            .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
 
         services.AddSingleton<WorkloadInventory>();
         services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());
@@ -34,10 +35,10 @@ public static class IngestServices
         services.AddSingleton<IngestMetrics>();
 
         // The configured cluster is known now; without one, the development broker publishes its address when it starts.
-        var bootstrap = configuration[$"{KafkaOptions.Section}:BootstrapServers"];
-        services.AddSingleton(_ =>
+        services.AddSingleton(sp =>
         {
             var endpoint = new KafkaEndpoint();
+            var bootstrap = sp.GetRequiredService<IOptions<KafkaOptions>>().Value.BootstrapServers;
             if (!string.IsNullOrWhiteSpace(bootstrap))
             {
                 endpoint.Set(bootstrap);

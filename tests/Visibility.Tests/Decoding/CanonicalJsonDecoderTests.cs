@@ -97,8 +97,7 @@ public sealed class CanonicalJsonDecoderTests
     [Fact]
     public void Decode_RequiredMembersOfTheSchema_AreRequiredByTheDecoder()
     {
-        Assert.NotNull(Golden.RepositoryRoot);
-        using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(Golden.RepositoryRoot!, "docs", "flow-schema.json")));
+        using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(Repository.Root, "docs", "flow-schema.json")));
         Assert.Equal(CanonicalJsonDecoder.SchemaVersion, schema.RootElement.GetProperty("properties").GetProperty("version").GetProperty("const").GetInt32());
         var required = schema.RootElement.GetProperty("required").EnumerateArray().Select(e => e.GetString()!).ToList();
         var optional = schema.RootElement.GetProperty("properties").EnumerateObject().Select(p => p.Name).Except(required).ToList();

@@ -21,9 +21,6 @@ public static class Golden
 
     public static string[] SampleLines(string relative) => File.ReadAllLines(SamplePath(relative));
 
-    /// <summary>The repository's root in the source tree (for docs/), or null when the sources are not at hand.</summary>
-    public static string? RepositoryRoot => ProjectDirectory() is { } project ? Path.GetFullPath(Path.Combine(project, "..", "..")) : null;
-
     /// <summary>Decodes every line of <paramref name="sample"/> with one decoder and compares with the golden file.</summary>
     public static void Verify(string sample, IFlowDecoder decoder)
     {
