@@ -13,7 +13,7 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
         this.process = process;
         HttpPort = httpPort;
         BrokerPort = brokerPort;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        Http = new HttpClient(new OutputOnFailure(process)) { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public int HttpPort { get; }
@@ -123,6 +123,27 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
         {
             // Not listening yet.
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A request that cannot reach the program fails with what the program printed last, and whether it is still
+    /// running: a connection refused mid-test otherwise says nothing of why (a crash, a listener gone).
+    /// </summary>
+    private sealed class OutputOnFailure(ChildProcess process) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                var state = process.HasExited ? $"exited with code {process.ExitCode}" : "still running";
+                var tail = string.Join('\n', process.Lines.TakeLast(40));
+                throw new HttpRequestException($"{request.Method} {request.RequestUri}: {ex.Message} (visibility {state}; its last output:\n{tail})", ex);
+            }
         }
     }
 

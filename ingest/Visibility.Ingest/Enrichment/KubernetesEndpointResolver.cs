@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Visibility.Flows.Labels;
@@ -28,6 +27,13 @@ public sealed class KubernetesEndpointResolver
     private readonly ConcurrentDictionary<byte[], Endpoint>.AlternateLookup<ReadOnlySpan<byte>> endpointsBySpan;
     private int cachedEndpoints;
 
+    /// <summary>
+    /// The key is built in a buffer kept per thread, not one rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>: the shared
+    /// pool drops its per-thread arrays on a full collection, so the record after one would allocate.
+    /// </summary>
+    [ThreadStatic]
+    private static byte[]? keyBuffer;
+
     public KubernetesEndpointResolver(KubernetesProfileOptions? profile = null)
     {
         mapper = new KubernetesLabelMapper(profile ?? new KubernetesProfileOptions());
@@ -46,34 +52,38 @@ public sealed class KubernetesEndpointResolver
     {
         // Unescaping never lengthens a string, and each value brings at least its two quotes for the two bytes
         // (tag, separator) it takes in the key, so the key fits in the object's length.
-        var buffer = ArrayPool<byte>.Shared.Rent(json.Length + 8);
-        try
+        var buffer = KeyBuffer(json.Length + 8);
+        var keyLength = BuildKey(json, buffer, out var hasIdentity);
+        if (!hasIdentity)
         {
-            var keyLength = BuildKey(json, buffer, out var hasIdentity);
-            if (!hasIdentity)
-            {
-                return null;
-            }
-
-            var key = buffer.AsSpan(0, keyLength);
-            if (endpointsBySpan.TryGetValue(key, out var cached))
-            {
-                return cached;
-            }
-
-            var endpoint = CreateEndpoint(json, address);
-            if (Interlocked.Increment(ref cachedEndpoints) > MaxCached)
-            {
-                endpoints.Clear();
-                Volatile.Write(ref cachedEndpoints, 1);
-            }
-
-            return endpointsBySpan.TryAdd(key, endpoint) ? endpoint : endpointsBySpan.TryGetValue(key, out cached) ? cached : endpoint;
+            return null;
         }
-        finally
+
+        var key = buffer.AsSpan(0, keyLength);
+        if (endpointsBySpan.TryGetValue(key, out var cached))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            return cached;
         }
+
+        var endpoint = CreateEndpoint(json, address);
+        if (Interlocked.Increment(ref cachedEndpoints) > MaxCached)
+        {
+            endpoints.Clear();
+            Volatile.Write(ref cachedEndpoints, 1);
+        }
+
+        return endpointsBySpan.TryAdd(key, endpoint) ? endpoint : endpointsBySpan.TryGetValue(key, out cached) ? cached : endpoint;
+    }
+
+    private static byte[] KeyBuffer(int length)
+    {
+        if (keyBuffer is { } kept && kept.Length >= length)
+        {
+            return kept;
+        }
+
+        // An end's object is bounded by the message (Kafka's message size), so the buffer stays small.
+        return keyBuffer = new byte[Math.Max(length, 4096)];
     }
 
     private static int BuildKey(ReadOnlySpan<byte> json, byte[] buffer, out bool hasIdentity)

@@ -36,12 +36,20 @@ public sealed class DecoderAllocationTests
             Assert.Equal(DecodeStatus.Ok, decoder.Decode(message, ref record, out _));
         }
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
+        // The fewest bytes of five rounds of 1,000 records: a record that allocates does so in every round, while the
+        // runtime's own one-off work on this thread (a method tiering up mid-round) shows in one round only.
+        var fewest = long.MaxValue;
+        for (var round = 0; round < 5 && fewest > 0; round++)
         {
-            decoder.Decode(message, ref record, out _);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                decoder.Decode(message, ref record, out _);
+            }
+
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(0L, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0L, fewest);
     }
 }
