@@ -25,7 +25,7 @@ public static class Eventually
             if (DateTime.UtcNow > deadline)
             {
                 var more = detail is null ? "" : "\n" + detail();
-                throw new TimeoutException($"{what} did not happen within {timeout}; last value: {last}{more}");
+                throw new TimeoutException($"{what} did not happen within {timeout}; last value: {Describe(last)}{more}");
             }
 
             await Task.Delay(interval ?? DefaultInterval);
@@ -34,6 +34,15 @@ public static class Eventually
 
         return last;
     }
+
+    /// <summary>A value as the failure shows it: a sequence by its items (an array's own text names only its type).</summary>
+    private static string Describe(object? value) => value switch
+    {
+        null => "null",
+        string text => text,
+        System.Collections.IEnumerable items => "[" + string.Join(",", items.Cast<object?>()) + "]",
+        _ => value.ToString() ?? "",
+    };
 
     /// <summary>
     /// Polls like <see cref="WaitAsync{T}"/> but returns the last value when time runs out, for a caller that

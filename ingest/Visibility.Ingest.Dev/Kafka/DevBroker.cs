@@ -124,6 +124,13 @@ public sealed class DevBroker : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next <paramref name="count"/> requests of a Kafka API (by its key: 8 is OffsetCommit) fail with
+    /// <paramref name="error"/> (a Kafka protocol error code). For fault-injection tests.
+    /// </summary>
+    public void FailNextRequests(short apiKey, int count, int error) =>
+        RdKafkaNative.MockPushRequestErrors(cluster, apiKey, (nuint)count, Enumerable.Repeat(error, count).ToArray());
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) == 1)

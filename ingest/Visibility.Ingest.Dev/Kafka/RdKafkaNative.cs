@@ -54,6 +54,9 @@ internal static partial class RdKafkaNative
     [LibraryImport(Library, EntryPoint = "rd_kafka_mock_broker_set_up")]
     public static partial int MockBrokerSetUp(IntPtr cluster, int brokerId);
 
+    [LibraryImport(Library, EntryPoint = "rd_kafka_mock_push_request_errors_array")]
+    public static partial void MockPushRequestErrors(IntPtr cluster, short apiKey, nuint count, [In] int[] errors);
+
     [LibraryImport(Library, EntryPoint = "rd_kafka_err2str")]
     public static partial IntPtr ErrorToString(int error);
 

@@ -7,14 +7,15 @@ namespace Visibility.Ingest.Pipeline;
 /// <summary>
 /// The Kafka side of storing a group: its dead letters are delivered before its progress is recorded; once it is,
 /// its offsets are committed, the lag read and the watermark moved. Offsets stored but not yet committed are kept
-/// per partition (the writer adds, a revocation or loss removes), so a failed commit is retried with the next one
-/// and a transient error costs nothing.
+/// per partition (the writer adds, a revocation or loss removes), so a failed commit is retried with the next one,
+/// or within a second when none comes, and a transient error costs nothing.
 /// </summary>
 public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWatermark? watermark, SourceMetrics metrics, ILogger logger) : IStoreAcknowledgement
 {
     private readonly Dictionary<KafkaPartition, long> pending = [];
     private readonly Lock gate = new();
     private IConsumer<byte[]?, byte[]?>? consumer;
+    private int failingCommits;
 
     /// <summary>The consumer whose offsets are committed; set once the source has built it, before anything is read.</summary>
     public void Attach(IConsumer<byte[]?, byte[]?> kafka) => consumer = kafka;
@@ -91,18 +92,30 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
         }
     }
 
-    /// <summary>About once a second, the partitions' end offsets: the watermark moves once the store reaches them.</summary>
+    /// <summary>
+    /// About once a second: the partitions' end offsets (the watermark moves once the store reaches them), and another
+    /// try for offsets whose commit failed, which would otherwise wait for a batch that may never come (the stream's
+    /// last records).
+    /// </summary>
     public async Task ProbeAsync(CancellationToken stopping)
     {
-        while (watermark is not null && !stopping.IsCancellationRequested)
+        while (!stopping.IsCancellationRequested)
         {
             try
             {
-                watermark.Probe(consumer!, TimeSpan.FromSeconds(5));
+                watermark?.Probe(consumer!, TimeSpan.FromSeconds(5));
             }
             catch (KafkaException ex)
             {
                 logger.LogDebug("Watermark probe failed: {Reason}", ex.Error.Reason);
+            }
+
+            lock (gate)
+            {
+                if (pending.Count > 0)
+                {
+                    TryCommit();
+                }
             }
 
             try
@@ -144,11 +157,19 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
         {
             consumer!.Commit(pending.Select(kv => new TopicPartitionOffset(kv.Key.Topic, kv.Key.Partition, new Offset(kv.Value))));
             pending.Clear();
+            if (failingCommits > 0)
+            {
+                logger.LogInformation("Offset commit succeeded after {Failures} failed attempt(s)", failingCommits);
+                failingCommits = 0;
+            }
         }
         catch (KafkaException ex)
         {
             metrics.CountCommitError();
-            logger.LogWarning("Offset commit failed ({Reason}); retried with the next batch", ex.Error.Reason);
+
+            // Retried each second while the broker is away: the first failure is a warning, the rest are counted.
+            var level = failingCommits++ == 0 ? LogLevel.Warning : LogLevel.Debug;
+            logger.Log(level, "Offset commit failed ({Reason}); retried with the next batch or within a second", ex.Error.Reason);
         }
     }
 

@@ -83,6 +83,52 @@ public sealed class IngestConsumerTests
     }
 
     [Fact]
+    public async Task Ingest_CommitOfTheLastBatchFails_IsRetriedWithoutWaitingForAnotherBatch()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "flows-" + Guid.NewGuid().ToString("N")[..8], DeadLetterTopic = "dlq-" + Guid.NewGuid().ToString("N")[..8], GroupId = "g-commit" };
+        broker.CreateTopic(kafka.Topic, 1);
+        broker.CreateTopic(kafka.DeadLetterTopic, 1);
+        const int records = 200;
+        var start = DateTimeOffset.UtcNow.AddMinutes(-1);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            for (var i = 0; i < records; i++)
+            {
+                var c = new Ulogd2Writer.Connection((uint)i + 1, "10.0.0.1", "10.0.0.2", 6, (ushort)(10000 + i), 443, start, start.AddSeconds(1), 100, 1, 1000, 2);
+                producer.Produce(kafka.Topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        // The first three offset commits (API key 8) are refused (30: GROUP_AUTHORIZATION_FAILED), and nothing more is
+        // produced: the stream's last batch has no later batch to carry its commit.
+        broker.FailNextRequests(apiKey: 8, count: 3, error: 30);
+        var metrics = new IngestMetrics();
+        var options = new IngestOptions { BatchSize = 1_000, BatchLinger = TimeSpan.FromMilliseconds(50) };
+        using var stop = new CancellationTokenSource();
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+        var consumer = new IngestConsumer(await TestStore.CreateAsync(), Decoders(kafka.Topic), new WorkloadInventory(Options.Create(new InventoryOptions())),
+            metrics, options, kafka, deadLetters, NullLogger.Instance);
+        var run = consumer.RunAsync(broker.BootstrapServers, stop.Token);
+        try
+        {
+            using var probe = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = broker.BootstrapServers, GroupId = kafka.GroupId }).Build();
+            var committed = await Eventually.LastAsync(
+                () => Task.FromResult(probe.Committed([new TopicPartition(kafka.Topic, 0)], TimeSpan.FromSeconds(10))[0].Offset.Value),
+                offset => offset == records, TimeSpan.FromSeconds(30), interval: TimeSpan.FromMilliseconds(200));
+            Assert.True(committed == records, $"committed {committed} of {records} while running; stored {metrics.Writer.Stored}, commit errors {metrics.Source.CommitErrors}");
+            Assert.InRange(metrics.Source.CommitErrors, 1, 3);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
     public async Task Ingest_Relabel_AppliesToLaterRecordsWithoutRestart()
     {
         await using var broker = DevBroker.Start(port: 0);
