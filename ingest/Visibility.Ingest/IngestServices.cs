@@ -21,7 +21,10 @@ public static class IngestServices
         services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(
                 k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
-                $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
+                $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}")
+            .Validate(
+                k => !k.Properties.ContainsKey("auto.offset.reset"),
+                $"{KafkaOptions.Section}:Properties:auto.offset.reset is not passed to the client: set {KafkaOptions.Section}:AutoOffsetReset (earliest or latest), which also reports records lost to retention");
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")

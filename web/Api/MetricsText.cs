@@ -34,6 +34,8 @@ public static class MetricsText
             m.Writer.StoreErrors.Select(kv => ($"operation=\"{Escape(kv.Key)}\"", kv.Value)));
         Labelled(sb, "visibility_ingest_consumer_lag", "Records behind the end of each assigned partition, as of its last stored batch.", "gauge",
             m.Source.Lag.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
+        Labelled(sb, "visibility_ingest_records_lost_total", "Records retention deleted from a partition before they were read (its log start passed the group's position), by partition.", "counter",
+            m.Source.RecordsLost.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
         Histogram(sb, "visibility_ingest_batch_rows", "Rows per stored batch.", m.Writer.BatchRows);
         Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.Writer.BatchSeconds);
         return sb.ToString();
