@@ -17,14 +17,41 @@ namespace Visibility.Ingest.Pipeline;
 /// as nothing. Either way reading starts where <see cref="KafkaOptions.AutoOffsetReset"/> says, so the client never
 /// has to reset. While reading, a record whose offset jumps past the one expected while the log start has moved
 /// beyond it is the client's own reset after the position fell off the log: counted and logged the same way.
-/// Used on the consume thread only (rebalance handlers run on it too).
+/// With the development broker in this process (<paramref name="logsCreatedAt"/>: when it started, empty), progress
+/// the store recorded before then belongs to the log of an earlier run: its records are stored, and the new log is
+/// read from its start; one line says so. Used on the consume thread only (rebalance handlers run on it too).
 /// </summary>
-public sealed class KafkaLogStart(KafkaOptions kafka, SourceMetrics metrics, ILogger logger)
+public sealed class KafkaLogStart(KafkaOptions kafka, SourceMetrics metrics, ILogger logger, DateTime? logsCreatedAt = null)
 {
     private static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(10);
 
     // The offset the next record of each partition should have; absent until known (a new group without progress).
     private readonly Dictionary<KafkaPartition, long> expected = [];
+
+    /// <summary>
+    /// <paramref name="resumes"/> without the store's progress on logs older than the development broker running in
+    /// this process (it keeps nothing across restarts): such a partition starts at the new log's start, and nothing
+    /// the store already holds is skipped in it.
+    /// </summary>
+    public IReadOnlyList<PartitionResume> OfCurrentLogs(IReadOnlyList<PartitionResume> resumes)
+    {
+        if (logsCreatedAt is not { } created)
+        {
+            return resumes;
+        }
+
+        var earlier = resumes.Where(r => r.NextOffset is not null && r.RecordedAt < created).ToList();
+        if (earlier.Count == 0)
+        {
+            return resumes;
+        }
+
+        logger.LogInformation(
+            "The development broker in this process started empty at {Started:u} (it keeps nothing across restarts); the store's progress on {Partitions} " +
+            "belongs to the log of an earlier run, whose records are stored. Reading the new log of {Count} partition(s) from its start; nothing was lost",
+            created, string.Join(", ", earlier.Select(r => $"{r.Source}@{r.NextOffset}")), earlier.Count);
+        return [.. resumes.Select(r => earlier.Contains(r) ? new PartitionResume(r.Source, null) : r)];
+    }
 
     /// <summary>
     /// Where each assigned partition starts: <paramref name="resumes"/>' offset from the store or else the group's

@@ -28,7 +28,7 @@ public sealed class KafkaRebalance(
         // or those records would be read and stored again.
         DrainToStore(stopping);
         var wanted = partitions.Select(p => new KafkaPartition(p.Topic, p.Partition.Value)).ToList();
-        var resumes = writer.Resume(wanted, stopping);
+        var resumes = logStart.OfCurrentLogs(writer.Resume(wanted, stopping));
         pipeline.SkipStored(resumes);
         committer.Resumed(resumes);
         var starts = logStart.Check(consumer, resumes);
