@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
+using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Kafka;
@@ -27,6 +28,8 @@ public static class IngestServices
                 $"{KafkaOptions.Section}:Properties:auto.offset.reset is not passed to the client: set {KafkaOptions.Section}:AutoOffsetReset (earliest or latest), which also reports records lost to retention");
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
+        services.AddOptions<ConntrackOptions>().BindConfiguration(ConntrackOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ConntrackOptions>, ConntrackOptionsValidator>();
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
             .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
 
@@ -36,6 +39,7 @@ public static class IngestServices
         services.AddSingleton<InventoryFileWatcher>();
         services.AddSingleton<Readiness>();
         services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<UnclosedConnections>();
 
         // The configured cluster is known now; without one, the development broker publishes its address when it starts.
         services.AddSingleton(sp =>
@@ -53,6 +57,7 @@ public static class IngestServices
         services.AddHostedService<InventoryStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<InventoryFileWatcher>());
         services.AddHostedService<IngestService>();
+        services.AddHostedService<UnclosedConnectionMonitor>();
         return services;
     }
 
