@@ -72,8 +72,8 @@ public static class ServeCommand
         await app.Services.OpenStoreAsync(CancellationToken.None);
         await AuthBootstrap.RunAsync(app.Services, auth, demo, listen.First, Console.Out, CancellationToken.None);
 
-        // Middleware. Who is calling comes before the rate limits: they are per principal (per address for anonymous calls).
-        // The client behind a trusted proxy first: rate limits, audit and logs see it.
+        // Middleware. The client behind a trusted proxy first, so that rate limits, audit and logs see it; who is calling
+        // comes before the rate limits: they are per principal (per address for anonymous calls).
         app.UseVisibilityForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();

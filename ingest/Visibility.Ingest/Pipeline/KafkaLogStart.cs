@@ -146,7 +146,7 @@ public sealed class KafkaLogStart(KafkaOptions kafka, SourceMetrics metrics, ILo
     private void Lost(KafkaPartition partition, long from, long resumeAt, long logStart, string source)
     {
         var count = resumeAt - from;
-        metrics.CountLost(partition, count);
+        metrics.CountRecordsLost(partition, count);
         logger.LogError(
             "{Partition}: {Count} records lost, offsets {First}..{Last}: {Source} ({From}) is below the partition's log start ({LogStart}); " +
             "retention deleted them before they were read (the consumer was stopped or too slow for the topic's retention). Reading from offset {Start} (Visibility:Kafka:AutoOffsetReset={Reset})",

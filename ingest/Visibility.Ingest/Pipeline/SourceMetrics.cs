@@ -46,7 +46,7 @@ public sealed class SourceMetrics
 
     internal void CountLost() => Interlocked.Increment(ref losses);
 
-    internal void CountLost(KafkaPartition partition, long records)
+    internal void CountRecordsLost(KafkaPartition partition, long records)
     {
         RecordsLost.AddOrUpdate(partition, records, (_, before) => before + records);
         Interlocked.Add(ref recordsLost, records);
