@@ -16,7 +16,12 @@ public static class ListenGuard
     public static bool IsLoopbackOnly(ListenUrls listen, out string? error)
     {
         ArgumentNullException.ThrowIfNull(listen);
-        error = null;
+        error = listen.Conflict;
+        if (error is not null)
+        {
+            return false;
+        }
+
         var loopbackOnly = true;
         foreach (var url in listen.Urls)
         {

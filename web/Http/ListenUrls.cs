@@ -3,8 +3,8 @@ namespace Visibility.Web.Http;
 /// <summary>
 /// Where the API listens, and which setting said so. One setting decides, the first of:
 /// <list type="number">
-/// <item><c>Visibility:Http:Urls</c> (<c>Visibility__Http__Urls</c>), URLs separated by <c>;</c>: exactly these,
-/// whatever else is set (ASP.NET Core's <c>PreferHostingUrls</c>);</item>
+/// <item><c>Visibility:Http:Urls</c> (<c>Visibility__Http__Urls</c>), URLs separated by <c>;</c>; set together with
+/// <c>Kestrel:Endpoints</c> (which Kestrel would prefer, unseen by the guard) the start is refused;</item>
 /// <item>ASP.NET Core's own endpoint configuration, <c>Kestrel:Endpoints:&lt;name&gt;:Url</c> (<c>Kestrel__Endpoints__…</c>);</item>
 /// <item><c>ASPNETCORE_URLS</c> (or <c>DOTNET_URLS</c>);</item>
 /// <item>the default, <c>http://127.0.0.1:5080</c>.</item>
@@ -15,6 +15,9 @@ namespace Visibility.Web.Http;
 /// </summary>
 public sealed record ListenUrls(IReadOnlyList<string> Urls, string Source)
 {
+    /// <summary>Why these settings cannot be used together; null when they can.</summary>
+    public string? Conflict { get; init; }
+
     public const string Default = "http://127.0.0.1:5080";
 
     /// <summary>Whether the program passes <see cref="Urls"/> to the host itself (otherwise ASP.NET Core reads its own setting).</summary>
@@ -23,12 +26,16 @@ public sealed record ListenUrls(IReadOnlyList<string> Urls, string Source)
     public static ListenUrls Resolve(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        var endpoints = configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>().Where(u => u.Length > 0).ToList();
         if (Split(configuration[$"{HttpOptions.Section}:Urls"]) is { Count: > 0 } visibility)
         {
-            return new ListenUrls(visibility, $"{HttpOptions.Section}:Urls");
+            return new ListenUrls(visibility, $"{HttpOptions.Section}:Urls")
+            {
+                Conflict = endpoints.Count == 0 ? null :
+                    $"{HttpOptions.Section}:Urls and Kestrel:Endpoints are both set; set one of them (Kestrel would listen on Kestrel:Endpoints only)",
+            };
         }
 
-        var endpoints = configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>().Where(u => u.Length > 0).ToList();
         if (endpoints.Count > 0)
         {
             return new ListenUrls(endpoints, "Kestrel:Endpoints");
@@ -49,8 +56,6 @@ public sealed record ListenUrls(IReadOnlyList<string> Urls, string Source)
         ArgumentNullException.ThrowIfNull(host);
         if (Overrides)
         {
-            // Hosting URLs over any Kestrel:Endpoints too, so the guard checked what is really bound.
-            host.UseSetting(WebHostDefaults.PreferHostingUrlsKey, "true");
             host.UseUrls([.. Urls]);
         }
     }

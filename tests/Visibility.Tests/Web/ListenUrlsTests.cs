@@ -7,12 +7,11 @@ namespace Visibility.Tests.Web;
 public sealed class ListenUrlsTests
 {
     [Fact]
-    public void Resolve_VisibilityUrls_WinOverEverythingElse()
+    public void Resolve_VisibilityUrls_WinOverAspNetCoreUrls()
     {
         var listen = Resolve(new()
         {
             ["Visibility:Http:Urls"] = "http://127.0.0.1:7001; http://[::1]:7001",
-            ["Kestrel:Endpoints:api:Url"] = "http://0.0.0.0:7002",
             ["urls"] = "http://0.0.0.0:7003",
         });
         Assert.Equal(["http://127.0.0.1:7001", "http://[::1]:7001"], listen.Urls);
@@ -37,6 +36,13 @@ public sealed class ListenUrlsTests
         Assert.Equal([ListenUrls.Default], fallback.Urls);
         Assert.Equal(("the default", true), (fallback.Source, fallback.Overrides));
         Assert.Equal("http://127.0.0.1:5080", fallback.First);
+    }
+
+    [Fact]
+    public void Guard_VisibilityUrlsAndKestrelEndpointsBothSet_Refused()
+    {
+        Assert.False(ListenGuard.IsLoopbackOnly(Resolve(new() { ["Visibility:Http:Urls"] = "http://127.0.0.1:7001", ["Kestrel:Endpoints:api:Url"] = "http://127.0.0.1:7002" }), out var error));
+        Assert.StartsWith("Visibility:Http:Urls and Kestrel:Endpoints are both set", error, StringComparison.Ordinal);
     }
 
     [Fact]
