@@ -27,6 +27,9 @@ public sealed record PartitionResume(KafkaPartition Source, long? NextOffset, IR
     {
     }
 
+    /// <summary>When the store last recorded progress of <see cref="Source"/> (UTC); null without progress.</summary>
+    public DateTime? RecordedAt { get; init; }
+
     public bool Equals(PartitionResume? other) =>
         other is not null && Source == other.Source && NextOffset == other.NextOffset && StoredOffsets.SequenceEqual(other.StoredOffsets);
 
@@ -142,7 +145,10 @@ public static partial class IngestProgress
         }
 
         return [.. partitions.Select(p => new PartitionResume(
-            p, recorded.TryGetValue(p, out var r) ? r.Next : null, strays.TryGetValue(p, out var stored) ? stored : []))];
+            p, recorded.TryGetValue(p, out var r) ? r.Next : null, strays.TryGetValue(p, out var stored) ? stored : [])
+        {
+            RecordedAt = recorded.TryGetValue(p, out var at) ? at.At : null,
+        })];
     }
 
     /// <summary>"topic/partition" entries separated by commas: a plain String parameter on every transport.</summary>

@@ -10,6 +10,7 @@ public static class StoreServices
     /// <summary>The store (<c>Visibility:Store</c>): embedded chDB, or a ClickHouse server when Mode is <c>server</c>.</summary>
     public static IServiceCollection AddFlowStore(this IServiceCollection services, IConfiguration configuration)
     {
+        Duration.UseInConfiguration();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
 

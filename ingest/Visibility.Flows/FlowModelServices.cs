@@ -10,6 +10,7 @@ public static class FlowModelServices
     /// <summary>The finding rules (<c>Visibility:Findings</c>) ingest classifies with and queries report by.</summary>
     public static IServiceCollection AddFlowModel(this IServiceCollection services, IConfiguration configuration)
     {
+        Duration.UseInConfiguration();
         services.AddOptions<FindingsOptions>().BindConfiguration(FindingsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new FindingRules(sp.GetRequiredService<IOptions<FindingsOptions>>().Value));
         return services;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
+using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Decoding;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Kafka;
@@ -18,12 +19,18 @@ public static class IngestServices
     /// </summary>
     public static IServiceCollection AddIngest(this IServiceCollection services, IConfiguration configuration)
     {
+        Visibility.Flows.Duration.UseInConfiguration();
         services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(
                 k => k.TopicFormats().Values.All(f => DecoderRegistry.Formats.Contains(f, StringComparer.OrdinalIgnoreCase)),
-                $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
+                $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}")
+            .Validate(
+                k => !k.Properties.ContainsKey("auto.offset.reset"),
+                $"{KafkaOptions.Section}:Properties:auto.offset.reset is not passed to the client: set {KafkaOptions.Section}:AutoOffsetReset (earliest or latest), which also reports records lost to retention");
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
+        services.AddOptions<ConntrackOptions>().BindConfiguration(ConntrackOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ConntrackOptions>, ConntrackOptionsValidator>();
         services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
             .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
 
@@ -33,6 +40,7 @@ public static class IngestServices
         services.AddSingleton<InventoryFileWatcher>();
         services.AddSingleton<Readiness>();
         services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<UnclosedConnections>();
 
         // The configured cluster is known now; without one, the development broker publishes its address when it starts.
         services.AddSingleton(sp =>
@@ -50,6 +58,7 @@ public static class IngestServices
         services.AddHostedService<InventoryStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<InventoryFileWatcher>());
         services.AddHostedService<IngestService>();
+        services.AddHostedService<UnclosedConnectionMonitor>();
         return services;
     }
 

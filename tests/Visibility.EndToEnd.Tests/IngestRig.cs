@@ -123,6 +123,14 @@ public sealed class IngestRig : IAsyncDisposable
             .Select(p => consumer.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10)).High.Value).ToArray();
     }
 
+    /// <summary>The start of every partition's log: above 0 once the broker's retention deleted records.</summary>
+    public long[] LowWatermarks()
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = "probe-" + Guid.NewGuid().ToString("N") }).Build();
+        return Enumerable.Range(0, Partitions)
+            .Select(p => consumer.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10)).Low.Value).ToArray();
+    }
+
     /// <summary>
     /// Fails when the broker dropped records: the mock keeps 5 MiB per partition and silently discards older ones,
     /// which would look like lost records.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Export.Streams;
 
@@ -8,7 +9,7 @@ namespace Visibility.Web.Api;
 /// <summary>Renders <see cref="IngestMetrics"/> in Prometheus' text exposition format (version 0.0.4).</summary>
 public static class MetricsText
 {
-    public static string Render(IngestMetrics m)
+    public static string Render(IngestMetrics m, UnclosedConnections? unclosed = null)
     {
         var sb = new StringBuilder();
         Counter(sb, "visibility_ingest_records_total", "Records consumed from Kafka.", m.Pipeline.RecordsIn);
@@ -34,6 +35,14 @@ public static class MetricsText
             m.Writer.StoreErrors.Select(kv => ($"operation=\"{Escape(kv.Key)}\"", kv.Value)));
         Labelled(sb, "visibility_ingest_consumer_lag", "Records behind the end of each assigned partition, as of its last stored batch.", "gauge",
             m.Source.Lag.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
+        Labelled(sb, "visibility_ingest_records_lost_total", "Records retention deleted from a partition before they were read (its log start passed the group's position), by partition.", "counter",
+            m.Source.RecordsLost.Select(kv => ($"topic=\"{Escape(kv.Key.Topic)}\",partition=\"{kv.Key.Partition.ToString(CultureInfo.InvariantCulture)}\"", kv.Value)));
+        if (unclosed is not null)
+        {
+            Labelled(sb, "visibility_source_connections_unclosed", "Connections opened and never closed although their protocol's conntrack timeout has passed (their end was probably lost at the source), by protocol.", "gauge",
+                unclosed.ByProtocol.Select(kv => ($"protocol=\"{Escape(kv.Key)}\"", kv.Value)));
+        }
+
         Histogram(sb, "visibility_ingest_batch_rows", "Rows per stored batch.", m.Writer.BatchRows);
         Histogram(sb, "visibility_ingest_batch_store_seconds", "Seconds from a batch's hand-over to the writer until it was stored.", m.Writer.BatchSeconds);
         return sb.ToString();

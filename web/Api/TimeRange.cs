@@ -40,7 +40,7 @@ public static class TimeRange
             var span = TimeSpan.FromHours(1);
             if (!string.IsNullOrEmpty(last) && !TryParseDuration(last, out span))
             {
-                error = $"last '{last}' is not a duration such as 15m, 1h or 7d";
+                error = $"last '{last}' is not a positive duration: write {Visibility.Flows.Duration.Expected}";
                 return false;
             }
 
@@ -66,25 +66,9 @@ public static class TimeRange
         return true;
     }
 
-    public static bool TryParseDuration(string text, out TimeSpan span)
-    {
-        span = default;
-        if (text.Length < 2 || !long.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n > 100_000)
-        {
-            return false;
-        }
-
-        span = text[^1] switch
-        {
-            's' => TimeSpan.FromSeconds(n),
-            'm' => TimeSpan.FromMinutes(n),
-            'h' => TimeSpan.FromHours(n),
-            'd' => TimeSpan.FromDays(n),
-            'w' => TimeSpan.FromDays(7 * n),
-            _ => default,
-        };
-        return span > TimeSpan.Zero;
-    }
+    /// <summary>A positive duration in the one syntax of <see cref="Visibility.Flows.Duration"/> (<c>15m</c>, <c>1h</c>, <c>7d</c>).</summary>
+    public static bool TryParseDuration(string text, out TimeSpan span) =>
+        Visibility.Flows.Duration.TryParse(text, out span, out _) && span > TimeSpan.Zero;
 
     internal static bool TryParseInstant(string? text, out DateTimeOffset instant)
     {

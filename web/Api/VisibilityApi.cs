@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Visibility.Flows.Json;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
+using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Export.Runtime;
@@ -60,7 +61,7 @@ public static class VisibilityApi
     public static RouteHandlerBuilder MapMetrics(this WebApplication app) =>
         app.MapGet("/metrics", Metrics).ExcludeFromDescription();
 
-    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness, IngestMetrics ingest)
+    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness, IngestMetrics ingest, UnclosedConnections unclosed)
     {
         if (!readiness.StoreReady)
         {
@@ -75,7 +76,10 @@ public static class VisibilityApi
                 statusCode: StatusCodes.Status503ServiceUnavailable, title: "store unavailable");
         }
 
-        return TypedResults.Ok("ready");
+        // Ready all the same: records lost at the source are a finding about the sources, not about this process.
+        return TypedResults.Ok(unclosed.Total == 0 ? "ready" :
+            $"ready; {unclosed.Total} connections open past their conntrack timeout as of {unclosed.CheckedAt:yyyy-MM-ddTHH:mm:ssZ} " +
+            $"({string.Join(", ", unclosed.ByProtocol.Select(kv => $"{kv.Key} {kv.Value}"))}): their end was probably lost at the source");
     }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutWorkloadsAsync(
@@ -159,7 +163,7 @@ public static class VisibilityApi
 
     private static ContentHttpResult Metrics(IngestMetrics m, IServiceProvider services) =>
         TypedResults.Text(
-            MetricsText.Render(m) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []) + HttpLimits.RenderMetrics(services),
+            MetricsText.Render(m, services.GetService<UnclosedConnections>()) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []) + HttpLimits.RenderMetrics(services),
             "text/plain; version=0.0.4");
 }
 

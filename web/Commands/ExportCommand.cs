@@ -162,6 +162,27 @@ public static class ExportCommand
         return pieces;
     }
 
+    /// <summary>
+    /// One progress line: the bar, how far through the range, the records written with their rate, and the time left
+    /// at the pace so far. A findings export writes few records (each finding once) from a lot of traffic, so its
+    /// rate is often well below one a second: shown with the decimals that make it non-zero.
+    /// </summary>
+    public static string Line(double fraction, DateTimeOffset at, long records, TimeSpan elapsed)
+    {
+        var seconds = Math.Max(elapsed.TotalSeconds, 0.001);
+        var left = fraction > 0 ? TimeSpan.FromSeconds(seconds * (1 - fraction) / fraction) : TimeSpan.Zero;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"[{new string('#', (int)(fraction * 30)).PadRight(30, '.')}] {fraction * 100,3:0}%  up to {at:u}  {records:N0} records  {Rate(records / seconds)}/s  {(fraction < 1 ? $"{left.TotalSeconds:0} s left" : "done")}");
+    }
+
+    /// <summary>A rate with as many decimals as it needs to show its first two digits (at most two): 1,234 · 12.3 · 0.42.</summary>
+    public static string Rate(double perSecond) => perSecond switch
+    {
+        >= 100 or <= 0 => perSecond.ToString("N0", CultureInfo.InvariantCulture),
+        >= 10 => perSecond.ToString("0.0", CultureInfo.InvariantCulture),
+        _ => perSecond.ToString("0.00", CultureInfo.InvariantCulture),
+    };
+
     /// <summary>A bar redrawn in place on a terminal; on a pipe or file, a line every tenth of the way.</summary>
     private sealed class Progress(int pieces)
     {
@@ -176,9 +197,7 @@ public static class ExportCommand
         {
             done++;
             var fraction = (double)done / pieces;
-            var rate = records / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
-            var text = string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', (int)(fraction * 30)).PadRight(30, '.')}] {fraction * 100,3:0}%  up to {at:u}  {records:N0} records  {rate:N0}/s");
+            var text = Line(fraction, at, records, clock.Elapsed);
             if (terminal)
             {
                 Console.Error.Write("\r" + text);

@@ -23,16 +23,17 @@ public static class ServeCommand
         var demo = ParseArguments(args, ingestOnly);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
         var configuration = builder.Configuration;
-        var urls = configuration["Visibility:Http:Urls"] ?? "http://127.0.0.1:5080";
+        var listen = ListenUrls.Resolve(configuration);
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
-        var loopbackOnly = ListenGuard.IsLoopbackOnly(urls, out var urlError);
+        var loopbackOnly = ListenGuard.IsLoopbackOnly(listen, out var urlError);
         if (!ingestOnly && (urlError ?? VisibilityAuth.Check(auth, loopbackOnly)) is { } refusal)
         {
-            await Console.Error.WriteLineAsync($"visibility: {refusal}");
+            await Console.Error.WriteLineAsync($"visibility: {refusal}{(urlError is null ? $" (listen URLs {string.Join(';', listen.Urls)}, from {listen.Source})" : "")}");
             return 1;
         }
 
-        builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        listen.Apply(builder.WebHost);
+        builder.Services.PostConfigure<HttpOptions>(http => http.Urls = string.Join(';', listen.Urls));
 
         // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
         var services = builder.Services;
@@ -69,9 +70,11 @@ public static class ServeCommand
 
         var app = builder.Build();
         await app.Services.OpenStoreAsync(CancellationToken.None);
-        await AuthBootstrap.RunAsync(app.Services, auth, demo, FirstUrl(urls), Console.Out, CancellationToken.None);
+        await AuthBootstrap.RunAsync(app.Services, auth, demo, listen.First, Console.Out, CancellationToken.None);
 
-        // Middleware. Who is calling comes before the rate limits: they are per principal (per address for anonymous calls).
+        // Middleware. The client behind a trusted proxy first, so that rate limits, audit and logs see it; who is calling
+        // comes before the rate limits: they are per principal (per address for anonymous calls).
+        app.UseVisibilityForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseSecurityHeaders();
@@ -115,10 +118,4 @@ public static class ServeCommand
 
         return args.Length > 0;
     }
-
-    /// <summary>The first listen URL, with a wildcard host shown as 127.0.0.1 (for the printed link).</summary>
-    private static string FirstUrl(string urls) =>
-        urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0]
-            .Replace("://*", "://127.0.0.1", StringComparison.Ordinal).Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
-            .Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
 }

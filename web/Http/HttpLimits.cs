@@ -45,6 +45,11 @@ public static class HttpLimits
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<HttpOptions>().BindConfiguration(HttpOptions.Section)
             .PostConfigure(o => AddDelimitedOrigins(o, configuration[$"{HttpOptions.Section}:CorsOrigins"]))
+            .PostConfigure(o =>
+            {
+                ForwardedHeadersSettings.AddDelimited(o.ForwardedHeaders.KnownProxies, configuration[$"{HttpOptions.Section}:ForwardedHeaders:KnownProxies"]);
+                ForwardedHeadersSettings.AddDelimited(o.ForwardedHeaders.KnownNetworks, configuration[$"{HttpOptions.Section}:ForwardedHeaders:KnownNetworks"]);
+            })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>();
         services.AddSingleton<HttpLimitMetrics>();

@@ -79,6 +79,9 @@ public sealed class HttpOptions
     /// <summary>The server certificate for <c>https://</c> URLs.</summary>
     public CertificateOptions Certificate { get; } = new();
 
+    /// <summary>Proxies whose <c>X-Forwarded-For</c>/<c>-Proto</c> are believed (none by default).</summary>
+    public ForwardedHeadersSettings ForwardedHeaders { get; } = new();
+
     /// <summary>Strict-Transport-Security max-age sent on HTTPS responses (365 days); zero sends none.</summary>
     public TimeSpan HstsMaxAge { get; set; } = TimeSpan.FromDays(365);
 
@@ -115,6 +118,7 @@ public sealed class HttpOptionsValidator : IValidateOptions<HttpOptions>
             }
         }
 
+        problems.AddRange(options.ForwardedHeaders.Problems());
         if (options.HstsMaxAge < TimeSpan.Zero)
         {
             problems.Add("Visibility:Http:HstsMaxAge must not be negative");

@@ -9,15 +9,26 @@ namespace Visibility.Web.Http;
 public static class ListenGuard
 {
     /// <summary>Whether every URL of <paramref name="urls"/> is loopback; <paramref name="error"/> names an unparsable one.</summary>
-    public static bool IsLoopbackOnly(string urls, out string? error)
+    public static bool IsLoopbackOnly(string urls, out string? error) =>
+        IsLoopbackOnly(new ListenUrls([.. urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)], $"{HttpOptions.Section}:Urls"), out error);
+
+    /// <summary>Whether every URL the API listens on is loopback; <paramref name="error"/> names an unparsable one and its setting.</summary>
+    public static bool IsLoopbackOnly(ListenUrls listen, out string? error)
     {
-        error = null;
-        var loopbackOnly = true;
-        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        ArgumentNullException.ThrowIfNull(listen);
+        error = listen.Conflict;
+        if (error is not null)
         {
+            return false;
+        }
+
+        var loopbackOnly = true;
+        foreach (var url in listen.Urls)
+        {
+            // "localhost" is loopback (Kestrel binds 127.0.0.1 and ::1 for it); any other name may resolve anywhere.
             if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
             {
-                error = $"Visibility:Http:Urls has an invalid URL '{url}'";
+                error = $"{listen.Source} has an invalid URL '{url}'";
                 return false;
             }
 

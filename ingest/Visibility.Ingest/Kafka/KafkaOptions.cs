@@ -46,8 +46,23 @@ public sealed class KafkaOptions
     public int DevBrokerPartitions { get; set; } = 8;
 
     /// <summary>
+    /// Where a partition's reading starts when the position to resume from is outside its log: <c>earliest</c> (the
+    /// log start: read everything the broker still holds; the default) or <c>latest</c> (the log end: only new
+    /// records). Also where a group with no progress and no committed offset starts. Records skipped because
+    /// retention deleted them first (or, with <c>latest</c>, skipped by this choice) are logged as an error and
+    /// counted in <c>visibility_ingest_records_lost_total</c>; never silently.
+    /// </summary>
+    [Required]
+    [RegularExpression("^(earliest|latest)$", ErrorMessage = "Visibility:Kafka:AutoOffsetReset takes earliest or latest")]
+    public string AutoOffsetReset { get; set; } = "earliest";
+
+    /// <summary>Whether <see cref="AutoOffsetReset"/> is <c>latest</c>.</summary>
+    public bool ResetsToLatest => AutoOffsetReset == "latest";
+
+    /// <summary>
     /// Extra librdkafka properties for every client, e.g. <c>security.protocol</c>, <c>sasl.mechanism</c>,
-    /// <c>sasl.username</c>, <c>ssl.ca.location</c>. Values are never logged.
+    /// <c>sasl.username</c>, <c>ssl.ca.location</c>. Values are never logged. <c>auto.offset.reset</c> is refused here:
+    /// it is <see cref="AutoOffsetReset"/>.
     /// </summary>
     public Dictionary<string, string> Properties { get; } = new(StringComparer.Ordinal);
 }

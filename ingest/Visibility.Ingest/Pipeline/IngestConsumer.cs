@@ -29,7 +29,7 @@ public sealed class IngestConsumer
     public IngestConsumer(
         IFlowWriter store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
-        FindingRules? findings = null, IngestWatermark? watermark = null)
+        FindingRules? findings = null, IngestWatermark? watermark = null, DateTime? logsCreatedAt = null)
     {
         topics = [.. decoders.Keys];
         this.options = options;
@@ -39,8 +39,9 @@ public sealed class IngestConsumer
         var consumerWatermark = watermark is null ? null : new ConsumerWatermark(watermark, TimeProvider.System);
         committer = new KafkaCommitter(publisher, consumerWatermark, metrics.Source, logger);
         writer = new BatchWriter(store, queue, committer, options, metrics.Writer, logger);
-        rebalance = new KafkaRebalance(pipeline, queue, writer, committer, metrics.Source, logger);
-        source = new KafkaSource(options, kafka, pipeline, queue, publisher, metrics.Source, logger);
+        var logStart = new KafkaLogStart(kafka, metrics.Source, logger, logsCreatedAt);
+        rebalance = new KafkaRebalance(pipeline, queue, writer, committer, logStart, metrics.Source, logger);
+        source = new KafkaSource(options, kafka, pipeline, queue, publisher, logStart, metrics.Source, logger);
     }
 
     /// <summary>Runs until <paramref name="stopping"/> fires, then stores and commits what it has read.</summary>

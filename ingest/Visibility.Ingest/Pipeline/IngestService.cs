@@ -40,8 +40,11 @@ public sealed class IngestService(
             var bootstrap = await endpoint.GetAsync(stoppingToken);
             using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
                 KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
+            // The development broker in this process started empty before this service: progress older than now is of an earlier log.
+            DateTime? logsCreatedAt = null;
             if (string.IsNullOrWhiteSpace(kafka.Value.BootstrapServers))
             {
+                logsCreatedAt = DateTime.UtcNow;
                 // The in-process development broker (librdkafka's mock) completes a rebalance only when a member's
                 // session times out: 45 s by default. Short sessions let a second consumer in within seconds.
                 kafka.Value.Properties.TryAdd("session.timeout.ms", "6000");
@@ -51,7 +54,7 @@ public sealed class IngestService(
             var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
-                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark))
+                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark, logsCreatedAt))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
             logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",

@@ -11,14 +11,15 @@ namespace Visibility.Ingest.Pipeline;
 /// partitions lost are forgotten. Either way, whatever was read before is stored before anything else happens, so a
 /// rebalance neither loses nor repeats a record.
 /// </summary>
-public sealed class KafkaRebalance(FlowPipeline pipeline, BatchChannel queue, BatchWriter writer, KafkaCommitter committer, SourceMetrics metrics, ILogger logger)
+public sealed class KafkaRebalance(
+    FlowPipeline pipeline, BatchChannel queue, BatchWriter writer, KafkaCommitter committer, KafkaLogStart logStart, SourceMetrics metrics, ILogger logger)
 {
     /// <summary>
     /// New partitions: ask the store where each resumes, and which records beyond that an insert that was never
     /// acknowledged already stored (those are skipped), so a crash anywhere between insert and commit neither loses
-    /// nor repeats a record.
+    /// nor repeats a record. Where each starts is checked against the partition's log (<see cref="KafkaLogStart"/>).
     /// </summary>
-    public List<TopicPartitionOffset> OnAssigned(List<TopicPartition> partitions, CancellationToken stopping)
+    public List<TopicPartitionOffset> OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions, CancellationToken stopping)
     {
         metrics.CountAssigned();
 
@@ -27,11 +28,12 @@ public sealed class KafkaRebalance(FlowPipeline pipeline, BatchChannel queue, Ba
         // or those records would be read and stored again.
         DrainToStore(stopping);
         var wanted = partitions.Select(p => new KafkaPartition(p.Topic, p.Partition.Value)).ToList();
-        var resumes = writer.Resume(wanted, stopping);
+        var resumes = logStart.OfCurrentLogs(writer.Resume(wanted, stopping));
         pipeline.SkipStored(resumes);
         committer.Resumed(resumes);
-        logger.LogInformation("Assigned {Partitions}", string.Join(", ", resumes.Select(r => $"{r.Source}@{(r.NextOffset is { } n ? n.ToString(CultureInfo.InvariantCulture) : "committed")}")));
-        return resumes.Select(r => new TopicPartitionOffset(r.Source.Topic, r.Source.Partition, r.NextOffset is { } next ? new Offset(next) : Offset.Unset)).ToList();
+        var starts = logStart.Check(consumer, resumes);
+        logger.LogInformation("Assigned {Partitions}", string.Join(", ", starts.Select(s => $"{s.Topic}/{s.Partition.Value}@{(s.Offset.Value >= 0 ? s.Offset.Value.ToString(CultureInfo.InvariantCulture) : "start")}")));
+        return starts;
     }
 
     /// <summary>
@@ -72,6 +74,7 @@ public sealed class KafkaRebalance(FlowPipeline pipeline, BatchChannel queue, Ba
         foreach (var p in partitions)
         {
             pipeline.Forget(new KafkaPartition(p.Topic, p.Partition.Value));
+            logStart.Forget(new KafkaPartition(p.Topic, p.Partition.Value));
         }
     }
 }

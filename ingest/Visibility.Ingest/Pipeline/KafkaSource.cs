@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
+using Visibility.Flows.Store;
 using Visibility.Ingest.Kafka;
 
 namespace Visibility.Ingest.Pipeline;
@@ -10,7 +11,8 @@ namespace Visibility.Ingest.Pipeline;
 /// pauses its partitions and keeps polling until the writer takes batches again.
 /// </summary>
 public sealed class KafkaSource(
-    IngestOptions options, KafkaOptions kafka, FlowPipeline pipeline, BatchChannel queue, DeadLetterPublisher deadLetters, SourceMetrics metrics, ILogger logger)
+    IngestOptions options, KafkaOptions kafka, FlowPipeline pipeline, BatchChannel queue, DeadLetterPublisher deadLetters, KafkaLogStart logStart,
+    SourceMetrics metrics, ILogger logger)
 {
     /// <summary>
     /// How long the consume thread waits for room in a full queue before it pauses its partitions. Normal
@@ -27,7 +29,9 @@ public sealed class KafkaSource(
             GroupId = kafka.GroupId,
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
+            // Only for a partition without a position (no progress, no committed offset): KafkaLogStart gives every
+            // other one an offset inside its log, and reports a position that fell off it.
+            AutoOffsetReset = kafka.ResetsToLatest ? AutoOffsetReset.Latest : AutoOffsetReset.Earliest,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
 
             // Records prefetched by the client count against memory too: a backlog must not grow them beyond this.
@@ -40,7 +44,7 @@ public sealed class KafkaSource(
 
         var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
-            .SetPartitionsAssignedHandler((_, parts) => rebalance.OnAssigned(parts, stopping))
+            .SetPartitionsAssignedHandler((c, parts) => rebalance.OnAssigned(c, parts, stopping))
             .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
             .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts))
             .Build();
@@ -60,7 +64,7 @@ public sealed class KafkaSource(
 
             if (result is not null)
             {
-                Accept(result);
+                Accept(consumer, result);
             }
 
             if (pipeline.BatchDue && !HandOrPause(consumer, stopping))
@@ -102,8 +106,9 @@ public sealed class KafkaSource(
         return true;
     }
 
-    private void Accept(ConsumeResult<byte[]?, byte[]?> result)
+    private void Accept(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> result)
     {
+        logStart.Consumed(consumer, new KafkaPartition(result.Topic, result.Partition.Value), result.Offset.Value);
         var message = result.Message;
         var timestamp = message.Timestamp;
         var record = new SourceRecord(result.Topic, result.Partition.Value, result.Offset.Value,
@@ -160,7 +165,7 @@ public sealed class KafkaSource(
                 {
                     // Only a partition assigned during the pause returns records (rare: an assignment waits for the
                     // writer to drain). The record is kept, and pausing the partition now resumes it after this record.
-                    Accept(result);
+                    Accept(consumer, result);
                     consumer.Pause([result.TopicPartition]);
                 }
             }

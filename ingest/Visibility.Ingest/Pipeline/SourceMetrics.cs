@@ -3,7 +3,7 @@ using Visibility.Flows.Store;
 
 namespace Visibility.Ingest.Pipeline;
 
-/// <summary>Counters of the Kafka source: rebalances, pauses, commits, dead-letter deliveries and lag.</summary>
+/// <summary>Counters of the Kafka source: rebalances, pauses, commits, dead-letter deliveries, lag and records lost to retention.</summary>
 public sealed class SourceMetrics
 {
     private long commitErrors;
@@ -12,6 +12,7 @@ public sealed class SourceMetrics
     private long revocations;
     private long losses;
     private long paused;
+    private long recordsLost;
 
     public long CommitErrors => Interlocked.Read(ref commitErrors);
 
@@ -26,6 +27,12 @@ public sealed class SourceMetrics
     /// <summary>Consumers whose partitions are paused because their queue to the store is full.</summary>
     public long PausedConsumers => Interlocked.Read(ref paused);
 
+    /// <summary>Records retention deleted from a partition before this group read them (see <see cref="KafkaLogStart"/>), in total.</summary>
+    public long RecordsLostTotal => Interlocked.Read(ref recordsLost);
+
+    /// <summary>Records retention deleted before this group read them, per partition.</summary>
+    public ConcurrentDictionary<KafkaPartition, long> RecordsLost { get; } = new();
+
     /// <summary>Records behind the end of each assigned partition, as of the last batch stored from it.</summary>
     public ConcurrentDictionary<KafkaPartition, long> Lag { get; } = new();
 
@@ -38,6 +45,12 @@ public sealed class SourceMetrics
     internal void CountRevoked() => Interlocked.Increment(ref revocations);
 
     internal void CountLost() => Interlocked.Increment(ref losses);
+
+    internal void CountRecordsLost(KafkaPartition partition, long records)
+    {
+        RecordsLost.AddOrUpdate(partition, records, (_, before) => before + records);
+        Interlocked.Add(ref recordsLost, records);
+    }
 
     internal void SetPaused(bool on) => Interlocked.Add(ref paused, on ? 1 : -1);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Visibility.Flows;
 using Visibility.Flows.Findings;
 using Visibility.Query.Export.Syslog;
 using Visibility.Query.Graph;
@@ -278,40 +279,18 @@ public sealed partial class ExportSinkDefinition
         ServerName = string.IsNullOrEmpty(ServerName) ? null : ServerName,
     };
 
-    /// <summary><c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c>, <c>250ms</c> or a .NET time span (<c>00:05:00</c>); null when neither.</summary>
-    public static TimeSpan? ParseDuration(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-
-        var match = DurationPattern().Match(text.Trim());
-        if (match.Success)
-        {
-            var value = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-            return match.Groups[2].Value switch
-            {
-                "ms" => TimeSpan.FromMilliseconds(value),
-                "s" => TimeSpan.FromSeconds(value),
-                "m" => TimeSpan.FromMinutes(value),
-                "h" => TimeSpan.FromHours(value),
-                _ => TimeSpan.FromDays(value),
-            };
-        }
-
-        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) ? span : null;
-    }
+    /// <summary>A duration in the one syntax of <see cref="Duration"/> (<c>250ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1d</c>); null when it is not one.</summary>
+    public static TimeSpan? ParseDuration(string? text) => string.IsNullOrWhiteSpace(text) ? null : Duration.Parse(text);
 
     private static void CheckDuration(List<string> problems, string field, string? text, TimeSpan min, TimeSpan max)
     {
         if (ParseDuration(text) is not { } value)
         {
-            problems.Add($"{field} '{text}' is not a duration (e.g. 30s, 5m, 1h)");
+            problems.Add($"{field} '{text}' is not a duration: write {Duration.Expected}");
         }
         else if (value < min || value > max)
         {
-            problems.Add($"{field} {text} is not between {min} and {max}");
+            problems.Add($"{field} {text} is not between {Duration.Format(min)} and {Duration.Format(max)}");
         }
     }
 
@@ -320,9 +299,6 @@ public sealed partial class ExportSinkDefinition
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,249}$")]
     private static partial Regex TopicPattern();
-
-    [GeneratedRegex("^([0-9]+(?:\\.[0-9]+)?)(ms|s|m|h|d)$")]
-    private static partial Regex DurationPattern();
 }
 
 /// <summary>A sink's stream, checked: what it reads, how it is written, and its timing.</summary>

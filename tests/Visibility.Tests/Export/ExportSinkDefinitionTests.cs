@@ -34,7 +34,7 @@ public sealed class ExportSinkDefinitionTests
         Assert.Contains("minSeverity 'urgent' is not one of low, medium, high, critical", problems);
         Assert.Contains("groupBy needs at least one label key, e.g. groupBy=app,env", problems);
         Assert.Contains(problems, p => p.StartsWith("interval 0s is not between", StringComparison.Ordinal));
-        Assert.Contains("delay 'soon' is not a duration (e.g. 30s, 5m, 1h)", problems);
+        Assert.Contains("delay 'soon' is not a duration: write a number and a unit (ms, s, m, h, d, w), e.g. 100ms, 15m, 1h, 7d", problems);
         Assert.Contains(problems, p => p.StartsWith("repeatAfter 90d is not between", StringComparison.Ordinal));
         Assert.Equal(12, problems.Count);
 
@@ -50,6 +50,8 @@ public sealed class ExportSinkDefinitionTests
     [InlineData("1h", 3_600_000)]
     [InlineData("2d", 172_800_000)]
     [InlineData("00:05:00", 300_000)]
+    [InlineData("5w", 3_024_000_000)]
+    [InlineData("1h30m", 5_400_000)]
     public void Durations_Parse(string text, long milliseconds) =>
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), ExportSinkDefinition.ParseDuration(text));
 
@@ -57,7 +59,7 @@ public sealed class ExportSinkDefinitionTests
     [InlineData("")]
     [InlineData("5 minutes")]
     [InlineData("-5m")]
-    [InlineData("5w")]
+    [InlineData("5y")]
     public void Durations_Invalid_AreNull(string text) => Assert.Null(ExportSinkDefinition.ParseDuration(text));
 
     [Fact]
