@@ -33,9 +33,11 @@ public static class ServeCommand
         }
 
         builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Logging.AddUtcConsoleTimestamps();
 
         // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
         var services = builder.Services;
+        services.AddVisibilityTracing(configuration);
         services.AddFlowModel(configuration);
         services.AddFlowStore(configuration);
         if (!IngestServices.HasKafkaCluster(configuration))
