@@ -12,6 +12,7 @@ namespace Visibility.EndToEnd.Tests;
 public sealed partial class ConsoleLogEndToEndTests : IDisposable
 {
     private const string StoreCategory = "Visibility.Flows.Store.EmbeddedFlowStore";
+    private const string StoreReady = "Embedded store ready at ";
     private readonly TempDirectory data = new("visibility-console-log");
 
     public void Dispose() => data.Dispose();
@@ -25,14 +26,14 @@ public sealed partial class ConsoleLogEndToEndTests : IDisposable
             ["TZ"] = "Asia/Kolkata",
         });
         var line = await serve.WaitAsync(
-            () => Task.FromResult(Lines(serve.Output).FirstOrDefault(l => l.StartsWith('{') && l.Contains(StoreCategory, StringComparison.Ordinal))),
+            () => Task.FromResult(Lines(serve.Output).FirstOrDefault(l => l.StartsWith('{') && l.Contains(StoreReady, StringComparison.Ordinal))),
             l => l is not null, TimeSpan.FromSeconds(60), "the store's start logged as JSON");
 
         using var entry = JsonDocument.Parse(line!);
         var root = entry.RootElement;
         Assert.Equal(StoreCategory, root.GetProperty("Category").GetString());
         Assert.Equal("Information", root.GetProperty("LogLevel").GetString());
-        Assert.StartsWith("Embedded store ready at ", root.GetProperty("Message").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith(StoreReady, root.GetProperty("Message").GetString(), StringComparison.Ordinal);
         var timestamp = root.GetProperty("Timestamp").GetString()!;
         Assert.Matches(UtcTimestamp(), timestamp);
         AssertNow(timestamp);
@@ -49,7 +50,7 @@ public sealed partial class ConsoleLogEndToEndTests : IDisposable
     {
         await using var serve = VisibilityProcess.Start(Path.Combine(data.Path, "store"), environment: new Dictionary<string, string> { ["TZ"] = "Asia/Kolkata" });
         var line = await serve.WaitAsync(
-            () => Task.FromResult(Lines(serve.Output).FirstOrDefault(l => l.Contains(StoreCategory, StringComparison.Ordinal))),
+            () => Task.FromResult(Lines(serve.Output).FirstOrDefault(l => l.Contains(StoreReady, StringComparison.Ordinal))),
             l => l is not null, TimeSpan.FromSeconds(60), "the store's start logged");
 
         var match = TextLine().Match(line!);
