@@ -28,6 +28,11 @@ public static class TracingServices
     public static IServiceCollection AddVisibilityTracing(this IServiceCollection services, IConfiguration configuration, Action<TracerProviderBuilder>? configure = null)
     {
         var otlp = OtlpExportEnabled(configuration);
+        if (StartNotice(configuration, otlp) is { } notice)
+        {
+            services.AddHostedService(sp => new TracingNotice(sp.GetRequiredService<ILogger<TracingNotice>>(), notice));
+        }
+
         if (!otlp && configure is null)
         {
             return services;
@@ -78,10 +83,42 @@ public static class TracingServices
             || !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
     }
 
+    /// <summary>
+    /// What the start log says of tracing: where traces go when exported, or why an exporter asked for is not used;
+    /// null when nothing asked for tracing. The endpoint is shown without any user information it carries.
+    /// </summary>
+    public static (LogLevel Level, string Text)? StartNotice(IConfiguration configuration, bool otlp)
+    {
+        var endpoint = configuration["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] is { Length: > 0 } traces ? traces : configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        if (otlp)
+        {
+            var shown = Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) ? $"{uri.Scheme}://{uri.Authority}{uri.AbsolutePath}" : "the exporter's default endpoint";
+            return (LogLevel.Information, $"Tracing: spans of {string.Join(", ", SourceNames)} and HTTP requests exported over OTLP to {shown}");
+        }
+
+        var unknown = (configuration["OTEL_TRACES_EXPORTER"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Where(e => !e.Equals("none", StringComparison.OrdinalIgnoreCase) && !e.Equals("otlp", StringComparison.OrdinalIgnoreCase)).ToList();
+        return unknown.Count > 0 && !string.Equals(configuration["OTEL_SDK_DISABLED"]?.Trim(), "true", StringComparison.OrdinalIgnoreCase)
+            ? (LogLevel.Warning, $"Tracing is off: OTEL_TRACES_EXPORTER names {string.Join(", ", unknown)}, and this build exports traces over OTLP only (OTEL_TRACES_EXPORTER=otlp)")
+            : null;
+    }
+
     /// <summary>Probes and scrapes are not traced: they come every few seconds and say nothing about a request's path.</summary>
     private static bool IsProbe(PathString path) =>
         path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics");
 
     private static string? Version =>
         typeof(TracingServices).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+}
+
+/// <summary>Says at start where traces go, or why they do not (see <see cref="TracingServices.StartNotice"/>).</summary>
+internal sealed class TracingNotice(ILogger<TracingNotice> logger, (LogLevel Level, string Text) notice) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        logger.Log(notice.Level, "{Notice}", notice.Text);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -172,6 +172,15 @@ public sealed class TracingTests
         Assert.False(TracingServices.OtlpExportEnabled(Configuration(("OTEL_TRACES_EXPORTER", "zipkin"))));
         Assert.False(TracingServices.OtlpExportEnabled(Configuration(("OTEL_SDK_DISABLED", "true"), ("OTEL_TRACES_EXPORTER", "otlp"))));
 
+        // The start log says where traces go (never the endpoint's user information), or why an exporter is not used.
+        Assert.Null(TracingServices.StartNotice(Configuration(), otlp: false));
+        var on = TracingServices.StartNotice(Configuration(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://user:secret@collector:4318")), otlp: true);
+        Assert.Equal(LogLevel.Information, on?.Level);
+        Assert.Contains("over OTLP to http://collector:4318/", on?.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", on?.Text, StringComparison.Ordinal);
+        var zipkin = TracingServices.StartNotice(Configuration(("OTEL_TRACES_EXPORTER", "zipkin")), otlp: false);
+        Assert.Equal((LogLevel.Warning, "Tracing is off: OTEL_TRACES_EXPORTER names zipkin, and this build exports traces over OTLP only (OTEL_TRACES_EXPORTER=otlp)"), zipkin);
+
         // Off, no tracer provider is registered at all: nothing listens to the stages' sources.
         using var off = new ServiceCollection().AddVisibilityTracing(Configuration()).BuildServiceProvider();
         Assert.Null(off.GetService<TracerProvider>());
