@@ -19,6 +19,8 @@ compgen -G "/usr/lib/*/rsyslog/lmnsd_ossl.so" >/dev/null || need+=(rsyslog-opens
 # In /usr/sbin, which a non-root PATH may leave out.
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
+# A time zone away from UTC for the console log test (its timestamps stay UTC whatever TZ says).
+[[ -e /usr/share/zoneinfo/Asia/Kolkata ]] || need+=(tzdata)
 
 if ((${#need[@]} > 0)); then
   sudo=""

@@ -34,9 +34,11 @@ public static class ServeCommand
 
         listen.Apply(builder.WebHost);
         builder.Services.PostConfigure<HttpOptions>(http => http.Urls = string.Join(';', listen.Urls));
+        builder.Logging.AddUtcConsoleTimestamps();
 
         // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
         var services = builder.Services;
+        services.AddVisibilityTracing(configuration);
         services.AddFlowModel(configuration);
         services.AddFlowStore(configuration);
         if (!IngestServices.HasKafkaCluster(configuration))

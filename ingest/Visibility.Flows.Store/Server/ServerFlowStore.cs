@@ -116,16 +116,34 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", [rowBinary], cancellationToken);
+        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    public async Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
     {
-        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
-        return InsertAsync(sql, format, chunks, cancellationToken);
+        using var activity = StoreTelemetry.Start(StoreTelemetry.Insert, Database);
+        try
+        {
+            var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+            await InsertAsync(sql, format, chunks, cancellationToken);
+        }
+        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
-    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
-        InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
+    public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
+    {
+        using var activity = StoreTelemetry.Start(StoreTelemetry.Progress, Database);
+        try
+        {
+            await InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
+        }
+        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
+        {
+            throw;
+        }
+    }
 
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
         IngestProgress.ResumeAsync(
@@ -133,8 +151,18 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             (sql, parameters, ct) => QueryTextAsync(sql, "TabSeparated", parameters, ct),
             cancellationToken);
 
-    public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
-        RunAsync(sql, format, parameters, read, cancellationToken);
+    public async Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
+    {
+        using var activity = StoreTelemetry.Start(StoreTelemetry.Query, Database);
+        try
+        {
+            return await RunAsync(sql, format, parameters, read, cancellationToken);
+        }
+        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
+        {
+            throw;
+        }
+    }
 
     public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         InsertAsync(insertSql, format, data, cancellationToken);

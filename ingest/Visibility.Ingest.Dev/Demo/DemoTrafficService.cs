@@ -17,15 +17,18 @@ public sealed class DemoTrafficService(
     IFlowCatalog store,
     KafkaEndpoint endpoint,
     IOptions<KafkaOptions> kafka,
-    ILogger<DemoTrafficService> logger) : BackgroundService
+    ILoggerFactory loggers) : BackgroundService
 {
+    private readonly ILogger logger = loggers.CreateLogger<DemoTrafficService>();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await store.UpsertWorkloadsAsync(DemoEstate.Workloads, stoppingToken);
         inventory.Upsert(DemoEstate.Workloads);
         var bootstrap = await endpoint.GetAsync(stoppingToken);
-        using var producer = new ProducerBuilder<Null, string>(
-            KafkaClientConfig.Apply(new ProducerConfig { LingerMs = 5 }, kafka.Value, bootstrap)).Build();
+        using var producer = new ProducerBuilder<Null, string>(KafkaClientConfig.Apply(new ProducerConfig { LingerMs = 5 }, kafka.Value, bootstrap))
+            .SetLogHandler(KafkaLog.Handler(loggers.CreateLogger($"{KafkaLog.Category}.demo")))
+            .Build();
         logger.LogInformation("Demo traffic: {Workloads} workloads, writing to {Topic}", DemoEstate.Workloads.Count, kafka.Value.Topic);
 
         var random = new Random();

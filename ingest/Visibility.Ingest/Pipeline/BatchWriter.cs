@@ -51,12 +51,18 @@ public sealed class BatchWriter
             // offsets committed. A group not stored within the shutdown grace stops all later ones: neither its
             // offsets nor any after it may be recorded, or its records would be skipped.
             var progress = Progress(group);
-            stalled = stalled || !await StoreAsync(group, rows, progress, grace);
+            stalled = stalled || !await TracedStoreAsync(group, rows, progress, grace);
             if (!stalled)
             {
                 // Counted before the commit, so whoever sees the offsets committed sees the count too.
                 metrics.CountStored(rows, (Environment.TickCount64 - group[0].HandedAt) / 1000.0);
+                using var committing = IngestTelemetry.StartGroup(IngestTelemetry.Commit, group, rows);
                 acknowledgement.Stored(group, progress);
+            }
+
+            foreach (var batch in group)
+            {
+                batch.EndTrace(stalled ? "not stored within the shutdown grace" : null);
             }
 
             queue.Finished(group);
@@ -86,6 +92,19 @@ public sealed class BatchWriter
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             }
         }
+    }
+
+    /// <summary><see cref="StoreAsync"/> in the group's store span, the current span of the store's own spans.</summary>
+    private async Task<bool> TracedStoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
+    {
+        using var storing = IngestTelemetry.StartGroup(IngestTelemetry.Store, group, rows);
+        var stored = await StoreAsync(group, rows, progress, grace);
+        if (!stored)
+        {
+            storing?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "not stored within the shutdown grace");
+        }
+
+        return stored;
     }
 
     private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Visibility.Flows.Model;
 using Visibility.Flows.Store;
@@ -16,6 +17,7 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
     private readonly NativeFlowBlock? block = encoding == FlowEncoding.Native ? new NativeFlowBlock() : null;
     private readonly Dictionary<KafkaPartition, PartitionSpan> partitions = [];
     private bool encoded;
+    private Activity? reading;
 
     public FlowEncoding Encoding => encoding;
 
@@ -27,6 +29,12 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
 
     /// <summary>When the batch was handed to the writer (Environment.TickCount64).</summary>
     public long HandedAt { get; set; }
+
+    /// <summary>
+    /// The batch's trace span (<see cref="IngestTelemetry.Batch"/>), carried with the batch from the consume thread to
+    /// the writer's, where the store and commit spans become its children; null while no tracer listens.
+    /// </summary>
+    public Activity? Trace { get; private set; }
 
     /// <summary>The encoded rows; a Native batch is encoded on first read, after which it takes no more records.</summary>
     public ReadOnlyMemory<byte> Rows
@@ -100,8 +108,44 @@ public sealed class FlowBatch(FlowEncoding encoding = FlowEncoding.RowBinary)
         }
     }
 
+    /// <summary>The batch takes its first record: its trace starts (when a tracer listens).</summary>
+    public void BeginTrace() => (Trace, reading) = IngestTelemetry.StartBatch();
+
+    /// <summary>The batch is due: its read span ends (the first call does).</summary>
+    public void EndRead()
+    {
+        if (reading is not null)
+        {
+            IngestTelemetry.Stop(reading);
+            reading = null;
+        }
+    }
+
+    /// <summary>The batch is committed, or given up (<paramref name="failure"/> says why): its trace ends.</summary>
+    public void EndTrace(string? failure = null)
+    {
+        EndRead();
+        if (Trace is { } trace)
+        {
+            if (trace.IsAllDataRequested)
+            {
+                trace.SetTag("visibility.records", Messages);
+                trace.SetTag("visibility.rows", Count);
+            }
+
+            if (failure is not null)
+            {
+                trace.SetStatus(ActivityStatusCode.Error, failure);
+            }
+
+            IngestTelemetry.Stop(trace);
+            Trace = null;
+        }
+    }
+
     public void Reset()
     {
+        EndTrace();
         rows.ResetWrittenCount();
         block?.Reset();
         encoded = false;

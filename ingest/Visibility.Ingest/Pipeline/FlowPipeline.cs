@@ -67,6 +67,7 @@ public sealed class FlowPipeline
         {
             // A relabel takes effect from the next batch on.
             index = labels.Current;
+            current.BeginTrace();
         }
 
         var partition = new KafkaPartition(source.Topic, source.Partition);
@@ -114,6 +115,7 @@ public sealed class FlowPipeline
     /// <summary>Hands the batch being filled to the writer if the queue has room, and starts a new one.</summary>
     public bool TryHand()
     {
+        current.EndRead();
         if (!queue.TryHand(current))
         {
             return false;
@@ -126,6 +128,7 @@ public sealed class FlowPipeline
     /// <summary>Hands the batch being filled to the writer, waiting for room; false if <paramref name="cancellation"/> fires first.</summary>
     public bool Hand(CancellationToken cancellation)
     {
+        current.EndRead();
         if (!queue.Hand(current, cancellation))
         {
             return false;
@@ -138,6 +141,7 @@ public sealed class FlowPipeline
     /// <summary>Gives up the batch being filled (stopping before the writer took it); returns how many records it held.</summary>
     public int Abandon()
     {
+        current.EndTrace("not handed to the store within the shutdown grace");
         queue.Abandon(current);
         return current.Messages;
     }

@@ -25,13 +25,15 @@ public sealed class IngestConsumer
     private readonly KafkaCommitter committer;
     private readonly KafkaRebalance rebalance;
     private readonly KafkaSource source;
+    private readonly ILogger clientLog;
 
     public IngestConsumer(
         IFlowWriter store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
-        FindingRules? findings = null, IngestWatermark? watermark = null, DateTime? logsCreatedAt = null)
+        FindingRules? findings = null, IngestWatermark? watermark = null, DateTime? logsCreatedAt = null, ILogger? clientLog = null)
     {
         topics = [.. decoders.Keys];
+        this.clientLog = clientLog ?? logger;
         this.options = options;
         queue = new BatchChannel(options, metrics.Pipeline);
         var pipeline = new FlowPipeline(decoders, labels, findings ?? FindingRules.Default, options, queue, metrics.Pipeline, logger);
@@ -47,7 +49,7 @@ public sealed class IngestConsumer
     /// <summary>Runs until <paramref name="stopping"/> fires, then stores and commits what it has read.</summary>
     public async Task RunAsync(string bootstrapServers, CancellationToken stopping)
     {
-        using var consumer = source.Open(bootstrapServers, topics, rebalance, stopping);
+        using var consumer = source.Open(bootstrapServers, topics, rebalance, clientLog, stopping);
         committer.Attach(consumer);
 
         // The writer must outlive the stop signal long enough to store what was consumed before it, but no longer

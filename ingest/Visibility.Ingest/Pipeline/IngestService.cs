@@ -39,7 +39,9 @@ public sealed class IngestService(
         {
             var bootstrap = await endpoint.GetAsync(stoppingToken);
             using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(
-                KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap)).Build();
+                    KafkaClientConfig.Apply(new ProducerConfig { EnableIdempotence = true, LingerMs = 20 }, kafka.Value, bootstrap))
+                .SetLogHandler(KafkaLog.Handler(loggers.CreateLogger($"{KafkaLog.Category}.dead-letters")))
+                .Build();
             // The development broker in this process started empty before this service: progress older than now is of an earlier log.
             DateTime? logsCreatedAt = null;
             if (string.IsNullOrWhiteSpace(kafka.Value.BootstrapServers))
@@ -54,7 +56,8 @@ public sealed class IngestService(
             var decoders = kafka.Value.TopicFormats().ToDictionary(t => t.Key, t => DecoderRegistry.Create(t.Value, decoding.Value), StringComparer.Ordinal);
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
-                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark, logsCreatedAt))
+                    loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark, logsCreatedAt,
+                    loggers.CreateLogger($"{KafkaLog.Category}.ingest[{i}]")))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
             logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",

@@ -21,8 +21,11 @@ public sealed class KafkaSource(
     /// </summary>
     private static readonly TimeSpan PauseAfter = TimeSpan.FromSeconds(1);
 
-    /// <summary>Builds the consumer, its rebalance handlers on <paramref name="rebalance"/>, and subscribes to <paramref name="topics"/>.</summary>
-    public IConsumer<byte[]?, byte[]?> Open(string bootstrapServers, IEnumerable<string> topics, KafkaRebalance rebalance, CancellationToken stopping)
+    /// <summary>
+    /// Builds the consumer, its rebalance handlers on <paramref name="rebalance"/> and its log on
+    /// <paramref name="clientLog"/> (librdkafka's own lines, see <see cref="KafkaLog"/>), and subscribes to <paramref name="topics"/>.
+    /// </summary>
+    public IConsumer<byte[]?, byte[]?> Open(string bootstrapServers, IEnumerable<string> topics, KafkaRebalance rebalance, ILogger clientLog, CancellationToken stopping)
     {
         var config = KafkaClientConfig.Apply(new ConsumerConfig
         {
@@ -44,6 +47,7 @@ public sealed class KafkaSource(
 
         var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
+            .SetLogHandler(KafkaLog.Handler(clientLog))
             .SetPartitionsAssignedHandler((c, parts) => rebalance.OnAssigned(c, parts, stopping))
             .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
             .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts))

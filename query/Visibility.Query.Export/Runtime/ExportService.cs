@@ -201,7 +201,7 @@ public sealed class ExportService(
         var destination = definition.Type;
         try
         {
-            sink = await CreateSinkAsync(definition, cancellationToken);
+            sink = await CreateSinkAsync("test", definition, cancellationToken);
             destination = sink.Destination;
             var now = DateTimeOffset.UtcNow;
             var id = "test-" + Guid.NewGuid().ToString("N");
@@ -287,7 +287,7 @@ public sealed class ExportService(
         try
         {
             settings = definition.ToStream(name);
-            sink = await CreateSinkAsync(definition, stopping);
+            sink = await CreateSinkAsync(name, definition, stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -338,7 +338,8 @@ public sealed class ExportService(
         r.Stop.Dispose();
     }
 
-    private async Task<IExportSink> CreateSinkAsync(ExportSinkDefinition definition, CancellationToken cancellationToken)
+    /// <summary>A sink of <paramref name="definition"/>; <paramref name="name"/> names its log category (a Kafka client's).</summary>
+    private async Task<IExportSink> CreateSinkAsync(string name, ExportSinkDefinition definition, CancellationToken cancellationToken)
     {
         switch (definition.Type)
         {
@@ -351,7 +352,7 @@ public sealed class ExportService(
                 var config = string.IsNullOrEmpty(definition.BootstrapServers)
                     ? await ingest.BrokersAsync(cancellationToken)
                     : new ProducerConfig { BootstrapServers = definition.BootstrapServers };
-                return new KafkaSink(config, definition.Topic);
+                return new KafkaSink(config, definition.Topic, clientLog: loggers.CreateLogger($"librdkafka.export.{name}"));
             default:
                 throw new ArgumentException($"type '{definition.Type}' is not one of {string.Join(", ", ExportSinkDefinition.Types)}");
         }

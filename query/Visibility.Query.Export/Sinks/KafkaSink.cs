@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 
 namespace Visibility.Query.Export.Sinks;
 
@@ -44,8 +45,9 @@ public sealed class KafkaSink : IExportSink
     /// A sink producing to <paramref name="topic"/>. <paramref name="config"/> carries the bootstrap servers and any
     /// TLS/SASL settings; it is copied, and the copy gets <c>enable.idempotence=true</c> and <c>acks=all</c>, and, unless
     /// set, <c>linger.ms=10</c>, <c>compression.type=lz4</c> and <c>message.timeout.ms=0</c> (retry without end). The producer connects when the first record is sent.
+    /// librdkafka's own log lines go to <paramref name="clientLog"/> when given (see <see cref="LogLevelOf"/>).
     /// </summary>
-    public KafkaSink(ProducerConfig config, string topic, TimeSpan? disposeTimeout = null)
+    public KafkaSink(ProducerConfig config, string topic, TimeSpan? disposeTimeout = null, ILogger? clientLog = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
@@ -68,10 +70,34 @@ public sealed class KafkaSink : IExportSink
         this.topic = topic;
         this.disposeTimeout = disposeTimeout ?? TimeSpan.FromSeconds(10);
         Destination = $"kafka://{WithoutCredentials(config.BootstrapServers)}/{topic}";
-        producer = new ProducerBuilder<byte[], byte[]>(settings)
-            .SetErrorHandler((_, error) => OnError(error))
-            .Build();
+        var builder = new ProducerBuilder<byte[], byte[]>(settings).SetErrorHandler((_, error) => OnError(error));
+        if (clientLog is not null)
+        {
+            builder.SetLogHandler((_, message) =>
+            {
+                var level = LogLevelOf(message.Level);
+                if (clientLog.IsEnabled(level))
+                {
+                    clientLog.Log(level, "{Client} {Facility}: {Message}", message.Name, message.Facility, message.Message);
+                }
+            });
+        }
+
+        producer = builder.Build();
     }
+
+    /// <summary>
+    /// The <see cref="LogLevel"/> of a librdkafka (syslog) level, as ingest's clients map it (Visibility.Ingest's
+    /// KafkaLog, which export may not reference): emergency to critical are critical, notice and info information.
+    /// </summary>
+    public static LogLevel LogLevelOf(SyslogLevel level) => level switch
+    {
+        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+        SyslogLevel.Error => LogLevel.Error,
+        SyslogLevel.Warning => LogLevel.Warning,
+        SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+        _ => LogLevel.Debug,
+    };
 
     public string Destination { get; }
 

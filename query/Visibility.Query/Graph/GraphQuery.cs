@@ -31,6 +31,29 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
 
     public async Task<GraphResponse> RunAsync(GraphRequest request, CancellationToken cancellationToken)
     {
+        using var activity = QueryTelemetry.Source.StartActivity(QueryTelemetry.Graph);
+        GraphResponse response;
+        try
+        {
+            response = await BuildAsync(request, cancellationToken);
+        }
+        catch (Exception ex) when (QueryTelemetry.Failed(activity, ex))
+        {
+            throw;
+        }
+
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("visibility.group_by", string.Join(',', response.GroupBy));
+            activity.SetTag("visibility.nodes", response.Nodes.Count);
+            activity.SetTag("visibility.edges", response.Edges.Count);
+        }
+
+        return response;
+    }
+
+    private async Task<GraphResponse> BuildAsync(GraphRequest request, CancellationToken cancellationToken)
+    {
         var now = (clock ?? TimeProvider.System).GetUtcNow();
 
         // New edges are marked per row in SQL when the filter reads findings or the query reads raw flows anyway;

@@ -54,6 +54,18 @@ public static class QueryPlanner
     /// </summary>
     public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
     {
+        using var activity = QueryTelemetry.Source.StartActivity(QueryTelemetry.Plan);
+        var plan = PlanTables(from, to, columns, retention, now);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("visibility.plan", plan.ToString());
+        }
+
+        return plan;
+    }
+
+    private static QueryPlan PlanTables(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
+    {
         var tiers = Tiers(retention, columns);
         if (tiers.Count == 1 || to <= from)
         {

@@ -206,6 +206,45 @@ public sealed class FlowPipelineTests
         Assert.Equal(10_000, rig.Pipeline.Current.Count);
     }
 
+    [Fact]
+    public void Accept_TracerListening_TracesEachBatchAndStillAllocatesNothingPerRecord()
+    {
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == IngestTelemetry.SourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var rig = new Rig(new IngestOptions { QueueDepth = 4 });
+        var now = Now();
+        var line = Encoding.UTF8.GetBytes(Canonical("10.1.1.1", "10.2.2.2", now));
+        long offset = 0;
+        void Fill(int n)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                rig.Pipeline.Accept(new SourceRecord(Topic, 0, offset++, now, line), out _);
+            }
+        }
+
+        // Two rounds fill two batches to size; the third reuses the first one's buffers.
+        for (var round = 0; round < 2; round++)
+        {
+            Fill(10_000);
+            var batch = rig.HandAndTake();
+            Assert.Equal(IngestTelemetry.Batch, batch.Trace?.OperationName);
+            Assert.Null(System.Diagnostics.Activity.Current);
+            rig.Channel.Finished([batch]);
+            Assert.Null(batch.Trace);
+        }
+
+        // A batch's spans are a few hundred bytes, once per batch; any allocation per record would be 240,000 bytes or more.
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Fill(10_000);
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 20_000);
+        Assert.NotNull(rig.Pipeline.Current.Trace);
+    }
+
     [Theory]
     [InlineData(typeof(FlowPipeline))]
     [InlineData(typeof(BatchChannel))]
