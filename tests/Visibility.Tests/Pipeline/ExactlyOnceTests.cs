@@ -71,7 +71,9 @@ public sealed class ExactlyOnceTests(ITestOutputHelper output)
         broker.CreateTopic(kafka.Topic, 2);
         var store = await TestStore.CreateAsync();
         var options = new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(20) };
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
+        // Both partitions get records (without a partition, the producer's sticky partitioner may put all on one).
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500, partition: 0);
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 500, partition: 1);
 
         var first = new IngestMetrics();
         await RunUntilStoredAsync(broker.BootstrapServers, store, kafka, options, first, 1_000);
