@@ -24,7 +24,7 @@ public static class IngestServices
                 $"{KafkaOptions.Section}:Format and {KafkaOptions.Section}:Topics take one of: {string.Join(", ", DecoderRegistry.Formats)}");
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
-        services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
+        services.AddOptions<DecoderSettings>().BindConfiguration(DecoderSettings.Section)
             .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
 
         services.AddSingleton<WorkloadInventory>();
@@ -53,7 +53,7 @@ public static class IngestServices
         return services;
     }
 
-    /// <summary>Whether <c>Visibility:Kafka:BootstrapServers</c> names a cluster (otherwise the development broker serves).</summary>
+    /// <summary>Whether <c>Visibility:Kafka:BootstrapServers</c> names a cluster (otherwise only the embedded development broker can serve).</summary>
     public static bool HasKafkaCluster(IConfiguration configuration) =>
         !string.IsNullOrWhiteSpace(configuration[$"{KafkaOptions.Section}:BootstrapServers"]);
 }
