@@ -18,7 +18,8 @@ test: deps
 	CONFIGURATION=$(CONFIGURATION) infra/setup/run-tests.sh
 
 demo: deps
-	Visibility__Store__Path="$${Visibility__Store__Path:-$(VISIBILITY_DATA)}" dotnet run --project web -c $(CONFIGURATION) -- serve --demo
+	Visibility__Store__Path="$${Visibility__Store__Path:-$(VISIBILITY_DATA)}" Visibility__Kafka__Embedded=true \
+		dotnet run --project web -c $(CONFIGURATION) -- serve --demo
 
 dev-broker: deps
 	dotnet run --project web -c $(CONFIGURATION) -- dev-broker
