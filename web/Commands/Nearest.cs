@@ -10,7 +10,8 @@ public static class Nearest
         var bestDistance = int.MaxValue;
         foreach (var candidate in known)
         {
-            var distance = Distance(word, candidate);
+            // A word cut short (--group for --group-by) counts as one edit away, however much is missing.
+            var distance = candidate.StartsWith(word, StringComparison.OrdinalIgnoreCase) && word.Length > 2 ? 1 : Distance(word, candidate);
             if (distance < bestDistance)
             {
                 (best, bestDistance) = (candidate, distance);
