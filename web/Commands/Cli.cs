@@ -15,12 +15,16 @@ namespace Visibility.Web.Commands;
 /// </summary>
 public static class Cli
 {
+    /// <summary>No response files: an argument starting with @ (a name, a filter value) is taken as it is.</summary>
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
     /// <summary>The whole command tree.</summary>
     public static RootCommand Build()
     {
         var root = new RootCommand(
             "Visibility: a labelled map of who talks to whom, from connection records. Without a command: serve.\n" +
-            "Configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md).");
+            "Configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md).\n" +
+            "Exit codes: 0 done, 1 failed, 2 usage or configuration mistake, 3 and 4 as the verb says (README.md, \"Command line\").");
         var demo = new Option<bool>("--demo") { Description = "serve: also generate demo traffic", Hidden = true };
         root.Options.Add(demo);
         root.SetAction((parse, _) => ServeCommand.RunAsync(ingestOnly: false, parse.GetValue(demo)));
@@ -47,7 +51,7 @@ public static class Cli
     public static async Task<int> RunAsync(string[] args)
     {
         var root = Build();
-        var parse = root.Parse(args);
+        var parse = root.Parse(args, Parsing);
         if (parse.Action is ParseErrorAction)
         {
             return await UsageErrorAsync(parse, Problems(parse));
@@ -123,7 +127,7 @@ public static class Cli
             }
         }
 
-        root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = writer });
+        root.Parse([.. path, "--help"], Parsing).Invoke(new InvocationConfiguration { Output = writer });
     }
 
     /// <summary>What is wrong with the command line, one line each; unknown words are named, with the nearest known one.</summary>

@@ -122,6 +122,16 @@ public sealed partial class ConfigurationKeysTests
     }
 
     [Fact]
+    public void DeclaredSections_CoverEveryBoundSection()
+    {
+        // Options classes are found by their Section constant as well as by registration, so a section registered
+        // outside AddVisibilityServices is not refused.
+        var services = new ServiceCollection().AddVisibilityServices(new ConfigurationBuilder().Build(), new(), ingestOnly: false, demo: true, embeddedBroker: true);
+        var declared = ConfigurationCheck.DeclaredSections().ToList();
+        Assert.All(ConfigurationKeys.BoundOptions(services), bound => Assert.Contains(bound, declared));
+    }
+
+    [Fact]
     public void EveryKeyTheRepositorySets_IsKnown()
     {
         // Tests, benchmarks, deployment files and the documentation set these; a stale one would stop their start.
