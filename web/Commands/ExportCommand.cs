@@ -18,7 +18,7 @@ public static class ExportCommand
     {
         var url = CliOptions.Url();
         var (last, from, to) = CliOptions.Range();
-        var content = new Option<string>("--content") { Description = "what to export", HelpName = "CONTENT", DefaultValueFactory = _ => "findings" };
+        var content = new Option<string>("--content") { Description = "what to export", DefaultValueFactory = _ => "findings" };
         content.AcceptOnlyFromAmong("findings", "summaries");
         var format = CliOptions.Text("--format", "the record format (default cef)", "FORMAT", "cef", "leef", "ocsf", "json");
         var filter = CliOptions.Filter();
