@@ -41,7 +41,7 @@ public static class Cli
         root.Subcommands.Add(KeysCommand.Create());
         root.Subcommands.Add(CompletionCommand.Create());
 
-        // `visibility help` as well as --help, as before the library.
+        // `visibility help` prints what --help prints.
         var help = new Command("help", "this text") { Hidden = true };
         help.SetAction(_ => WriteHelp(root, Console.Out));
         root.Subcommands.Add(help);
