@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test demo bench bench-e2e bench-query bench-map bench-export bench-export-stream dev-broker clean
+.PHONY: deps build test pack demo bench bench-e2e bench-query bench-map bench-export bench-export-stream dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -17,8 +17,14 @@ build: deps
 test: deps
 	CONFIGURATION=$(CONFIGURATION) infra/setup/run-tests.sh
 
+# The program as a .NET tool (README, "Command line"): artifacts/packages/visibility.<version>.nupkg, installed with
+# `dotnet tool install --global --add-source artifacts/packages visibility` as the command `visibility`.
+pack: deps
+	dotnet pack web -c $(CONFIGURATION) --nologo
+
 demo: deps
-	Visibility__Store__Path="$${Visibility__Store__Path:-$(VISIBILITY_DATA)}" dotnet run --project web -c $(CONFIGURATION) -- serve --demo
+	Visibility__Store__Path="$${Visibility__Store__Path:-$(VISIBILITY_DATA)}" Visibility__Kafka__Embedded=true \
+		dotnet run --project web -c $(CONFIGURATION) -- serve --demo
 
 dev-broker: deps
 	dotnet run --project web -c $(CONFIGURATION) -- dev-broker

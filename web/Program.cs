@@ -1,4 +1,4 @@
 using Visibility.Web.Commands;
 
-// visibility <command>: serve (default) | ingest | dev-broker. See README.md.
+// visibility [command] [options]: serve (the default), ingest, graph, policy, ... `visibility --help` lists them.
 return await Cli.RunAsync(args);

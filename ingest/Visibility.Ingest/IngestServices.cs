@@ -31,7 +31,7 @@ public static class IngestServices
         services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
         services.AddOptions<ConntrackOptions>().BindConfiguration(ConntrackOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ConntrackOptions>, ConntrackOptionsValidator>();
-        services.AddOptions<DecoderSettings>().BindConfiguration("Visibility:Decoding")
+        services.AddOptions<DecoderSettings>().BindConfiguration(DecoderSettings.Section)
             .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
 
         services.AddSingleton<WorkloadInventory>();
@@ -62,7 +62,7 @@ public static class IngestServices
         return services;
     }
 
-    /// <summary>Whether <c>Visibility:Kafka:BootstrapServers</c> names a cluster (otherwise the development broker serves).</summary>
+    /// <summary>Whether <c>Visibility:Kafka:BootstrapServers</c> names a cluster (otherwise only the embedded development broker can serve).</summary>
     public static bool HasKafkaCluster(IConfiguration configuration) =>
         !string.IsNullOrWhiteSpace(configuration[$"{KafkaOptions.Section}:BootstrapServers"]);
 }

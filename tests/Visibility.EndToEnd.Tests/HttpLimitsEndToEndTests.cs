@@ -217,6 +217,7 @@ public sealed class HttpLimitsEndToEndTests : IDisposable
         {
             ["Visibility__Store__Path"] = Path.Combine(data.Path, "store"),
             ["Visibility__Kafka__BootstrapServers"] = "",
+            ["Visibility__Kafka__Embedded"] = "true",
             ["Visibility__Kafka__DevBrokerPort"] = FreePorts.Tcp().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Visibility__Http__Urls"] = $"https://127.0.0.1:{FreePorts.Tcp()}",
         };

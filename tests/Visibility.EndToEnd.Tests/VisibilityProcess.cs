@@ -59,6 +59,7 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
         info.Environment["Visibility__Store__Path"] = dataPath;
         info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{http}" + (extraUrls is null ? "" : ";" + extraUrls);
         info.Environment["Visibility__Kafka__BootstrapServers"] = "";
+        info.Environment["Visibility__Kafka__Embedded"] = "true";
         info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Visibility__Ingest__BatchLinger"] = "00:00:00.100";
         // Tests about other features talk to the API without keys (loopback only); the auth tests turn this off.

@@ -1,99 +1,99 @@
-using System.Globalization;
-using System.Runtime.InteropServices;
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
-using Visibility.Ingest.Kafka;
 using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Commands;
 
-/// <summary>The command line: one verb, then its flags; configuration comes from appsettings and the environment.</summary>
+/// <summary>
+/// The command line, on System.CommandLine: each verb is defined once (its options, their help and checks), and
+/// the library derives help (<c>--help</c>, <c>-h</c>), <c>--version</c>, completion (the <c>[suggest]</c> directive
+/// behind <c>visibility completion bash</c>) and parse errors from the definitions. Without a verb the program
+/// serves. Exit codes: <see cref="ExitCodes"/>.
+/// </summary>
 public static class Cli
 {
-    private static readonly string Usage = $"""
-        usage: visibility <command> [options]
+    /// <summary>No response files: an argument starting with @ (a name, a filter value) is taken as it is.</summary>
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
-        commands:
-          serve [--demo]        API, UI and ingest workers in one process (--demo: also generate demo traffic)
-          ingest                ingest workers only (run several to scale out; they share one consumer group)
-          verify-store [--json] per Kafka partition: rows, duplicates, rows beyond the recorded progress
-                                (exit 3 unless every record is stored exactly once)
-          dev-broker [--port 9092] [--topic flows] [--partitions 8]
-                                the development Kafka broker (librdkafka's mock cluster) until stopped
-          graph [--group-by app,env] [range] [--filter F] [--limit N] [--json]
-                                the dependency graph from a running `serve` (--url, default http://127.0.0.1:5080)
-          findings [--min-severity high] [range] [--filter F] [--limit N] [--json]
-                                cross-environment flows, unknown/internet sources into protected envs, new edges
-          flows [range] [--filter F] [--limit N] [--all] [--json | --csv]
-                                raw flows, newest first (--all: every page)
-                                range: --last 1h (default) or --from T [--to T] (RFC 3339 or Unix seconds)
-                                filter: e.g. 'src.env = dev and dst.env = prod and port in (5432, 6432)'
-          {ExportCommand.Usage}
-          {PolicyCommand.Usage}
-          {KeysCommand.Usage}
+    /// <summary>The whole command tree.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "Visibility: a labelled map of who talks to whom, from connection records. Without a command: serve.\n" +
+            "Configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md).\n" +
+            "Exit codes: 0 done, 1 failed, 2 usage or configuration mistake, 3 and 4 as the verb says (README.md, \"Command line\").");
+        var demo = new Option<bool>("--demo") { Description = "serve: also generate demo traffic", Hidden = true };
+        root.Options.Add(demo);
+        root.SetAction((parse, _) => ServeCommand.RunAsync(ingestOnly: false, parse.GetValue(demo)));
 
-        configuration: appsettings.json and Visibility__<Section>__<Key> environment variables (README.md)
-        """;
+        root.Subcommands.Add(ServeCommand.CreateServe());
+        root.Subcommands.Add(ServeCommand.CreateIngest());
+        root.Subcommands.Add(VerifyStoreCommand.Create());
+        root.Subcommands.Add(DevBrokerCommand.Create());
+        root.Subcommands.Add(QueryCommand.Create("graph"));
+        root.Subcommands.Add(QueryCommand.Create("findings"));
+        root.Subcommands.Add(QueryCommand.Create("flows"));
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(PolicyCommand.Create());
+        root.Subcommands.Add(KeysCommand.Create());
+        root.Subcommands.Add(CompletionCommand.Create());
+
+        // `visibility help` prints what --help prints.
+        var help = new Command("help", "this text") { Hidden = true };
+        help.SetAction(_ => WriteHelp(root, Console.Out));
+        root.Subcommands.Add(help);
+        return root;
+    }
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var command = args.Length == 0 || args[0].StartsWith('-') ? "serve" : args[0];
-        var rest = args.Length == 0 || args[0].StartsWith('-') ? args : args[1..];
+        var root = Build();
+        var parse = root.Parse(args, Parsing);
+        if (parse.Action is ParseErrorAction)
+        {
+            return await UsageErrorAsync(parse, Problems(parse));
+        }
+
+        // No default exception handler (the catches below map exceptions to exit codes), and no signal handling:
+        // serve and ingest stop through the host on SIGINT/SIGTERM, with their shutdown grace.
+        var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         try
         {
-            switch (command)
-            {
-                case "serve":
-                    return await ServeCommand.RunAsync(rest, ingestOnly: false);
-                case "ingest":
-                    return await ServeCommand.RunAsync(rest, ingestOnly: true);
-                case "dev-broker":
-                    return await DevBrokerAsync(rest);
-                case "verify-store":
-                    return await VerifyStoreCommand.RunAsync(rest);
-                case "graph" or "findings" or "flows":
-                    return await QueryCommand.RunAsync(command, rest);
-                case "export":
-                    return await ExportCommand.RunAsync(rest);
-                case "policy":
-                    return await PolicyCommand.RunAsync(rest);
-                case "keys":
-                    return await KeysCommand.RunAsync(rest);
-                case "help" or "--help" or "-h":
-                    Console.WriteLine(Usage);
-                    return 0;
-                default:
-                    await Console.Error.WriteLineAsync($"visibility: unknown command '{command}'\n\n{Usage}");
-                    return 2;
-            }
+            return await parse.InvokeAsync(invocation);
         }
         catch (UsageException ex)
         {
-            await Console.Error.WriteLineAsync($"visibility: {ex.Message}\n\n{Usage}");
-            return 2;
+            return await UsageErrorAsync(parse, [ex.Message]);
+        }
+        catch (SettingsException ex)
+        {
+            await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
+            return ExitCodes.Usage;
         }
         catch (ChdbException ex)
         {
             await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
-            return 1;
+            return ExitCodes.Error;
         }
         catch (StoreException ex)
         {
             await Console.Error.WriteLineAsync($"visibility: {ex.Message}");
-            return 1;
+            return ExitCodes.Error;
         }
         catch (OptionsValidationException ex)
         {
             await Console.Error.WriteLineAsync($"visibility: {string.Join("; ", ex.Failures)}");
-            return 1;
+            return ExitCodes.Error;
         }
         catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
         {
             // Several option sections failed their start-up validation at once.
             var failures = ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures);
             await Console.Error.WriteLineAsync($"visibility: {string.Join("; ", failures)}");
-            return 1;
+            return ExitCodes.Error;
         }
         finally
         {
@@ -101,73 +101,98 @@ public static class Cli
         }
     }
 
-    private static async Task<int> DevBrokerAsync(string[] args)
+    /// <summary>The verb's full name as typed, e.g. <c>visibility policy draft</c>.</summary>
+    public static string CommandPath(Command command)
     {
-        var port = 9092;
-        var topic = "flows";
-        var partitions = 8;
-        for (var i = 0; i < args.Length; i++)
+        var names = new List<string>();
+        for (Symbol? symbol = command; symbol is Command c; symbol = c.Parents.FirstOrDefault())
         {
-            switch (args[i])
+            names.Insert(0, c is RootCommand ? "visibility" : c.Name);
+        }
+
+        return string.Join(' ', names);
+    }
+
+    /// <summary>The verb's generated help (what <c>visibility &lt;verb&gt; --help</c> prints), written to <paramref name="writer"/>.</summary>
+    public static void WriteHelp(Command command, TextWriter writer)
+    {
+        var path = new List<string>();
+        Command root = command;
+        for (Symbol? symbol = command; symbol is Command c; symbol = c.Parents.FirstOrDefault())
+        {
+            root = c;
+            if (c is not RootCommand)
             {
-                case "--port":
-                    port = IntArgument(args, ref i, 0, 65535);
-                    break;
-                case "--topic":
-                    topic = StringArgument(args, ref i);
-                    break;
-                case "--partitions":
-                    partitions = IntArgument(args, ref i, 1, 1024);
-                    break;
-                default:
-                    throw new UsageException($"dev-broker does not know '{args[i]}'");
+                path.Insert(0, c.Name);
             }
         }
 
-        await using var broker = DevBroker.Start(port);
-        broker.CreateTopic(topic, partitions);
-        Console.WriteLine($"dev-broker: listening on {broker.BootstrapServers}, topic '{topic}' with {partitions} partition(s). " +
-            "Retention is 5 MiB per partition: keep consumers running while producing. Ctrl+C stops.");
-        var stop = new TaskCompletionSource();
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.TrySetResult();
-        }
-
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        await stop.Task;
-        return 0;
+        root.Parse([.. path, "--help"], Parsing).Invoke(new InvocationConfiguration { Output = writer });
     }
 
-    internal static int IntArgument(string[] args, ref int i, int min, int max)
+    /// <summary>What is wrong with the command line, one line each; unknown words are named, with the nearest known one.</summary>
+    private static List<string> Problems(ParseResult parse)
     {
-        var name = args[i];
-        if (++i >= args.Length || !int.TryParse(args[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        var command = parse.CommandResult.Command;
+        var problems = new List<string>();
+        foreach (var token in parse.UnmatchedTokens)
         {
-            throw new UsageException($"{name} needs a number from {min} to {max}");
+            if (token.StartsWith('-'))
+            {
+                var name = token.Split('=', 2)[0];
+                var known = command.Options.Where(o => !o.Hidden).SelectMany(o => o.Aliases.Append(o.Name)).ToList();
+                problems.Add($"unknown option '{name}'{Suggest(name, known)}");
+            }
+            else if (command.Subcommands.Count > 0 && problems.Count == 0)
+            {
+                // The rest of the line belongs to a verb that does not exist: nothing more to say about it.
+                problems.Add($"unknown command '{token}'{Suggest(token, command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))}");
+                return problems;
+            }
+            else
+            {
+                problems.Add($"unexpected argument '{token}'");
+            }
         }
 
-        return value;
+        problems.AddRange(parse.Errors.Where(e => !e.Message.Contains("Unrecognized command or argument", StringComparison.Ordinal)).Select(e => e.Message));
+        return problems;
     }
 
-    internal static string StringArgument(string[] args, ref int i)
+    private static string Suggest(string word, IEnumerable<string> known) =>
+        Nearest.Of(word, known, maxDistance: 3) is { } nearest ? $" (did you mean '{nearest}'?)" : "";
+
+    /// <summary>Prints the problems and the verb's usage on standard error; exit code 2.</summary>
+    private static async Task<int> UsageErrorAsync(ParseResult parse, IEnumerable<string> problems)
     {
-        var name = args[i];
-        if (++i >= args.Length || string.IsNullOrWhiteSpace(args[i]))
+        var command = parse.CommandResult.Command;
+        var path = CommandPath(command);
+        foreach (var problem in problems)
         {
-            throw new UsageException($"{name} needs a value");
+            await Console.Error.WriteLineAsync($"{path}: {problem}");
         }
 
-        return args[i];
+        await Console.Error.WriteLineAsync();
+        WriteHelp(command, Console.Error);
+        return ExitCodes.Usage;
     }
 }
 
-/// <summary>A command-line mistake; reported with the usage text and exit code 2.</summary>
+/// <summary>A command-line mistake found by a verb itself; reported with the verb's usage and exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message)
 {
     public UsageException() : this("usage error") { }
 
     public UsageException(string message, Exception inner) : this(message) => _ = inner;
+}
+
+/// <summary>
+/// A configuration mistake that stops the start before anything runs (an unknown key, no Kafka cluster and no embedded
+/// broker asked for): reported alone, exit code 2.
+/// </summary>
+public sealed class SettingsException(string message) : Exception(message)
+{
+    public SettingsException() : this("configuration error") { }
+
+    public SettingsException(string message, Exception inner) : this(message) => _ = inner;
 }

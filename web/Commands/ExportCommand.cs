@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -13,66 +14,30 @@ namespace Visibility.Web.Commands;
 /// </summary>
 public static class ExportCommand
 {
-    public const string Usage =
-        "export [--content findings|summaries] [--format cef|leef|ocsf|json] [range] [--filter F] [--min-severity S]\n" +
-        "                      [--group-by app,env] [--interval 1h] [--out FILE] [--pieces 50]\n" +
-        "                                a one-off SIEM export of a range (progress on stderr)";
-
-    public static async Task<int> RunAsync(string[] args)
+    public static Command Create()
     {
-        var url = ApiCall.DefaultUrl;
-        string? from = null, to = null, last = null, output = null;
-        var content = "findings";
-        var pieces = 50;
-        var interval = "1h";
-        var query = new List<(string, string)>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                case "--from":
-                    from = Cli.StringArgument(args, ref i);
-                    break;
-                case "--to":
-                    to = Cli.StringArgument(args, ref i);
-                    break;
-                case "--last":
-                    last = Cli.StringArgument(args, ref i);
-                    break;
-                case "--content":
-                    content = Cli.StringArgument(args, ref i);
-                    break;
-                case "--interval":
-                    interval = Cli.StringArgument(args, ref i);
-                    break;
-                case "--out":
-                    output = Cli.StringArgument(args, ref i);
-                    break;
-                case "--pieces":
-                    pieces = Cli.IntArgument(args, ref i, 1, 10_000);
-                    break;
-                case "--format" or "--filter":
-                    query.Add((args[i][2..], Cli.StringArgument(args, ref i)));
-                    break;
-                case "--min-severity":
-                    query.Add(("minSeverity", Cli.StringArgument(args, ref i)));
-                    break;
-                case "--group-by":
-                    query.Add(("groupBy", Cli.StringArgument(args, ref i)));
-                    break;
-                default:
-                    throw new UsageException($"export does not know '{args[i]}'");
-            }
-        }
+        var url = CliOptions.Url();
+        var (last, from, to) = CliOptions.Range();
+        var content = new Option<string>("--content") { Description = "what to export", DefaultValueFactory = _ => "findings" };
+        content.AcceptOnlyFromAmong("findings", "summaries");
+        var format = CliOptions.Text("--format", "the record format (default cef)", "FORMAT", "cef", "leef", "ocsf", "json");
+        var filter = CliOptions.Filter();
+        var minSeverity = CliOptions.MinSeverity();
+        var groupBy = CliOptions.GroupBy();
+        var interval = new Option<string>("--interval") { Description = "summaries: one per group and interval", HelpName = "DURATION", DefaultValueFactory = _ => "1h" };
+        var output = CliOptions.Text("--out", "write to this file (written aside, renamed when complete); default standard output", "FILE");
+        var pieces = CliOptions.Number("--pieces", "read the range in about this many requests", 1, 10_000, 50);
+        var command = new Command("export", "a one-off SIEM export of a range from a running `serve` (progress on standard error)")
+            .With(content, format, last, from, to, filter, minSeverity, groupBy, interval, output, pieces, url);
+        var parameters = new List<(Option<string>, string)> { (format, "format"), (filter, "filter"), (minSeverity, "minSeverity"), (groupBy, "groupBy") };
+        command.SetAction((parse, _) => RunAsync(
+            parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(from), parse.GetValue(to), parse.GetValue(last), parse.GetValue(output),
+            parse.GetValue(content)!, parse.GetValue(pieces), parse.GetValue(interval)!, CliOptions.Query(parse, parameters)));
+        return command;
+    }
 
-        if (content is not ("findings" or "summaries"))
-        {
-            throw new UsageException($"--content '{content}' is not one of findings, summaries");
-        }
-
+    private static async Task<int> RunAsync(string url, string? from, string? to, string? last, string? output, string content, int pieces, string interval, List<(string, string)> query)
+    {
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var rangeError))
         {
             throw new UsageException(rangeError!);
@@ -101,7 +66,7 @@ public static class ExportCommand
                 var path = "/api/v1/export/records?" + string.Join('&', piece.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
                 if (await ApiCall.SendAsync(http, "export", () => http.GetAsync(path), progress.Clear) is not { } text)
                 {
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 var trailer = text.LastIndexOf("# records=", StringComparison.Ordinal);
@@ -109,7 +74,7 @@ public static class ExportCommand
                 {
                     progress.Clear();
                     await Console.Error.WriteLineAsync("visibility: export: the server's answer ended early (no trailer); nothing more written");
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 var counts = text[trailer..].Trim().Split(' ');
@@ -134,7 +99,7 @@ public static class ExportCommand
         await Console.Error.WriteLineAsync(
             $"visibility: exported {records:N0} {content} records ({start:u} → {end:u}){(output is null ? "" : $" to {output}")} in {progress.Elapsed.TotalSeconds:0.0} s" +
             (dropped > 0 ? $"; {dropped:N0} left out beyond {Visibility.Query.Export.Streams.ExportRecordSource.MaxPerInterval:N0} per piece (use more --pieces)" : ""));
-        return 0;
+        return ExitCodes.Ok;
     }
 
     /// <summary>The pieces of the range: about <paramref name="count"/> of them; for summaries whole intervals (the last may be short).</summary>

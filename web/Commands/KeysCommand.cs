@@ -1,8 +1,10 @@
+using System.CommandLine;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Visibility.Flows.Store;
 using Visibility.Web.Api;
 using Visibility.Web.Auth;
+using Visibility.Web.Hosting;
 
 namespace Visibility.Web.Commands;
 
@@ -13,63 +15,73 @@ namespace Visibility.Web.Commands;
 /// </summary>
 public static class KeysCommand
 {
-    public const string Usage =
-        "keys create --role viewer|policy-author|exporter|admin --name N [--scope app=payments[,env=prod]]... [--url U]\n" +
-        "                                an API key, printed once (stored hashed); --scope limits it to flows touching the selectors\n" +
-        "          keys list [--url U] | keys revoke ID [--url U]\n" +
-        "                                without --url the configured store is used directly (stop an embedded `serve` first);\n" +
-        "                                with --url the running serve's API, with an admin key in VISIBILITY_API_KEY";
-
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public static async Task<int> RunAsync(string[] args)
+    public static Command Create()
     {
-        if (args.Length == 0 || args[0] is not ("create" or "list" or "revoke"))
-        {
-            throw new UsageException("keys needs create, list or revoke");
-        }
+        var keys = new Command("keys",
+            "API keys, in the configured store directly (stop an embedded `serve` first), or with --url through a running " +
+            $"`serve`'s API with an admin key in {ApiCall.KeyVariable}");
+        keys.Subcommands.Add(CreateKey());
+        keys.Subcommands.Add(List());
+        keys.Subcommands.Add(Revoke());
+        return keys;
+    }
 
-        string? role = null, name = null, url = null, id = null;
-        var scopes = new List<string>();
-        for (var i = 1; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--role":
-                    role = Cli.StringArgument(args, ref i);
-                    break;
-                case "--name":
-                    name = Cli.StringArgument(args, ref i);
-                    break;
-                case "--scope":
-                    scopes.Add(Cli.StringArgument(args, ref i));
-                    break;
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                default:
-                    id = args[0] == "revoke" && id is null && !args[i].StartsWith('-') ? args[i] : throw new UsageException($"keys {args[0]} does not know '{args[i]}'");
-                    break;
-            }
-        }
+    private static Option<string> Url() => new("--url")
+    {
+        Description = $"a running `visibility serve` to ask (with an admin key in {ApiCall.KeyVariable}); without it, the configured store",
+        HelpName = "URL",
+    };
 
-        if (args[0] == "revoke" && id is null)
+    private static Command CreateKey()
+    {
+        var role = CliOptions.Text("--role", "what the key may do: viewer, policy-author, exporter or admin", "ROLE", "viewer", "policy-author", "exporter", "admin");
+        var name = CliOptions.Text("--name", "who or what the key is for", "NAME");
+        var scope = new Option<string[]>("--scope")
         {
-            throw new UsageException("keys revoke needs the key's id (keys list shows them)");
-        }
+            Description = "limit the key to flows touching these selectors, e.g. app=payments,env=prod (repeatable)",
+            HelpName = "SELECTORS",
+        };
+        var url = Url();
+        var command = new Command("create", "an API key, printed once on standard output (stored hashed)").With(role, name, scope, url);
+        command.SetAction((parse, _) => RunAsync("create", parse.GetValue(url), parse.GetValue(role), parse.GetValue(name), parse.GetValue(scope) ?? [], null));
+        return command;
+    }
 
+    private static Command List()
+    {
+        var url = Url();
+        var command = new Command("list", "the API keys (never the keys themselves)").With(url);
+        command.SetAction((parse, _) => RunAsync("list", parse.GetValue(url), null, null, [], null));
+        return command;
+    }
+
+    private static Command Revoke()
+    {
+        var id = new Argument<string>("ID") { Description = "the key's id (keys list shows them)" };
+        var url = Url();
+        var command = new Command("revoke", "revokes an API key at once").With(url);
+        command.Arguments.Add(id);
+        command.SetAction((parse, _) => RunAsync("revoke", parse.GetValue(url), null, null, [], parse.GetValue(id)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string verb, string? url, string? role, string? name, string[] scopes, string? id)
+    {
         var scopeText = string.Join(";", scopes);
-        if (args[0] == "create" && SecurityApi.CheckKeyRequest(name, role, scopeText, out _) is { } problem)
+        if (verb == "create" && SecurityApi.CheckKeyRequest(name, role, scopeText, out _) is { } problem)
         {
-            throw new UsageException($"keys create: {problem}");
+            throw new UsageException(problem);
         }
 
-        return url is null ? await OnStoreAsync(args[0], role, name, scopeText, id) : await OnApiAsync(url, args[0], role, name, scopeText, id);
+        return url is null ? await OnStoreAsync(verb, role, name, scopeText, id) : await OnApiAsync(url, verb, role, name, scopeText, id);
     }
 
     private static async Task<int> OnStoreAsync(string verb, string? role, string? name, string scopeText, string? id)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        ConfigurationCheck.ThrowOnUnknownKeys(builder.Configuration);
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
@@ -86,7 +98,7 @@ public static class KeysCommand
             await Console.Error.WriteLineAsync(
                 $"visibility: cannot open the store ({ex.Message}). An embedded store is open in one process at a time: " +
                 "with `serve` running, use its API: VISIBILITY_API_KEY=<admin key> visibility keys ... --url http://127.0.0.1:5080");
-            return 1;
+            return ExitCodes.Error;
         }
 
         var keys = host.Services.GetRequiredService<ApiKeyStore>();
@@ -99,21 +111,21 @@ public static class KeysCommand
                 var created = await keys.CreateAsync(name!, role!, scope!, who, CancellationToken.None);
                 await audit.RecordAsync(who, "", "keys.create", $"key:{created.Info.Id} role={created.Info.Role} scope={created.Info.Scope}", "201", "visibility keys create", "", CancellationToken.None);
                 Print(created);
-                return 0;
+                return ExitCodes.Ok;
             case "list":
                 Console.WriteLine(JsonSerializer.Serialize(await keys.ListAsync(CancellationToken.None), Json));
-                return 0;
+                return ExitCodes.Ok;
             default:
                 var revoked = await keys.RevokeAsync(id!, CancellationToken.None);
                 await audit.RecordAsync(who, "", "keys.revoke", "id=" + id, revoked ? "204" : "404", "visibility keys revoke", "", CancellationToken.None);
                 if (!revoked)
                 {
                     await Console.Error.WriteLineAsync($"visibility: no API key '{id}'");
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 await Console.Error.WriteLineAsync($"revoked {id}");
-                return 0;
+                return ExitCodes.Ok;
         }
     }
 
@@ -126,29 +138,29 @@ public static class KeysCommand
                 var body = await ApiCall.SendAsync(http, "keys create", () => http.PostAsJsonAsync("/api/v1/keys", new { name, role, scope = scopeText }), expected: System.Net.HttpStatusCode.Created);
                 if (body is null)
                 {
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 Print(JsonSerializer.Deserialize<CreatedApiKey>(body)!);
-                return 0;
+                return ExitCodes.Ok;
             case "list":
                 var list = await ApiCall.SendAsync(http, "keys list", () => http.GetAsync("/api/v1/keys"));
                 if (list is null)
                 {
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 Console.WriteLine(JsonSerializer.Serialize(JsonSerializer.Deserialize<JsonElement>(list), Json));
-                return 0;
+                return ExitCodes.Ok;
             default:
                 var done = await ApiCall.SendAsync(http, "keys revoke", () => http.DeleteAsync($"/api/v1/keys/{Uri.EscapeDataString(id!)}"), expected: System.Net.HttpStatusCode.NoContent);
                 if (done is null)
                 {
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 await Console.Error.WriteLineAsync($"revoked {id}");
-                return 0;
+                return ExitCodes.Ok;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
@@ -12,74 +13,93 @@ namespace Visibility.Web.Commands;
 /// </summary>
 public static class PolicyCommand
 {
-    public const string Usage =
-        "policy draft [range] [--filter F] [--group-by app,env] [--include-flagged] [--name N] [--format json|networkpolicy|nftables] [--out FILE]\n" +
-        "                                allow rules drafted from the range's traffic (a JSON ruleset, or rendered)\n" +
-        "          policy render --ruleset FILE --format networkpolicy|nftables [--out FILE]\n" +
-        "                                a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset\n" +
-        "          policy simulate --ruleset FILE [range] [--filter F] [--json] [--fail-on-blocked]\n" +
-        "                                what the ruleset would allow and block in the range (exit 4 with --fail-on-blocked)\n" +
-        "          policy diff BEFORE.json AFTER.json [--json]\n" +
-        "                                rules added, removed and changed (exit 3 when they differ)";
-
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static async Task<int> RunAsync(string[] args)
+    public static Command Create()
     {
-        if (args.Length == 0)
-        {
-            throw new UsageException("policy needs draft, simulate, render or diff");
-        }
-
-        return args[0] switch
-        {
-            "draft" => await DraftAsync(args[1..]),
-            "simulate" => await SimulateAsync(args[1..]),
-            "render" => await RenderAsync(args[1..]),
-            "diff" => await DiffAsync(args[1..]),
-            _ => throw new UsageException($"policy does not know '{args[0]}' (draft, simulate, render or diff)"),
-        };
+        var policy = new Command("policy", "allow rules: drafted from traffic, rendered, simulated against history, compared");
+        policy.Subcommands.Add(Draft());
+        policy.Subcommands.Add(Render());
+        policy.Subcommands.Add(Simulate());
+        policy.Subcommands.Add(Diff());
+        return policy;
     }
 
-    private static async Task<int> DraftAsync(string[] args)
-    {
-        var url = ApiCall.DefaultUrl;
-        string? output = null;
-        var format = "json";
-        var query = new List<(string, string)>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                case "--out":
-                    output = Cli.StringArgument(args, ref i);
-                    break;
-                case "--last" or "--from" or "--to" or "--filter" or "--name":
-                    query.Add((args[i][2..], Cli.StringArgument(args, ref i)));
-                    break;
-                case "--group-by":
-                    query.Add(("groupBy", Cli.StringArgument(args, ref i)));
-                    break;
-                case "--include-flagged":
-                    query.Add(("includeFlagged", "true"));
-                    break;
-                case "--format":
-                    format = Cli.StringArgument(args, ref i);
-                    query.Add(("format", format));
-                    break;
-                default:
-                    throw new UsageException($"policy draft does not know '{args[i]}'");
-            }
-        }
+    private static Option<string> RulesetOption() => new("--ruleset") { Description = "a JSON ruleset file (from policy draft)", HelpName = "FILE", Required = true };
 
+    private static Command Draft()
+    {
+        var url = CliOptions.Url();
+        var (last, from, to) = CliOptions.Range();
+        var filter = CliOptions.Filter();
+        var groupBy = CliOptions.GroupBy();
+        var name = CliOptions.Text("--name", "the ruleset's name", "NAME");
+        var includeFlagged = CliOptions.Flag("--include-flagged", "also allow flows with findings (left out by default)");
+        var format = CliOptions.Text("--format", "json (a ruleset, the default), networkpolicy (Kubernetes YAML) or nftables", "FORMAT", "json", "networkpolicy", "nftables");
+        var output = CliOptions.Text("--out", "write to this file instead of standard output", "FILE");
+        var command = new Command("draft", "allow rules drafted from the range's traffic, from a running `serve`")
+            .With(last, from, to, filter, groupBy, includeFlagged, name, format, output, url);
+        var parameters = new List<(Option<string>, string)> { (last, "last"), (from, "from"), (to, "to"), (filter, "filter"), (name, "name"), (groupBy, "groupBy"), (format, "format") };
+        command.SetAction((parse, _) =>
+        {
+            var query = CliOptions.Query(parse, parameters);
+            if (parse.GetValue(includeFlagged))
+            {
+                query.Add(("includeFlagged", "true"));
+            }
+
+            return DraftAsync(parse.GetValue(url) ?? ApiCall.DefaultUrl, query, parse.GetValue(format) ?? "json", parse.GetValue(output));
+        });
+        return command;
+    }
+
+    private static Command Simulate()
+    {
+        var url = CliOptions.Url();
+        var ruleset = RulesetOption();
+        var (last, from, to) = CliOptions.Range();
+        var filter = CliOptions.Filter();
+        var json = CliOptions.Flag("--json", "the API's JSON instead of a summary");
+        var failOnBlocked = CliOptions.Flag("--fail-on-blocked", $"exit {ExitCodes.Blocked} when the ruleset would block some flow");
+        var command = new Command("simulate", "what the ruleset would allow and block in the range, from a running `serve`")
+            .With(ruleset, last, from, to, filter, json, failOnBlocked, url);
+        command.SetAction((parse, _) => SimulateAsync(
+            parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(ruleset)!, parse.GetValue(from), parse.GetValue(to), parse.GetValue(last),
+            parse.GetValue(filter), parse.GetValue(json), parse.GetValue(failOnBlocked)));
+        return command;
+    }
+
+    private static Command Render()
+    {
+        var url = CliOptions.Url();
+        var ruleset = RulesetOption();
+        var format = CliOptions.Text("--format", "networkpolicy (Kubernetes YAML) or nftables", "FORMAT", "networkpolicy", "nftables");
+        var output = CliOptions.Text("--out", "write to this file instead of standard output", "FILE");
+        var command = new Command("render", "a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset, through a running `serve`")
+            .With(ruleset, format, output, url);
+        command.SetAction((parse, _) => RenderAsync(parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(ruleset)!, parse.GetValue(format), parse.GetValue(output)));
+        return command;
+    }
+
+    private static Command Diff()
+    {
+        var before = new Argument<string>("BEFORE") { Description = "the earlier ruleset file" };
+        var after = new Argument<string>("AFTER") { Description = "the later ruleset file" };
+        var json = CliOptions.Flag("--json", "the difference as JSON");
+        var command = new Command("diff", $"rules added, removed and changed between two ruleset files, locally (exit {ExitCodes.Differs} when they differ)").With(json);
+        command.Arguments.Add(before);
+        command.Arguments.Add(after);
+        command.SetAction((parse, _) => DiffAsync(parse.GetValue(before)!, parse.GetValue(after)!, parse.GetValue(json)));
+        return command;
+    }
+
+    private static async Task<int> DraftAsync(string url, List<(string, string)> query, string format, string? output)
+    {
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
         var path = "/api/v1/policy/draft?" + string.Join('&', query.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
         if (await ApiCall.SendAsync(http, "policy draft", () => http.GetAsync(path)) is not { } body)
         {
-            return 1;
+            return ExitCodes.Error;
         }
 
         if (format != "json")
@@ -101,53 +121,16 @@ public static class PolicyCommand
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"visibility: {root.GetProperty("ruleset").GetProperty("rules").GetArrayLength()} rules from {root.GetProperty("flowsCovered").GetInt64():N0} flows; " +
             $"{root.GetProperty("flaggedFlowsExcluded").GetInt64():N0} flagged flows left out{(root.GetProperty("truncated").GetBoolean() ? "; the traffic was truncated (narrow the range or scope)" : "")}{(output is null ? "" : $"; written to {output}")}"));
-        return 0;
+        return ExitCodes.Ok;
     }
 
-    private static async Task<int> SimulateAsync(string[] args)
+    private static async Task<int> SimulateAsync(string url, string rulesetFile, string? from, string? to, string? last, string? filter, bool json, bool failOnBlocked)
     {
-        var url = ApiCall.DefaultUrl;
-        string? rulesetFile = null, from = null, to = null, last = null, filter = null;
-        var json = false;
-        var failOnBlocked = false;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                case "--ruleset":
-                    rulesetFile = Cli.StringArgument(args, ref i);
-                    break;
-                case "--from":
-                    from = Cli.StringArgument(args, ref i);
-                    break;
-                case "--to":
-                    to = Cli.StringArgument(args, ref i);
-                    break;
-                case "--last":
-                    last = Cli.StringArgument(args, ref i);
-                    break;
-                case "--filter":
-                    filter = Cli.StringArgument(args, ref i);
-                    break;
-                case "--json":
-                    json = true;
-                    break;
-                case "--fail-on-blocked":
-                    failOnBlocked = true;
-                    break;
-                default:
-                    throw new UsageException($"policy simulate does not know '{args[i]}'");
-            }
-        }
-
-        var ruleset = ReadRuleset(rulesetFile ?? throw new UsageException("policy simulate needs --ruleset FILE"));
+        var ruleset = ReadRuleset(rulesetFile);
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
         if (await ApiCall.SendAsync(http, "policy simulate", () => http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset, from, to, last, filter })) is not { } body)
         {
-            return 1;
+            return ExitCodes.Error;
         }
 
         var root = JsonDocument.Parse(body).RootElement;
@@ -174,38 +157,15 @@ public static class PolicyCommand
             Console.Out.Write(text.ToString());
         }
 
-        return failOnBlocked && root.GetProperty("blockedFlows").GetInt64() > 0 ? 4 : 0;
+        return failOnBlocked && root.GetProperty("blockedFlows").GetInt64() > 0 ? ExitCodes.Blocked : ExitCodes.Ok;
     }
 
-    private static async Task<int> RenderAsync(string[] args)
+    private static async Task<int> RenderAsync(string url, string rulesetFile, string? format, string? output)
     {
-        var url = ApiCall.DefaultUrl;
-        string? rulesetFile = null, format = null, output = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                case "--ruleset":
-                    rulesetFile = Cli.StringArgument(args, ref i);
-                    break;
-                case "--format":
-                    format = Cli.StringArgument(args, ref i);
-                    break;
-                case "--out":
-                    output = Cli.StringArgument(args, ref i);
-                    break;
-                default:
-                    throw new UsageException($"policy render does not know '{args[i]}'");
-            }
-        }
-
-        var ruleset = ReadRuleset(rulesetFile ?? throw new UsageException("policy render needs --ruleset FILE"));
+        var ruleset = ReadRuleset(rulesetFile);
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
         var body = await ApiCall.SendAsync(http, "policy render", () => http.PostAsJsonAsync($"/api/v1/policy/render?format={Uri.EscapeDataString(format ?? "")}", ruleset));
-        return body is null ? 1 : await WriteAsync(body, output);
+        return body is null ? ExitCodes.Error : await WriteAsync(body, output);
     }
 
     private static async Task<int> WriteAsync(string text, string? output)
@@ -220,27 +180,22 @@ public static class PolicyCommand
             await Console.Error.WriteLineAsync($"visibility: written to {output}");
         }
 
-        return 0;
+        return ExitCodes.Ok;
     }
 
-    private static async Task<int> DiffAsync(string[] args)
+    private static async Task<int> DiffAsync(string beforeFile, string afterFile, bool asJson)
     {
-        var files = args.Where(a => a != "--json").ToList();
-        if (files.Count != 2 || files.Any(f => f.StartsWith("--", StringComparison.Ordinal)))
-        {
-            throw new UsageException("policy diff needs two ruleset files: policy diff BEFORE.json AFTER.json [--json]");
-        }
-
+        string[] files = [beforeFile, afterFile];
         var (before, after) = (ReadRuleset(files[0]), ReadRuleset(files[1]));
         var problems = PolicyValidation.Problems(before).Select(p => $"{files[0]}: {p}").Concat(PolicyValidation.Problems(after).Select(p => $"{files[1]}: {p}")).ToList();
         if (problems.Count > 0)
         {
             await Console.Error.WriteLineAsync("visibility: " + string.Join("; ", problems));
-            return 1;
+            return ExitCodes.Error;
         }
 
         var diff = PolicyDiff.Compare(before, after);
-        if (args.Contains("--json"))
+        if (asJson)
         {
             Console.Out.Write(JsonSerializer.Serialize(diff, Indented) + "\n");
         }
@@ -267,7 +222,7 @@ public static class PolicyCommand
             Console.Out.Write(text.ToString());
         }
 
-        return diff.Same ? 0 : 3;
+        return diff.Same ? ExitCodes.Ok : ExitCodes.Differs;
     }
 
     private static PolicyRuleset ReadRuleset(string file)

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -14,43 +15,55 @@ public static class QueryCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static async Task<int> RunAsync(string verb, string[] args)
+    public static Command Create(string verb)
     {
-        var url = Environment.GetEnvironmentVariable("VISIBILITY_URL") ?? "http://127.0.0.1:5080";
-        var query = new List<(string, string)>();
-        var output = "table";
-        var all = false;
-        for (var i = 0; i < args.Length; i++)
+        var url = CliOptions.Url();
+        var (last, from, to) = CliOptions.Range();
+        var parameters = new List<(Option<string> Option, string Name)>
         {
-            switch (args[i])
-            {
-                case "--url":
-                    url = Cli.StringArgument(args, ref i);
-                    break;
-                case "--last" or "--from" or "--to" or "--filter" or "--limit":
-                    query.Add((args[i][2..], Cli.StringArgument(args, ref i)));
-                    break;
-                case "--group-by" when verb == "graph":
-                    query.Add(("groupBy", Cli.StringArgument(args, ref i)));
-                    break;
-                case "--min-severity" when verb == "findings":
-                    query.Add(("minSeverity", Cli.StringArgument(args, ref i)));
-                    break;
-                case "--all" when verb == "flows":
-                    all = true;
-                    break;
-                case "--json":
-                    output = "json";
-                    break;
-                case "--csv" when verb == "flows":
-                    output = "csv";
-                    query.Add(("format", "csv"));
-                    break;
-                default:
-                    throw new UsageException($"{verb} does not know '{args[i]}'");
-            }
+            (last, "last"), (from, "from"), (to, "to"), (CliOptions.Filter(), "filter"),
+            (CliOptions.Text("--limit", verb == "flows" ? "flows per page" : $"the most {(verb == "graph" ? "edges" : "findings")} shown", "N"), "limit"),
+        };
+        if (verb == "graph")
+        {
+            parameters.Add((CliOptions.GroupBy(), "groupBy"));
+        }
+        else if (verb == "findings")
+        {
+            parameters.Add((CliOptions.MinSeverity(), "minSeverity"));
         }
 
+        var json = CliOptions.Flag("--json", "the API's JSON instead of a table");
+        var all = verb == "flows" ? CliOptions.Flag("--all", "every page, not just the first") : null;
+        var csv = verb == "flows" ? CliOptions.Flag("--csv", "CSV instead of a table") : null;
+        var command = new Command(verb, verb switch
+        {
+            "graph" => "the dependency graph, from a running `serve`",
+            "findings" => "cross-environment flows, unknown and internet sources reaching protected environments, new edges",
+            _ => "raw flows, newest first",
+        });
+        command.With([.. parameters.Select(p => p.Option), json, url]);
+        if (all is not null && csv is not null)
+        {
+            command.With(all, csv);
+        }
+
+        command.SetAction((parse, _) =>
+        {
+            var query = CliOptions.Query(parse, parameters);
+            var output = csv is not null && parse.GetValue(csv) ? "csv" : parse.GetValue(json) ? "json" : "table";
+            if (output == "csv")
+            {
+                query.Add(("format", "csv"));
+            }
+
+            return RunAsync(verb, parse.GetValue(url) ?? ApiCall.DefaultUrl, query, output, all is not null && parse.GetValue(all));
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string verb, string url, List<(string, string)> query, string output, bool all)
+    {
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(5));
         string? cursor = null;
         var first = true;
@@ -71,7 +84,7 @@ public static class QueryCommand
             catch (HttpRequestException ex)
             {
                 await Console.Error.WriteLineAsync($"visibility: cannot reach {http.BaseAddress} ({ex.Message}); is `visibility serve` running there? (--url or VISIBILITY_URL)");
-                return 1;
+                return ExitCodes.Error;
             }
 
             using (response)
@@ -80,7 +93,7 @@ public static class QueryCommand
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
                     await Console.Error.WriteLineAsync($"visibility: {verb}: {(int)response.StatusCode} {ProblemText(body)}{ApiCall.Hint(response.StatusCode)}");
-                    return 1;
+                    return ExitCodes.Error;
                 }
 
                 cursor = output == "csv"
@@ -103,7 +116,7 @@ public static class QueryCommand
             await Console.Error.WriteLineAsync("visibility: more flows: --all reads every page");
         }
 
-        return 0;
+        return ExitCodes.Ok;
     }
 
     internal static string ProblemText(string body)

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Text.Json;
+using Visibility.Web.Hosting;
 using Visibility.Flows.Store;
 
 namespace Visibility.Web.Commands;
@@ -12,15 +14,20 @@ public static class VerifyStoreCommand
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public static async Task<int> RunAsync(string[] args)
+    public static Command Create()
     {
-        var asJson = false;
-        foreach (var arg in args)
-        {
-            asJson = arg == "--json" ? true : throw new UsageException($"verify-store does not know '{arg}'");
-        }
+        var json = CliOptions.Flag("--json", "the report as JSON");
+        var command = new Command("verify-store",
+            $"per Kafka partition: rows, duplicates and rows beyond the recorded progress, from the configured store (exit {ExitCodes.Differs} unless every record is stored exactly once)")
+            .With(json);
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(json)));
+        return command;
+    }
 
+    private static async Task<int> RunAsync(bool asJson)
+    {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        ConfigurationCheck.ThrowOnUnknownKeys(builder.Configuration);
         // Standard output carries the report alone; warnings and errors go to standard error.
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
@@ -59,6 +66,6 @@ public static class VerifyStoreCommand
             }
         }
 
-        return result.ExactlyOnce ? 0 : 3;
+        return result.ExactlyOnce ? ExitCodes.Ok : ExitCodes.Differs;
     }
 }

@@ -1,6 +1,8 @@
+using System.CommandLine;
 using Visibility.Flows;
 using Visibility.Flows.Store;
 using Visibility.Ingest;
+using Visibility.Ingest.Kafka;
 using Visibility.Query;
 using Visibility.Query.Export;
 using Visibility.Query.Policy;
@@ -18,35 +20,42 @@ namespace Visibility.Web.Hosting;
 /// </summary>
 public static class ServeCommand
 {
-    public static async Task<int> RunAsync(string[] args, bool ingestOnly)
+    public static Command CreateServe()
     {
-        var demo = ParseArguments(args, ingestOnly);
+        var demo = CliOptions.Flag("--demo", "also run the demo estate and traffic (with the embedded Kafka broker unless a cluster is configured)");
+        var command = new Command("serve", "API, map UI and ingest workers in one process (the default command)").With(demo);
+        command.SetAction((parse, _) => RunAsync(ingestOnly: false, parse.GetValue(demo)));
+        return command;
+    }
+
+    public static Command CreateIngest()
+    {
+        var command = new Command("ingest",
+            "ingest workers only, with health and metrics over HTTP (run several to scale out: they share one consumer group)");
+        command.SetAction((_, _) => RunAsync(ingestOnly: true, demo: false));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(bool ingestOnly, bool demo)
+    {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
         var configuration = builder.Configuration;
+        ConfigurationCheck.ThrowOnUnknownKeys(configuration);
         var listen = ListenUrls.Resolve(configuration);
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         var loopbackOnly = ListenGuard.IsLoopbackOnly(listen, out var urlError);
         if (!ingestOnly && (urlError ?? VisibilityAuth.Check(auth, loopbackOnly)) is { } refusal)
         {
             await Console.Error.WriteLineAsync($"visibility: {refusal}{(urlError is null ? $" (listen URLs {string.Join(';', listen.Urls)}, from {listen.Source})" : "")}");
-            return 1;
+            return ExitCodes.Error;
         }
 
+        var embeddedBroker = EmbeddedBroker(configuration, ingestOnly ? "ingest" : "serve", demo);
         listen.Apply(builder.WebHost);
         builder.Services.PostConfigure<HttpOptions>(http => http.Urls = string.Join(';', listen.Urls));
         builder.Logging.AddUtcConsoleTimestamps();
-
-        // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
-        var services = builder.Services;
-        services.AddVisibilityTracing(configuration);
-        services.AddFlowModel(configuration);
-        services.AddFlowStore(configuration);
-        if (!IngestServices.HasKafkaCluster(configuration))
-        {
-            services.AddDevBroker();
-        }
-
-        services.AddIngest(configuration);
+        builder.Services.AddVisibilityTracing(configuration);
+        builder.Services.AddVisibilityServices(configuration, auth, ingestOnly, demo, embeddedBroker);
         if (ingestOnly)
         {
             var worker = builder.Build();
@@ -54,21 +63,8 @@ public static class ServeCommand
             worker.MapHealth();
             worker.MapMetrics();
             await worker.RunAsync();
-            return 0;
+            return ExitCodes.Ok;
         }
-
-        if (demo)
-        {
-            services.AddDemoTraffic();
-        }
-
-        services.AddQuery(configuration);
-        services.AddPolicy(configuration);
-        IngestExportLink.AddIngestExportLink(services);
-        services.AddExport(configuration);
-        services.AddVisibilityApi();
-        services.AddVisibilityAuth(auth);
-        services.AddVisibilityLimits(configuration);
 
         var app = builder.Build();
         await app.Services.OpenStoreAsync(CancellationToken.None);
@@ -104,20 +100,71 @@ public static class ServeCommand
         api.MapSecurityApi();
 
         await app.RunAsync();
-        return 0;
+        return ExitCodes.Ok;
     }
 
-    /// <summary>Whether <c>--demo</c> was given (serve only); anything else is a usage error.</summary>
-    private static bool ParseArguments(string[] args, bool ingestOnly)
+    /// <summary>
+    /// The program's services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export)
+    /// and stop in reverse. <see cref="ConfigurationCheck"/> calls this on a scratch collection to learn every
+    /// options type the program binds, so register each option section here.
+    /// </summary>
+    public static IServiceCollection AddVisibilityServices(this IServiceCollection services, IConfiguration configuration, AuthOptions auth, bool ingestOnly, bool demo, bool embeddedBroker)
     {
-        foreach (var arg in args)
+        services.AddFlowModel(configuration);
+        services.AddFlowStore(configuration);
+        if (embeddedBroker)
         {
-            if (arg != "--demo" || ingestOnly)
-            {
-                throw new UsageException($"{(ingestOnly ? "ingest" : "serve")} does not know '{arg}'");
-            }
+            services.AddDevBroker();
         }
 
-        return args.Length > 0;
+        services.AddIngest(configuration);
+        if (ingestOnly)
+        {
+            return services;
+        }
+
+        if (demo)
+        {
+            services.AddDemoTraffic();
+        }
+
+        services.AddQuery(configuration);
+        services.AddPolicy(configuration);
+        IngestExportLink.AddIngestExportLink(services);
+        services.AddExport(configuration);
+        services.AddVisibilityApi();
+        // Read before the host is built (the refusal above); bound too, so the section is known like every other.
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section);
+        services.AddVisibilityAuth(auth);
+        services.AddVisibilityLimits(configuration);
+        return services;
+    }
+
+    /// <summary>
+    /// Whether to start the development broker in this process: only when asked (<c>Visibility:Kafka:Embedded=true</c>
+    /// or <c>serve --demo</c>) and no cluster is configured. Neither: a <see cref="SettingsException"/> naming both settings.
+    /// </summary>
+    private static bool EmbeddedBroker(ConfigurationManager configuration, string verb, bool demo)
+    {
+        if (IngestServices.HasKafkaCluster(configuration))
+        {
+            return false;
+        }
+
+        var text = configuration[$"{KafkaOptions.Section}:Embedded"];
+        if (!string.IsNullOrWhiteSpace(text) && !bool.TryParse(text, out _))
+        {
+            throw new SettingsException($"Visibility:Kafka:Embedded is '{text}': true or false");
+        }
+
+        if (demo || (bool.TryParse(text, out var embedded) && embedded))
+        {
+            return true;
+        }
+
+        throw new SettingsException(
+            $"{verb} needs a Kafka cluster: set Visibility__Kafka__BootstrapServers=host:9092[,host:9092] (Visibility:Kafka:BootstrapServers), " +
+            "or Visibility__Kafka__Embedded=true for the development broker inside this process " +
+            "(it keeps 5 MiB per partition and drops older records: demos and tests only; `make demo` and `serve --demo` use it)");
     }
 }

@@ -36,6 +36,11 @@ public sealed class DevBroker : IAsyncDisposable
         acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
+    /// <summary>What the broker keeps and drops, for start logs and readiness detail (librdkafka's fixed mock retention).</summary>
+    public const string RetentionNote =
+        "It keeps at most 5 MiB (or 100,000 batches) per partition and drops older records without telling consumers: " +
+        "for development and tests only; keep consumers running while producing.";
+
     /// <summary>The fixed bootstrap address (the forwarder).</summary>
     public string BootstrapServers { get; }
 

@@ -5,8 +5,9 @@ using Microsoft.Extensions.Options;
 namespace Visibility.Ingest.Kafka;
 
 /// <summary>
-/// Starts the development broker in this process (registered when no cluster is configured), with the flows and
-/// dead-letter topics, and publishes the bootstrap address.
+/// Starts the development broker in this process (registered with <c>Visibility:Kafka:Embedded=true</c> or
+/// <c>serve --demo</c> when no cluster is configured), with the flows and dead-letter topics, and publishes the
+/// bootstrap address. The start log says what it keeps and drops.
 /// </summary>
 public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoint endpoint, ILogger<DevBrokerService> logger) : IHostedService, IAsyncDisposable
 {
@@ -23,6 +24,9 @@ public sealed class DevBrokerService(IOptions<KafkaOptions> options, KafkaEndpoi
 
         broker.CreateTopic(kafka.DeadLetterTopic, 1);
         endpoint.Set(broker.BootstrapServers);
+        logger.LogWarning(
+            "Embedded development Kafka broker (Visibility:Kafka:Embedded) on {Bootstrap}, {Partitions} partition(s) per topic. {Retention}",
+            broker.BootstrapServers, kafka.DevBrokerPartitions, DevBroker.RetentionNote);
         return Task.CompletedTask;
     }
 

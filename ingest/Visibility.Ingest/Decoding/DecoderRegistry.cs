@@ -5,6 +5,8 @@ namespace Visibility.Ingest.Decoding;
 /// <summary>What the decoders take from configuration.</summary>
 public sealed class DecoderSettings
 {
+    public const string Section = "Visibility:Decoding";
+
     /// <summary>
     /// The AWS VPC flow log format: field names in order (<c>srcaddr</c> or <c>${srcaddr}</c>); empty for the
     /// default version 2 format. A header line in the stream replaces it.

@@ -7,8 +7,17 @@ public sealed class KafkaOptions
 {
     public const string Section = "Visibility:Kafka";
 
-    /// <summary>The cluster's bootstrap servers. Empty: start the development broker in this process.</summary>
+    /// <summary>
+    /// The cluster's bootstrap servers. Empty: only with <see cref="Embedded"/> (or <c>serve --demo</c>), which start
+    /// the development broker in this process; otherwise <c>serve</c> and <c>ingest</c> refuse to start.
+    /// </summary>
     public string BootstrapServers { get; set; } = "";
+
+    /// <summary>
+    /// Start the development broker (librdkafka's mock cluster) in this process when <see cref="BootstrapServers"/> is
+    /// empty. It keeps 5 MiB per partition and drops older records: for demos and tests, never production.
+    /// </summary>
+    public bool Embedded { get; set; }
 
     [Required]
     public string Topic { get; set; } = "flows";
@@ -37,7 +46,7 @@ public sealed class KafkaOptions
     [Required]
     public string DeadLetterTopic { get; set; } = "flows-dlq";
 
-    /// <summary>The development broker's bootstrap port (when <see cref="BootstrapServers"/> is empty).</summary>
+    /// <summary>The development broker's bootstrap port (with <see cref="Embedded"/>).</summary>
     [Range(0, 65535)]
     public int DevBrokerPort { get; set; } = 9092;
 
