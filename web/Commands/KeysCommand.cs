@@ -83,7 +83,7 @@ public static class KeysCommand
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
         ConfigurationCheck.ThrowOnUnknownKeys(builder.Configuration);
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).AddUtcConsoleTimestamps();
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
         builder.Services.AddFlowStore(builder.Configuration);
         builder.Services.AddSingleton<ApiKeyStore>();

@@ -30,7 +30,7 @@ public static class VerifyStoreCommand
         ConfigurationCheck.ThrowOnUnknownKeys(builder.Configuration);
         // Standard output carries the report alone; warnings and errors go to standard error.
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).AddUtcConsoleTimestamps();
         builder.Logging.AddFilter((_, level) => level >= LogLevel.Warning);
         builder.Services.AddFlowStore(builder.Configuration);
         using var host = builder.Build();
