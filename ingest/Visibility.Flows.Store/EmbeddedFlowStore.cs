@@ -64,7 +64,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
     {
         var (sql, format) = StoreSql.InsertFlows(Database, encoding);
         EnsureFreeSpace();
-        return WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken));
+        return StoreTelemetry.TimeInsertAsync("embedded", () => WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken)));
     }
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
@@ -80,7 +80,10 @@ public sealed class EmbeddedFlowStore : IFlowStore
     }
 
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
-        => (reader ?? throw NotInitialized()).QueryAsync(sql, format, read, parameters, cancellationToken);
+    {
+        var connection = reader ?? throw NotInitialized();
+        return StoreTelemetry.TimeQueryAsync("embedded", () => connection.QueryAsync(sql, format, read, parameters, cancellationToken));
+    }
 
     public async Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         await (control ?? throw NotInitialized()).InsertAsync(insertSql, format, data, cancellationToken);

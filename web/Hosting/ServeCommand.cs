@@ -32,7 +32,9 @@ public static class ServeCommand
             return 1;
         }
 
-        builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // ingest answers only probes and scrapes: it listens on the management listener alone.
+        var managementUrls = ManagementEndpoint.Urls(configuration);
+        builder.WebHost.UseUrls(ingestOnly ? managementUrls : urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
         // Services. Hosted ones start in the order added (store, broker, inventory, ingest, demo, export) and stop in reverse.
         var services = builder.Services;
@@ -44,12 +46,13 @@ public static class ServeCommand
         }
 
         services.AddIngest(configuration);
+        services.AddManagement();
         if (ingestOnly)
         {
             var worker = builder.Build();
+            TelemetryServices.StartInstruments(worker.Services);
             await worker.Services.OpenStoreAsync(CancellationToken.None);
-            worker.MapHealth();
-            worker.MapMetrics();
+            worker.MapManagementEndpoints();
             await worker.RunAsync();
             return 0;
         }
@@ -68,6 +71,7 @@ public static class ServeCommand
         services.AddVisibilityLimits(configuration);
 
         var app = builder.Build();
+        TelemetryServices.StartInstruments(app.Services);
         await app.Services.OpenStoreAsync(CancellationToken.None);
         await AuthBootstrap.RunAsync(app.Services, auth, demo, FirstUrl(urls), Console.Out, CancellationToken.None);
 
@@ -86,8 +90,7 @@ public static class ServeCommand
 
         // Endpoints. Readiness and OpenAPI for any role (the fallback policy); metrics name every sink of every scope, so admins only.
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapHealth();
-        app.MapMetrics().RequireAuthorization(AccessPolicies.Admin);
+        app.MapHealthAndMetrics();
 
         // Everything under /api/v1 needs at least a viewer; each group narrows its writes further.
         var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
@@ -98,7 +101,26 @@ public static class ServeCommand
         api.MapPolicyApi();
         api.MapSecurityApi();
 
-        await app.RunAsync();
+        // Probes and scrapes without a key, on their own listener (the API's keys, revoked or not, play no part),
+        // once the API listens: ready then means the API answers. It stops after the API, so probes see the drain.
+        await using (app)
+        {
+            await app.StartAsync();
+            var (management, managementError) = await ManagementEndpoint.StartListenerAsync(app.Services, managementUrls);
+            if (management is null)
+            {
+                await Console.Error.WriteLineAsync($"visibility: {managementError}");
+                await app.StopAsync();
+                return 1;
+            }
+
+            await using (management)
+            {
+                await app.WaitForShutdownAsync();
+                await management.StopAsync();
+            }
+        }
+
         return 0;
     }
 

@@ -116,12 +116,12 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", [rowBinary], cancellationToken);
+        StoreTelemetry.TimeInsertAsync("server", () => InsertAsync(StoreSql.InsertFlows(Database), "RowBinary", [rowBinary], cancellationToken));
 
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
     {
         var (sql, format) = StoreSql.InsertFlows(Database, encoding);
-        return InsertAsync(sql, format, chunks, cancellationToken);
+        return StoreTelemetry.TimeInsertAsync("server", () => InsertAsync(sql, format, chunks, cancellationToken));
     }
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
@@ -134,7 +134,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             cancellationToken);
 
     public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
-        RunAsync(sql, format, parameters, read, cancellationToken);
+        StoreTelemetry.TimeQueryAsync("server", () => RunAsync(sql, format, parameters, read, cancellationToken));
 
     public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         InsertAsync(insertSql, format, data, cancellationToken);
