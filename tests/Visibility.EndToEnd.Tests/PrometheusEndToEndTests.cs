@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Confluent.Kafka;
 using Visibility.Ingest.Demo;
@@ -25,6 +26,14 @@ public sealed class PrometheusEndToEndTests(ITestOutputHelper log) : IDisposable
         await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "store"), environment: new Dictionary<string, string>
         {
             ["Visibility__Auth__Disabled"] = "false",
+
+            // A sink, so that the export series are there too.
+            ["Visibility__Export__Sinks__e2e__Type"] = "file",
+            ["Visibility__Export__Sinks__e2e__Path"] = "e2e.jsonl",
+            ["Visibility__Export__Sinks__e2e__Content"] = "summaries",
+            ["Visibility__Export__Sinks__e2e__Format"] = "json",
+            ["Visibility__Export__Sinks__e2e__Interval"] = "1s",
+            ["Visibility__Export__Sinks__e2e__Delay"] = "1s",
         });
         var key = await service.WaitForPrintedKeyAsync(TimeSpan.FromSeconds(90));
         await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
@@ -48,18 +57,30 @@ public sealed class PrometheusEndToEndTests(ITestOutputHelper log) : IDisposable
 
         await using var prometheus = await PrometheusServer.StartAsync(data.Path, service.ManagementPort, log);
 
-        // An ingest run: records arrive over several scrapes; an API request gives the HTTP histogram an API route.
+        // An ingest run: records arrive over several scrapes (one malformed); API requests give the HTTP histogram
+        // API routes, and a policy draft and simulation the policy series.
+        using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
         var produced = Task.Run(() => Produce(service.Bootstrap));
         Assert.Equal(HttpStatusCode.OK, (await service.Http.GetAsync("/api/v1/graph?last=15m")).StatusCode);
         await produced;
         await service.WaitAsync(
             async () => IngestRig.Metric(await service.Management.GetStringAsync("/metrics"), "visibility_ingest_stored_total"),
             stored => stored >= Records, TimeSpan.FromSeconds(90), $"{Records} records stored");
+        var draft = await service.Http.GetFromJsonAsync<JsonElement>("/api/v1/policy/draft?last=15m");
+        using (var simulated = await service.Http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset = draft.GetProperty("ruleset"), last = "15m" }))
+        {
+            Assert.True(simulated.IsSuccessStatusCode, await simulated.Content.ReadAsStringAsync());
+        }
 
         // What Prometheus scraped: the target up, the ingest counters at the end of the run, lag per partition,
         // the HTTP request duration histogram by route and status, the runtime's memory.
         await prometheus.WaitForAsync("up{job=\"visibility\"}", r => r.Count == 1 && r[0].Value == 1);
-        await prometheus.WaitForAsync("visibility_ingest_records_total", r => r.Count == 1 && r[0].Value == Records);
+        await prometheus.WaitForAsync("visibility_ingest_records_total", r => r.Count == 1 && r[0].Value == Records + 1);
+        await prometheus.WaitForAsync("visibility_ingest_dead_lettered_total", r => r.Count == 1 && r[0].Value == 1);
         await prometheus.WaitForAsync("visibility_ingest_stored_total", r => r.Count == 1 && r[0].Value == Records);
         await prometheus.WaitForAsync("visibility_ingest_batches_total", r => r.Count == 1 && r[0].Value > 0);
         var lag = await prometheus.WaitForAsync("visibility_kafka_consumer_lag{topic=\"flows\"}", r => r.Count > 1);
@@ -75,6 +96,13 @@ public sealed class PrometheusEndToEndTests(ITestOutputHelper log) : IDisposable
         await prometheus.WaitForAsync("visibility_store_insert_seconds_count{backend=\"embedded\",outcome=\"ok\"}", r => r.Count == 1 && r[0].Value > 0);
         await prometheus.WaitForAsync("visibility_store_query_seconds_count{backend=\"embedded\",outcome=\"ok\"}", r => r.Count == 1 && r[0].Value > 0);
         await prometheus.WaitForAsync("visibility_ingest_batch_store_seconds_count", r => r.Count == 1 && r[0].Value > 0);
+        await prometheus.WaitForAsync("visibility_policy_operation_seconds_count{operation=\"simulate\"}", r => r.Count == 1 && r[0].Value == 1);
+        await prometheus.WaitForAsync("visibility_policy_simulated_flows_total{verdict=\"allowed\"}", r => r.Count == 1 && r[0].Value > 0);
+        await prometheus.WaitForAsync("visibility_export_sequence{sink=\"e2e\",format=\"json\"}", r => r.Count == 1);
+
+        // Every series docs/metrics.md documents is there, but the store's errors (none here).
+        var names = await prometheus.WaitForNamesAsync(Documented().Where(n => n != "visibility_store_errors_total").ToList());
+        log.WriteLine($"{names.Count} metric names in Prometheus");
 
         // promtool lints the exposition as Prometheus reads it.
         var exposition = await service.Management.GetStringAsync("/metrics");
@@ -86,7 +114,15 @@ public sealed class PrometheusEndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.StartsWith("vis_", key, StringComparison.Ordinal);
     }
 
-    /// <summary>Produces <see cref="Records"/> flow records (DESTROY events) to the <c>flows</c> topic, spread over a few seconds.</summary>
+    /// <summary>The series names in docs/metrics.md's tables (the first column's code spans).</summary>
+    private static IEnumerable<string> Documented() =>
+        File.ReadLines(Path.Combine(Repository.Root, "docs", "metrics.md"))
+            .Where(l => l.StartsWith("| `", StringComparison.Ordinal))
+            .SelectMany(l => System.Text.RegularExpressions.Regex.Matches(l.Split('|')[1], "`([a-z_]+)`").Select(m => m.Groups[1].Value))
+            .Where(n => n.Contains('_', StringComparison.Ordinal))
+            .Distinct(StringComparer.Ordinal);
+
+    /// <summary>Produces <see cref="Records"/> flow records (DESTROY events), and one malformed, to the <c>flows</c> topic, spread over a few seconds.</summary>
     private static void Produce(string bootstrap)
     {
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap, LingerMs = 5 }).Build();
@@ -96,6 +132,11 @@ public sealed class PrometheusEndToEndTests(ITestOutputHelper log) : IDisposable
             var (src, dst, proto, port) = DemoEstate.Conversations[i % DemoEstate.Conversations.Count];
             var connection = new Ulogd2Writer.Connection((uint)i + 1, src, dst, proto, (ushort)(1024 + i), port, now, now, 100, 2, 1000, 3);
             producer.Produce("flows", new Message<Null, string> { Value = Ulogd2Writer.Destroy(connection) });
+            if (i == Records / 2)
+            {
+                producer.Produce("flows", new Message<Null, string> { Value = Ulogd2Writer.Destroy(connection)[..40] });
+            }
+
             if (i % 500 == 499)
             {
                 producer.Flush(TimeSpan.FromSeconds(30));

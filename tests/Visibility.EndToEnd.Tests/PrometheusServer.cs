@@ -62,6 +62,21 @@ public sealed class PrometheusServer : IAsyncDisposable
     public Task<IReadOnlyList<Sample>> WaitForAsync(string query, Func<IReadOnlyList<Sample>, bool> done) =>
         process.WaitAsync(() => QueryAsync(query), done, TimeSpan.FromSeconds(60), $"Prometheus query {query}", TimeSpan.FromMilliseconds(500));
 
+    /// <summary>
+    /// Waits until Prometheus holds a series of each of <paramref name="names"/> (a histogram's as <c>_bucket</c>), and
+    /// returns every metric name it holds; fails naming those still missing.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> WaitForNamesAsync(IReadOnlyList<string> names)
+    {
+        IReadOnlyList<string> Missing(IReadOnlySet<string> held) => [.. names.Where(n => !held.Contains(n) && !held.Contains(n + "_bucket"))];
+        var held = await Eventually.LastAsync(
+            async () => (IReadOnlySet<string>)(await http.GetFromJsonAsync<JsonElement>("/api/v1/label/__name__/values"))
+                .GetProperty("data").EnumerateArray().Select(n => n.GetString()!).ToHashSet(StringComparer.Ordinal),
+            held => Missing(held).Count == 0, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(500));
+        Assert.True(Missing(held).Count == 0, $"documented and not in Prometheus: {string.Join(", ", Missing(held))}");
+        return held;
+    }
+
     /// <summary>An instant query through <c>/api/v1/query</c>: one sample per series.</summary>
     public async Task<IReadOnlyList<Sample>> QueryAsync(string query)
     {
