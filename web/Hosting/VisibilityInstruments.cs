@@ -66,7 +66,7 @@ public sealed class VisibilityInstruments
             "visibility_kafka_consumer_lag",
             () => m.Source.Kafka.Current().SelectMany(c => c.Partitions.Select(p =>
                 new Measurement<long>(p.Lag, Tag("client", c.Client), Tag("topic", p.Topic), Tag("partition", Partition(p.Partition))))),
-            unit: null, description: "Records between each fetched partition's high watermark and the consumer's position, per librdkafka's statistics.");
+            unit: null, description: "Records between each fetched partition's high watermark and the group's committed offset, per librdkafka's statistics.");
         meter.CreateObservableGauge(
             "visibility_kafka_broker_rtt_seconds",
             () => m.Source.Kafka.Current().SelectMany(c => c.Brokers.Where(b => b.RoundTripSeconds is not null).Select(b =>

@@ -115,5 +115,5 @@ public sealed record KafkaBrokerStatistics(string Name, string State, double? Ro
     public bool Up => State == "UP";
 }
 
-/// <summary>A fetched partition's consumer lag (high watermark minus the consumer's position), per librdkafka.</summary>
+/// <summary>A fetched partition's consumer lag (high watermark minus the committed offset), per librdkafka.</summary>
 public sealed record KafkaPartitionStatistics(string Topic, int Partition, long Lag);
