@@ -110,6 +110,17 @@ public sealed class ManagementEndpointEndToEndTests : IDisposable
         Assert.Contains($"the management listener (Visibility:Management:Urls = http://127.0.0.1:{port}) cannot start", service.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Serve_ManagementUrlNotPlainHttp_RefusedAtStart()
+    {
+        await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "https"), environment: new Dictionary<string, string>
+        {
+            ["Visibility__Management__Urls"] = "https://127.0.0.1:5081",
+        });
+        Assert.NotEqual(0, await service.WaitForExitAsync(TimeSpan.FromSeconds(90)));
+        Assert.Contains("Visibility:Management:Urls: 'https://127.0.0.1:5081' is not http://HOST:PORT", service.Output, StringComparison.Ordinal);
+    }
+
     private static async Task<(HttpStatusCode Status, JsonElement Body)> ReadyAsync(VisibilityProcess process)
     {
         using var response = await process.Management.GetAsync("/readyz");

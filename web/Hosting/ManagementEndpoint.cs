@@ -56,6 +56,12 @@ public static class ManagementEndpoint
     public static async Task<(WebApplication? Listener, string? Error)> StartListenerAsync(IServiceProvider main, string[] urls)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+
+        // Of the process's configuration only the logging settings: Kestrel endpoints configured for the API must not
+        // be bound a second time here.
+        var configuration = main.GetRequiredService<IConfiguration>();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(configuration.GetSection("Logging").AsEnumerable());
         builder.WebHost.UseUrls(urls);
         builder.Services.AddSingleton(main.GetRequiredService<HealthCheckService>());
         builder.Services.AddSingleton(main.GetRequiredService<MeterProvider>());

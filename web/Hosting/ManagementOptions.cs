@@ -1,9 +1,10 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
 
 namespace Visibility.Web.Hosting;
 
 /// <summary><c>Visibility:Management</c>: the listener for probes and scrapes, and what readiness tolerates.</summary>
-public sealed class ManagementOptions
+public sealed partial class ManagementOptions : IValidatableObject
 {
     public const string Section = "Visibility:Management";
 
@@ -18,4 +19,18 @@ public sealed class ManagementOptions
     /// </summary>
     [Range(0, long.MaxValue)]
     public long MaxReadyLag { get; set; } = 100_000;
+
+    /// <summary>Each URL is plain http with a host and a port (<c>http://0.0.0.0:5081</c>, <c>http://[::]:5081</c>, <c>http://*:5081</c>).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Empty is the default (ManagementEndpoint.Urls).
+        var urls = Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var url in urls.Where(u => !HttpUrl().IsMatch(u)))
+        {
+            yield return new ValidationResult($"{Section}:Urls: '{url}' is not http://HOST:PORT (the management listener is plain HTTP, such as {DefaultUrls})", [nameof(Urls)]);
+        }
+    }
+
+    [GeneratedRegex(@"^http://(\[[0-9A-Fa-f:.]+\]|[^/:\[\]]+):[0-9]{1,5}/?$")]
+    private static partial Regex HttpUrl();
 }
