@@ -12,9 +12,10 @@ using Visibility.Web.Http;
 namespace Visibility.Web.Hosting;
 
 /// <summary>
-/// <c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, with only health and metrics
-/// over HTTP (no flow data, so those may listen on any address for Prometheus to scrape). The program's composition
-/// root: services, then middleware and endpoints in the order a request meets them.
+/// <c>serve</c>: API, UI and ingest in one process, and the management listener beside the API's
+/// (<see cref="ManagementEndpoint"/>); <c>ingest</c>: the workers alone, listening only on the management listener
+/// (health and metrics without a key). The program's composition root: services, then middleware and endpoints in
+/// the order a request meets them.
 /// </summary>
 public static class ServeCommand
 {

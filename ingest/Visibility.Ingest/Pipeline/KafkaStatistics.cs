@@ -77,14 +77,12 @@ public sealed class KafkaStatistics
 
                     foreach (var part in parts.EnumerateObject())
                     {
-                        // -1 is librdkafka's internal unassigned partition; a lag of -1 means not known (not fetching).
-                        if (!int.TryParse(part.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var partition) || partition < 0
-                            || !part.Value.TryGetProperty("consumer_lag", out var lag) || lag.GetInt64() < 0)
+                        // -1 is librdkafka's internal unassigned partition.
+                        if (int.TryParse(part.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var partition) && partition >= 0
+                            && Lag(part.Value) is var lag and >= 0)
                         {
-                            continue;
+                            partitions.Add(new KafkaPartitionStatistics(topic.Name, partition, lag));
                         }
-
-                        partitions.Add(new KafkaPartitionStatistics(topic.Name, partition, lag.GetInt64()));
                     }
                 }
             }
@@ -96,6 +94,30 @@ public sealed class KafkaStatistics
             return null;
         }
     }
+
+    /// <summary>
+    /// librdkafka's consumer lag: the high watermark minus the committed offset. Before the group's first commit of a
+    /// partition it is unknown (-1), and a backlog would look like none: then the high watermark minus the position
+    /// (the last record handed to the application, or the log start before any), for a partition this client fetches.
+    /// -1 when not known either way.
+    /// </summary>
+    private static long Lag(JsonElement partition)
+    {
+        var lag = Number(partition, "consumer_lag");
+        if (lag >= 0)
+        {
+            return lag;
+        }
+
+        var fetched = !partition.TryGetProperty("desired", out var desired) || desired.ValueKind == JsonValueKind.True;
+        var high = Number(partition, "hi_offset");
+        var position = Math.Max(Number(partition, "app_offset"), Number(partition, "lo_offset"));
+        return fetched && high >= 0 && position >= 0 && position <= high ? high - position : -1;
+    }
+
+    /// <summary>An integer field; -1 when absent or not a number (librdkafka writes -1001 for an offset not known).</summary>
+    private static long Number(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : -1;
 
     private sealed class Entry(string json, DateTimeOffset receivedAt)
     {
@@ -115,5 +137,5 @@ public sealed record KafkaBrokerStatistics(string Name, string State, double? Ro
     public bool Up => State == "UP";
 }
 
-/// <summary>A fetched partition's consumer lag (high watermark minus the committed offset), per librdkafka.</summary>
+/// <summary>A fetched partition's consumer lag (high watermark minus the committed offset, or the position before a first commit), per librdkafka.</summary>
 public sealed record KafkaPartitionStatistics(string Topic, int Partition, long Lag);

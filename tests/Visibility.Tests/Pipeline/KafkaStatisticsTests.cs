@@ -29,6 +29,7 @@ public sealed class KafkaStatisticsTests
         }
 
         var statistics = new KafkaStatistics();
+        string? last = null;
         var config = new ConsumerConfig
         {
             BootstrapServers = broker.BootstrapServers,
@@ -38,7 +39,11 @@ public sealed class KafkaStatisticsTests
             StatisticsIntervalMs = 100,
         };
         using var consumer = new ConsumerBuilder<Ignore, string>(config)
-            .SetStatisticsHandler((client, json) => statistics.Update(client.Name, json))
+            .SetStatisticsHandler((client, json) =>
+            {
+                last = json;
+                statistics.Update(client.Name, json);
+            })
             .Build();
 
         // librdkafka's consumer lag is from the committed offset (ingest commits once a batch is stored): partition 0
@@ -70,6 +75,14 @@ public sealed class KafkaStatisticsTests
         Assert.InRange(up.RoundTripSeconds!.Value, 0, 5);
         Assert.DoesNotContain(seen.Brokers, b => b.Name == "GroupCoordinator");
         Assert.True(statistics.Reported);
+
+        // The fields the lag falls back on before a first commit are there, under these names.
+        using var document = System.Text.Json.JsonDocument.Parse(last!);
+        var fields = document.RootElement.GetProperty("topics").GetProperty(topic).GetProperty("partitions").GetProperty("0");
+        foreach (var field in new[] { "consumer_lag", "desired", "hi_offset", "lo_offset", "app_offset" })
+        {
+            Assert.True(fields.TryGetProperty(field, out _), field);
+        }
     }
 
     [Theory]
@@ -84,16 +97,25 @@ public sealed class KafkaStatisticsTests
     }
 
     [Fact]
-    public void Parse_UnassignedAndUnknownLag_AreLeftOut()
+    public void Parse_LagFromCommittedOffsetOrPosition_UnassignedAndUnknownLeftOut()
     {
         const string json = """
             {"name":"c#consumer-1","brokers":{"GroupCoordinator":{"state":"UP","rtt":{"avg":5,"cnt":1}},
               "127.0.0.1:9092/bootstrap":{"state":"DOWN","rtt":{"avg":0,"cnt":0}},
               "127.0.0.1:9093/1":{"state":"UP","rtt":{"avg":2500,"cnt":4}}},
-             "topics":{"flows":{"partitions":{"-1":{"consumer_lag":-1},"0":{"consumer_lag":-1},"1":{"consumer_lag":12}}}}}
+             "topics":{"flows":{"partitions":{"-1":{"consumer_lag":-1,"hi_offset":9},
+               "0":{"consumer_lag":-1,"desired":false,"hi_offset":50,"lo_offset":0,"app_offset":-1001},
+               "1":{"consumer_lag":12,"hi_offset":50,"app_offset":45},
+               "2":{"consumer_lag":-1,"desired":true,"hi_offset":50,"lo_offset":10,"app_offset":-1001},
+               "3":{"consumer_lag":-1,"desired":true,"hi_offset":50,"lo_offset":10,"app_offset":30},
+               "4":{"consumer_lag":-1,"desired":true,"hi_offset":-1001,"lo_offset":-1001,"app_offset":-1001}}}}}
             """;
         var parsed = KafkaStatistics.Parse(json)!;
-        Assert.Equal(new KafkaPartitionStatistics("flows", 1, 12), Assert.Single(parsed.Partitions));
+
+        // 1: from the committed offset; 2 and 3, not committed yet: from the log start, then from the position.
+        Assert.Equal(
+            [new KafkaPartitionStatistics("flows", 1, 12), new KafkaPartitionStatistics("flows", 2, 40), new KafkaPartitionStatistics("flows", 3, 20)],
+            parsed.Partitions);
         Assert.Equal(
             [new KafkaBrokerStatistics("127.0.0.1:9092/bootstrap", "DOWN", null), new KafkaBrokerStatistics("127.0.0.1:9093/1", "UP", 0.0025)],
             parsed.Brokers);
