@@ -187,41 +187,35 @@ fi
 grep -q "'\$(VisibilityFetchChdb)' == 'true'" "$root/web/Visibility.Web.csproj" \
   || fail "web/Visibility.Web.csproj: the FetchChdb target no longer honours VisibilityFetchChdb"
 
-# The image's health probe, against a local HTTP server shaped like serve: /healthz open, /readyz only with the key.
-bash -n healthcheck.sh || fail "healthcheck.sh: syntax"
-[[ -x healthcheck.sh ]] || fail "healthcheck.sh must be executable (the image copies its mode)"
+# The compose healthchecks of the Visibility services: bash's /dev/tcp asks the management listener's /readyz (the
+# runtime image has no curl). Each one, taken from the resolved configuration and pointed at a local HTTP server,
+# passes on 200 and fails on 503 and on a closed port.
 port="$(free_port)"
 node -e '
   require("http").createServer((req, res) => {
-    const keyed = req.headers.authorization === "Bearer vis_probe";
-    res.statusCode = req.url === "/healthz" ? 200 : req.url === "/readyz" ? (keyed ? 200 : 401) : 503;
+    res.statusCode = req.url === "/readyz" && process.env.STUB_STATUS !== "503" ? 200 : 503;
     res.end();
   }).listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$port" >"$tmp/stub.log" &
 pids+=($!)
-for _ in $(seq 50); do grep -q listening "$tmp/stub.log" && break; sleep 0.1; done
-stub="http://127.0.0.1:${port}"
-probe() { env -u VISIBILITY_API_KEY "$@"; }
-probe ./healthcheck.sh "$stub/healthz" || fail "healthcheck.sh: a 200 answer failed"
-if probe ./healthcheck.sh "$stub/other" 2>/dev/null; then fail "healthcheck.sh: a 503 answer passed"; fi
-if probe ./healthcheck.sh "$stub/readyz" 2>/dev/null; then fail "healthcheck.sh: /readyz without a key passed"; fi
-probe VISIBILITY_API_KEY=vis_probe ./healthcheck.sh "$stub/readyz" || fail "healthcheck.sh: VISIBILITY_API_KEY was not sent as a bearer token"
-probe VISIBILITY_API_KEY=$'vis_probe\n' ./healthcheck.sh "$stub/readyz" || fail "healthcheck.sh: a key with a trailing newline (as from a file) failed"
-probe ./healthcheck.sh "$stub/readyz" "$stub/healthz" || fail "healthcheck.sh: without a key, the URL without key was not probed"
-probe VISIBILITY_API_KEY= ./healthcheck.sh "$stub/readyz" "$stub/healthz" || fail "healthcheck.sh: an empty key is not treated as none"
-set +e; output="$(probe VISIBILITY_API_KEY=vis_wrong ./healthcheck.sh "$stub/readyz" "$stub/healthz" 2>&1)"; status=$?; set -e
-[[ $status == 1 ]] || fail "healthcheck.sh: with a key set (a wrong one), it fell back to the URL without key (exit ${status})"
-[[ "$output" != *vis_wrong* ]] || fail "healthcheck.sh: printed the key"
-set +e; output="$(probe VISIBILITY_API_KEY=$'vis_probe\r\nX-Injected: 1' ./healthcheck.sh "$stub/readyz" 2>&1)"; status=$?; set -e
-[[ $status == 2 && "$output" != *vis_probe* ]] || fail "healthcheck.sh: a key with a line break was not refused as a usage error without printing it (exit ${status})"
-kill "${pids[-1]}"
-wait "${pids[-1]}" 2>/dev/null || true
-if probe ./healthcheck.sh "$stub/healthz" 2>/dev/null; then fail "healthcheck.sh: a closed port passed"; fi
-for args in "not-a-url" "$stub/readyz not-a-url" "$stub/readyz $stub/healthz $stub/healthz"; do
-  # shellcheck disable=SC2086 # the words are the arguments
-  set +e; probe ./healthcheck.sh $args 2>/dev/null; status=$?; set -e
-  [[ $status == 2 ]] || fail "healthcheck.sh ${args}: exited ${status}, not 2"
+node -e '
+  require("http").createServer((req, res) => { res.statusCode = 503; res.end(); })
+    .listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$((port + 1))" >"$tmp/stub503.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$tmp/stub.log" && grep -q listening "$tmp/stub503.log" && break; sleep 0.1; done
+for service in ingest api; do
+  probe="$(node -e '
+    const { parse } = require(process.argv[1]);
+    const test = parse(require("fs").readFileSync(process.argv[2], "utf8")).services[process.argv[3]]?.healthcheck?.test ?? [];
+    if (test[0] !== "CMD" || test[1] !== "bash" || test[2] !== "-c") process.exit(1);
+    console.log(test[3]);' "$tools/node_modules/yaml/dist/index.js" <(printf '%s\n' "$config") "$service")" \
+    || fail "compose.yaml: the ${service} healthcheck must be [CMD, bash, -c, <probe>] (no curl in the image)"
+  probe="${probe//\$\$/\$}" # compose's own escape, as Docker receives it
+  [[ "$probe" == *"/dev/tcp/127.0.0.1/5081"*"GET /readyz "* ]] || fail "compose.yaml: the ${service} healthcheck must ask the management listener's /readyz"
+  bash -c "${probe//5081/$port}" || fail "compose.yaml: the ${service} healthcheck failed against a 200"
+  if bash -c "${probe//5081/$((port + 1))}" 2>/dev/null; then fail "compose.yaml: the ${service} healthcheck passed a 503"; fi
+  if bash -c "${probe//5081/$(free_port)}" 2>/dev/null; then fail "compose.yaml: the ${service} healthcheck passed a closed port"; fi
 done
-ok healthcheck.sh "bash -n; 200 passes, 401, 503 and a closed port fail; VISIBILITY_API_KEY sent as a bearer token and never printed, the keyless URL probed without it; bad arguments are usage errors"
+ok compose.yaml "ingest and api healthchecks: the management listener's /readyz without a key through bash's /dev/tcp; 200 passes, 503 and a closed port fail"
 
 # ---- the API: authenticates requests itself, listens where its port is published -------------------------------
 
@@ -230,9 +224,13 @@ api="$(service_block api)"
 grep -qx '      Visibility__Http__Urls: http://0.0.0.0:5080' <<<"$api" || fail "compose.yaml: the api service must listen on http://0.0.0.0:5080"
 grep -qE '^    - ([0-9.]+:)?[0-9]+:5080/tcp$' <<<"$api" || fail "compose.yaml: the api service must publish its port 5080"
 if grep -qiE 'Visibility__Auth__Disabled: .?true' <<<"$config"; then fail "compose.yaml: Auth:Disabled is refused off loopback"; fi
-grep -q 'http://127.0.0.1:5080/healthz' <<<"$api" || fail "compose.yaml: the api healthcheck needs /healthz to fall back on without a probe key"
 if grep -rqi htpasswd compose.yaml .env.example k8s; then fail "htpasswd is still referenced: the API authenticates itself"; fi
-ok compose.yaml "api: listens on 0.0.0.0:5080 and publishes it, authentication on, healthcheck with a probe key or /healthz"
+if grep -rqE 'VISIBILITY_API_KEY|visibility-healthcheck|visibility-probe-key' compose.yaml .env.example k8s Dockerfile; then
+  fail "the probe key and the bash probe script are gone: probes use the management listener without a key"
+fi
+grep -qx '      Visibility__Management__Urls: http://0.0.0.0:5081' <<<"$(service_block ingest)" \
+  || fail "compose.yaml: the ingest workers' management listener must be on http://0.0.0.0:5081 (for a Prometheus on the compose network)"
+ok compose.yaml "api: listens on 0.0.0.0:5080 and publishes it, authentication on; no probe key anywhere"
 
 # ---- Kubernetes ------------------------------------------------------------------------------------------------
 
@@ -257,6 +255,46 @@ fi
 grep -A1 'name: Visibility__Http__Urls' "$tmp/rendered.yaml" | grep -q 'value: http://0.0.0.0:5080' \
   || fail "k8s: the API must listen on http://0.0.0.0:5080, where its Service and probes reach it"
 if grep -qE '^kind: Secret' "$tmp/rendered.yaml"; then fail "k8s: kustomization.yaml must not ship a Secret"; fi
+
+# Probes: kubelet's httpGet on the management listener (no key, no exec), which every Visibility pod opens on the
+# pod's address and Prometheus scrapes through the annotations; a NetworkPolicy for each component.
+node -e '
+  const { parseAllDocuments } = require(process.argv[1]);
+  const documents = parseAllDocuments(require("fs").readFileSync(process.argv[2], "utf8")).map(d => d.toJS());
+  const problems = [];
+  const workloads = documents.filter(d => d?.kind === "Deployment");
+  for (const workload of workloads) {
+    const pod = workload.spec.template;
+    const where = `Deployment/${workload.metadata.name}`;
+    const annotations = pod.metadata.annotations ?? {};
+    if (annotations["prometheus.io/scrape"] !== "true" || annotations["prometheus.io/port"] !== "5081" || annotations["prometheus.io/path"] !== "/metrics") {
+      problems.push(`${where}: the pod template needs prometheus.io/scrape "true", port "5081", path /metrics`);
+    }
+    for (const container of pod.spec.containers) {
+      const management = (container.env ?? []).find(e => e.name === "Visibility__Management__Urls")?.value;
+      if (management !== "http://0.0.0.0:5081") problems.push(`${where}/${container.name}: Visibility__Management__Urls must be http://0.0.0.0:5081`);
+      const port = (container.ports ?? []).find(p => p.name === "management");
+      if (port?.containerPort !== 5081) problems.push(`${where}/${container.name}: needs port "management" 5081`);
+      for (const [kind, path] of [["startupProbe", "/healthz"], ["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
+        const probe = container[kind];
+        if (probe?.httpGet?.path !== path || probe.httpGet.port !== "management" || probe.exec) {
+          problems.push(`${where}/${container.name}: ${kind} must be httpGet ${path} on port management`);
+        }
+      }
+    }
+    const components = documents.filter(d => d?.kind === "NetworkPolicy"
+      && d.spec.podSelector?.matchLabels?.["app.kubernetes.io/component"] === pod.metadata.labels["app.kubernetes.io/component"]);
+    const scrape = components.some(p => (p.spec.ingress ?? []).some(rule => (rule.ports ?? []).some(q => q.port === "management") && (rule.from ?? []).length > 0));
+    if (!scrape) problems.push(`${where}: no NetworkPolicy lets a chosen source (Prometheus) reach its management port`);
+  }
+  if (!documents.some(d => d?.kind === "NetworkPolicy" && Object.keys(d.spec.podSelector ?? {}).length === 0 && (d.spec.ingress ?? []).length === 0)) {
+    problems.push("no default-deny ingress NetworkPolicy for the namespace");
+  }
+  if (workloads.length === 0) problems.push("no Deployment rendered");
+  for (const problem of problems) console.error(`k8s: ${problem}`);
+  process.exit(problems.length > 0 ? 1 : 0);' "$tools/node_modules/yaml/dist/index.js" "$tmp/rendered.yaml" \
+  || fail "k8s: probes, scrape annotations and network policies"
+ok k8s/networkpolicy.yaml "default-deny ingress; each component's management port open to a chosen source only"
 
 # ---- non-root on a read-only root filesystem, everywhere ----------------------------------------------------------
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
 # npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
-# infra/deploy; chromium for the map's browser tests; rsyslog with its OpenSSL driver as the SIEM tests' receiver; nftables and iproute2 for the policy renderer's
+# infra/deploy; chromium for the map's browser tests; prometheus and promtool for the metrics test; rsyslog with its OpenSSL driver as the SIEM tests' receiver; nftables and iproute2 for the policy renderer's
 # nft check and its enforcement test in network namespaces), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
@@ -31,6 +31,16 @@ if ((${#need[@]} > 0)); then
   echo "install-deps: installing ${need[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The metrics test starts its own Prometheus (and promtool) on loopback ports. Without recommends: they would bring
+# node-exporter, which nothing here uses.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  echo "install-deps: installing prometheus" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 "$(dirname "$0")/../chdb/fetch-chdb.sh" >/dev/null

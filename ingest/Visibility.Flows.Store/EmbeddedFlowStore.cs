@@ -60,33 +60,18 @@ public sealed class EmbeddedFlowStore : IFlowStore
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
 
-    public async Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
     {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Insert, Database);
-        try
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        return StoreTelemetry.InsertAsync("embedded", Database, () =>
         {
-            var (sql, format) = StoreSql.InsertFlows(Database, encoding);
             EnsureFreeSpace();
-            await WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken));
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
+            return WithWriterAsync(c => c.InsertAsync(sql, format, chunks, cancellationToken));
+        });
     }
 
-    public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
-    {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Progress, Database);
-        try
-        {
-            await WithWriterAsync(c => c.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken));
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
-    }
+    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
+        StoreTelemetry.ProgressAsync(Database, () => WithWriterAsync(c => c.InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken)));
 
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken)
     {
@@ -97,17 +82,10 @@ public sealed class EmbeddedFlowStore : IFlowStore
             cancellationToken);
     }
 
-    public async Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
+    public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
     {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Query, Database);
-        try
-        {
-            return await (reader ?? throw NotInitialized()).QueryAsync(sql, format, read, parameters, cancellationToken);
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
+        var connection = reader ?? throw NotInitialized();
+        return StoreTelemetry.QueryAsync("embedded", Database, () => connection.QueryAsync(sql, format, read, parameters, cancellationToken));
     }
 
     public async Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>

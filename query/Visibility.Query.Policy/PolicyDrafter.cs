@@ -25,6 +25,7 @@ public sealed class PolicyDrafter(PolicyTraffic traffic, IReadOnlyList<NamedNetw
 
     public async Task<DraftResult> DraftAsync(DraftRequest request, CancellationToken cancellationToken)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (rows, truncated) = await traffic.ReadAsync(request.From, request.To, request.GroupBy, request.Scope, cancellationToken);
         var rules = new Dictionary<(string, string), Draft>();
         long covered = 0, excluded = 0;
@@ -55,6 +56,7 @@ public sealed class PolicyDrafter(PolicyTraffic traffic, IReadOnlyList<NamedNetw
         {
             Source = new PolicySource(request.From, request.To, request.Scope.Text, request.IncludeFlagged),
         };
+        PolicyTelemetry.Drafted(started, ruleset.Rules.Count);
         return new DraftResult(ruleset, covered, excluded, truncated);
     }
 

@@ -50,6 +50,7 @@ public sealed class PolicySimulator(PolicyTraffic traffic)
 
     public async Task<SimulationResult> SimulateAsync(PolicyRuleset ruleset, DateTimeOffset from, DateTimeOffset to, FilterClause filter, CancellationToken cancellationToken)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var keyNames = ruleset.Rules.SelectMany(r => r.Source.Labels.Keys.Concat(r.Destination.Labels.Keys)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (!GroupKey.TryParseList(keyNames.Count == 0 ? "kind" : string.Join(',', keyNames), out var keys, out var error))
         {
@@ -77,6 +78,7 @@ public sealed class PolicySimulator(PolicyTraffic traffic)
         }
 
         var total = allowed + denied;
+        PolicyTelemetry.Simulated(started, allowed, denied);
         return new SimulationResult(
             from, to, filter.Text, total, allowed, denied, total == 0 ? 1.0 : (double)allowed / total,
             [.. blocked.OrderByDescending(b => b.Flows).ThenBy(b => b.Source, StringComparer.Ordinal).ThenBy(b => b.Destination, StringComparer.Ordinal).ThenBy(b => b.Service, StringComparer.Ordinal).Take(MaxBlocked)],

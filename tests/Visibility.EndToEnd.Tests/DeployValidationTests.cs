@@ -113,6 +113,9 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
                 ["Visibility__Kafka__BootstrapServers"] = bootstrap,
                 ["Visibility__Ingest__BatchLinger"] = "00:00:00.100",
                 ["Visibility__Http__Urls"] = $"http://127.0.0.1:{port}",
+
+                // ingest listens only here; serve's own is out of the way.
+                ["Visibility__Management__Urls"] = $"http://127.0.0.1:{(user == "nonroot-ingest" ? port : FreePorts.Tcp())}",
             };
 
             var servePort = FreePorts.Tcp();

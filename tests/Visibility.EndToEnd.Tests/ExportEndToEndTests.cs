@@ -86,7 +86,7 @@ public sealed partial class ExportEndToEndTests : IDisposable
             Assert.Equal("config", status.GetProperty("origin").GetString());
 
             var metrics = await service.Http.GetStringAsync("/metrics");
-            Assert.Contains($"visibility_export_sequence{{sink=\"soc\",format=\"cef\"}} {expected.Count}", metrics, StringComparison.Ordinal);
+            Assert.Contains($"visibility_export_sequence{{format=\"cef\",sink=\"soc\"}} {expected.Count}", metrics, StringComparison.Ordinal);
 
             await SinksApiAsync(service, rig);
             await ExportCommandAsync(service, started, expected.Count);

@@ -48,7 +48,7 @@ public sealed class LogRetentionLossEndToEndTests(ITestOutputHelper output)
         Assert.Equal(expected, IngestRig.Metric(metrics, "visibility_ingest_records_lost_total"));
         for (var p = 0; p < partitions; p++)
         {
-            Assert.Contains($"visibility_ingest_records_lost_total{{topic=\"{rig.Topic}\",partition=\"{p}\"}} {low[p] - read[p]}", metrics, StringComparison.Ordinal);
+            Assert.Contains($"visibility_ingest_records_lost_total{{partition=\"{p}\",topic=\"{rig.Topic}\"}} {low[p] - read[p]}", metrics, StringComparison.Ordinal);
             Assert.Contains($"{rig.Topic}/{p}: {low[p] - read[p]} records lost, offsets {read[p]}..{low[p] - 1}", second.Output, StringComparison.Ordinal);
         }
 

@@ -45,7 +45,7 @@ public sealed class UnclosedConnectionsEndToEndTests
         Assert.Contains("visibility_source_connections_unclosed{protocol=\"udp\"} 3\n", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("protocol=\"tcp\"", metrics, StringComparison.Ordinal);
         var ready = await worker.Http.GetStringAsync("/readyz");
-        Assert.Contains("3 connections open past their conntrack timeout", ready, StringComparison.Ordinal);
+        Assert.Contains("3 connection(s) open past their conntrack timeout", ready, StringComparison.Ordinal);
         Assert.Contains("their end was probably lost at the source", worker.Output, StringComparison.Ordinal);
         await worker.StopAsync();
     }

@@ -8,15 +8,24 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
 {
     private readonly ChildProcess process;
 
-    private VisibilityProcess(ChildProcess process, int httpPort, int brokerPort)
+    private VisibilityProcess(ChildProcess process, int httpPort, int brokerPort, int managementPort)
     {
         this.process = process;
         HttpPort = httpPort;
         BrokerPort = brokerPort;
+        ManagementPort = managementPort;
         Http = new HttpClient(new OutputOnFailure(process)) { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        Management = new HttpClient(new OutputOnFailure(process)) { BaseAddress = new Uri($"http://127.0.0.1:{managementPort}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
+    /// <summary>The API listener's port; for <c>ingest</c>, which has none, the management port.</summary>
     public int HttpPort { get; }
+
+    /// <summary>The management listener's port (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c> without a key).</summary>
+    public int ManagementPort { get; }
+
+    /// <summary>A client of the management listener: never sends a key.</summary>
+    public HttpClient Management { get; }
 
     public int BrokerPort { get; }
 
@@ -55,9 +64,11 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
     {
         var http = FreePorts.Tcp();
         var broker = FreePorts.Tcp();
+        var management = FreePorts.Tcp();
         var info = ChildProcess.Command(["dotnet", DllPath, command, .. args ?? []]);
         info.Environment["Visibility__Store__Path"] = dataPath;
         info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{http}" + (extraUrls is null ? "" : ";" + extraUrls);
+        info.Environment["Visibility__Management__Urls"] = $"http://127.0.0.1:{management}";
         info.Environment["Visibility__Kafka__BootstrapServers"] = "";
         info.Environment["Visibility__Kafka__Embedded"] = "true";
         info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -69,7 +80,8 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
             info.Environment[key] = value;
         }
 
-        return new VisibilityProcess(ChildProcess.Start(info, "visibility", keepLines: 400), http, broker);
+        // ingest listens on the management listener only: its Http is that.
+        return new VisibilityProcess(ChildProcess.Start(info, "visibility", keepLines: 400), command == "ingest" ? management : http, broker, management);
     }
 
     /// <summary>
@@ -83,7 +95,7 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
         return key;
     }
 
-    /// <summary>Waits until <c>/readyz</c> answers 200, or fails with the process output.</summary>
+    /// <summary>Waits until the management listener's <c>/readyz</c> answers 200, or fails with the process output.</summary>
     public Task WaitReadyAsync(TimeSpan timeout) => process.WaitAsync(ReadyAsync, static ready => ready, timeout, "ready (/readyz 200)");
 
     /// <summary>
@@ -110,6 +122,7 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
         finally
         {
             Http.Dispose();
+            Management.Dispose();
         }
     }
 
@@ -117,7 +130,7 @@ public sealed partial class VisibilityProcess : IAsyncDisposable
     {
         try
         {
-            using var response = await Http.GetAsync("/readyz");
+            using var response = await Management.GetAsync("/readyz");
             return response.IsSuccessStatusCode;
         }
         catch (HttpRequestException)

@@ -5,10 +5,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Visibility.Flows.Json;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
-using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Pipeline;
-using Visibility.Query.Export.Runtime;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Web.Auth;
@@ -49,37 +47,17 @@ public static class VisibilityApi
         return api;
     }
 
-    /// <summary>Liveness (open) and readiness.</summary>
-    public static WebApplication MapHealth(this WebApplication app)
+    /// <summary>
+    /// The API listener's probes and metrics, with credentials: <c>/healthz</c> open, <c>/readyz</c> for any role (the
+    /// fallback policy), <c>/metrics</c> for admins (it names every export sink, of every scope). The same checks and
+    /// series are on the management listener without a key (<see cref="ManagementEndpoint"/>).
+    /// </summary>
+    public static WebApplication MapHealthAndMetrics(this WebApplication app)
     {
-        app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription().AllowAnonymous();
-        app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
+        var (ready, metrics) = app.MapApiHealth();
+        ready.ExcludeFromDescription();
+        metrics.RequireAuthorization(AccessPolicies.Admin);
         return app;
-    }
-
-    /// <summary>Prometheus metrics: ingest, export sinks (by name) and HTTP refusals.</summary>
-    public static RouteHandlerBuilder MapMetrics(this WebApplication app) =>
-        app.MapGet("/metrics", Metrics).ExcludeFromDescription();
-
-    private static Results<Ok<string>, ProblemHttpResult> ReadyAsync(Readiness readiness, IngestMetrics ingest, UnclosedConnections unclosed)
-    {
-        if (!readiness.StoreReady)
-        {
-            return TypedResults.Problem("the store is not open yet", statusCode: StatusCodes.Status503ServiceUnavailable);
-        }
-
-        // Ingest keeps running while the store fails (it retries, and pauses reading), but is not ready.
-        if (ingest.Writer.CurrentStoreFailure is { } failure)
-        {
-            return TypedResults.Problem(
-                $"the store is unavailable since {failure.Since:yyyy-MM-ddTHH:mm:ssZ} ({failure.Attempts} failed {failure.Operation} attempt(s); ingest is retrying): {failure.Reason}",
-                statusCode: StatusCodes.Status503ServiceUnavailable, title: "store unavailable");
-        }
-
-        // Ready all the same: records lost at the source are a finding about the sources, not about this process.
-        return TypedResults.Ok(unclosed.Total == 0 ? "ready" :
-            $"ready; {unclosed.Total} connections open past their conntrack timeout as of {unclosed.CheckedAt:yyyy-MM-ddTHH:mm:ssZ} " +
-            $"({string.Join(", ", unclosed.ByProtocol.Select(kv => $"{kv.Key} {kv.Value}"))}): their end was probably lost at the source");
     }
 
     internal static async Task<Results<Ok<WorkloadsUpserted>, ProblemHttpResult>> PutWorkloadsAsync(
@@ -160,11 +138,6 @@ public static class VisibilityApi
         inventory.Upsert(workloads);
         return TypedResults.Ok(new WorkloadsUpserted(workloads.Count));
     }
-
-    private static ContentHttpResult Metrics(IngestMetrics m, IServiceProvider services) =>
-        TypedResults.Text(
-            MetricsText.Render(m, services.GetService<UnclosedConnections>()) + MetricsText.RenderExport(services.GetService<ExportService>()?.Statuses() ?? []) + HttpLimits.RenderMetrics(services),
-            "text/plain; version=0.0.4");
 }
 
 public sealed record WorkloadsUpserted(int Upserted);

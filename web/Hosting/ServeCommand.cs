@@ -14,9 +14,10 @@ using Visibility.Web.Http;
 namespace Visibility.Web.Hosting;
 
 /// <summary>
-/// <c>serve</c>: API, UI and ingest in one process; <c>ingest</c>: the workers alone, with only health and metrics
-/// over HTTP (no flow data, so those may listen on any address for Prometheus to scrape). The program's composition
-/// root: services, then middleware and endpoints in the order a request meets them.
+/// <c>serve</c>: API, UI and ingest in one process, and the management listener beside the API's
+/// (<see cref="ManagementEndpoint"/>); <c>ingest</c>: the workers alone, listening only on the management listener
+/// (health and metrics without a key). The program's composition root: services, then middleware and endpoints in
+/// the order a request meets them.
 /// </summary>
 public static class ServeCommand
 {
@@ -51,22 +52,34 @@ public static class ServeCommand
         }
 
         var embeddedBroker = EmbeddedBroker(configuration, ingestOnly ? "ingest" : "serve", demo);
-        listen.Apply(builder.WebHost);
-        builder.Services.PostConfigure<HttpOptions>(http => http.Urls = string.Join(';', listen.Urls));
+
+        // ingest answers only probes and scrapes: it listens on the management listener alone.
+        var managementUrls = ManagementEndpoint.Urls(configuration);
+        if (ingestOnly)
+        {
+            builder.WebHost.UseUrls(managementUrls);
+        }
+        else
+        {
+            listen.Apply(builder.WebHost);
+            builder.Services.PostConfigure<HttpOptions>(http => http.Urls = string.Join(';', listen.Urls));
+        }
+
         builder.Logging.AddUtcConsoleTimestamps();
         builder.Services.AddVisibilityTracing(configuration);
         builder.Services.AddVisibilityServices(configuration, auth, ingestOnly, demo, embeddedBroker);
         if (ingestOnly)
         {
             var worker = builder.Build();
+            TelemetryServices.StartInstruments(worker.Services);
             await worker.Services.OpenStoreAsync(CancellationToken.None);
-            worker.MapHealth();
-            worker.MapMetrics();
+            worker.MapManagementEndpoints();
             await worker.RunAsync();
             return ExitCodes.Ok;
         }
 
         var app = builder.Build();
+        TelemetryServices.StartInstruments(app.Services);
         await app.Services.OpenStoreAsync(CancellationToken.None);
         await AuthBootstrap.RunAsync(app.Services, auth, demo, listen.First, Console.Out, CancellationToken.None);
 
@@ -87,8 +100,7 @@ public static class ServeCommand
 
         // Endpoints. Readiness and OpenAPI for any role (the fallback policy); metrics name every sink of every scope, so admins only.
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapHealth();
-        app.MapMetrics().RequireAuthorization(AccessPolicies.Admin);
+        app.MapHealthAndMetrics();
 
         // Everything under /api/v1 needs at least a viewer; each group narrows its writes further.
         var api = app.MapGroup("/api/v1").RequireAuthorization(AccessPolicies.Read);
@@ -99,7 +111,26 @@ public static class ServeCommand
         api.MapPolicyApi();
         api.MapSecurityApi();
 
-        await app.RunAsync();
+        // Probes and scrapes without a key, on their own listener (the API's keys, revoked or not, play no part),
+        // once the API listens: ready then means the API answers. It stops after the API, so probes see the drain.
+        await using (app)
+        {
+            await app.StartAsync();
+            var (management, managementError) = await ManagementEndpoint.StartListenerAsync(app.Services, managementUrls);
+            if (management is null)
+            {
+                await Console.Error.WriteLineAsync($"visibility: {managementError}");
+                await app.StopAsync();
+                return ExitCodes.Error;
+            }
+
+            await using (management)
+            {
+                await app.WaitForShutdownAsync();
+                await management.StopAsync();
+            }
+        }
+
         return ExitCodes.Ok;
     }
 
@@ -118,6 +149,7 @@ public static class ServeCommand
         }
 
         services.AddIngest(configuration);
+        services.AddManagement();
         if (ingestOnly)
         {
             return services;

@@ -249,10 +249,6 @@ public static class HttpLimits
         || path.StartsWithSegments("/readyz", StringComparison.OrdinalIgnoreCase)
         || path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The Prometheus series for requests refused by these limits (appended to <c>/metrics</c>).</summary>
-    public static string RenderMetrics(IServiceProvider services) =>
-        services.GetService<HttpLimitMetrics>()?.Render() ?? "";
-
     private static bool IsImport(HttpRequest request) =>
         HttpMethods.IsPut(request.Method) && request.Path.Equals(ImportPath, StringComparison.OrdinalIgnoreCase);
 
@@ -302,10 +298,4 @@ public sealed class HttpLimitMetrics
     public void RateLimited() => Interlocked.Increment(ref rateLimited);
 
     public void BodyTooLarge() => Interlocked.Increment(ref bodyTooLarge);
-
-    public string Render() =>
-        "# HELP visibility_http_rejected_total Requests refused by an HTTP limit, by reason.\n" +
-        "# TYPE visibility_http_rejected_total counter\n" +
-        $"visibility_http_rejected_total{{reason=\"rate_limit\"}} {RateLimitedCount.ToString(CultureInfo.InvariantCulture)}\n" +
-        $"visibility_http_rejected_total{{reason=\"body_too_large\"}} {BodyTooLargeCount.ToString(CultureInfo.InvariantCulture)}\n";
 }

@@ -349,6 +349,7 @@ public static class MapLayoutHarness
             info.ArgumentList.Add("serve");
             info.Environment["Visibility__Store__Path"] = dataPath;
             info.Environment["Visibility__Http__Urls"] = $"http://127.0.0.1:{port}";
+            info.Environment["Visibility__Management__Urls"] = "http://127.0.0.1:0";
             info.Environment["Visibility__Kafka__BootstrapServers"] = "";
             info.Environment["Visibility__Kafka__Embedded"] = "true";
             info.Environment["Visibility__Kafka__DevBrokerPort"] = broker.ToString(CultureInfo.InvariantCulture);

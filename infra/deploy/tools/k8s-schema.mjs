@@ -83,7 +83,7 @@ if (failed) {
 }
 
 // References between documents: every ConfigMap and Secret a pod reads is among the documents (the example Secret
-// stands in for the real one), and every Service or PodDisruptionBudget selects some pod template.
+// stands in for the real one), and every Service, PodDisruptionBudget or NetworkPolicy selects some pod template.
 const defined = new Set(documents.map(({ value }) => `${value.kind}/${value.metadata?.name}`));
 const templates = documents.filter(({ value }) => value.spec?.template?.spec).map(({ label, value }) => ({ label, value, pod: value.spec.template }));
 const matches = (selector, labels) => Object.entries(selector ?? {}).every(([key, wanted]) => labels?.[key] === wanted);
@@ -116,6 +116,8 @@ for (const { label, value, pod } of templates) {
 for (const { label, value } of documents) {
   const selector = value.kind === 'Service' ? value.spec?.selector
     : value.kind === 'PodDisruptionBudget' ? value.spec?.selector?.matchLabels
+    // A NetworkPolicy's empty selector is every pod of the namespace; a non-empty one must select some.
+    : value.kind === 'NetworkPolicy' && Object.keys(value.spec?.podSelector?.matchLabels ?? {}).length > 0 ? value.spec.podSelector.matchLabels
     : undefined;
   if (selector && !templates.some(({ pod }) => matches(selector, pod.metadata?.labels))) {
     console.error(`k8s-schema: ${label}: ${value.kind}/${value.metadata.name} selects no pod template (${JSON.stringify(selector)})`);

@@ -118,32 +118,14 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
 
-    public async Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
     {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Insert, Database);
-        try
-        {
-            var (sql, format) = StoreSql.InsertFlows(Database, encoding);
-            await InsertAsync(sql, format, chunks, cancellationToken);
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        return StoreTelemetry.InsertAsync("server", Database, () => InsertAsync(sql, format, chunks, cancellationToken));
     }
 
-    public async Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken)
-    {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Progress, Database);
-        try
-        {
-            await InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken);
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
-    }
+    public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
+        StoreTelemetry.ProgressAsync(Database, () => InsertAsync(IngestProgress.InsertSql(Database), "RowBinary", IngestProgress.Encode(progress), cancellationToken));
 
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
         IngestProgress.ResumeAsync(
@@ -151,18 +133,8 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             (sql, parameters, ct) => QueryTextAsync(sql, "TabSeparated", parameters, ct),
             cancellationToken);
 
-    public async Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken)
-    {
-        using var activity = StoreTelemetry.Start(StoreTelemetry.Query, Database);
-        try
-        {
-            return await RunAsync(sql, format, parameters, read, cancellationToken);
-        }
-        catch (Exception ex) when (StoreTelemetry.Failed(activity, ex))
-        {
-            throw;
-        }
-    }
+    public Task<T> QueryAsync<T>(string sql, string format, ReadSpan<T> read, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
+        StoreTelemetry.QueryAsync("server", Database, () => RunAsync(sql, format, parameters, read, cancellationToken));
 
     public Task InsertRowsAsync(string insertSql, string format, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         InsertAsync(insertSql, format, data, cancellationToken);

@@ -43,6 +43,9 @@ public sealed class KafkaSource(
             // When that prefetch is full, librdkafka waits this long before fetching the partition again (1 s by
             // default): measured, consumption then stalls half of every second. The queue drains in milliseconds.
             FetchQueueBackoffMs = 10,
+
+            // Statistics (lag, broker round trips) for /metrics and /readyz: the handler only keeps the document.
+            StatisticsIntervalMs = KafkaStatistics.IntervalMs,
         }, kafka, bootstrapServers);
 
         var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
@@ -51,6 +54,7 @@ public sealed class KafkaSource(
             .SetPartitionsAssignedHandler((c, parts) => rebalance.OnAssigned(c, parts, stopping))
             .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
             .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts))
+            .SetStatisticsHandler((client, json) => metrics.Kafka.Update(client.Name, json))
             .Build();
         consumer.Subscribe(topics);
         return consumer;

@@ -36,6 +36,9 @@ public sealed class SourceMetrics
     /// <summary>Records behind the end of each assigned partition, as of the last batch stored from it.</summary>
     public ConcurrentDictionary<KafkaPartition, long> Lag { get; } = new();
 
+    /// <summary>librdkafka's own statistics of the consumers (lag per partition, broker round trips), kept unparsed until read.</summary>
+    public KafkaStatistics Kafka { get; } = new();
+
     internal void CountCommitError() => Interlocked.Increment(ref commitErrors);
 
     internal void CountDeadLetterError() => Interlocked.Increment(ref deadLetterErrors);

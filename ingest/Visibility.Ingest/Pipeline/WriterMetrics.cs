@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 
 namespace Visibility.Ingest.Pipeline;
 
@@ -30,18 +31,29 @@ public sealed class WriterMetrics
     /// <summary>Store operations that failed, by operation (insert, progress, resume).</summary>
     public ConcurrentDictionary<string, long> StoreErrors { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Rows per stored batch.</summary>
-    public Histogram BatchRows { get; } = new(1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000);
+    /// <summary>Rows per stored batch (null until <see cref="Publish"/>).</summary>
+    public Histogram<long>? BatchRows { get; private set; }
 
-    /// <summary>Seconds from handing a batch to the writer until it was stored and its progress recorded.</summary>
-    public Histogram BatchSeconds { get; } = new(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30);
+    /// <summary>Seconds from handing a batch to the writer until it was stored and its progress recorded (null until <see cref="Publish"/>).</summary>
+    public Histogram<double>? BatchSeconds { get; private set; }
+
+    /// <summary>Creates the per-batch histograms on <paramref name="meter"/>: one observation each per stored batch.</summary>
+    public void Publish(Meter meter)
+    {
+        BatchRows = meter.CreateHistogram(
+            "visibility_ingest_batch_rows", unit: null, description: "Rows per stored batch.", tags: null,
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000] });
+        BatchSeconds = meter.CreateHistogram(
+            "visibility_ingest_batch_store_seconds", unit: null, description: "Seconds from a batch's hand-over to the writer until it was stored.", tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+    }
 
     internal void CountStored(int rows, double seconds)
     {
         Interlocked.Add(ref stored, rows);
         Interlocked.Increment(ref batches);
-        BatchRows.Observe(rows);
-        BatchSeconds.Observe(seconds);
+        BatchRows?.Record(rows);
+        BatchSeconds?.Record(seconds);
     }
 
     internal void CountInsertRetry() => Interlocked.Increment(ref insertRetries);
