@@ -53,12 +53,17 @@ public sealed class BrokerHealthCheck(IngestMetrics ingest, IOptions<IngestOptio
             return Task.FromResult(HealthCheckResult.Healthy("ingest is off: no consumer", data));
         }
 
+        if (ingest.Source.Kafka.Interval <= TimeSpan.Zero)
+        {
+            return Task.FromResult(HealthCheckResult.Healthy("not checked: librdkafka's statistics are off (Visibility:Kafka:StatisticsInterval=0s)", data));
+        }
+
         var clients = ingest.Source.Kafka.Current();
         if (clients.Count == 0)
         {
             return Task.FromResult(ingest.Source.Kafka.Reported
-                ? HealthCheckResult.Degraded($"no consumer statistics for {3 * KafkaStatistics.IntervalMs / 1000} s", data: data)
-                : HealthCheckResult.Healthy($"not known yet (consumers report every {KafkaStatistics.IntervalMs / 1000} s)", data));
+                ? HealthCheckResult.Degraded($"no consumer statistics for {(3 * ingest.Source.Kafka.Interval).TotalSeconds:0} s", data: data)
+                : HealthCheckResult.Healthy($"not known yet (consumers report every {ingest.Source.Kafka.Interval.TotalSeconds:0} s)", data));
         }
 
         var brokers = clients.SelectMany(c => c.Brokers).GroupBy(b => b.Name, StringComparer.Ordinal)

@@ -69,6 +69,15 @@ public sealed class KafkaOptions
     public bool ResetsToLatest => AutoOffsetReset == "latest";
 
     /// <summary>
+    /// How often each ingest consumer reports librdkafka's statistics (<c>statistics.interval.ms</c>): the
+    /// <c>visibility_kafka_*</c> series (lag per partition, broker round trips) and <c>/readyz</c>'s broker check are
+    /// that fresh. Not free: with statistics on, ingest ran about 10 % slower in <c>make bench-e2e</c> (BENCHMARKS.md);
+    /// <c>0s</c> turns them off (no <c>visibility_kafka_*</c> series; the broker check then says it cannot tell).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan StatisticsInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Extra librdkafka properties for every client, e.g. <c>security.protocol</c>, <c>sasl.mechanism</c>,
     /// <c>sasl.username</c>, <c>ssl.ca.location</c>. Values are never logged. <c>auto.offset.reset</c> is refused here:
     /// it is <see cref="AutoOffsetReset"/>.

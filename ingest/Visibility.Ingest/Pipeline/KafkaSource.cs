@@ -45,17 +45,22 @@ public sealed class KafkaSource(
             FetchQueueBackoffMs = 10,
 
             // Statistics (lag, broker round trips) for /metrics and /readyz: the handler only keeps the document.
-            StatisticsIntervalMs = KafkaStatistics.IntervalMs,
+            StatisticsIntervalMs = (int)kafka.StatisticsInterval.TotalMilliseconds,
         }, kafka, bootstrapServers);
 
-        var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+        metrics.Kafka.Interval = kafka.StatisticsInterval;
+        var builder = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
             .SetLogHandler(KafkaLog.Handler(clientLog))
             .SetPartitionsAssignedHandler((c, parts) => rebalance.OnAssigned(c, parts, stopping))
             .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
-            .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts))
-            .SetStatisticsHandler((client, json) => metrics.Kafka.Update(client.Name, json))
-            .Build();
+            .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts));
+        if (kafka.StatisticsInterval > TimeSpan.Zero)
+        {
+            builder.SetStatisticsHandler((client, json) => metrics.Kafka.Update(client.Name, json));
+        }
+
+        var consumer = builder.Build();
         consumer.Subscribe(topics);
         return consumer;
     }

@@ -11,8 +11,8 @@ namespace Visibility.Ingest.Pipeline;
 /// </summary>
 public sealed class KafkaStatistics
 {
-    /// <summary>How often each consumer emits its statistics (librdkafka's <c>statistics.interval.ms</c>).</summary>
-    public const int IntervalMs = 5_000;
+    /// <summary>How often each consumer emits its statistics (<see cref="Kafka.KafkaOptions.StatisticsInterval"/>; set when a consumer opens).</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, Entry> clients = new(StringComparer.Ordinal);
 
@@ -26,7 +26,7 @@ public sealed class KafkaStatistics
         var result = new List<KafkaClientStatistics>(clients.Count);
         foreach (var (client, entry) in clients)
         {
-            if (now - entry.ReceivedAt > TimeSpan.FromMilliseconds(3 * IntervalMs))
+            if (now - entry.ReceivedAt > 3 * Interval)
             {
                 clients.TryRemove(new KeyValuePair<string, Entry>(client, entry));
                 continue;
