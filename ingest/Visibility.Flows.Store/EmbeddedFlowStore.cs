@@ -131,8 +131,11 @@ public sealed class EmbeddedFlowStore : IFlowStore
 
     private async Task MigrateAsync(ChdbConnection connection, CancellationToken cancellationToken)
     {
-        await connection.ExecuteAsync(FlowSchema.Bootstrap(Database), cancellationToken);
-        await connection.ExecuteAsync(FlowSchema.MigrationsTableDdl(Database), cancellationToken);
+        foreach (var statement in FlowSchema.BootstrapStatements(Database, StoreLayout.SingleServer))
+        {
+            await connection.ExecuteAsync(statement, cancellationToken);
+        }
+
         var applied = (await AppliedAsync(connection, cancellationToken)).ToHashSet();
         foreach (var migration in FlowSchema.Migrations(Database, options.Retentions))
         {

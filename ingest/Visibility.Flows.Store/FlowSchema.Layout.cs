@@ -16,7 +16,7 @@ public static partial class FlowSchema
             : migrations;
     }
 
-    /// <summary>The statements that create the database and the migrations table, in order.</summary>
+    /// <summary>The statements that create the database, the migrations table and the leases table, in order.</summary>
     public static IReadOnlyList<string> BootstrapStatements(string database, StoreLayout layout) =>
-        [.. layout.Distribute(Bootstrap(database)), .. layout.Distribute(MigrationsTableDdl(database))];
+        [.. layout.Distribute(Bootstrap(database)), .. layout.Distribute(MigrationsTableDdl(database)), .. layout.Distribute(LeasesTableDdl(database))];
 }

@@ -21,6 +21,7 @@ public static partial class FlowSchema
     public const string AuditTable = "audit_log";
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
+    public const string LeasesTable = "leases";
 
     /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them (<see cref="FlowColumnTable.Written"/>).</summary>
     public static string FlowColumns { get; } = FlowColumnTable.Names(FlowColumnTable.Written);
@@ -193,6 +194,18 @@ public static partial class FlowSchema
         CREATE TABLE IF NOT EXISTS {QuoteDatabase(database)}.{MigrationsTable}
         (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
         ENGINE = MergeTree ORDER BY version
+        """;
+
+    /// <summary>
+    /// Claims on the store's leases (<see cref="StoreLease"/>). Created with the migrations table, before any
+    /// migration, because the migration lock is one of them; a day of claims is kept.
+    /// </summary>
+    public static string LeasesTableDdl(string database) =>
+        $"""
+        CREATE TABLE IF NOT EXISTS {QuoteDatabase(database)}.{LeasesTable}
+        (name String, term UInt64, holder String, claimed_at DateTime64(3, 'UTC') DEFAULT now64(3))
+        ENGINE = MergeTree ORDER BY (name, term, claimed_at, holder)
+        TTL toDateTime(claimed_at) + toIntervalDay(1)
         """;
 
     /// <summary>

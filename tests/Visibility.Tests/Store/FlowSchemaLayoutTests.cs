@@ -39,7 +39,7 @@ public sealed class FlowSchemaLayoutTests
         var today = FlowSchema.Migrations(Database, Retention);
         Assert.Equal(today.Select(m => (m.Version, m.Name)), single.Select(m => (m.Version, m.Name)));
         Assert.Equal(today.SelectMany(m => m.Statements), single.SelectMany(m => m.Statements));
-        Assert.Equal([FlowSchema.Bootstrap(Database), FlowSchema.MigrationsTableDdl(Database)], FlowSchema.BootstrapStatements(Database, StoreLayout.SingleServer));
+        Assert.Equal([FlowSchema.Bootstrap(Database), FlowSchema.MigrationsTableDdl(Database), FlowSchema.LeasesTableDdl(Database)], FlowSchema.BootstrapStatements(Database, StoreLayout.SingleServer));
     }
 
     [Fact]
