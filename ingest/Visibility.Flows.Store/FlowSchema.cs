@@ -183,6 +183,7 @@ public static partial class FlowSchema
                 // only admins may change or delete them.
                 $"ALTER TABLE {db}.{ViewsTable} ADD COLUMN IF NOT EXISTS owner String DEFAULT '' AFTER query",
             ]),
+            new Migration(14, "insert deduplication and whole-part expiry", DeduplicationMigration(db)),
         ];
     }
 
@@ -205,7 +206,7 @@ public static partial class FlowSchema
         CREATE TABLE IF NOT EXISTS {QuoteDatabase(database)}.{LeasesTable}
         (name String, term UInt64, holder String, claimed_at DateTime64(3, 'UTC') DEFAULT now64(3))
         ENGINE = MergeTree ORDER BY (name, term, claimed_at, holder)
-        TTL toDateTime(claimed_at) + toIntervalDay(1)
+        TTL toDateTime(claimed_at) + toIntervalSecond(86400)
         """;
 
     /// <summary>
@@ -239,6 +240,27 @@ public static partial class FlowSchema
         RowBinary.WriteUInt8(writer, record.CountersAreDeltas ? (byte)1 : (byte)0);
         RowBinary.WriteString(writer, record.SourceTopic ?? string.Empty);
         RowBinary.WriteUInt8(writer, (byte)record.Findings);
+    }
+
+    /// <summary>How many recent insert blocks each flow table remembers to drop a repeat of (ClickHouse's default for replicated tables is larger; a retry comes within seconds).</summary>
+    public const int DeduplicationWindow = 1000;
+
+    /// <summary>
+    /// Migration 14. Every table an ingest insert writes (the raw flows, each rollup, <c>edges</c>) remembers its
+    /// last <see cref="DeduplicationWindow"/> blocks, so that a retried insert carrying the same
+    /// <c>insert_deduplication_token</c> stores nothing twice, in the raw table or in any
+    /// view (replicated tables do this by themselves; a single server needs <c>non_replicated_deduplication_window</c>).
+    /// Tables with a TTL drop a part whole once all its rows expired instead of rewriting it (<c>ttl_only_drop_parts</c>:
+    /// their partitions are days or months, so every part expires whole).
+    /// </summary>
+    private static List<string> DeduplicationMigration(string db)
+    {
+        var tables = new[] { FlowsTable }.Concat(AllRollups.Select(r => r.Name)).ToList();
+        return
+        [
+            .. tables.Select(t => $"ALTER TABLE {db}.{t} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}, ttl_only_drop_parts = 1"),
+            $"ALTER TABLE {db}.{EdgesTable} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}",
+        ];
     }
 
     /// <summary>The <c>ADD COLUMN</c> statements of the flow columns <paramref name="migration"/> adds (<see cref="FlowColumnTable.AddedBy"/>).</summary>
