@@ -58,11 +58,11 @@ public sealed class EmbeddedFlowStore : IFlowStore
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
+        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
-        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token);
         return StoreTelemetry.InsertAsync("embedded", Database, () =>
         {
             EnsureFreeSpace();
@@ -77,7 +77,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
     {
         var connection = control ?? throw NotInitialized();
         return IngestProgress.ResumeAsync(
-            Database, partitions,
+            Database, StoreLayout.SingleServer, partitions,
             (sql, parameters, ct) => connection.QueryTextAsync(sql, "TabSeparated", parameters, ct),
             cancellationToken);
     }

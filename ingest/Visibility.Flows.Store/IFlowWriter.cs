@@ -19,7 +19,7 @@ public enum FlowEncoding
 /// </summary>
 public interface IFlowWriter
 {
-    /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/>; returns when the store has them.</summary>
+    /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/> under a <see cref="InsertToken.Unique"/> token; returns when the store has them.</summary>
     Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken);
 
     /// <summary>
@@ -27,7 +27,7 @@ public interface IFlowWriter
     /// (<see cref="FlowSchema.WriteRow"/>) or Native blocks (<see cref="NativeFlowBlock"/>) as
     /// <paramref name="encoding"/> says; sent as they are, without being copied together.
     /// </summary>
-    Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken);
+    Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken);
 
     /// <summary>
     /// Records that the store holds every record of these partitions below their offsets; called after the insert

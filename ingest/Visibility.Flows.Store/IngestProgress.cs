@@ -76,9 +76,18 @@ public static partial class IngestProgress
     /// <summary>
     /// Finds the store's progress for <paramref name="partitions"/> and the offsets it already holds beyond it, and
     /// returns where to resume. <paramref name="query"/> runs a query and returns TabSeparated text.
+    /// <para>
+    /// Two queries, no join, so that both are valid on a cluster (a join of two Distributed tables is refused under
+    /// the default <c>distributed_product_mode</c>). On a cluster both read every replica of every shard
+    /// (<c>clusterAllReplicas</c>, skipping one that does not answer): a replica that has not fetched the latest
+    /// progress or rows yet cannot hide them, since the quorum insert put them on a majority of each shard's replicas.
+    /// Each partition's rows are looked for only where they can be: written since that partition's own last progress
+    /// (less <see cref="ClockSlack"/>); the parts scanned are those at least as young as the oldest of these.
+    /// </para>
     /// </summary>
     public static async Task<IReadOnlyList<PartitionResume>> ResumeAsync(
         string database,
+        StoreLayout layout,
         IReadOnlyCollection<KafkaPartition> partitions,
         Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task<string>> query,
         CancellationToken cancellationToken)
@@ -88,44 +97,30 @@ public static partial class IngestProgress
             return [];
         }
 
-        var db = FlowSchema.QuoteDatabase(database);
         var assigned = new QueryParameter("assigned", PartitionList(partitions));
-        var recorded = new Dictionary<KafkaPartition, (long Next, DateTime At)>();
-        var progressText = await query(
-            $$"""
-            SELECT topic, partition, max(next_offset), toUnixTimestamp64Milli(max(recorded_at))
-            FROM {{db}}.{{FlowSchema.ProgressTable}}
-            WHERE has(splitByChar(',', {assigned:String}), concat(topic, '/', toString(partition)))
-            GROUP BY topic, partition
-            """, [assigned], cancellationToken);
-        foreach (var line in progressText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var f = line.Split('\t');
-            recorded[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] =
-                (long.Parse(f[2], CultureInfo.InvariantCulture), DateTime.UnixEpoch.AddMilliseconds(long.Parse(f[3], CultureInfo.InvariantCulture)));
-        }
+        var recorded = await RecordedAsync(database, layout, assigned, query, cancellationToken);
 
-        // Rows of an unacknowledged insert were written after their partition's last progress: only parts that
-        // young are read (a min-max index on ingested_at skips the rest). A partition without progress is read whole.
-        var since = partitions.All(recorded.ContainsKey) ? recorded.Values.Min(r => r.At) - ClockSlack : DateTime.UnixEpoch;
+        // Per assigned partition, in the order of `assigned`: the offset its rows are strays from, and since when they
+        // can have been written.
+        var nexts = partitions.Select(p => recorded.TryGetValue(p, out var r) ? r.Next : 0).ToList();
+        var sinces = partitions.Select(p => recorded.TryGetValue(p, out var r) ? Milliseconds(r.At - ClockSlack) : 0).ToList();
         var strayText = await query(
             $$"""
-            SELECT f.kafka_topic, f.kafka_partition, arrayStringConcat(arraySort(groupUniqArray(f.kafka_offset)), ',')
-            FROM {{db}}.{{FlowSchema.FlowsTable}} AS f
-            LEFT JOIN
-            (
-                SELECT topic, partition, max(next_offset) AS next_offset
-                FROM {{db}}.{{FlowSchema.ProgressTable}}
-                WHERE has(splitByChar(',', {assigned:String}), concat(topic, '/', toString(partition)))
-                GROUP BY topic, partition
-            ) AS p ON f.kafka_topic = p.topic AND f.kafka_partition = p.partition
-            WHERE f.ingested_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-              AND has(splitByChar(',', {assigned:String}), concat(f.kafka_topic, '/', toString(f.kafka_partition)))
-              AND f.kafka_offset >= p.next_offset
-            GROUP BY f.kafka_topic, f.kafka_partition
-            SETTINGS join_use_nulls = 0
+            SELECT kafka_topic, kafka_partition, arrayStringConcat(arraySort(groupUniqArray(kafka_offset)), ',')
+            FROM {{Source(database, layout, FlowSchema.FlowsTable)}}
+            WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+              AND (indexOf(splitByChar(',', {keys:String}), concat(kafka_topic, '/', toString(kafka_partition))) AS slot) > 0
+              AND kafka_offset >= toInt64OrZero(splitByChar(',', {nexts:String})[slot])
+              AND ingested_at >= fromUnixTimestamp64Milli(toInt64OrZero(splitByChar(',', {sinces:String})[slot]), 'UTC')
+            GROUP BY kafka_topic, kafka_partition
+            {{Settings(layout)}}
             """,
-            [assigned, new QueryParameter("since", ((long)(since - DateTime.UnixEpoch).TotalMilliseconds).ToString(CultureInfo.InvariantCulture))],
+            [
+                new QueryParameter("since", sinces.Min().ToString(CultureInfo.InvariantCulture)),
+                assigned with { Name = "keys" },
+                new QueryParameter("nexts", NumberList(nexts)),
+                new QueryParameter("sinces", NumberList(sinces)),
+            ],
             cancellationToken);
         var strays = new Dictionary<KafkaPartition, long[]>();
         var total = 0L;
@@ -150,6 +145,52 @@ public static partial class IngestProgress
             RecordedAt = recorded.TryGetValue(p, out var at) ? at.At : null,
         })];
     }
+
+    /// <summary>
+    /// Each partition's recorded progress: the highest next offset, and when it was recorded (the latest recording of
+    /// that offset: a worker re-records an idle partition's progress, which keeps its window short). All partitions
+    /// when <paramref name="assigned"/> is null.
+    /// </summary>
+    public static async Task<Dictionary<KafkaPartition, (long Next, DateTime At)>> RecordedAsync(
+        string database,
+        StoreLayout layout,
+        QueryParameter? assigned,
+        Func<string, IReadOnlyList<QueryParameter>, CancellationToken, Task<string>> query,
+        CancellationToken cancellationToken)
+    {
+        var text = await query(
+            $$"""
+            SELECT topic, partition, max(next_offset), toUnixTimestamp64Milli(argMax(recorded_at, (next_offset, recorded_at)))
+            FROM {{Source(database, layout, FlowSchema.ProgressTable)}}
+            {{(assigned is null ? "" : "WHERE has(splitByChar(',', {assigned:String}), concat(topic, '/', toString(partition)))")}}
+            GROUP BY topic, partition
+            {{Settings(layout)}}
+            """, assigned is null ? [] : new[] { assigned.Value }, cancellationToken);
+        var recorded = new Dictionary<KafkaPartition, (long Next, DateTime At)>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split('\t');
+            recorded[new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture))] =
+                (long.Parse(f[2], CultureInfo.InvariantCulture), DateTime.UnixEpoch.AddMilliseconds(long.Parse(f[3], CultureInfo.InvariantCulture)));
+        }
+
+        return recorded;
+    }
+
+    /// <summary>Where progress and strays are read: the table itself on one server; every replica's local table on a cluster.</summary>
+    private static string Source(string database, StoreLayout layout, string table) => layout.Cluster is { } cluster
+        ? $"clusterAllReplicas('{cluster}', {FlowSchema.QuoteDatabase(database)}, {table}{StoreLayout.LocalSuffix})"
+        : $"{FlowSchema.QuoteDatabase(database)}.{table}";
+
+    private static string Settings(StoreLayout layout) => layout.IsCluster ? "SETTINGS skip_unavailable_shards = 1" : "";
+
+    /// <summary>Numbers separated by commas: a plain String parameter on every transport (split again in the query).</summary>
+    public static string NumberList(IEnumerable<long> numbers) => string.Join(",", numbers.Select(n => n.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>"topic/partition" entries separated by commas, topics checked (see <see cref="PartitionList"/>).</summary>
+    public static string Keys(IEnumerable<KafkaPartition> partitions) => PartitionList(partitions);
+
+    private static long Milliseconds(DateTime at) => Math.Max(0, (long)(at - DateTime.UnixEpoch).TotalMilliseconds);
 
     /// <summary>"topic/partition" entries separated by commas: a plain String parameter on every transport.</summary>
     private static string PartitionList(IEnumerable<KafkaPartition> partitions)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Flows.Store;
 
@@ -41,33 +42,47 @@ public sealed record StoreCheckResult(IReadOnlyList<PartitionCheck> Partitions)
 /// </summary>
 public static class StoreCheck
 {
-    public static async Task<StoreCheckResult> RunAsync(IFlowReader store, CancellationToken cancellationToken)
+    public static async Task<StoreCheckResult> RunAsync(IFlowReader store, CancellationToken cancellationToken) =>
+        await RunAsync(store, StoreLayout.SingleServer, cancellationToken);
+
+    /// <summary>
+    /// Checks the store laid out as <paramref name="layout"/>: the recorded progress first (on a cluster from every
+    /// replica), then each partition's rows against it, in two queries rather than a join, which a cluster refuses
+    /// between two Distributed tables under the default <c>distributed_product_mode</c>.
+    /// </summary>
+    public static async Task<StoreCheckResult> RunAsync(IFlowReader store, StoreLayout layout, CancellationToken cancellationToken)
     {
         var db = FlowSchema.QuoteDatabase(store.Database);
+        var recorded = await IngestProgress.RecordedAsync(store.Database, layout, null,
+            (sql, parameters, ct) => store.QueryAsync(sql, "TabSeparated", static span => Encoding.UTF8.GetString(span), parameters, ct), cancellationToken);
+        var keys = recorded.Keys.ToList();
         var text = await store.QueryAsync(
-            $"""
-            SELECT f.kafka_topic, f.kafka_partition, count(), uniqExact(f.kafka_offset), min(f.kafka_offset), max(f.kafka_offset),
-                   any(p.next_offset), any(p.found), countIf(p.found = 0 OR f.kafka_offset >= p.next_offset)
-            FROM {db}.{FlowSchema.FlowsTable} AS f
-            LEFT JOIN
+            $$"""
+            SELECT kafka_topic, kafka_partition, count(), uniqExact(kafka_offset), min(kafka_offset), max(kafka_offset),
+                   any(slot) > 0, countIf(slot = 0 OR kafka_offset >= toInt64OrZero(splitByChar(',', {nexts:String})[slot]))
+            FROM
             (
-                SELECT topic, partition, max(next_offset) AS next_offset, 1 AS found
-                FROM {db}.{FlowSchema.ProgressTable}
-                GROUP BY topic, partition
-            ) AS p ON f.kafka_topic = p.topic AND f.kafka_partition = p.partition
-            WHERE f.kafka_topic != ''
-            GROUP BY f.kafka_topic, f.kafka_partition
-            ORDER BY f.kafka_topic, f.kafka_partition
-            SETTINGS join_use_nulls = 0
+                SELECT kafka_topic, kafka_partition, kafka_offset, indexOf(splitByChar(',', {keys:String}), concat(kafka_topic, '/', toString(kafka_partition))) AS slot
+                FROM {{db}}.{{FlowSchema.FlowsTable}}
+                WHERE kafka_topic != ''
+            )
+            GROUP BY kafka_topic, kafka_partition
+            ORDER BY kafka_topic, kafka_partition
             """,
-            "TabSeparated", static span => Encoding.UTF8.GetString(span), [], cancellationToken);
+            "TabSeparated", static span => Encoding.UTF8.GetString(span),
+            [
+                new QueryParameter("keys", IngestProgress.Keys(keys)),
+                new QueryParameter("nexts", IngestProgress.NumberList(keys.Select(k => recorded[k].Next))),
+            ],
+            cancellationToken);
         var partitions = new List<PartitionCheck>();
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var f = line.Split('\t');
             long L(int i) => long.Parse(f[i], CultureInfo.InvariantCulture);
-            partitions.Add(new PartitionCheck(f[0], int.Parse(f[1], CultureInfo.InvariantCulture), L(2), L(3), L(4), L(5),
-                L(7) == 1 ? L(6) : null, L(8)));
+            var partition = new KafkaPartition(f[0], int.Parse(f[1], CultureInfo.InvariantCulture));
+            partitions.Add(new PartitionCheck(partition.Topic, partition.Partition, L(2), L(3), L(4), L(5),
+                recorded.TryGetValue(partition, out var progress) ? progress.Next : null, L(7)));
         }
 
         async Task<RollupCheck> SumsAsync(string table, string closed, string bytes)

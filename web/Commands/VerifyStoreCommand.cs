@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Visibility.Web.Hosting;
 using Visibility.Flows.Store;
 
@@ -35,7 +36,8 @@ public static class VerifyStoreCommand
         builder.Services.AddFlowStore(builder.Configuration);
         using var host = builder.Build();
         await host.Services.GetRequiredService<IFlowCatalog>().InitializeAsync(CancellationToken.None);
-        var result = await StoreCheck.RunAsync(host.Services.GetRequiredService<IFlowReader>(), CancellationToken.None);
+        var layout = StoreLayout.ForCluster(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value.Cluster);
+        var result = await StoreCheck.RunAsync(host.Services.GetRequiredService<IFlowReader>(), layout, CancellationToken.None);
         if (asJson)
         {
             Console.WriteLine(JsonSerializer.Serialize(new

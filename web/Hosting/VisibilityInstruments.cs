@@ -49,7 +49,6 @@ public sealed class VisibilityInstruments
         Counter(meter, "visibility_ingest_assignments_total", "Partition assignments received.", () => m.Source.Assignments);
         Counter(meter, "visibility_ingest_revocations_total", "Partition revocations received.", () => m.Source.Revocations);
         Counter(meter, "visibility_ingest_partitions_lost_total", "Times partitions were lost without a revocation.", () => m.Source.Losses);
-        Counter(meter, "visibility_ingest_landed_unacknowledged_total", "Batches an insert stored although it reported a failure; found on retry and not inserted again.", () => m.Writer.LandedUnacknowledged);
         Gauge(meter, "visibility_ingest_buffered_records", "Records read from Kafka and held until their batch is stored.", () => m.Pipeline.Buffered);
         Gauge(meter, "visibility_ingest_paused_consumers", "Consumers with their partitions paused because the store takes no batches.", () => m.Source.PausedConsumers);
         meter.CreateObservableCounter(

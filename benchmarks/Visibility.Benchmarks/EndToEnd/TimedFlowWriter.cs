@@ -28,8 +28,8 @@ internal sealed class TimedFlowWriter(IFlowWriter inner) : IFlowWriter
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
         TimeAsync(() => inner.InsertFlowsAsync(rowBinary, cancellationToken));
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken) =>
-        TimeAsync(() => inner.InsertFlowsAsync(chunks, encoding, cancellationToken));
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken) =>
+        TimeAsync(() => inner.InsertFlowsAsync(chunks, encoding, token, cancellationToken));
 
     public Task RecordProgressAsync(IReadOnlyList<PartitionProgress> progress, CancellationToken cancellationToken) =>
         inner.RecordProgressAsync(progress, cancellationToken);

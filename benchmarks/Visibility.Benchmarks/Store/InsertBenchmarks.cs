@@ -55,7 +55,7 @@ public class InsertBenchmarks
     public void Setup() => SetupAsync().GetAwaiter().GetResult();
 
     [Benchmark]
-    public Task Insert() => store!.InsertFlowsAsync(chunks, Encoding, CancellationToken.None);
+    public Task Insert() => store!.InsertFlowsAsync(chunks, Encoding, InsertToken.Unique(), CancellationToken.None);
 
     [IterationCleanup]
     public void Truncate() => Execute($"TRUNCATE TABLE {Table}");

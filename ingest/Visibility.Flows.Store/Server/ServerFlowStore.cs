@@ -89,6 +89,11 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
                 // An insert acknowledged through a Distributed table must already be on its shards, not queued
                 // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
                 settings.CustomSettings["distributed_foreground_insert"] = 1;
+
+                // ... and on a majority of each shard's replicas: a replica lost before the others fetched its part
+                // then loses nothing that was acknowledged (and committed to Kafka), and the resume, which reads every
+                // replica, finds every acknowledged row and progress.
+                settings.CustomSettings["insert_quorum"] = "auto";
             }
 
             endpoint = DescribeEndpoint(settings);
@@ -116,11 +121,11 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, cancellationToken);
+        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
 
-    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, CancellationToken cancellationToken)
+    public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
-        var (sql, format) = StoreSql.InsertFlows(Database, encoding);
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token);
         return StoreTelemetry.InsertAsync("server", Database, () => InsertAsync(sql, format, chunks, cancellationToken));
     }
 
@@ -129,7 +134,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
 
     public Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken) =>
         IngestProgress.ResumeAsync(
-            Database, partitions,
+            Database, Layout, partitions,
             (sql, parameters, ct) => QueryTextAsync(sql, "TabSeparated", parameters, ct),
             cancellationToken);
 

@@ -6,8 +6,8 @@ namespace Visibility.Ingest.Pipeline;
 /// <summary>
 /// Stores the batches the pipeline hands over: batches that queued up while an insert ran go together as one insert,
 /// then the group's progress is recorded, and only then is the source told (<see cref="IStoreAcknowledgement"/>),
-/// which commits the offsets. A failed insert may have stored its rows all the same; before it is retried the store
-/// is asked which batches it holds (<see cref="UnstoredAsync"/>), so none is stored twice.
+/// which commits the offsets. An insert is retried with the same rows under the same <see cref="InsertToken"/>, so
+/// what a failed attempt stored is not stored twice.
 /// </summary>
 public sealed class BatchWriter
 {
@@ -109,32 +109,45 @@ public sealed class BatchWriter
 
     private async Task<bool> StoreAsync(List<FlowBatch> group, int rows, List<PartitionProgress> progress, CancellationToken grace)
     {
-        var unstored = group.Where(b => b.Count > 0).ToList();
-        var failedBefore = false;
-        async Task InsertAsync()
+        // A failed insert may have stored some of its rows all the same: the answer was lost (the connection dropped,
+        // the server died after writing the part), a view failed after the raw part was written (a full disk), one
+        // shard of several took its rows. The retry sends the same rows under the same token, and every table keeps
+        // what it has and adds what it missed.
+        var batches = group.Where(b => b.Count > 0).ToList();
+        if (batches.Count > 0)
         {
-            if (failedBefore)
+            var chunks = batches.Select(b => b.Rows).ToList();
+            var token = Token(batches);
+            if (!await retry.RunAsync("insert", rows, () => store.InsertFlowsAsync(chunks, group[0].Encoding, token, grace), grace))
             {
-                // A failed insert may have stored its rows all the same: the answer was lost (the connection dropped,
-                // the server died after writing the part) or a materialized view failed after the raw part was
-                // written (a full disk). What the store holds now is not inserted again.
-                unstored = await UnstoredAsync(unstored, grace);
+                return false;
             }
-
-            failedBefore = true;
-            if (unstored.Count > 0)
-            {
-                await store.InsertFlowsAsync(unstored.Select(b => b.Rows).ToList(), group[0].Encoding, grace);
-            }
-        }
-
-        if (unstored.Count > 0 && !await retry.RunAsync("insert", rows, InsertAsync, grace))
-        {
-            return false;
         }
 
         acknowledgement.DeliverDeadLetters();
         return await retry.RunAsync("progress", rows, () => store.RecordProgressAsync(progress, grace), grace);
+    }
+
+    /// <summary>
+    /// The insert token of <paramref name="batches"/>: the Kafka records their rows came from (per batch, each
+    /// partition's first and last offset with rows, and the number of rows). Other rows (after a restart, the records
+    /// the store did not hold, batched anew) give another token.
+    /// </summary>
+    internal static InsertToken Token(IReadOnlyList<FlowBatch> batches)
+    {
+        var origin = new System.Text.StringBuilder();
+        foreach (var batch in batches)
+        {
+            foreach (var (partition, range) in batch.RowRanges)
+            {
+                origin.Append(partition.Topic).Append('/').Append(partition.Partition).Append(':')
+                    .Append(range.First).Append('-').Append(range.Last).Append('#').Append(range.Rows).Append(';');
+            }
+
+            origin.Append('|');
+        }
+
+        return InsertToken.Of(origin.ToString());
     }
 
     /// <summary>Per partition, the offset after the last record of any batch in the group.</summary>
@@ -147,69 +160,5 @@ public sealed class BatchWriter
         }
 
         return next.Select(kv => new PartitionProgress(kv.Key, kv.Value)).ToList();
-    }
-
-    /// <summary>
-    /// The batches of <paramref name="batches"/> the store does not hold yet. The store is asked, as on an assignment,
-    /// which offsets beyond each partition's recorded progress it holds; a batch whose rows are all there was stored.
-    /// A batch with only some of its rows there (an insert split into parts, one of which failed) is inserted whole
-    /// again: a batch cannot be split once encoded, and duplicates are what <c>verify-store</c> finds, unlike loss.
-    /// </summary>
-    private async Task<List<FlowBatch>> UnstoredAsync(List<FlowBatch> batches, CancellationToken cancellation)
-    {
-        var partitions = batches.SelectMany(b => b.RowRanges).Select(r => r.Partition).Distinct().ToList();
-        var stored = (await store.ResumeAsync(partitions, cancellation)).ToDictionary(r => r.Source, r => r.StoredOffsets);
-        var remaining = new List<FlowBatch>(batches.Count);
-        var landed = 0;
-        foreach (var batch in batches)
-        {
-            var found = 0;
-            foreach (var (partition, range) in batch.RowRanges)
-            {
-                if (stored.TryGetValue(partition, out var offsets))
-                {
-                    found += CountBetween(offsets, range.First, range.Last);
-                }
-            }
-
-            if (found >= batch.Count)
-            {
-                landed++;
-                continue;
-            }
-
-            if (found > 0)
-            {
-                logger.LogWarning("A failed insert stored {Found} of a batch's {Rows} rows; the batch is inserted again whole (a replicated table drops the repeated block, a single server stores those rows twice)", found, batch.Count);
-            }
-
-            remaining.Add(batch);
-        }
-
-        if (landed > 0)
-        {
-            metrics.CountLandedUnacknowledged(landed);
-            logger.LogWarning("{Landed} of {Batches} batch(es) were stored by an insert that reported a failure; they are not inserted again", landed, batches.Count);
-        }
-
-        return remaining;
-    }
-
-    /// <summary>How many of the ascending <paramref name="offsets"/> lie in [<paramref name="first"/>, <paramref name="last"/>].</summary>
-    private static int CountBetween(IReadOnlyList<long> offsets, long first, long last)
-    {
-        static int LowerBound(IReadOnlyList<long> offsets, long value)
-        {
-            var (lo, hi) = (0, offsets.Count);
-            while (lo < hi)
-            {
-                var mid = (lo + hi) >>> 1;
-                (lo, hi) = offsets[mid] < value ? (mid + 1, hi) : (lo, mid);
-            }
-
-            return lo;
-        }
-
-        return LowerBound(offsets, last + 1) - LowerBound(offsets, first);
     }
 }

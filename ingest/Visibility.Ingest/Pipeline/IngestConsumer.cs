@@ -39,7 +39,7 @@ public sealed class IngestConsumer
         var pipeline = new FlowPipeline(decoders, labels, findings ?? FindingRules.Default, options, queue, metrics.Pipeline, logger);
         var publisher = new DeadLetterPublisher(deadLetters, kafka.DeadLetterTopic, metrics.Source, logger);
         var consumerWatermark = watermark is null ? null : new ConsumerWatermark(watermark, TimeProvider.System);
-        committer = new KafkaCommitter(publisher, consumerWatermark, metrics.Source, logger);
+        committer = new KafkaCommitter(publisher, consumerWatermark, metrics.Source, logger, store.RecordProgressAsync);
         writer = new BatchWriter(store, queue, committer, options, metrics.Writer, logger);
         var logStart = new KafkaLogStart(kafka, metrics.Source, logger, logsCreatedAt);
         rebalance = new KafkaRebalance(pipeline, queue, writer, committer, logStart, metrics.Source, logger);

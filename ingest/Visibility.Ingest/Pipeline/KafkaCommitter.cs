@@ -8,11 +8,19 @@ namespace Visibility.Ingest.Pipeline;
 /// The Kafka side of storing a group: its dead letters are delivered before its progress is recorded; once it is,
 /// its offsets are committed, the lag read and the watermark moved. Offsets stored but not yet committed are kept
 /// per partition (the writer adds, a revocation or loss removes), so a failed commit is retried with the next one,
-/// or within a second when none comes, and a transient error costs nothing.
+/// or within a second when none comes, and a transient error costs nothing. The progress of a partition that has
+/// been idle for <see cref="ProgressRefresh"/> is recorded again (<paramref name="recordProgress"/>), so that its next
+/// owner looks for unacknowledged rows only among recent parts (<see cref="IngestProgress"/>).
 /// </summary>
-public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWatermark? watermark, SourceMetrics metrics, ILogger logger) : IStoreAcknowledgement
+public sealed class KafkaCommitter(
+    DeadLetterPublisher deadLetters, ConsumerWatermark? watermark, SourceMetrics metrics, ILogger logger,
+    Func<IReadOnlyList<PartitionProgress>, CancellationToken, Task>? recordProgress = null) : IStoreAcknowledgement
 {
+    /// <summary>How long a partition's progress may go unrecorded before it is recorded again.</summary>
+    public static readonly TimeSpan ProgressRefresh = TimeSpan.FromMinutes(1);
+
     private readonly Dictionary<KafkaPartition, long> pending = [];
+    private readonly Dictionary<KafkaPartition, (long Next, long At)> recorded = [];
     private readonly Lock gate = new();
     private IConsumer<byte[]?, byte[]?>? consumer;
     private int failingCommits;
@@ -32,6 +40,10 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
             }
 
             TryCommit();
+            foreach (var p in progress)
+            {
+                recorded[p.Source] = (p.NextOffset, Environment.TickCount64);
+            }
         }
 
         UpdateLag(progress);
@@ -46,6 +58,11 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
     {
         foreach (var resume in resumes.Where(r => r.NextOffset is not null))
         {
+            lock (gate)
+            {
+                recorded[resume.Source] = (resume.NextOffset!.Value, Environment.TickCount64);
+            }
+
             watermark?.Stored(new TopicPartition(resume.Source.Topic, resume.Source.Partition), resume.NextOffset!.Value);
         }
     }
@@ -118,6 +135,7 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
                 }
             }
 
+            await RefreshIdleProgressAsync(stopping);
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), stopping);
@@ -126,6 +144,43 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
             {
                 break;
             }
+        }
+    }
+
+    private async Task RefreshIdleProgressAsync(CancellationToken stopping)
+    {
+        if (recordProgress is null)
+        {
+            return;
+        }
+
+        List<PartitionProgress> idle;
+        var now = Environment.TickCount64;
+        lock (gate)
+        {
+            idle = [.. recorded.Where(r => now - r.Value.At >= (long)ProgressRefresh.TotalMilliseconds).Select(r => new PartitionProgress(r.Key, r.Value.Next))];
+        }
+
+        if (idle.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await recordProgress(idle, stopping);
+            lock (gate)
+            {
+                foreach (var p in idle.Where(p => recorded.TryGetValue(p.Source, out var r) && r.Next == p.NextOffset))
+                {
+                    recorded[p.Source] = (p.NextOffset, now);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Only the next owner's resume scan grows; tried again within a second.
+            logger.LogDebug("Recording the progress of {Partitions} idle partition(s) failed: {Reason}", idle.Count, ex.Message);
         }
     }
 
@@ -138,6 +193,7 @@ public sealed class KafkaCommitter(DeadLetterPublisher deadLetters, ConsumerWate
         {
             var partition = new KafkaPartition(p.Topic, p.Partition.Value);
             pending.Remove(partition);
+            recorded.Remove(partition);
             metrics.Lag.TryRemove(partition, out _);
             watermark?.Forget(p.TopicPartition);
         }

@@ -9,7 +9,6 @@ public sealed class WriterMetrics
     private long stored;
     private long batches;
     private long insertRetries;
-    private long landedUnacknowledged;
     private int storeFailing;
     private StoreFailure? storeFailure;
 
@@ -18,9 +17,6 @@ public sealed class WriterMetrics
     public long Batches => Interlocked.Read(ref batches);
 
     public long InsertRetries => Interlocked.Read(ref insertRetries);
-
-    /// <summary>Batches an insert had stored although it reported a failure (found on retry and not inserted again).</summary>
-    public long LandedUnacknowledged => Interlocked.Read(ref landedUnacknowledged);
 
     /// <summary>Whether every writer's last store operation succeeded (false while one is failing and retrying).</summary>
     public bool StoreAvailable => Volatile.Read(ref storeFailing) == 0;
@@ -59,8 +55,6 @@ public sealed class WriterMetrics
     internal void CountInsertRetry() => Interlocked.Increment(ref insertRetries);
 
     internal void CountStoreError(string operation) => StoreErrors.AddOrUpdate(operation, 1, static (_, n) => n + 1);
-
-    internal void CountLandedUnacknowledged(int batches) => Interlocked.Add(ref landedUnacknowledged, batches);
 
     /// <summary>A writer's store operation failed: the first of a streak marks the store unavailable.</summary>
     internal void StoreFailed(bool streakStarts, StoreFailure failure)

@@ -278,7 +278,7 @@ public sealed class FlowPipelineTests
     private static async Task<string> StoredRowsAsync(FlowBatch batch)
     {
         var store = await TestStore.CreateAsync();
-        await store.InsertFlowsAsync([batch.Rows], batch.Encoding, CancellationToken.None);
+        await store.InsertFlowsAsync([batch.Rows], batch.Encoding, InsertToken.Unique(), CancellationToken.None);
         return await store.QueryAsync(
             "SELECT kafka_offset, src_workload, src_env, dst_workload, dst_env, findings, kafka_topic, kafka_partition, toUnixTimestamp64Milli(ts) " +
             $"FROM {store.Database}.{FlowSchema.FlowsTable} ORDER BY kafka_offset",

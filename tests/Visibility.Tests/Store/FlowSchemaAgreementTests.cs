@@ -150,7 +150,7 @@ public sealed partial class FlowSchemaAgreementTests
             FlowSchema.WriteRow(writer, Record);
         }
 
-        await store.InsertFlowsAsync([writer.WrittenMemory], encoding, CancellationToken.None);
+        await store.InsertFlowsAsync([writer.WrittenMemory], encoding, InsertToken.Unique(), CancellationToken.None);
         var names = FlowColumnTable.Written.Select(c => c.Name).ToList();
         var text = await store.QueryAsync(
             $"SELECT {FlowColumnTable.Names(FlowColumnTable.Written)} FROM {store.Database}.{FlowSchema.FlowsTable} FORMAT TSVRaw",

@@ -75,7 +75,7 @@ public sealed class NativeFlowBlockTests
             parts.Add(writer.WrittenMemory);
         }
 
-        await store.InsertFlowsAsync(parts, encoding, CancellationToken.None);
+        await store.InsertFlowsAsync(parts, encoding, InsertToken.Unique(), CancellationToken.None);
         return await store.QueryAsync(
             $"SELECT {FlowSchema.FlowColumns} FROM {store.Database}.{FlowSchema.FlowsTable} ORDER BY kafka_offset, kafka_partition FORMAT TSV",
             "TSV", static s => System.Text.Encoding.UTF8.GetString(s), [], CancellationToken.None);

@@ -75,10 +75,13 @@ public sealed class ServerFlowStoreTests
 
         if (target == ServerTargets.ChdbHttp)
         {
-            // What the driver sent: the statement in the URL, the rows as the (gzip) body, no database.
+            // What the driver sent: the statement in the URL (with a unique deduplication token: a one-off insert), the
+            // rows as the (gzip) body, no database.
             var endpoint = await ServerTargets.EndpointAsync();
             var insert = Assert.Single(endpoint.Requests, r => r.InsertFormat == "RowBinary" && r.Sql!.Contains($"`{store.Database}`.{FlowSchema.FlowsTable}", StringComparison.Ordinal));
-            Assert.Equal(StoreSql.InsertFlows(store.Database), insert.Sql);
+            Assert.Matches(
+                "^" + System.Text.RegularExpressions.Regex.Escape(StoreSql.InsertFlows(store.Database) + " SETTINGS insert_deduplication_token = '") + "[0-9a-f]{32}'",
+                insert.Sql);
             Assert.Equal("gzip", insert.ContentEncoding);
             Assert.Equal(batch.Rows.Length, insert.BodyBytes);
             Assert.False(insert.Url.ContainsKey("database"));
