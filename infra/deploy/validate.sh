@@ -8,6 +8,7 @@
 #   infra/deploy/validate.sh --install-only  # install if needed (infra/setup/install-deps.sh calls this)
 #   infra/deploy/validate.sh --build         # also run the Dockerfile's build stage without Docker (about a minute):
 #                                            # the .dockerignore'd context copied out, its RUN commands run there
+#   infra/deploy/validate.sh --crd FILE...   # only the custom-resource check (tools/crd-schema.mjs) of these files
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -72,8 +73,15 @@ flock -u 9
 mode="${1:-}"
 case "$mode" in
   --install-only) exit 0 ;;
+  --crd)
+    shift
+    (($# > 0)) || fail "--crd needs the files to check"
+    files=()
+    for file in "$@"; do files+=("${file}=${file}"); done
+    exec node "$tools/crd-schema.mjs" "${files[@]}"
+    ;;
   "" | --build) ;;
-  *) fail "unknown option '${mode}' (--install-only, --build)" ;;
+  *) fail "unknown option '${mode}' (--install-only, --build, --crd)" ;;
 esac
 
 tmp="$(mktemp -d)"
