@@ -2,12 +2,13 @@
 # Validates everything in infra/deploy without a Docker engine, a Kubernetes cluster or the internet, and fails
 # loudly on the first problem. Prints "validated: <file> (<how>)" for each check that passed and ends with
 # "validate: N files OK". Installs what it needs first, idempotently: Debian packages (docker-compose v1,
-# libxml2-utils, kubectl, npm, curl) and the npm tools pinned in tools/package-lock.json, into a cache outside the
-# repository.
+# libxml2-utils, kubectl, npm, curl, haproxy for its configuration check) and the npm tools pinned in
+# tools/package-lock.json, into a cache outside the repository.
 #   infra/deploy/validate.sh                 # install if needed, validate
 #   infra/deploy/validate.sh --install-only  # install if needed (infra/setup/install-deps.sh calls this)
 #   infra/deploy/validate.sh --build         # also run the Dockerfile's build stage without Docker (about a minute):
 #                                            # the .dockerignore'd context copied out, its RUN commands run there
+#   infra/deploy/validate.sh --crd FILE...   # only the custom-resource check (tools/crd-schema.mjs) of these files
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,6 +45,7 @@ command -v kubectl >/dev/null || need+=(kubectl)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
 command -v flock >/dev/null || need+=(util-linux)
+command -v haproxy >/dev/null || need+=(haproxy)
 if ((${#need[@]} > 0)); then
   echo "validate: installing ${need[*]}" >&2
   as_root apt-get update -qq
@@ -71,8 +73,15 @@ flock -u 9
 mode="${1:-}"
 case "$mode" in
   --install-only) exit 0 ;;
+  --crd)
+    shift
+    (($# > 0)) || fail "--crd needs the files to check"
+    files=()
+    for file in "$@"; do files+=("${file}=${file}"); done
+    exec node "$tools/crd-schema.mjs" "${files[@]}"
+    ;;
   "" | --build) ;;
-  *) fail "unknown option '${mode}' (--install-only, --build)" ;;
+  *) fail "unknown option '${mode}' (--install-only, --build, --crd)" ;;
 esac
 
 tmp="$(mktemp -d)"
@@ -133,8 +142,24 @@ xvalues() { xmllint --xpath "$2/text()" "$1" | grep -v '^$' || true; }
 cluster=clickhouse/config.d/cluster.xml
 keeper=clickhouse/keeper/keeper_config.xml
 xmllint --noout "$cluster" "$keeper" || fail "ClickHouse configuration is not well-formed XML"
-[[ "$(xcount "$cluster" '/clickhouse/remote_servers/visibility/shard/replica')" -ge 2 ]] \
-  || fail "$cluster: cluster 'visibility' needs at least two replicas"
+# Two shards of two replicas, each server's macros matching its place: CLICKHOUSE_SHARD is the shard's number and
+# CLICKHOUSE_REPLICA its host name (a server with another shard's macro would join that shard's replication).
+shards="$(xcount "$cluster" '/clickhouse/remote_servers/visibility/shard')"
+[[ "$shards" -ge 2 ]] || fail "$cluster: cluster 'visibility' needs at least two shards, has ${shards}"
+for ((shard = 1; shard <= shards; shard++)); do
+  replicas="$(xvalues "$cluster" "/clickhouse/remote_servers/visibility/shard[${shard}]/replica/host")"
+  [[ "$(wc -l <<<"$replicas")" -ge 2 ]] || fail "$cluster: shard ${shard} needs at least two replicas"
+  [[ "$(xvalues "$cluster" "/clickhouse/remote_servers/visibility/shard[${shard}]/internal_replication")" == true ]] \
+    || fail "$cluster: shard ${shard} must set internal_replication (the replicas copy each other's parts)"
+  for host in $replicas; do
+    block="$(service_block "$host")"
+    [[ "$(grep -oE "CLICKHOUSE_SHARD: '?[0-9]+" <<<"$block" | grep -oE '[0-9]+$' | sed 's/^0*//')" == "$shard" ]] \
+      || fail "compose.yaml: ${host} is in shard ${shard} of $cluster but its CLICKHOUSE_SHARD says otherwise"
+    grep -qE "CLICKHOUSE_REPLICA: '?${host}'?$" <<<"$block" || fail "compose.yaml: ${host}'s CLICKHOUSE_REPLICA must be its host name"
+  done
+done
+all_servers="$(xvalues "$cluster" '/clickhouse/remote_servers/visibility/shard/replica/host')"
+[[ "$(sort <<<"$all_servers" | uniq -d)" == "" ]] || fail "$cluster: a server is in two places of the cluster"
 [[ "$(xcount "$cluster" '/clickhouse/macros/shard[@from_env]') $(xcount "$cluster" '/clickhouse/macros/replica[@from_env]')" == "1 1" ]] \
   || fail "$cluster: macros shard and replica must come from the environment"
 for host in $(xvalues "$cluster" '/clickhouse/remote_servers/visibility/shard/replica/host') \
@@ -147,7 +172,7 @@ for var in $(xmllint --xpath '//@from_env' "$cluster" | grep -oE '"[A-Z_]+"' | t
       || fail "compose.yaml: service ${server} does not set ${var}, which $cluster reads"
   done
 done
-ok "$cluster" "xmllint well-formed; cluster visibility, macros from the environment, hosts are compose services"
+ok "$cluster" "xmllint well-formed; cluster visibility of ${shards} shards x 2 replicas, macros from the environment matching each server's shard and host, hosts are compose services"
 
 keepers="$(xvalues "$cluster" '/clickhouse/zookeeper/node/host' | sort)"
 raft="$(xvalues "$keeper" '/clickhouse/keeper_server/raft_configuration/server/hostname' | sort)"
@@ -159,6 +184,25 @@ for host in $raft; do
 done
 ((($(wc -w <<<"$ids") % 2) == 1)) || fail "$keeper: a Raft quorum needs an odd number of servers"
 ok "$keeper" "xmllint well-formed; raft servers match the cluster's keeper nodes and compose's server ids"
+
+# The proxy every Visibility process reaches ClickHouse through: haproxy's own configuration check (the servers'
+# names resolve only on the compose network, which init-addr none allows), and its servers are the cluster's.
+lb=haproxy/haproxy.cfg
+haproxy -c -f "$lb" >"$tmp/haproxy.log" 2>&1 || { cat "$tmp/haproxy.log" >&2; fail "$lb: haproxy -c"; }
+if grep -E '\[(WARNING|ALERT)\]' "$tmp/haproxy.log" | grep -v 'could not resolve address' >&2; then fail "$lb: haproxy -c warns (above)"; fi
+lb_servers="$(grep -oE '^\s+server \S+ \S+:8123' "$lb" | awk '{print $3}' | cut -d: -f1 | sort)"
+[[ "$lb_servers" == "$(sort <<<"$all_servers")" ]] || fail "$lb: its servers (${lb_servers//$'\n'/ }) are not the cluster's (${all_servers//$'\n'/ })"
+grep -q 'option httpchk GET /ping' "$lb" || fail "$lb: servers must be health-checked on /ping"
+grep -q -- "- ${here}/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" <<<"$(service_block clickhouse-lb)" \
+  || fail "compose.yaml: clickhouse-lb must mount $lb"
+ok "$lb" "haproxy $(haproxy -v | head -1 | awk '{print $3}') -c; its servers are the cluster's, checked on /ping"
+
+# Kafka, the topics, the schema migration and the order the services start in (tools/compose-check.mjs, with a
+# self-test that breaks each rule in turn).
+printf '%s\n' "$config" >"$tmp/compose.resolved.yaml"
+node "$tools/compose-check.mjs" "$tmp/compose.resolved.yaml" "$here/.env.example" || fail "compose.yaml: Kafka, topics, migrate (above)"
+node "$tools/compose-check.mjs" "$tmp/compose.resolved.yaml" "$here/.env.example" --self-test || fail "tools/compose-check.mjs misses a regression"
+ok compose.yaml "Kafka: three KRaft nodes in one quorum, replication factor 3, min.insync.replicas 2; kafka-init creates flows and flows-dlq with those and retention, partitions >= workers; migrate runs before ingest and api; every Visibility process on every broker and on clickhouse-lb"
 
 # ---- Dockerfile and build context ------------------------------------------------------------------------------
 
@@ -237,13 +281,33 @@ ok compose.yaml "api: listens on 0.0.0.0:5080 and publishes it, authentication o
 kubectl kustomize "$here/k8s" >"$tmp/rendered.yaml" || fail "k8s: kubectl kustomize"
 node "$tools/k8s-schema.mjs" "k8s (rendered)=$tmp/rendered.yaml" "k8s/secret.example.yaml=$here/k8s/secret.example.yaml" \
   || fail "k8s: schema"
+kustomize_version="$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p')"
 documents="$(grep -c '^kind:' "$tmp/rendered.yaml")"
-ok k8s/kustomization.yaml "kubectl kustomize $(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p'): renders ${documents} documents"
-for resource in $(node -e '
-  const { parse } = require(process.argv[1]);
-  console.log(parse(require("fs").readFileSync(process.argv[2], "utf8")).resources.join("\n"));' \
-  "$tools/node_modules/yaml/dist/index.js" "$here/k8s/kustomization.yaml"); do
+ok k8s/kustomization.yaml "kubectl kustomize ${kustomize_version}: renders ${documents} documents"
+resources() {
+  node -e '
+    const { parse } = require(process.argv[1]);
+    console.log(parse(require("fs").readFileSync(process.argv[2], "utf8")).resources.join("\n"));' \
+    "$tools/node_modules/yaml/dist/index.js" "$1"
+}
+for resource in $(resources "$here/k8s/kustomization.yaml"); do
   ok "k8s/$resource" "rendered; Kubernetes OpenAPI schema (kubernetes-models), strict fields (kubernetes-types + tsc), references"
+done
+
+# The operators' resources (Strimzi in k8s/kafka, Altinity's ClickHouse operator in k8s/clickhouse): rendered, then
+# checked against the JSON Schemas in tools/ (written from the operators' CRDs) and against each other and the
+# Visibility configuration (tools/crd-schema.mjs), whose self-test breaks each rule in turn.
+for operator in kafka clickhouse; do
+  kubectl kustomize "$here/k8s/$operator" >"$tmp/rendered-$operator.yaml" || fail "k8s/$operator: kubectl kustomize"
+done
+crd=(node "$tools/crd-schema.mjs" "k8s (rendered)=$tmp/rendered.yaml" "k8s/kafka (rendered)=$tmp/rendered-kafka.yaml" "k8s/clickhouse (rendered)=$tmp/rendered-clickhouse.yaml")
+"${crd[@]}" || fail "k8s: custom resources"
+"${crd[@]}" --self-test || fail "tools/crd-schema.mjs misses a regression"
+for operator in kafka clickhouse; do
+  ok "k8s/$operator/kustomization.yaml" "kubectl kustomize ${kustomize_version}: renders $(grep -c '^kind:' "$tmp/rendered-$operator.yaml") custom resources"
+  for resource in $(resources "$here/k8s/$operator/kustomization.yaml"); do
+    ok "k8s/$operator/$resource" "rendered; JSON Schema of its kinds (tools/crd-*.schema.json, ajv), references to the other resources and to config.env"
+  done
 done
 ok k8s/config.env "rendered into ConfigMap visibility-config; schema"
 ok k8s/secret.example.yaml "Kubernetes OpenAPI schema, strict fields; defines the Secrets the pods read"
@@ -262,10 +326,10 @@ node -e '
   const { parseAllDocuments } = require(process.argv[1]);
   const documents = parseAllDocuments(require("fs").readFileSync(process.argv[2], "utf8")).map(d => d.toJS());
   const problems = [];
-  const workloads = documents.filter(d => d?.kind === "Deployment");
+  const workloads = documents.filter(d => d?.kind === "Deployment" || d?.kind === "StatefulSet");
   for (const workload of workloads) {
     const pod = workload.spec.template;
-    const where = `Deployment/${workload.metadata.name}`;
+    const where = `${workload.kind}/${workload.metadata.name}`;
     const annotations = pod.metadata.annotations ?? {};
     if (annotations["prometheus.io/scrape"] !== "true" || annotations["prometheus.io/port"] !== "5081" || annotations["prometheus.io/path"] !== "/metrics") {
       problems.push(`${where}: the pod template needs prometheus.io/scrape "true", port "5081", path /metrics`);
@@ -291,10 +355,38 @@ node -e '
     problems.push("no default-deny ingress NetworkPolicy for the namespace");
   }
   if (workloads.length === 0) problems.push("no Deployment rendered");
+
+  // Ingest: a StatefulSet whose pod name is the Kafka group.instance.id (static membership). Ingest and API: pod
+  // anti-affinity on the node and a PodDisruptionBudget each. The migration: a Job running `migrate` that is not
+  // restarted in place forever.
+  const component = name => workloads.find(w => w.spec.template.metadata.labels["app.kubernetes.io/component"] === name);
+  const ingest = component("ingest");
+  if (ingest?.kind !== "StatefulSet") problems.push("the ingest workers must be a StatefulSet (stable pod names for static group membership)");
+  const instance = (ingest?.spec.template.spec.containers[0].env ?? []).find(e => e.name === "Visibility__Kafka__GroupInstanceId");
+  if (instance?.valueFrom?.fieldRef?.fieldPath !== "metadata.name") problems.push("ingest: Visibility__Kafka__GroupInstanceId must come from the pod name (fieldRef metadata.name)");
+  if (ingest && !documents.some(d => d?.kind === "Service" && d.metadata.name === ingest.spec.serviceName && d.spec.clusterIP === "None")) {
+    problems.push(`ingest: the serviceName of the StatefulSet, ${ingest.spec.serviceName}, must be a headless Service`);
+  }
+  for (const name of ["ingest", "api"]) {
+    const workload = component(name);
+    const anti = workload?.spec.template.spec.affinity?.podAntiAffinity ?? {};
+    const terms = [...(anti.requiredDuringSchedulingIgnoredDuringExecution ?? []), ...(anti.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(t => t.podAffinityTerm)];
+    if (!terms.some(t => t.topologyKey === "kubernetes.io/hostname" && t.labelSelector?.matchLabels?.["app.kubernetes.io/component"] === name)) {
+      problems.push(`${name}: needs podAntiAffinity against its own pods on kubernetes.io/hostname`);
+    }
+    if (!documents.some(d => d?.kind === "PodDisruptionBudget" && d.spec.selector?.matchLabels?.["app.kubernetes.io/component"] === name)) {
+      problems.push(`${name}: needs a PodDisruptionBudget`);
+    }
+  }
+  const migrate = documents.find(d => d?.kind === "Job" && d.spec.template.metadata.labels["app.kubernetes.io/component"] === "migrate");
+  if (JSON.stringify(migrate?.spec.template.spec.containers[0].args) !== "[\"migrate\"]") problems.push("a Job must run `migrate` (args [migrate])");
+  if (migrate && migrate.spec.template.spec.restartPolicy !== "Never") problems.push("the migrate Job: restartPolicy Never (each try a pod of its own, bounded by backoffLimit)");
   for (const problem of problems) console.error(`k8s: ${problem}`);
   process.exit(problems.length > 0 ? 1 : 0);' "$tools/node_modules/yaml/dist/index.js" "$tmp/rendered.yaml" \
-  || fail "k8s: probes, scrape annotations and network policies"
+  || fail "k8s: probes, scrape annotations, network policies, static membership, anti-affinity, disruption budgets, the migrate Job"
 ok k8s/networkpolicy.yaml "default-deny ingress; each component's management port open to a chosen source only"
+ok k8s/ingest.yaml "a StatefulSet with a headless Service; group.instance.id from the pod name; podAntiAffinity; a PodDisruptionBudget"
+ok k8s/migrate.yaml "a Job running migrate, restartPolicy Never"
 
 # ---- non-root on a read-only root filesystem, everywhere ----------------------------------------------------------
 
@@ -316,6 +408,6 @@ done
 cd "$here"
 while read -r file; do
   [[ -n "${validated[$file]:-}" ]] || fail "${file} is in infra/deploy but nothing validated it: add a check here"
-done < <(git -C "$here" ls-files --cached --others --exclude-standard -- '*.yaml' '*.yml' '*.xml' '*.conf' '*.env' '*.example' 'Dockerfile' '*.sh' \
+done < <(git -C "$here" ls-files --cached --others --exclude-standard -- '*.yaml' '*.yml' '*.xml' '*.conf' '*.cfg' '*.env' '*.example' 'Dockerfile' '*.sh' \
   | grep -v '^tools/' | grep -vx 'validate.sh')
 echo "validate: ${#validated[@]} files OK"

@@ -42,10 +42,50 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
         var missed = expected.Where(f => !validated.Contains(f)).ToList();
         Assert.True(missed.Count == 0, $"validate.sh did not check: {string.Join(", ", missed)}");
         Assert.Contains("../../.dockerignore", validated);
-        Assert.True(validated.Count >= 14, $"only {validated.Count} files validated:\n{stdout}");
+        Assert.Contains("haproxy/haproxy.cfg", validated);
+        Assert.Contains("k8s/kafka/kafka.yaml", validated);
+        Assert.Contains("k8s/clickhouse/clickhouse.yaml", validated);
+        Assert.True(validated.Count >= 22, $"only {validated.Count} files validated:\n{stdout}");
 
-        // The non-root checks ran, and their self-test saw every regression it plants reported.
+        // The non-root, compose and custom-resource checks ran, and their self-tests saw every regression they plant reported.
         Assert.Contains("hardening-check: self-test ok", stdout, StringComparison.Ordinal);
+        Assert.Contains("compose-check: self-test ok", stdout, StringComparison.Ordinal);
+        Assert.Contains("crd-schema: self-test ok", stdout, StringComparison.Ordinal);
+        Assert.Matches(@"crd-schema: 8 custom resources valid", stdout);
+    }
+
+    /// <summary>
+    /// The operators' resources are checked against this repository's JSON Schemas of their CRDs (there is no cluster to
+    /// ask): the file as committed passes, and the same file with one mistake a hand edit could make fails with a
+    /// message that names the field.
+    /// </summary>
+    [Theory]
+    [InlineData("k8s/kafka/kafka.yaml", "  replicas: 3\n  roles: [\"broker\"]", "  replicas: \"3\"\n  roles: [\"broker\"]", "KafkaNodePool/brokers: /spec/replicas must be integer")]
+    [InlineData("k8s/kafka/kafka.yaml", "type: internal\n        tls: false", "type: internel\n        tls: false", "Kafka/visibility: /spec/kafka/listeners/0/type must be equal to one of the allowed values")]
+    [InlineData("k8s/kafka/kafka.yaml", "version: 4.2.1", "version: 3.9.0", "Kafka/visibility: /spec/kafka/version must be equal to one of the allowed values")]
+    [InlineData("k8s/kafka/topics.yaml", "partitions: 24", "partitions: 0", "KafkaTopic/flows: /spec/partitions must be >= 1")]
+    [InlineData("k8s/clickhouse/clickhouse.yaml", "shardsCount: 2", "shardsCount: two", "ClickHouseInstallation/visibility: /spec/configuration/clusters/0/layout/shardsCount must be integer")]
+    [InlineData("k8s/clickhouse/keeper.yaml", "replicasCount: 3", "replicasCount: 2", "ClickHouseKeeperInstallation/visibility: 2 Keeper nodes: a Raft quorum needs an odd number")]
+    public async Task CustomResourceCheck_BrokenResource_FailsNamingTheField(string file, string good, string broken, string expected)
+    {
+        var deploy = Path.Combine(Repository.Root, "infra", "deploy");
+        var script = Path.Combine(deploy, "validate.sh");
+        var path = Path.Combine(deploy, file);
+        var original = File.ReadAllText(path);
+        Assert.True(original.Split(good).Length == 2, $"'{good}' must occur once in {file}");
+
+        // With the other resources of its kustomization, which the cross-references need (a topic's Kafka, the
+        // installation's Keeper).
+        string[] others = [.. Directory.GetFiles(Path.GetDirectoryName(path)!, "*.yaml").Where(f => f != path && Path.GetFileName(f) != "kustomization.yaml")];
+        var (exitCode, stdout, stderr) = await RunAsync("bash", [script, "--crd", path, .. others], deploy, TimeSpan.FromMinutes(10));
+        Assert.True(exitCode == 0, $"{file} as committed: validate.sh --crd exited {exitCode}\n{stdout}{stderr}");
+
+        using var directory = new TempDirectory("visibility-crd", create: true);
+        var copy = Path.Combine(directory.Path, Path.GetFileName(file));
+        File.WriteAllText(copy, original.Replace(good, broken, StringComparison.Ordinal));
+        (exitCode, stdout, stderr) = await RunAsync("bash", [script, "--crd", copy, .. others], deploy, TimeSpan.FromMinutes(2));
+        Assert.True(exitCode == 1, $"broken {file}: validate.sh --crd exited {exitCode}\n{stdout}{stderr}");
+        Assert.Contains(expected, stderr, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -138,8 +178,11 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
             var workloads = await http.GetFromJsonAsync<JsonElement>("/api/v1/workloads");
             Assert.Equal(DemoEstate.Workloads.Count, workloads.GetArrayLength());
 
+            // As the Kubernetes StatefulSet runs it: static group membership under the pod's name.
             var ingestPort = FreePorts.Tcp();
-            await using var ingest = StartConfined("ingest", Sandboxed(uid, gid, data, export, ["dotnet", appDll, "ingest"]), Settings("nonroot-ingest", ingestPort), layout);
+            var ingestSettings = Settings("nonroot-ingest", ingestPort);
+            ingestSettings["Visibility__Kafka__GroupInstanceId"] = "visibility-ingest-0";
+            await using var ingest = StartConfined("ingest", Sandboxed(uid, gid, data, export, ["dotnet", appDll, "ingest"]), ingestSettings, layout);
             using var ingestHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingestPort}"), Timeout = TimeSpan.FromSeconds(30) };
             await ingest.WaitAsync(() => StatusAsync(ingestHttp, "/readyz"), status => status == HttpStatusCode.OK, TimeSpan.FromSeconds(90), "/readyz 200");
             AssertConfined(ingest.Id, uid, gid);
@@ -301,6 +344,6 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
     [GeneratedRegex(@"^validated: (\S+) \(", RegexOptions.Multiline)]
     private static partial Regex ValidatedLine();
 
-    [GeneratedRegex(@"(\.ya?ml|\.xml|\.conf|\.env|\.example|\.sh|(^|/)Dockerfile)$")]
+    [GeneratedRegex(@"(\.ya?ml|\.xml|\.conf|\.cfg|\.env|\.example|\.sh|(^|/)Dockerfile)$")]
     private static partial Regex DeployFile();
 }

@@ -16,4 +16,13 @@ public static class KafkaClientConfig
 
         return config;
     }
+
+    /// <summary>
+    /// The <c>group.instance.id</c> of consumer <paramref name="member"/> of <paramref name="members"/> in this process:
+    /// null without <see cref="KafkaOptions.GroupInstanceId"/>; the id itself for a single consumer; <c>id-member</c> otherwise.
+    /// </summary>
+    public static string? GroupInstanceId(KafkaOptions options, int member, int members) =>
+        string.IsNullOrWhiteSpace(options.GroupInstanceId) ? null
+        : members == 1 ? options.GroupInstanceId
+        : $"{options.GroupInstanceId}-{member}";
 }

@@ -35,6 +35,15 @@ public sealed class KafkaOptions
     [Required]
     public string GroupId { get; set; } = "visibility-ingest";
 
+    /// <summary>
+    /// Static group membership (KIP-345, librdkafka's <c>group.instance.id</c>): a stable name for this process in the
+    /// group, e.g. the pod name of a StatefulSet. A member that restarts within the session timeout gets its partitions
+    /// back without a rebalance of the whole group. Empty (the default): dynamic membership. With several
+    /// <c>Visibility:Ingest:Consumers</c> each consumer gets <c>&lt;id&gt;-&lt;n&gt;</c>, since two live members with one id
+    /// fence each other. Only the ingest consumers get it, not the producers.
+    /// </summary>
+    public string GroupInstanceId { get; set; } = "";
+
     /// <summary>Every topic consumed, with its format.</summary>
     public IReadOnlyDictionary<string, string> TopicFormats()
     {

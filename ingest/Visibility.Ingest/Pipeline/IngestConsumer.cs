@@ -30,7 +30,8 @@ public sealed class IngestConsumer
     public IngestConsumer(
         IFlowWriter store, IReadOnlyDictionary<string, IFlowDecoder> decoders, ILabelLookup labels, IngestMetrics metrics,
         IngestOptions options, KafkaOptions kafka, IProducer<byte[]?, byte[]?> deadLetters, ILogger logger,
-        FindingRules? findings = null, IngestWatermark? watermark = null, DateTime? logsCreatedAt = null, ILogger? clientLog = null)
+        FindingRules? findings = null, IngestWatermark? watermark = null, DateTime? logsCreatedAt = null, ILogger? clientLog = null,
+        string? groupInstanceId = null)
     {
         topics = [.. decoders.Keys];
         this.clientLog = clientLog ?? logger;
@@ -43,7 +44,7 @@ public sealed class IngestConsumer
         writer = new BatchWriter(store, queue, committer, options, metrics.Writer, logger);
         var logStart = new KafkaLogStart(kafka, metrics.Source, logger, logsCreatedAt);
         rebalance = new KafkaRebalance(pipeline, queue, writer, committer, logStart, metrics.Source, logger);
-        source = new KafkaSource(options, kafka, pipeline, queue, publisher, logStart, metrics.Source, logger);
+        source = new KafkaSource(options, kafka, pipeline, queue, publisher, logStart, metrics.Source, logger, groupInstanceId);
     }
 
     /// <summary>Runs until <paramref name="stopping"/> fires, then stores and commits what it has read.</summary>

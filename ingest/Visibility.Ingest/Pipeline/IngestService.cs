@@ -57,7 +57,8 @@ public sealed class IngestService(
             var consumers = Enumerable.Range(0, options.Value.Consumers)
                 .Select(i => new IngestConsumer(store, decoders, labels, metrics, options.Value, kafka.Value, deadLetters,
                     loggers.CreateLogger($"{typeof(IngestConsumer).FullName}[{i}]"), findings, watermark, logsCreatedAt,
-                    loggers.CreateLogger($"{KafkaLog.Category}.ingest[{i}]")))
+                    loggers.CreateLogger($"{KafkaLog.Category}.ingest[{i}]"),
+                    KafkaClientConfig.GroupInstanceId(kafka.Value, i, options.Value.Consumers)))
                 .Select(c => c.RunAsync(bootstrap, stoppingToken))
                 .ToList();
             logger.LogInformation("Ingesting {Topics} with {Consumers} consumer(s) in group {Group}",

@@ -12,7 +12,7 @@ namespace Visibility.Ingest.Pipeline;
 /// </summary>
 public sealed class KafkaSource(
     IngestOptions options, KafkaOptions kafka, FlowPipeline pipeline, BatchChannel queue, DeadLetterPublisher deadLetters, KafkaLogStart logStart,
-    SourceMetrics metrics, ILogger logger)
+    SourceMetrics metrics, ILogger logger, string? groupInstanceId = null)
 {
     /// <summary>
     /// How long the consume thread waits for room in a full queue before it pauses its partitions. Normal
@@ -47,6 +47,10 @@ public sealed class KafkaSource(
             // Statistics (lag, broker round trips) for /metrics and /readyz: the handler only keeps the document.
             StatisticsIntervalMs = (int)kafka.StatisticsInterval.TotalMilliseconds,
         }, kafka, bootstrapServers);
+        if (groupInstanceId is not null)
+        {
+            config.GroupInstanceId = groupInstanceId;
+        }
 
         metrics.Kafka.Interval = kafka.StatisticsInterval;
         var builder = new ConsumerBuilder<byte[]?, byte[]?>(config)

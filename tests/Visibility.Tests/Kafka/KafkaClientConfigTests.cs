@@ -47,4 +47,29 @@ public sealed class KafkaClientConfigTests
 
         Assert.Contains("security.protocol", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void GroupInstanceId_FromConfiguration_NamesEachConsumerAndNoProducer()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Visibility:Kafka:GroupInstanceId"] = "visibility-ingest-2",
+        }).Build();
+        var options = new KafkaOptions();
+        configuration.GetSection(KafkaOptions.Section).Bind(options);
+
+        // One consumer per process (the StatefulSet's pods): the pod name itself; several: one id each, since two
+        // live members with one id fence each other.
+        Assert.Equal("visibility-ingest-2", KafkaClientConfig.GroupInstanceId(options, 0, 1));
+        Assert.Equal("visibility-ingest-2-0", KafkaClientConfig.GroupInstanceId(options, 0, 2));
+        Assert.Equal("visibility-ingest-2-1", KafkaClientConfig.GroupInstanceId(options, 1, 2));
+        Assert.Null(KafkaClientConfig.GroupInstanceId(new KafkaOptions(), 0, 1));
+
+        // The pass-through alone never sets it, so producers built from the same options do not carry it.
+        Assert.Null(KafkaClientConfig.Apply(new ProducerConfig(), options, "broker-1:9092").Get("group.instance.id"));
+        var consumer = KafkaClientConfig.Apply(new ConsumerConfig { GroupId = "g" }, options, "broker-1:9092");
+        consumer.GroupInstanceId = KafkaClientConfig.GroupInstanceId(options, 0, 1);
+        Assert.Equal("visibility-ingest-2", consumer.Get("group.instance.id"));
+        using var built = new ConsumerBuilder<byte[], byte[]>(consumer).Build();
+    }
 }
