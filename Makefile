@@ -6,7 +6,7 @@ VISIBILITY_DATA ?= $(CURDIR)/data/store
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: deps build test pack demo bench bench-e2e bench-query bench-map bench-export bench-export-stream dev-broker clean
+.PHONY: deps build test pack demo bench bench-e2e bench-query bench-map bench-export bench-export-stream bench-storage dev-broker clean
 
 deps:
 	@infra/setup/install-deps.sh
@@ -53,6 +53,11 @@ bench-export: deps
 # The findings stream end to end: an export worker catching up on N findings in an embedded store into a file sink.
 bench-export-stream: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- export-stream $(EXPORT_STREAM_ARGS)
+
+# Storage per row (README "Sizing"): 10,000 records/s for an hour through decode, enrich and the embedded store with
+# its rollups, then bytes per row of every table and rollup rows per bucket; STORAGE_ARGS="--minutes 10" for a quick pass.
+bench-storage: deps
+	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- storage $(STORAGE_ARGS)
 
 bench-e2e: deps
 	dotnet run --project benchmarks/Visibility.Benchmarks -c Release -- e2e $(E2E_ARGS)

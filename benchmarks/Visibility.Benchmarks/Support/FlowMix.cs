@@ -1,4 +1,5 @@
 using System.Text;
+using Visibility.Flows.Labels;
 using Visibility.Ingest.Demo;
 
 namespace Visibility.Benchmarks.Support;
@@ -13,6 +14,15 @@ public readonly record struct MixRecord(byte[] Value, long Connection, bool Malf
 /// malformed in ways that both the project's decoder and ClickHouse's JSONEachRow reject (truncated, not JSON, a bad
 /// IPv4 or IPv6 address, a text port, an object for an address; the end-to-end harness checks both counts), evenly
 /// spread. Deterministic: enumerating twice yields the same bytes.
+/// <para>
+/// By default the connections span 15 minutes and workload-to-workload connections pair any two workloads at random
+/// (every pair can appear). With <c>span</c> the same records span that long instead (the rate is records / span);
+/// with <c>serviceEdges</c> &gt; 0 workload-to-workload connections are drawn from that many fixed service edges (a
+/// source, a destination of the same address family, mostly in the same environment, one protocol and port each),
+/// with a skew (edge <c>floor(E·u²)</c>: a few edges carry most connections), as an estate's services talk to a
+/// handful of peers each; unknown and internet peers (random addresses) then reach those edges' services, and
+/// workloads reach the internet on HTTPS or DNS. The storage harness uses both.
+/// </para>
 /// </summary>
 public sealed class FlowMix
 {
@@ -21,8 +31,14 @@ public sealed class FlowMix
     private readonly BenchEstate estate;
     private readonly int seed;
     private readonly DateTimeOffset start;
+    private readonly TimeSpan span;
+    private readonly bool spanGiven;
+    private readonly ServiceEdge[] edges;
+    private readonly ServiceEdge[] v4Edges;
+    private readonly ServiceEdge[] v6Edges;
 
-    public FlowMix(BenchEstate estate, long records, double malformedFraction = 0.01, int seed = 42, DateTimeOffset? start = null)
+    public FlowMix(BenchEstate estate, long records, double malformedFraction = 0.01, int seed = 42, DateTimeOffset? start = null,
+        TimeSpan? span = null, int serviceEdges = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(records, 2);
         ArgumentOutOfRangeException.ThrowIfNegative(malformedFraction);
@@ -40,7 +56,17 @@ public sealed class FlowMix
         Connections = Good / 2;
         // Recent enough for any retention; the whole mix spans the 15 minutes before the last 5.
         this.start = start ?? DateTimeOffset.UtcNow.AddMinutes(-20);
+        spanGiven = span is not null;
+        this.span = span ?? TimeSpan.FromMinutes(15);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(this.span, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfNegative(serviceEdges);
+        edges = serviceEdges == 0 ? [] : CreateEdges(estate, serviceEdges, seed);
+        v4Edges = [.. edges.Where(e => !estate.Workloads[e.Src].Addresses[0].Contains(':', StringComparison.Ordinal))];
+        v6Edges = [.. edges.Where(e => estate.Workloads[e.Src].Addresses[0].Contains(':', StringComparison.Ordinal))];
     }
+
+    /// <summary>A fixed service edge: two workloads (by index into the estate's workloads), a protocol and a port.</summary>
+    private readonly record struct ServiceEdge(int Src, int Dst, bool Udp, ushort Port);
 
     public long Records { get; }
 
@@ -59,7 +85,8 @@ public sealed class FlowMix
     {
         var tally = new MixTally();
         var random = new Random(seed);
-        var spacingMs = Math.Max(1.0, 15 * 60 * 1000.0 / Math.Max(1, Connections));
+        // Without a span: 15 minutes, or 1 ms per connection when there are more than 900,000 connections.
+        var spacingMs = spanGiven ? span.TotalMilliseconds / Math.Max(1, Connections) : Math.Max(1.0, span.TotalMilliseconds / Math.Max(1, Connections));
         Ulogd2Writer.Connection? current = null;
         long good = 0;
         long bad = 0;
@@ -96,7 +123,16 @@ public sealed class FlowMix
         var srcClass = PeerClass.Workload;
         var dstClass = PeerClass.Workload;
         var v6 = false;
-        if (r < 0.70)
+        ServiceEdge? edge = null;
+        if (edges.Length > 0 && r < 0.78)
+        {
+            // The same share of workload-to-workload connections as without service edges, from the fixed edges.
+            var e = Pick(edges, random);
+            edge = e;
+            (src, dst) = (WorkloadAddress(e.Src, random), WorkloadAddress(e.Dst, random));
+            v6 = src.Contains(':', StringComparison.Ordinal);
+        }
+        else if (r < 0.70)
         {
             src = V4Workload(random);
             dst = random.NextDouble() < 0.3 ? InSubnet(random) : V4Workload(random);
@@ -128,6 +164,23 @@ public sealed class FlowMix
 
         var udp = random.NextDouble() < 0.2;
         var port = udp ? UdpPorts[random.Next(UdpPorts.Length)] : TcpPorts[random.Next(TcpPorts.Length)];
+        if (edge is { } fixedEdge)
+        {
+            (udp, port) = (fixedEdge.Udp, fixedEdge.Port);
+        }
+        else if (edges.Length > 0 && dstClass == PeerClass.Workload)
+        {
+            // An unknown or internet peer reaches one of the estate's services (an edge's destination and port).
+            var e = Pick(v6 ? v6Edges : v4Edges, random);
+            (dst, udp, port) = (WorkloadAddress(e.Dst, random), e.Udp, e.Port);
+        }
+        else if (edges.Length > 0)
+        {
+            // A workload that has service edges reaches the internet: HTTPS, or DNS over UDP.
+            src = WorkloadAddress(Pick(v4Edges, random).Src, random);
+            port = udp ? (ushort)53 : (ushort)443;
+        }
+
         var begin = start.AddMilliseconds(index * spacingMs);
         var end = begin.AddMilliseconds(random.Next(50, 120_000));
         var packetsOut = (ulong)random.Next(1, 2_000);
@@ -136,6 +189,51 @@ public sealed class FlowMix
         return new Ulogd2Writer.Connection(
             (uint)(index + 1), src, dst, udp ? (byte)17 : (byte)6, (ushort)random.Next(1024, 65535), port, begin, end,
             packetsOut * (ulong)random.Next(60, 1500), packetsOut, packetsIn * (ulong)random.Next(60, 1500), packetsIn);
+    }
+
+    /// <summary>An edge, skewed: edge <c>floor(E·u²)</c>, so a few edges carry most connections.</summary>
+    private static ServiceEdge Pick(ServiceEdge[] from, Random random) => from[(int)Math.Floor(from.Length * Math.Pow(random.NextDouble(), 2))];
+
+    /// <summary>A workload's address: its own, or a random host of its /24.</summary>
+    private string WorkloadAddress(int workload, Random random)
+    {
+        var address = estate.Workloads[workload].Addresses[0];
+        return address.EndsWith("/24", StringComparison.Ordinal)
+            ? string.Concat(address.AsSpan(0, address.LastIndexOf('.') + 1), random.Next(1, 255).ToString(System.Globalization.CultureInfo.InvariantCulture))
+            : address;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> service edges: a destination, then a source of the same address family, in the same
+    /// environment 94 % of the time; TCP to the port of the destination's role, or UDP (20 %) to a UDP port.
+    /// </summary>
+    private static ServiceEdge[] CreateEdges(BenchEstate estate, int count, int seed)
+    {
+        var random = new Random(seed + 1);
+        var specs = estate.Workloads;
+        static bool V6(WorkloadSpec w) => w.Addresses[0].Contains(':', StringComparison.Ordinal);
+        var rolePorts = new Dictionary<string, ushort>(StringComparer.Ordinal)
+        {
+            ["frontend"] = 443, ["backend"] = 8443, ["database"] = 5432, ["cache"] = 6379, ["queue"] = 9092, ["worker"] = 8080,
+        };
+        var result = new ServiceEdge[count];
+        for (var i = 0; i < count; i++)
+        {
+            var dst = random.Next(specs.Count);
+            var sameEnv = random.NextDouble() < 0.94;
+            var src = random.Next(specs.Count);
+            for (var tries = 0; tries < 200 && (src == dst || V6(specs[src]) != V6(specs[dst]) ||
+                (sameEnv && specs[src].Labels["env"] != specs[dst].Labels["env"])); tries++)
+            {
+                src = random.Next(specs.Count);
+            }
+
+            var udp = random.NextDouble() < 0.2;
+            var port = udp ? UdpPorts[random.Next(UdpPorts.Length)] : rolePorts[specs[dst].Labels["role"]];
+            result[i] = new ServiceEdge(src, dst, udp, port);
+        }
+
+        return result;
     }
 
     private string V4Workload(Random random) => BenchEstate.Format(estate.V4Hosts[random.Next(estate.V4Hosts.Length)]);
