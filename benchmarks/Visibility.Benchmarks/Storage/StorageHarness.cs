@@ -201,7 +201,7 @@ public static class StorageHarness
         long rows = 0;
         foreach (var chunks in inserts.GetConsumingEnumerable())
         {
-            await store.InsertFlowsAsync(chunks, FlowEncoding.Native, CancellationToken.None);
+            await store.InsertFlowsAsync(chunks, FlowEncoding.Native, InsertToken.Unique(), CancellationToken.None);
             rows += chunks.Length * BlockRows;
             Console.Error.Write($"\rinserted ≈ {Math.Min(rows, mix.Records):N0} of {mix.Records:N0} rows   ");
         }
