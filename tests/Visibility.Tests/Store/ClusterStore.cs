@@ -49,11 +49,14 @@ public sealed class ClusterStore : IAsyncLifetime
     private static readonly string[] Sources = ["10.20.2.10", "10.30.2.10", "10.10.2.10", "10.99.0.5", "203.0.113.9"];
     private static readonly string[] Destinations = ["10.10.3.10", "10.10.2.10", "10.20.2.10"];
 
-    private ChdbConnection? ddl;
+    private ChdbConnection? engine;
 
     public StoreLayout Layout { get; } = StoreLayout.ForCluster(TestCluster.Name, replicated: false);
 
     public string Database { get; } = TestStore.NewDatabaseName();
+
+    /// <summary>A connection straight to the engine, as a host's DDL worker runs statements.</summary>
+    public ChdbConnection Engine => engine ?? throw new InvalidOperationException("not initialized");
 
     /// <summary>Every schema statement for <see cref="Layout"/>, in order, as generated (with <c>ON CLUSTER</c>).</summary>
     public IReadOnlyList<string> Statements { get; private set; } = [];
@@ -80,7 +83,7 @@ public sealed class ClusterStore : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        ddl = ChdbEngine.Open(TestStore.DataPath).Connect();
+        engine = ChdbEngine.Open(TestStore.DataPath).Connect();
         Statements =
         [
             .. FlowSchema.BootstrapStatements(Database, Layout),
@@ -88,7 +91,7 @@ public sealed class ClusterStore : IAsyncLifetime
         ];
         foreach (var statement in Statements)
         {
-            await ddl.ExecuteAsync(AsDdlWorker(statement));
+            await engine.ExecuteAsync(AsDdlWorker(statement));
         }
 
         var server = await ServerTargets.EndpointAsync();
@@ -119,11 +122,13 @@ public sealed class ClusterStore : IAsyncLifetime
         await InsertFlowsAsync();
     }
 
-    public Task DisposeAsync()
+    public async Task DisposeAsync()
     {
         Server?.Dispose();
-        ddl?.Close(TimeSpan.FromSeconds(5));
-        return Task.CompletedTask;
+        if (engine is not null)
+        {
+            await engine.ExecuteAsync($"DROP DATABASE IF EXISTS {FlowSchema.QuoteDatabase(Database)}");
+        }
     }
 
     /// <summary>A query through the server store, as text.</summary>
