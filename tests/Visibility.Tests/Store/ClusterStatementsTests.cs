@@ -75,9 +75,22 @@ public sealed class ClusterStatementsTests(ClusterStore cluster) : IClassFixture
         Assert.Equal(versions, await cluster.Server.AppliedMigrationsAsync(CancellationToken.None));
 
         // What a start reads to compare retentions (StoreRetentionSync) runs too, and finds the raw table's TTL.
-        var (sql, parameters) = StoreRetentionSync.CurrentQuery(cluster.Database, cluster.Layout);
-        var current = await cluster.Server.QueryAsync(sql, "TSVRaw", static span => System.Text.Encoding.UTF8.GetString(span), parameters, CancellationToken.None);
-        Assert.Empty(StoreRetentionSync.Changes(cluster.Database, ClusterStore.Retention, cluster.Layout, current));
+        Assert.Empty(StoreRetentionSync.Changes(cluster.Database, ClusterStore.Retention, cluster.Layout, await CurrentRetentionAsync()));
+    }
+
+    [Fact]
+    public async Task RetentionChange_OnTheCluster_RunsOnTheLocalTables_AndIsThenInForce()
+    {
+        // What a start runs when Store:Retention… changed: ALTER … MODIFY TTL ON CLUSTER on the local tables.
+        var longer = ClusterStore.Retention with { Raw = ClusterStore.Retention.Raw + TimeSpan.FromDays(1) };
+        foreach (var target in new[] { longer, ClusterStore.Retention })
+        {
+            var changes = StoreRetentionSync.Changes(cluster.Database, target, cluster.Layout, await CurrentRetentionAsync());
+            var change = Assert.Single(changes);
+            Assert.Contains($"{FlowSchema.FlowsTable}{StoreLayout.LocalSuffix} ON CLUSTER {TestCluster.Name}", change.Statement, StringComparison.Ordinal);
+            await cluster.Engine.ExecuteAsync(ClusterStore.AsDdlWorker(change.Statement));
+            Assert.Empty(StoreRetentionSync.Changes(cluster.Database, target, cluster.Layout, await CurrentRetentionAsync()));
+        }
     }
 
     [Fact]
@@ -300,6 +313,12 @@ public sealed class ClusterStatementsTests(ClusterStore cluster) : IClassFixture
         await lease.ReleaseAsync(CancellationToken.None);
 
         await UnclosedConnections.CountAsync(server, new ConntrackOptions(), DateTimeOffset.UtcNow, CancellationToken.None);
+    }
+
+    private async Task<string> CurrentRetentionAsync()
+    {
+        var (sql, parameters) = StoreRetentionSync.CurrentQuery(cluster.Database, cluster.Layout);
+        return await cluster.Server.QueryAsync(sql, "TSVRaw", static span => System.Text.Encoding.UTF8.GetString(span), parameters, CancellationToken.None);
     }
 
     private static GraphQuery Graph(IFlowStore store) => new(store, ClusterStore.Retention, ClusterStore.Rules);
