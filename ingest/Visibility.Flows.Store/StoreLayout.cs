@@ -3,23 +3,26 @@ using System.Text.RegularExpressions;
 namespace Visibility.Flows.Store;
 
 /// <summary>
-/// Where the tables live: on one engine (embedded or a single server), or sharded and replicated across a
+/// Where the tables live: on one engine (embedded or a single server), or sharded (and replicated) across a
 /// ClickHouse cluster. On a cluster each table becomes a <c>ReplicatedMergeTree</c>-family table named
 /// <c>&lt;table&gt;_local</c> on every node, plus a <c>Distributed</c> table under the original name, so every
-/// query and insert keeps using today's table names. All DDL then runs <c>ON CLUSTER</c>.
+/// query and insert keeps using today's table names. All DDL then runs <c>ON CLUSTER</c>. A cluster of shards
+/// without replicas (<see cref="Replicated"/> false) keeps the local tables in their plain <c>MergeTree</c> family:
+/// no keeper paths, each shard's rows on one node only.
 /// </summary>
 public sealed partial class StoreLayout
 {
     /// <summary>The suffix of the per-node tables behind a <c>Distributed</c> table.</summary>
     public const string LocalSuffix = "_local";
 
-    private StoreLayout(string? cluster)
+    private StoreLayout(string? cluster, bool replicated)
     {
         Cluster = cluster;
+        Replicated = replicated;
     }
 
     /// <summary>One engine: the DDL exactly as <see cref="FlowSchema"/> writes it.</summary>
-    public static StoreLayout SingleServer { get; } = new(null);
+    public static StoreLayout SingleServer { get; } = new(null, false);
 
     /// <summary>The cluster name, or null for <see cref="SingleServer"/>.</summary>
     public string? Cluster { get; }
@@ -27,10 +30,17 @@ public sealed partial class StoreLayout
     public bool IsCluster => Cluster is not null;
 
     /// <summary>
-    /// The layout for a configured cluster name: <see cref="SingleServer"/> when it is empty. Cluster names come from
-    /// configuration and are checked like database names.
+    /// On a cluster: whether the local tables are <c>Replicated*MergeTree</c> (shards with replicas, a keeper) or
+    /// plain <c>*MergeTree</c> (shards of one node each). False for <see cref="SingleServer"/>.
     /// </summary>
-    public static StoreLayout ForCluster(string? cluster)
+    public bool Replicated { get; }
+
+    /// <summary>
+    /// The layout for a configured cluster name: <see cref="SingleServer"/> when it is empty. Cluster names come from
+    /// configuration and are checked like database names. <paramref name="replicated"/> false lays the cluster out
+    /// as shards without replicas.
+    /// </summary>
+    public static StoreLayout ForCluster(string? cluster, bool replicated = true)
     {
         if (string.IsNullOrEmpty(cluster))
         {
@@ -42,7 +52,7 @@ public sealed partial class StoreLayout
             throw new ArgumentException($"'{cluster}' is not a valid cluster name (letters, digits, '_'; at most 64)", nameof(cluster));
         }
 
-        return new StoreLayout(cluster);
+        return new StoreLayout(cluster, replicated);
     }
 
     /// <summary>
@@ -125,8 +135,11 @@ public sealed partial class StoreLayout
             ? order.Groups["key"].Value
             : throw new NotSupportedException($"The cluster layout needs an ORDER BY to shard '{table}' by.");
 
+        var family = create.Groups["family"].Value;
         var replication = $"'/clickhouse/tables/{{shard}}/{{database}}/{table}', '{{replica}}'";
-        var engine = $"Replicated{create.Groups["family"].Value}MergeTree({replication}{(engineArguments.Length > 0 ? ", " + engineArguments : "")})";
+        var engine = Replicated
+            ? $"Replicated{family}MergeTree({replication}{(engineArguments.Length > 0 ? ", " + engineArguments : "")})"
+            : $"{family}MergeTree{(create.Groups["arguments"].Success ? $"({engineArguments})" : "")}";
         var qualified = $"`{database}`.{table}";
         return
         [

@@ -28,6 +28,13 @@ public sealed class StoreOptions
     [RegularExpression("^([A-Za-z_][A-Za-z0-9_]{0,63})?$", ErrorMessage = "Store:Cluster must be letters, digits and '_'")]
     public string Cluster { get; set; } = "";
 
+    /// <summary>
+    /// Server mode with <see cref="Cluster"/>: whether the cluster's shards have replicas (<c>Replicated*MergeTree</c>
+    /// local tables, which need ClickHouse Keeper) or are one node each (plain <c>*MergeTree</c> local tables, no
+    /// keeper; a shard's rows are then on one disk only). Only meaningful with a cluster.
+    /// </summary>
+    public bool Replicated { get; set; } = true;
+
     /// <summary>The database holding the project's tables.</summary>
     [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "Store:Database must be letters, digits and '_'")]
     public string Database { get; set; } = "visibility";

@@ -19,27 +19,35 @@ public sealed class ChdbEngine
     private readonly ChdbConnection primary;
     private readonly List<ChdbConnection> connections = [];
 
-    private ChdbEngine(string path, FileStream lockFile)
+    private ChdbEngine(string path, string? configFile, FileStream lockFile)
     {
         Path = path;
+        ConfigFile = configFile;
         this.lockFile = lockFile;
-        primary = new ChdbConnection(ConnectRaw(path));
+        primary = new ChdbConnection(ConnectRaw(path, configFile));
     }
 
     /// <summary>The absolute data directory.</summary>
     public string Path { get; }
+
+    /// <summary>The ClickHouse configuration file the engine was started with (absolute), or null.</summary>
+    public string? ConfigFile { get; }
 
     /// <summary>The connection opened with the engine; it stays open for the life of the process.</summary>
     public ChdbConnection Primary => primary;
 
     /// <summary>
     /// Opens the engine on <paramref name="path"/>, or returns the one already open on it.
+    /// <paramref name="configFile"/> is a ClickHouse server configuration file (<c>--config-file</c>: clusters in
+    /// <c>remote_servers</c>, macros, settings); it applies to the whole engine, so it can only be given by the first
+    /// open of the process (a later open without one gets the engine as it was started).
     /// Throws <see cref="ChdbException"/> when another process holds the directory, or when this process
-    /// already opened a different one.
+    /// already opened a different one or opened it with another configuration file.
     /// </summary>
-    public static ChdbEngine Open(string path, string? libraryPath = null)
+    public static ChdbEngine Open(string path, string? libraryPath = null, string? configFile = null)
     {
         var full = System.IO.Path.GetFullPath(path);
+        var config = string.IsNullOrEmpty(configFile) ? null : System.IO.Path.GetFullPath(configFile);
         lock (Gate)
         {
             if (current is not null)
@@ -51,7 +59,19 @@ public sealed class ChdbEngine
                         $"allows one data directory per process, so '{full}' cannot be opened as well.");
                 }
 
+                if (config is not null && config != current.ConfigFile)
+                {
+                    throw new ChdbException(
+                        $"The embedded engine of this process was started with the configuration file " +
+                        $"'{current.ConfigFile ?? "(none)"}'; it cannot be reopened with '{config}'.");
+                }
+
                 return current;
+            }
+
+            if (config is not null && !File.Exists(config))
+            {
+                throw new ChdbException($"The ClickHouse configuration file '{config}' does not exist.");
             }
 
             ChdbLibrary.Use(libraryPath);
@@ -62,7 +82,7 @@ public sealed class ChdbEngine
                 // chDB's own signal handlers turn the first managed exception into a hang; they must be
                 // off before the engine starts.
                 ChdbNative.SetSignalHandlersEnabled(0);
-                current = new ChdbEngine(full, lockStream);
+                current = new ChdbEngine(full, config, lockStream);
                 return current;
             }
             catch
@@ -76,7 +96,7 @@ public sealed class ChdbEngine
     /// <summary>A further connection on the same data directory; it runs concurrently with the others.</summary>
     public ChdbConnection Connect()
     {
-        var connection = new ChdbConnection(ConnectRaw(Path));
+        var connection = new ChdbConnection(ConnectRaw(Path, ConfigFile));
         lock (Gate)
         {
             connections.Add(connection);
@@ -133,9 +153,11 @@ public sealed class ChdbEngine
         }
     }
 
-    private static IntPtr ConnectRaw(string path)
+    private static IntPtr ConnectRaw(string path, string? configFile)
     {
-        var args = new[] { "visibility", "--path=" + path };
+        string[] args = configFile is null
+            ? ["visibility", "--path=" + path]
+            : ["visibility", "--path=" + path, "--config-file=" + configFile];
         var argv = new IntPtr[args.Length];
         try
         {

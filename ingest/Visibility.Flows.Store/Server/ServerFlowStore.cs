@@ -31,13 +31,19 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         this.options = options.Value;
         this.logger = logger;
         Database = this.options.Database;
-        Layout = StoreLayout.ForCluster(this.options.Cluster);
+        Layout = StoreLayout.ForCluster(this.options.Cluster, this.options.Replicated);
     }
 
     public string Database { get; }
 
     /// <summary>One server, or the configured cluster.</summary>
     public StoreLayout Layout { get; }
+
+    /// <summary>
+    /// Test seam: initialize without running the migrations (the schema already exists). The cluster-statement tests
+    /// build the schema themselves, as each host's DDL worker would run it, because chDB refuses <c>ON CLUSTER</c>.
+    /// </summary>
+    internal bool SkipMigrations { get; init; }
 
     /// <summary>
     /// Parses a ClickHouse.Driver connection string. The message of a failure never repeats the string, which
@@ -102,7 +108,10 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             client = created;
             try
             {
-                await MigrateAsync(cancellationToken);
+                if (!SkipMigrations)
+                {
+                    await MigrateAsync(cancellationToken);
+                }
             }
             catch
             {
@@ -112,7 +121,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             }
 
             logger.LogInformation("Server store ready at {Endpoint}, database {Database}, {Layout}",
-                endpoint, Database, Layout.Cluster is { } cluster ? $"cluster {cluster}" : "single server");
+                endpoint, Database, Layout.Cluster is { } cluster ? $"cluster {cluster}{(Layout.Replicated ? "" : " (shards without replicas)")}" : "single server");
         }
         finally
         {

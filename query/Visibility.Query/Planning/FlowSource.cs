@@ -137,17 +137,23 @@ public static class FlowSource
     /// <c>src_workload, src_kind, dst_workload, dst_kind, proto, dst_port, src_role … dst_loc, src_peer, dst_peer</c>.
     /// Only edges with a row first seen in the range can be new, so the work grows with those: none in a stable
     /// estate. The labels are read for the confirmed edges only.
+    /// <para>
+    /// Every subquery here is <c>GLOBAL IN</c>: on a cluster the edges table is <c>Distributed</c>, and ClickHouse
+    /// refuses an <c>IN</c> over a distributed subquery inside a distributed query under the default
+    /// <c>distributed_product_mode = 'deny'</c> (code 288). <c>GLOBAL</c> runs the subquery once, on the node that
+    /// took the query, and sends its set to the shards; on one engine it is a plain <c>IN</c>.
+    /// </para>
     /// </summary>
     public static string NewEdges(string quotedDatabase) => $$"""
         SELECT {{FlowSchema.EdgeKey}},
             {{FlowSchema.EdgeLabelsLatest}},
             {{FlowSchema.SrcPeerExpression}} AS src_peer, {{FlowSchema.DstPeerExpression}} AS dst_peer
         FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
-        WHERE ({{FlowSchema.EdgeKey}}) IN
+        WHERE ({{FlowSchema.EdgeKey}}) GLOBAL IN
         (
             SELECT {{FlowSchema.EdgeKey}}
             FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
-            WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
+            WHERE ({{FlowSchema.EdgeKey}}) GLOBAL IN ({{Candidates(quotedDatabase)}})
             GROUP BY {{FlowSchema.EdgeKey}}
             HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
                AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')
@@ -171,14 +177,14 @@ public static class FlowSource
 
     /// <summary>
     /// <c>findings</c> with the <c>new_edge</c> bit set on rows of new edges; reads parameters <c>ne_from</c>,
-    /// <c>ne_to</c> (Unix milliseconds) and <c>ne_baseline</c> (seconds).
+    /// <c>ne_to</c> (Unix milliseconds) and <c>ne_baseline</c> (seconds). <c>GLOBAL IN</c> as in <see cref="NewEdges"/>.
     /// </summary>
     public static string WithNewEdges(string quotedDatabase) => $$"""
-        bitOr(findings, if(({{FlowSchema.EdgeKey}}) IN
+        bitOr(findings, if(({{FlowSchema.EdgeKey}}) GLOBAL IN
             (
                 SELECT {{FlowSchema.EdgeKey}}
                 FROM {{quotedDatabase}}.{{FlowSchema.EdgesTable}}
-                WHERE ({{FlowSchema.EdgeKey}}) IN ({{Candidates(quotedDatabase)}})
+                WHERE ({{FlowSchema.EdgeKey}}) GLOBAL IN ({{Candidates(quotedDatabase)}})
                 GROUP BY {{FlowSchema.EdgeKey}}
                 HAVING min(first_seen) >= fromUnixTimestamp64Milli({ne_from:Int64}, 'UTC')
                    AND min(first_seen) < fromUnixTimestamp64Milli({ne_to:Int64}, 'UTC')

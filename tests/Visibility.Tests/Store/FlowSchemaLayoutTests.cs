@@ -51,6 +51,40 @@ public sealed class FlowSchemaLayoutTests
         Golden.VerifyText("store/ddl-cluster.sql.golden", Render(StoreLayout.ForCluster("analytics")));
 
     [Fact]
+    public void ClusterDdlWithoutReplicas_MatchesGolden() =>
+        Golden.VerifyText("store/ddl-cluster-unreplicated.sql.golden", Render(StoreLayout.ForCluster("analytics", replicated: false)));
+
+    [Fact]
+    public void ClusterDdlWithoutReplicas_IsTheReplicatedDdl_WithPlainEngines()
+    {
+        // Shards without replicas differ from the replicated layout in the local tables' engines only.
+        var replicated = Render(StoreLayout.ForCluster("analytics"));
+        var plain = Render(StoreLayout.ForCluster("analytics", replicated: false));
+        Assert.Contains("ReplicatedMergeTree(", replicated, StringComparison.Ordinal);
+        Assert.DoesNotContain("Replicated", plain, StringComparison.Ordinal);
+        Assert.DoesNotContain("{replica}", plain, StringComparison.Ordinal);
+        var stripped = System.Text.RegularExpressions.Regex.Replace(
+            replicated, @"Replicated(\w*)MergeTree\('/clickhouse/tables/\{shard\}/\{database\}/\w+', '\{replica\}'(, )?", "$1MergeTree(");
+        stripped = stripped.Replace("MergeTree()", "MergeTree", StringComparison.Ordinal);
+        Assert.Equal(stripped, plain);
+        Assert.False(StoreLayout.SingleServer.Replicated);
+        Assert.True(StoreLayout.ForCluster("c1").Replicated);
+        Assert.False(StoreLayout.ForCluster("c1", replicated: false).Replicated);
+    }
+
+    [Fact]
+    public void StoreOptions_Unreplicated_NeedsACluster()
+    {
+        var alone = new StoreOptions { Mode = "server", ConnectionString = "Host=127.0.0.1", Replicated = false };
+        var refused = new StoreOptionsValidator().Validate(null, alone);
+        Assert.True(refused.Failed);
+        Assert.Contains("Visibility:Store:Cluster", refused.FailureMessage, StringComparison.Ordinal);
+
+        var sharded = new StoreOptions { Mode = "server", ConnectionString = "Host=127.0.0.1", Cluster = "c1", Replicated = false };
+        Assert.True(new StoreOptionsValidator().Validate(null, sharded).Succeeded);
+    }
+
+    [Fact]
     public async Task ClusterDdl_EveryStatement_ParsesInClickHouse()
     {
         // chDB has no keeper, so replicated tables cannot be created here; formatQuery parses without running.
