@@ -62,7 +62,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
 
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
-        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token);
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token.Settings);
         return StoreTelemetry.InsertAsync("embedded", Database, () =>
         {
             EnsureFreeSpace();

@@ -27,8 +27,16 @@ public readonly record struct InsertToken
     public static InsertToken Unique() => new(Guid.NewGuid().ToString("N"));
 
     /// <summary>The insert settings that make a retry land once: <c>SETTINGS insert_deduplication_token = '…', …</c>.</summary>
-    public string Settings =>
-        $"SETTINGS insert_deduplication_token = '{Value}', insert_deduplicate = 1, deduplicate_blocks_in_dependent_materialized_views = 1";
+    public string Settings => $"SETTINGS insert_deduplication_token = '{Value}', {ViewsSetting} = 1";
+
+    /// <summary>
+    /// Only the token: for a store whose connection sets <see cref="ViewsSetting"/> (the server store does, unless its
+    /// connection string says otherwise).
+    /// </summary>
+    public string TokenSetting => $"SETTINGS insert_deduplication_token = '{Value}'";
+
+    /// <summary>The setting that makes the views' target tables drop the blocks of a retried insert too.</summary>
+    public const string ViewsSetting = "deduplicate_blocks_in_dependent_materialized_views";
 
     public override string ToString() => Value;
 }

@@ -17,11 +17,11 @@ public static class StoreSql
     public static string InsertFlows(string database) =>
         $"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable} ({FlowSchema.FlowColumns})";
 
-    /// <summary>The insert statement, with <paramref name="token"/>'s settings, and the format name for flows in <paramref name="encoding"/>.</summary>
-    public static (string Sql, string Format) InsertFlows(string database, FlowEncoding encoding, InsertToken token) => encoding switch
+    /// <summary>The insert statement, with <paramref name="settings"/> (an <see cref="InsertToken"/>'s), and the format name for flows in <paramref name="encoding"/>.</summary>
+    public static (string Sql, string Format) InsertFlows(string database, FlowEncoding encoding, string settings) => encoding switch
     {
-        FlowEncoding.Native => ($"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable} ({NativeFlowBlock.ColumnList}) {token.Settings}", "Native"),
-        _ => ($"{InsertFlows(database)} {token.Settings}", "RowBinary"),
+        FlowEncoding.Native => ($"INSERT INTO {FlowSchema.QuoteDatabase(database)}.{FlowSchema.FlowsTable} ({NativeFlowBlock.ColumnList}) {settings}", "Native"),
+        _ => ($"{InsertFlows(database)} {settings}", "RowBinary"),
     };
 
     /// <summary>The workload insert; the data is <see cref="EncodeWorkloads"/>'s JSONEachRow.</summary>

@@ -90,12 +90,19 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
             // Every statement names its database, so the connection carries none: the database may not exist
             // before the first migration creates it.
             settings.Database = null;
+            // A retried flow insert is dropped by the views' tables too, not only by the raw table (InsertToken). Set on
+            // the connection, so that a connection string can turn it off with set_…=0 (the two-shard test cluster,
+            // whose shards share one local table, must: there one shard's block would drop the other's).
+            settings.CustomSettings.TryAdd(InsertToken.ViewsSetting, 1);
             if (Layout.IsCluster)
             {
                 // An insert acknowledged through a Distributed table must already be on its shards, not queued
                 // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
                 settings.CustomSettings["distributed_foreground_insert"] = 1;
+            }
 
+            if (Layout.IsCluster && Layout.Replicated)
+            {
                 // ... and on a majority of each shard's replicas: a replica lost before the others fetched its part
                 // then loses nothing that was acknowledged (and committed to Kafka), and the resume, which reads every
                 // replica, finds every acknowledged row and progress.
@@ -134,7 +141,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
 
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
-        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token);
+        var (sql, format) = StoreSql.InsertFlows(Database, encoding, token.TokenSetting);
         return StoreTelemetry.InsertAsync("server", Database, () => InsertAsync(sql, format, chunks, cancellationToken));
     }
 

@@ -81,6 +81,10 @@ public sealed class ClusterStore : IAsyncLifetime
     public static string AsDdlWorker(string statement) =>
         Regex.Replace(statement, $@"\s+ON CLUSTER {TestCluster.Name}\b", "");
 
+    /// <summary>The tables migration 14 gives a deduplication window.</summary>
+    private static IEnumerable<string> DeduplicatingTables =>
+        [FlowSchema.FlowsTable, .. FlowSchema.AllRollups.Select(r => r.Name), FlowSchema.EdgesTable];
+
     public async Task InitializeAsync()
     {
         engine = ChdbEngine.Open(TestStore.DataPath).Connect();
@@ -94,16 +98,20 @@ public sealed class ClusterStore : IAsyncLifetime
             await engine.ExecuteAsync(AsDdlWorker(statement));
         }
 
+        // The two shards of the test cluster are one local table, so a block the Distributed table sends to shard 2
+        // carries the same insert_deduplication_token as the one it sent to shard 1 and would be dropped as a repeat
+        // of it (chDB drops it even with insert_deduplicate=0). On a real cluster each shard has its own table and
+        // deduplication stays on; here the local tables forget their blocks.
+        foreach (var table in DeduplicatingTables)
+        {
+            await engine.ExecuteAsync($"ALTER TABLE {FlowSchema.QuoteDatabase(Database)}.{table}{StoreLayout.LocalSuffix} MODIFY SETTING non_replicated_deduplication_window = 0");
+        }
+
         var server = await ServerTargets.EndpointAsync();
         Server = new ServerFlowStore(Options.Create(new StoreOptions
         {
             Mode = "server",
-
-            // insert_deduplicate=0: the two shards of the test cluster are one local table, so a block that the
-            // Distributed table sends to shard 2 carries the same deduplication token (topic/partition/offsets) as
-            // the one it sent to shard 1 and would be dropped as a repeat of it. On a real cluster each shard has its
-            // own table and deduplication stays on.
-            ConnectionString = server.ConnectionString + ";set_insert_deduplicate=0",
+            ConnectionString = server.ConnectionString,
             Database = Database,
             Cluster = TestCluster.Name,
             Replicated = false,
@@ -204,11 +212,13 @@ public sealed class ClusterStore : IAsyncLifetime
 
         Rows = rowBinary.Count + native.Count;
 
-        // The ingest writer's two calls: IFlowWriter.InsertFlowsAsync with RowBinary rows, and with Native blocks.
-        await Server.InsertFlowsAsync(rowBinary.Rows, CancellationToken.None);
-        await Server.InsertFlowsAsync([native.Rows], FlowEncoding.Native, CancellationToken.None);
-        await Embedded.InsertFlowsAsync(rowBinary.Rows, CancellationToken.None);
-        await Embedded.InsertFlowsAsync([native.Rows], FlowEncoding.Native, CancellationToken.None);
+        // The ingest writer's insert (IFlowWriter.InsertFlowsAsync with its token), with RowBinary rows and with Native blocks.
+        var rowBinaryToken = InsertToken.Of("cluster-test/rowbinary");
+        var nativeToken = InsertToken.Of("cluster-test/native");
+        await Server.InsertFlowsAsync([rowBinary.Rows], FlowEncoding.RowBinary, rowBinaryToken, CancellationToken.None);
+        await Server.InsertFlowsAsync([native.Rows], FlowEncoding.Native, nativeToken, CancellationToken.None);
+        await Embedded.InsertFlowsAsync([rowBinary.Rows], FlowEncoding.RowBinary, rowBinaryToken, CancellationToken.None);
+        await Embedded.InsertFlowsAsync([native.Rows], FlowEncoding.Native, nativeToken, CancellationToken.None);
 
         // Progress as the writer records it after an acknowledged insert (IngestProgress.InsertSql).
         PartitionProgress[] progress = [new(P0, PartitionRows[P0] - BeyondProgress), new(P1, PartitionRows[P1])];
