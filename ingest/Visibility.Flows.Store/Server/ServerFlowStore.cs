@@ -25,6 +25,7 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     private ClickHouseClient? client;
     private bool compressInserts;
     private string endpoint = "";
+    private bool ready;
 
     public ServerFlowStore(IOptions<StoreOptions> options, ILogger<ServerFlowStore> logger)
     {
@@ -74,38 +75,14 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         await initGate.WaitAsync(cancellationToken);
         try
         {
-            if (client is not null)
+            if (ready)
             {
                 return;
             }
 
-            var settings = ParseConnectionString(options.ConnectionString);
-
-            // Every statement names its database, so the connection carries none: the database may not exist
-            // before the first migration creates it.
-            settings.Database = null;
-            if (Layout.IsCluster)
-            {
-                // An insert acknowledged through a Distributed table must already be on its shards, not queued
-                // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
-                settings.CustomSettings["distributed_foreground_insert"] = 1;
-            }
-
-            endpoint = DescribeEndpoint(settings);
-            compressInserts = settings.UseCompression;
-            var created = new ClickHouseClient(settings);
-            client = created;
-            try
-            {
-                await MigrateAsync(cancellationToken);
-            }
-            catch
-            {
-                client = null;
-                created.Dispose();
-                throw;
-            }
-
+            Open();
+            await SchemaMigrator.For(this, options, logger).AtStartAsync(options, cancellationToken);
+            ready = true;
             logger.LogInformation("Server store ready at {Endpoint}, database {Database}, {Layout}",
                 endpoint, Database, Layout.Cluster is { } cluster ? $"cluster {cluster}" : "single server");
         }
@@ -113,6 +90,44 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         {
             initGate.Release();
         }
+    }
+
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        await initGate.WaitAsync(cancellationToken);
+        try
+        {
+            Open();
+        }
+        finally
+        {
+            initGate.Release();
+        }
+    }
+
+    /// <summary>Creates the client (it connects on the first request: nothing here meets the server).</summary>
+    private void Open()
+    {
+        if (client is not null)
+        {
+            return;
+        }
+
+        var settings = ParseConnectionString(options.ConnectionString);
+
+        // Every statement names its database, so the connection carries none: the database may not exist
+        // before the first migration creates it.
+        settings.Database = null;
+        if (Layout.IsCluster)
+        {
+            // An insert acknowledged through a Distributed table must already be on its shards, not queued
+            // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
+            settings.CustomSettings["distributed_foreground_insert"] = 1;
+        }
+
+        endpoint = DescribeEndpoint(settings);
+        compressInserts = settings.UseCompression;
+        client = new ClickHouseClient(settings);
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
@@ -171,43 +186,6 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         client?.Dispose();
         initGate.Dispose();
     }
-
-    private async Task MigrateAsync(CancellationToken cancellationToken)
-    {
-        foreach (var statement in FlowSchema.BootstrapStatements(Database, Layout))
-        {
-            await ExecuteAsync(statement, [], cancellationToken);
-        }
-
-        var applied = (await AppliedMigrationsAsync(cancellationToken)).ToHashSet();
-        foreach (var migration in FlowSchema.Migrations(Database, options.Retentions, Layout))
-        {
-            if (applied.Contains(migration.Version))
-            {
-                continue;
-            }
-
-            foreach (var statement in migration.Statements)
-            {
-                await ExecuteAsync(statement, [], cancellationToken);
-            }
-
-            await ExecuteAsync(StoreSql.RecordMigration(Database), StoreSql.RecordMigrationParameters(migration), cancellationToken);
-            logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
-        }
-
-        var (sql, parameters) = StoreRetentionSync.CurrentQuery(Database, Layout);
-        var current = await QueryTextAsync(sql, "TSVRaw", parameters, cancellationToken);
-        foreach (var (statement, change) in StoreRetentionSync.Changes(Database, options.Retentions, Layout, current))
-        {
-            await ExecuteAsync(statement, [], cancellationToken);
-            logger.LogInformation("Retention changed: {Change}", change);
-        }
-    }
-
-    /// <summary>Runs a statement (table-qualified SQL, values as <c>{name:Type}</c> parameters) and discards its output.</summary>
-    private async Task ExecuteAsync(string sql, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
-        await RunAsync(sql, "TabSeparated", parameters, static _ => 0, cancellationToken);
 
     private Task<string> QueryTextAsync(string sql, string format, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
         RunAsync(sql, format, parameters, static bytes => Encoding.UTF8.GetString(bytes), cancellationToken);
