@@ -133,9 +133,19 @@ public sealed partial class SchemaMigrator(IFlowReader reader, IFlowCatalog cata
         {
             await working.CancelAsync();
             await renewal;
-            await lease.ReleaseAsync(CancellationToken.None);
+            try
+            {
+                await lease.ReleaseAsync(CancellationToken.None);
+            }
+            catch (Exception ex) when (IsStoreFailure(ex))
+            {
+                // Not released, the lock runs out after LockDuration; what failed the run is the error to report.
+                logger.LogWarning("Could not release the migration lock (it expires by itself): {Reason}", ex.Message);
+            }
         }
     }
+
+    private static bool IsStoreFailure(Exception ex) => ex is StoreException or Chdb.ChdbException or HttpRequestException;
 
     /// <summary>
     /// The schema step of opening a store (<see cref="IFlowCatalog.InitializeAsync"/>): migrates when
@@ -257,7 +267,7 @@ public sealed partial class SchemaMigrator(IFlowReader reader, IFlowCatalog cata
         {
             return null;
         }
-        catch (StoreException ex)
+        catch (Exception ex) when (IsStoreFailure(ex))
         {
             // The migration's own statements meet the same store: their failure is the one reported.
             logger.LogWarning("Could not renew the migration lock: {Reason}", ex.Message);
