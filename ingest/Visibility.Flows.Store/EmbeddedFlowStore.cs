@@ -7,7 +7,7 @@ namespace Visibility.Flows.Store;
 
 /// <summary>
 /// The store on the embedded engine (chDB). Three connections on one data directory: one for flow inserts (an
-/// open insert stream blocks its connection), one for reads, one for control (migrations, workloads), so
+/// open insert stream blocks its connection), one for reads, one for control (lease claims, workloads), so
 /// inserts, queries and inventory changes do not wait on each other.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A singleton for the life of the process; its connections outlive it by design.")]
@@ -22,6 +22,7 @@ public sealed class EmbeddedFlowStore : IFlowStore
     private ChdbEngine? engine;
     private ChdbConnection? reader;
     private ChdbConnection? control;
+    private bool ready;
 
     public EmbeddedFlowStore(IOptions<StoreOptions> options, ILogger<EmbeddedFlowStore> logger)
     {
@@ -37,24 +38,47 @@ public sealed class EmbeddedFlowStore : IFlowStore
         await initGate.WaitAsync(cancellationToken);
         try
         {
-            if (control is not null)
+            if (ready)
             {
                 return;
             }
 
-            var engine = ChdbEngine.Open(options.Path, options.LibraryPath);
-            var controlConnection = engine.Connect();
-            await MigrateAsync(controlConnection, cancellationToken);
-            writers.Add(engine.Connect());
-            reader = engine.Connect();
-            this.engine = engine;
-            control = controlConnection;
-            logger.LogInformation("Embedded store ready at {Path}, database {Database}", engine.Path, Database);
+            Open();
+            await SchemaMigrator.For(this, options, logger).AtStartAsync(options, cancellationToken);
+            ready = true;
+            logger.LogInformation("Embedded store ready at {Path}, database {Database}", engine!.Path, Database);
         }
         finally
         {
             initGate.Release();
         }
+    }
+
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        await initGate.WaitAsync(cancellationToken);
+        try
+        {
+            Open();
+        }
+        finally
+        {
+            initGate.Release();
+        }
+    }
+
+    private void Open()
+    {
+        if (control is not null)
+        {
+            return;
+        }
+
+        var opened = ChdbEngine.Open(options.Path, options.LibraryPath);
+        writers.Add(opened.Connect());
+        reader = opened.Connect();
+        engine = opened;
+        control = opened.Connect();
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
@@ -127,39 +151,6 @@ public sealed class EmbeddedFlowStore : IFlowStore
     {
         var connection = control ?? throw NotInitialized();
         return await AppliedAsync(connection, cancellationToken);
-    }
-
-    private async Task MigrateAsync(ChdbConnection connection, CancellationToken cancellationToken)
-    {
-        foreach (var statement in FlowSchema.BootstrapStatements(Database, StoreLayout.SingleServer))
-        {
-            await connection.ExecuteAsync(statement, cancellationToken);
-        }
-
-        var applied = (await AppliedAsync(connection, cancellationToken)).ToHashSet();
-        foreach (var migration in FlowSchema.Migrations(Database, options.Retentions))
-        {
-            if (applied.Contains(migration.Version))
-            {
-                continue;
-            }
-
-            foreach (var statement in migration.Statements)
-            {
-                await connection.ExecuteAsync(statement, cancellationToken);
-            }
-
-            await connection.ExecuteAsync(StoreSql.RecordMigration(Database), cancellationToken, StoreSql.RecordMigrationParameters(migration));
-            logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
-        }
-
-        var (sql, parameters) = StoreRetentionSync.CurrentQuery(Database, StoreLayout.SingleServer);
-        var current = await connection.QueryTextAsync(sql, "TSVRaw", parameters, cancellationToken);
-        foreach (var (statement, change) in StoreRetentionSync.Changes(Database, options.Retentions, StoreLayout.SingleServer, current))
-        {
-            await connection.ExecuteAsync(statement, cancellationToken);
-            logger.LogInformation("Retention changed: {Change}", change);
-        }
     }
 
     private async Task<IReadOnlyList<int>> AppliedAsync(ChdbConnection connection, CancellationToken cancellationToken)

@@ -147,8 +147,7 @@ public static partial class FlowSchema
 
     /// <summary>
     /// Migration 7's statements: the findings column, the rollup tables and <c>edges</c>, the views that keep them,
-    /// and a backfill of the rows already stored (done before the view on the raw table exists, so nothing counts
-    /// twice; on a cluster, stop ingest while this migration runs).
+    /// then a backfill of the rows already stored (<see cref="Refill"/>).
     /// </summary>
     private static List<string> RollupMigration(string db, StoreRetention retention)
     {
@@ -167,19 +166,33 @@ public static partial class FlowSchema
         }
 
         statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EdgesTable}_mv TO {db}.{EdgesTable} AS\n" + EdgesSelect($"{db}.{Rollups[0].Name}"));
-        statements.Add($"INSERT INTO {db}.{Rollups[0].Name}\n" + RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true));
         statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{Rollups[0].Name}_mv TO {db}.{Rollups[0].Name} AS\n" +
             RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true));
+        statements.AddRange(Refill(db, [.. Rollups.Select(r => r.Name), EdgesTable],
+            [$"INSERT INTO {db}.{Rollups[0].Name}\n" + RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true)]));
         return statements;
     }
 
     /// <summary>
-    /// Migration 8: the app × env rollups, filled from <c>flows_5m</c> and <c>flows_1h</c>, then kept from the inserts
-    /// into <c>flows_1m</c> and <c>flows_5m</c>.
+    /// A backfill that can run again and misses nothing: it comes after the views that keep <paramref name="tables"/>
+    /// exist (a row stored from then on reaches them through the views), empties the tables (the migration created
+    /// them, so they hold only what a backfill or the views derived from rows still in the source) and fills them
+    /// again from the rows stored (<paramref name="inserts"/>, whose blocks the views carry on to the coarser tables).
+    /// Run twice, after a crash before the version was recorded, it leaves the same rows. A row stored by a process
+    /// still ingesting between the emptying and the fill's read would count twice: processes of this release wait
+    /// for the schema and do not ingest meanwhile (README, "Upgrading").
+    /// </summary>
+    private static IEnumerable<string> Refill(string db, IEnumerable<string> tables, IEnumerable<string> inserts) =>
+        [.. tables.Select(t => $"TRUNCATE TABLE {db}.{t}"), .. inserts];
+
+    /// <summary>
+    /// Migration 8: the app × env rollups, kept from the inserts into <c>flows_1m</c> and <c>flows_5m</c>, then
+    /// filled (<see cref="Refill"/>) from <c>flows_5m</c> and <c>flows_1h</c>, which hold every row at the same bucket size.
     /// </summary>
     private static List<string> AppRollupMigration(string db, StoreRetention retention)
     {
         var statements = new List<string>();
+        var fills = new List<string>();
         for (var i = 0; i < AppRollups.Count; i++)
         {
             var app = AppRollups[i];
@@ -193,11 +206,12 @@ public static partial class FlowSchema
                 GROUP BY bucket, {FlowColumnTable.Names(AppKeys)}
                 """;
             statements.Add(AppTableDdl(db, app, retention));
-            statements.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
             statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" +
                 select.Replace("@source", $"{db}.{feeds.Name}", StringComparison.Ordinal));
+            fills.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
         }
 
+        statements.AddRange(Refill(db, AppRollups.Select(a => a.Name), fills));
         return statements;
     }
 
@@ -230,8 +244,8 @@ public static partial class FlowSchema
         """;
 
     /// <summary>
-    /// Migration 9: <see cref="AppSixHours"/>, filled from <c>flows_app_1h</c> and then kept from its inserts (filled
-    /// before the view exists, so nothing counts twice; stop ingest while it runs, as for migrations 7 and 8).
+    /// Migration 9: <see cref="AppSixHours"/>, kept from <c>flows_app_1h</c>'s inserts, then filled from it
+    /// (<see cref="Refill"/>).
     /// </summary>
     private static List<string> AppSixHoursMigration(string db, StoreRetention retention)
     {
@@ -246,8 +260,8 @@ public static partial class FlowSchema
         return
         [
             AppTableDdl(db, table, retention),
-            $"INSERT INTO {db}.{table.Name}\n" + select,
             $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{table.Name}_mv TO {db}.{table.Name} AS\n" + select,
+            .. Refill(db, [table.Name], [$"INSERT INTO {db}.{table.Name}\n" + select]),
         ];
     }
 

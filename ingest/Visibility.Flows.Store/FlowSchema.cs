@@ -8,7 +8,7 @@ namespace Visibility.Flows.Store;
 
 /// <summary>
 /// The store's tables and their versioned migrations. Every statement is idempotent, each applied version is
-/// recorded in <c>schema_migrations</c>, and a start applies only the versions not yet recorded.
+/// recorded in <c>schema_migrations</c>, and <see cref="SchemaMigrator"/> applies only the versions not yet recorded.
 /// </summary>
 public static partial class FlowSchema
 {

@@ -3,14 +3,21 @@ using Visibility.Flows.Labels;
 namespace Visibility.Flows.Store;
 
 /// <summary>
-/// Everything but flows: opening the store with its migrations, the stored workloads, and the few rows of the
+/// Everything but flows: opening the store (and checking its schema), the stored workloads, and the few rows of the
 /// control tables (API keys, saved views, audit entries, export checkpoints and sinks). These writes are rare and
 /// small, unlike <see cref="IFlowWriter"/>'s; what they read back goes through <see cref="IFlowReader"/>.
 /// </summary>
 public interface IFlowCatalog
 {
-    /// <summary>Opens the store and applies pending migrations. Idempotent.</summary>
+    /// <summary>
+    /// Opens the store and checks its schema (<see cref="SchemaMigrator"/>): applies pending migrations when
+    /// <see cref="StoreOptions.MigratesOnStart"/>, else waits for <c>visibility migrate</c> up to
+    /// <see cref="StoreOptions.SchemaWait"/>; refuses a schema a newer release migrated. Idempotent.
+    /// </summary>
     Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Connects without looking at the schema, for <c>visibility migrate</c>, which then owns it. Idempotent.</summary>
+    Task OpenAsync(CancellationToken cancellationToken);
 
     /// <summary>The schema versions applied, ascending.</summary>
     Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken);

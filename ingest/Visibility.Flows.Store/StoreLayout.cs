@@ -115,6 +115,12 @@ public sealed partial class StoreLayout
             return [$"{view.Groups["head"].Value} ON CLUSTER {Cluster} TO {view.Groups["target"].Value}{LocalSuffix} AS\n{select}"];
         }
 
+        if (Truncate().Match(statement) is { Success: true } truncate)
+        {
+            // Rows live in the local tables; on a replicated table one replica's truncation reaches the others too.
+            return [$"TRUNCATE TABLE {truncate.Groups["table"].Value}{LocalSuffix} ON CLUSTER {Cluster}"];
+        }
+
         if (InsertSelect().IsMatch(statement))
         {
             // Runs once, through the Distributed tables: it reads every shard and writes rows where they belong.
@@ -171,6 +177,9 @@ public sealed partial class StoreLayout
 
     [GeneratedRegex(@"\bFROM (?<table>`[A-Za-z0-9_]+`\.[A-Za-z0-9_]+)")]
     private static partial Regex FromTable();
+
+    [GeneratedRegex(@"^\s*TRUNCATE TABLE (?<table>`[A-Za-z0-9_]+`\.[A-Za-z0-9_]+)\s*$")]
+    private static partial Regex Truncate();
 
     [GeneratedRegex(@"^\s*INSERT INTO `[A-Za-z0-9_]+`\.[A-Za-z0-9_]+\s+SELECT\b", RegexOptions.Singleline)]
     private static partial Regex InsertSelect();

@@ -35,6 +35,28 @@ public sealed class StoreOptions
     /// </summary>
     public bool Replicated { get; set; } = true;
 
+    /// <summary>
+    /// Whether opening the store applies pending migrations (under the migration lock, as <c>visibility migrate</c>
+    /// does) instead of waiting for them. Unset: yes for the embedded store (one process owns its data directory),
+    /// no for a server store, whose schema <c>visibility migrate</c> owns (a Kubernetes Job, a compose one-shot).
+    /// </summary>
+    public bool? MigrateOnStart { get; set; }
+
+    /// <summary>
+    /// A process that does not migrate and finds the schema behind waits this long for <c>visibility migrate</c>
+    /// (saying so in its log), then stops with exit code 1.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan SchemaWait { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Whether opening the store migrates: <see cref="MigrateOnStart"/>, else by <see cref="Mode"/>.</summary>
+    public bool MigratesOnStart => MigrateOnStart ?? !IsServer;
+
+    /// <summary>Where the tables live: the configured cluster in server mode, else one engine.</summary>
+    public StoreLayout Layout => IsServer ? StoreLayout.ForCluster(Cluster, Replicated) : StoreLayout.SingleServer;
+
+    private bool IsServer => string.Equals(Mode, "server", StringComparison.Ordinal);
+
     /// <summary>The database holding the project's tables.</summary>
     [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "Store:Database must be letters, digits and '_'")]
     public string Database { get; set; } = "visibility";

@@ -6,7 +6,7 @@ namespace Visibility.Flows.Store;
 
 /// <summary>
 /// Keeps each table's TTL equal to the configured retention: tables get their TTL when created, and a later
-/// change of <c>Store:Retention*</c> is applied at the next start with <c>ALTER TABLE … MODIFY TTL</c> (ClickHouse
+/// change of <c>Store:Retention*</c> is applied by the next migration run (<see cref="SchemaMigrator"/>) with <c>ALTER TABLE … MODIFY TTL</c> (ClickHouse
 /// then drops what the new retention no longer keeps).
 /// </summary>
 public static partial class StoreRetentionSync

@@ -34,7 +34,7 @@ public static class StoreServices
     }
 
     /// <summary>
-    /// Checks the configuration and opens the store (applying migrations) before the host starts, so that a wrong
+    /// Checks the configuration and opens the store (checking its schema: see <see cref="IFlowCatalog.InitializeAsync"/>) before the host starts, so that a wrong
     /// setting or an unreachable store stops the program with its one-line reason instead of a host failure logged
     /// with a stack trace. Hosted services find the store already open.
     /// </summary>

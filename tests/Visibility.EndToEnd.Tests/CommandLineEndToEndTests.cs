@@ -23,7 +23,7 @@ public sealed partial class CommandLineEndToEndTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("visibility [command] [options]", stdout, StringComparison.Ordinal);
         Assert.Contains("--version", stdout, StringComparison.Ordinal);
-        foreach (var verb in new[] { "serve", "ingest", "verify-store", "dev-broker", "graph", "findings", "flows", "export", "policy", "keys", "completion" })
+        foreach (var verb in new[] { "serve", "ingest", "migrate", "verify-store", "dev-broker", "graph", "findings", "flows", "export", "policy", "keys", "completion" })
         {
             Assert.Matches($@"(?m)^\s+{Regex.Escape(verb)}\b", stdout);
         }

@@ -148,6 +148,7 @@ public sealed partial class DeployValidationTests(Xunit.Abstractions.ITestOutput
                 ["Visibility__Store__Mode"] = "server",
                 ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
                 ["Visibility__Store__Database"] = database,
+                ["Visibility__Store__MigrateOnStart"] = "true",
                 ["Visibility__Store__Path"] = data,
                 ["Visibility__Export__Directory"] = export,
                 ["Visibility__Kafka__BootstrapServers"] = bootstrap,

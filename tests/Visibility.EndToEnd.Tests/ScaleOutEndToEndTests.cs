@@ -22,6 +22,7 @@ public sealed class ScaleOutEndToEndTests(ITestOutputHelper output)
             ["Visibility__Store__Mode"] = "server",
             ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
             ["Visibility__Store__Database"] = "scale_out",
+            ["Visibility__Store__MigrateOnStart"] = "true",
         };
 
         await using var a = VisibilityProcess.Start(Path.Combine(data.Path, "a"), environment: Environment("a"), command: "ingest");

@@ -33,6 +33,11 @@ public sealed class ServerModeEndToEndTests(Xunit.Abstractions.ITestOutputHelper
             ["Visibility__Kafka__Properties__heartbeat.interval.ms"] = "500",
         };
 
+        // The schema is `visibility migrate`'s: serve and ingest on a server store wait for it, not migrate.
+        var (migrated, migrateOut, migrateErr) = await VisibilityProcess.RunCommandAsync(["migrate"], Environment("migrate"));
+        Assert.True(migrated == 0, migrateOut + migrateErr);
+        Assert.Matches(@"^applied \d+ migrations; schema at version \d+\n$", migrateOut);
+
         // serve runs the dev broker in-process; the ingest process joins the same consumer group through it.
         await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "unused-serve"), environment: Environment("serve"));
         var clock = System.Diagnostics.Stopwatch.StartNew();

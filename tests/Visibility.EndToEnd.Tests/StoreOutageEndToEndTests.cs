@@ -34,6 +34,7 @@ public sealed class StoreOutageEndToEndTests(ITestOutputHelper output)
                 ["Visibility__Store__Mode"] = "server",
                 ["Visibility__Store__ConnectionString"] = endpoint.ConnectionString(user),
                 ["Visibility__Store__Database"] = "store_outage",
+                ["Visibility__Store__MigrateOnStart"] = "true",
                 ["Visibility__Ingest__PrefetchKilobytes"] = "1024",
 
                 // Batches close when full, not by time, so what the worker holds can reach its bound.

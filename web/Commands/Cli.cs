@@ -31,6 +31,7 @@ public static class Cli
 
         root.Subcommands.Add(ServeCommand.CreateServe());
         root.Subcommands.Add(ServeCommand.CreateIngest());
+        root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(VerifyStoreCommand.Create());
         root.Subcommands.Add(DevBrokerCommand.Create());
         root.Subcommands.Add(QueryCommand.Create("graph"));

@@ -18,7 +18,10 @@ public static class ExitCodes
     /// </summary>
     public const int Usage = 2;
 
-    /// <summary><c>verify-store</c>: some record is not stored exactly once; <c>policy diff</c>: the rulesets differ.</summary>
+    /// <summary>
+    /// <c>verify-store</c>: some record is not stored exactly once; <c>policy diff</c>: the rulesets differ;
+    /// <c>migrate --check</c>: migrations are pending.
+    /// </summary>
     public const int Differs = 3;
 
     /// <summary><c>policy simulate --fail-on-blocked</c>: the ruleset would block some flow.</summary>

@@ -39,7 +39,7 @@ public static class StoreTransports
                 Options.Create(new StoreOptions { Path = EmbeddedDataPath, Database = database }),
                 NullLogger<EmbeddedFlowStore>.Instance),
             Server => new ServerFlowStore(
-                Options.Create(new StoreOptions { Mode = "server", ConnectionString = (await EndpointAsync()).ConnectionString, Database = database }),
+                Options.Create(new StoreOptions { Mode = "server", ConnectionString = (await EndpointAsync()).ConnectionString, Database = database, MigrateOnStart = true }),
                 NullLogger<ServerFlowStore>.Instance),
             _ => throw new ArgumentException($"unknown store transport '{transport}'", nameof(transport)),
         };

@@ -25,25 +25,20 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
     private ClickHouseClient? client;
     private bool compressInserts;
     private string endpoint = "";
+    private bool ready;
 
     public ServerFlowStore(IOptions<StoreOptions> options, ILogger<ServerFlowStore> logger)
     {
         this.options = options.Value;
         this.logger = logger;
         Database = this.options.Database;
-        Layout = StoreLayout.ForCluster(this.options.Cluster, this.options.Replicated);
+        Layout = this.options.Layout;
     }
 
     public string Database { get; }
 
     /// <summary>One server, or the configured cluster.</summary>
     public StoreLayout Layout { get; }
-
-    /// <summary>
-    /// Test seam: initialize without running the migrations (the schema already exists). The cluster-statement tests
-    /// build the schema themselves, as each host's DDL worker would run it, because chDB refuses <c>ON CLUSTER</c>.
-    /// </summary>
-    internal bool SkipMigrations { get; init; }
 
     /// <summary>
     /// Parses a ClickHouse.Driver connection string. The message of a failure never repeats the string, which
@@ -80,53 +75,14 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         await initGate.WaitAsync(cancellationToken);
         try
         {
-            if (client is not null)
+            if (ready)
             {
                 return;
             }
 
-            var settings = ParseConnectionString(options.ConnectionString);
-
-            // Every statement names its database, so the connection carries none: the database may not exist
-            // before the first migration creates it.
-            settings.Database = null;
-            // A retried flow insert is dropped by the views' tables too, not only by the raw table (InsertToken). Set on
-            // the connection, so that a connection string can turn it off with set_…=0 (the two-shard test cluster,
-            // whose shards share one local table, must: there one shard's block would drop the other's).
-            settings.CustomSettings.TryAdd(InsertToken.ViewsSetting, 1);
-            if (Layout.IsCluster)
-            {
-                // An insert acknowledged through a Distributed table must already be on its shards, not queued
-                // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
-                settings.CustomSettings["distributed_foreground_insert"] = 1;
-            }
-
-            if (Layout.IsCluster && Layout.Replicated)
-            {
-                // ... and on a majority of each shard's replicas: a replica lost before the others fetched its part
-                // then loses nothing that was acknowledged (and committed to Kafka), and the resume, which reads every
-                // replica, finds every acknowledged row and progress.
-                settings.CustomSettings["insert_quorum"] = "auto";
-            }
-
-            endpoint = DescribeEndpoint(settings);
-            compressInserts = settings.UseCompression;
-            var created = new ClickHouseClient(settings);
-            client = created;
-            try
-            {
-                if (!SkipMigrations)
-                {
-                    await MigrateAsync(cancellationToken);
-                }
-            }
-            catch
-            {
-                client = null;
-                created.Dispose();
-                throw;
-            }
-
+            Open();
+            await SchemaMigrator.For(this, options, logger).AtStartAsync(options, cancellationToken);
+            ready = true;
             logger.LogInformation("Server store ready at {Endpoint}, database {Database}, {Layout}",
                 endpoint, Database, Layout.Cluster is { } cluster ? $"cluster {cluster}{(Layout.Replicated ? "" : " (shards without replicas)")}" : "single server");
         }
@@ -134,6 +90,55 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         {
             initGate.Release();
         }
+    }
+
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        await initGate.WaitAsync(cancellationToken);
+        try
+        {
+            Open();
+        }
+        finally
+        {
+            initGate.Release();
+        }
+    }
+
+    /// <summary>Creates the client (it connects on the first request: nothing here meets the server).</summary>
+    private void Open()
+    {
+        if (client is not null)
+        {
+            return;
+        }
+
+        var settings = ParseConnectionString(options.ConnectionString);
+
+        // Every statement names its database, so the connection carries none: the database may not exist
+        // before the first migration creates it.
+        settings.Database = null;
+        // A retried flow insert is dropped by the views' tables too, not only by the raw table (InsertToken). Set on
+        // the connection, so that a connection string can still say otherwise (set_…=0).
+        settings.CustomSettings.TryAdd(InsertToken.ViewsSetting, 1);
+        if (Layout.IsCluster)
+        {
+            // An insert acknowledged through a Distributed table must already be on its shards, not queued
+            // on the node that took it (the ingest writer commits Kafka offsets on that acknowledgement).
+            settings.CustomSettings["distributed_foreground_insert"] = 1;
+        }
+
+        if (Layout.IsCluster && Layout.Replicated)
+        {
+            // ... and on a majority of each shard's replicas: a replica lost before the others fetched its part
+            // then loses nothing that was acknowledged (and committed to Kafka), and the resume, which reads every
+            // replica, finds every acknowledged row and progress.
+            settings.CustomSettings["insert_quorum"] = "auto";
+        }
+
+        endpoint = DescribeEndpoint(settings);
+        compressInserts = settings.UseCompression;
+        client = new ClickHouseClient(settings);
     }
 
     public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
@@ -192,43 +197,6 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         client?.Dispose();
         initGate.Dispose();
     }
-
-    private async Task MigrateAsync(CancellationToken cancellationToken)
-    {
-        foreach (var statement in FlowSchema.BootstrapStatements(Database, Layout))
-        {
-            await ExecuteAsync(statement, [], cancellationToken);
-        }
-
-        var applied = (await AppliedMigrationsAsync(cancellationToken)).ToHashSet();
-        foreach (var migration in FlowSchema.Migrations(Database, options.Retentions, Layout))
-        {
-            if (applied.Contains(migration.Version))
-            {
-                continue;
-            }
-
-            foreach (var statement in migration.Statements)
-            {
-                await ExecuteAsync(statement, [], cancellationToken);
-            }
-
-            await ExecuteAsync(StoreSql.RecordMigration(Database), StoreSql.RecordMigrationParameters(migration), cancellationToken);
-            logger.LogInformation("Applied schema migration {Version} ({Name})", migration.Version, migration.Name);
-        }
-
-        var (sql, parameters) = StoreRetentionSync.CurrentQuery(Database, Layout);
-        var current = await QueryTextAsync(sql, "TSVRaw", parameters, cancellationToken);
-        foreach (var (statement, change) in StoreRetentionSync.Changes(Database, options.Retentions, Layout, current))
-        {
-            await ExecuteAsync(statement, [], cancellationToken);
-            logger.LogInformation("Retention changed: {Change}", change);
-        }
-    }
-
-    /// <summary>Runs a statement (table-qualified SQL, values as <c>{name:Type}</c> parameters) and discards its output.</summary>
-    private async Task ExecuteAsync(string sql, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
-        await RunAsync(sql, "TabSeparated", parameters, static _ => 0, cancellationToken);
 
     private Task<string> QueryTextAsync(string sql, string format, IReadOnlyList<QueryParameter> parameters, CancellationToken cancellationToken) =>
         RunAsync(sql, format, parameters, static bytes => Encoding.UTF8.GetString(bytes), cancellationToken);

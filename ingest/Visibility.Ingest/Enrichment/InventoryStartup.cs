@@ -6,7 +6,7 @@ using Visibility.Flows.Store;
 namespace Visibility.Ingest.Enrichment;
 
 /// <summary>
-/// Opens the store (applying migrations; <see cref="StoreServices.OpenStoreAsync"/> usually did already), then loads
+/// Opens the store (checking its schema; <see cref="StoreServices.OpenStoreAsync"/> usually did already), then loads
 /// the inventory: stored workloads, then the file. The process is ready once it has.
 /// </summary>
 public sealed class InventoryStartup(

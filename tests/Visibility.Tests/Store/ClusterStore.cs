@@ -21,7 +21,7 @@ namespace Visibility.Tests.Store;
 /// built here as each host's DDL worker runs a distributed DDL statement: the statement without its
 /// <c>ON CLUSTER</c> clause, once per host. Both shards are this one process, so each statement runs once.
 /// <c>ReplicatedMergeTree</c> cannot run in chDB (its replica stays read-only), hence the layout without replicas.
-/// The server store is then opened on the finished schema without migrating (<c>SkipMigrations</c>).
+/// The server store is then opened on the finished schema without migrating (<c>MigrateOnStart=false</c>, as every server-mode process by default).
 /// </para>
 /// </summary>
 public sealed class ClusterStore : IAsyncLifetime
@@ -107,6 +107,12 @@ public sealed class ClusterStore : IAsyncLifetime
             await engine.ExecuteAsync($"ALTER TABLE {FlowSchema.QuoteDatabase(Database)}.{table}{StoreLayout.LocalSuffix} MODIFY SETTING non_replicated_deduplication_window = 0");
         }
 
+        foreach (var migration in FlowSchema.Migrations(Database, Retention, Layout))
+        {
+            await engine.ExecuteAsync(StoreSql.RecordMigration(Database), CancellationToken.None, StoreSql.RecordMigrationParameters(migration));
+        }
+
+        // The server store does not migrate (as any server-mode process): it finds the schema current and opens.
         var server = await ServerTargets.EndpointAsync();
         Server = new ServerFlowStore(Options.Create(new StoreOptions
         {
@@ -116,15 +122,10 @@ public sealed class ClusterStore : IAsyncLifetime
             Cluster = TestCluster.Name,
             Replicated = false,
             Retention = Retention.Raw,
-        }), NullLogger<ServerFlowStore>.Instance)
-        {
-            SkipMigrations = true,
-        };
+            MigrateOnStart = false,
+            SchemaWait = TimeSpan.Zero,
+        }), NullLogger<ServerFlowStore>.Instance);
         await Server.InitializeAsync(CancellationToken.None);
-        foreach (var migration in FlowSchema.Migrations(Database, Retention, Layout))
-        {
-            await InsertAsync(StoreSql.RecordMigration(Database), StoreSql.RecordMigrationParameters(migration));
-        }
 
         Embedded = await TestStore.CreateAsync();
         await InsertFlowsAsync();
@@ -144,9 +145,6 @@ public sealed class ClusterStore : IAsyncLifetime
         Server.QueryAsync(sql, format, static span => System.Text.Encoding.UTF8.GetString(span), parameters ?? [], CancellationToken.None);
 
     /// <summary>A <c>VALUES</c> insert through the server store's HTTP path (with its cluster insert settings), as the migrator runs it.</summary>
-    private Task InsertAsync(string sql, IReadOnlyList<QueryParameter> parameters) =>
-        Server.QueryAsync(sql, "TabSeparated", static _ => 0, parameters, CancellationToken.None);
-
     private static WorkloadSpec Workload(string name, string address, string app, string env) =>
         new() { Name = name, Addresses = [address], Labels = new Dictionary<string, string> { ["app"] = app, ["env"] = env, ["role"] = app } };
 

@@ -295,6 +295,7 @@ public sealed class ServerFlowStoreTests
             ConnectionString = endpoint.ConnectionString,
             Database = database,
             Cluster = "no_such_cluster",
+            MigrateOnStart = true,
         }), Microsoft.Extensions.Logging.Abstractions.NullLogger<ServerFlowStore>.Instance);
 
         var error = await Assert.ThrowsAsync<StoreException>(() => store.InitializeAsync(CancellationToken.None));

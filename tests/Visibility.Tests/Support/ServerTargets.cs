@@ -58,6 +58,7 @@ public static class ServerTargets
         {
             Mode = "server",
             ConnectionString = connectionString,
+            MigrateOnStart = true,
             Database = database ?? TestStore.NewDatabaseName(),
             Retention = retention ?? TimeSpan.FromDays(3650),
         }), NullLogger<ServerFlowStore>.Instance);

@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Visibility.Flows.Store;
+using Visibility.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Visibility.Tests.Store;
+
+/// <summary>
+/// The migration runner on the real engine: the lock (a second run waits naming the holder, then finds the work
+/// done), a schema a newer release migrated (refused), a schema behind (a process that does not migrate waits and
+/// says to run <c>visibility migrate</c>), and the backfills of migrations 7–9 (run again after a crash, and with rows
+/// stored between the views and the backfill: the rollups still equal the raw rows).
+/// </summary>
+public sealed class SchemaMigratorTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Fast = TimeSpan.FromMilliseconds(100);
+
+    [Fact]
+    public async Task Migrate_LockHeldByAnotherRun_WaitsNamingTheHolder_ThenFindsItsWorkDone()
+    {
+        var store = await OpenAsync();
+        foreach (var statement in FlowSchema.BootstrapStatements(store.Database, StoreLayout.SingleServer))
+        {
+            await ExecuteAsync(store, statement);
+        }
+
+        var other = new StoreLease(store, store, SchemaMigrator.LockName, "other-run", TimeSpan.FromSeconds(4));
+        Assert.True((await other.TryAcquireAsync(CancellationToken.None)).Held);
+        var log = new RecordingLogger(output);
+        var waiting = Migrator(store, log).MigrateAsync("this-run", CancellationToken.None);
+
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("Waiting for the migration lock: other-run has it", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the waiting run naming the holder", () => string.Join('\n', log.Lines));
+        Assert.False(waiting.IsCompleted);
+        Assert.Empty(await store.AppliedMigrationsAsync(CancellationToken.None));
+
+        // The holder does the work (the same holder name: it holds the lock) and lets go; the waiting run then finds nothing to do.
+        var done = await Migrator(store, new RecordingLogger(output)).MigrateAsync("other-run", CancellationToken.None);
+        Assert.Equal(Declared.Count, done.Applied);
+        var result = await waiting;
+        Assert.Equal(new MigrationResult(0, Declared[^1], "other-run"), result);
+        Assert.Contains(log.Lines, l => l.Contains("other-run applied the migrations while this run waited", StringComparison.Ordinal));
+        Assert.Equal(Declared, await store.AppliedMigrationsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Migrate_TwoRunsAtOnce_OneAppliesEverything_TheOtherNothing()
+    {
+        var store = await OpenAsync();
+        var results = await Task.WhenAll(
+            Migrator(store, new RecordingLogger(output)).MigrateAsync("a", CancellationToken.None),
+            Migrator(store, new RecordingLogger(output)).MigrateAsync("b", CancellationToken.None));
+
+        Assert.Equal(new[] { 0, Declared.Count }, results.Select(r => r.Applied).Order());
+        Assert.Equal(Declared.Count, (await QueryAsync(store, $"SELECT version FROM `{store.Database}`.schema_migrations")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
+    public async Task StoreMigratedByNewerRelease_MigrateAndWaitRefuse()
+    {
+        var store = await OpenAsync();
+        await Migrator(store, new RecordingLogger(output)).MigrateAsync("first", CancellationToken.None);
+        await ExecuteAsync(store, $"INSERT INTO `{store.Database}`.schema_migrations (version, name) VALUES (99, 'from the future')");
+
+        var migrate = await Assert.ThrowsAsync<StoreException>(() => Migrator(store, new RecordingLogger(output)).MigrateAsync("second", CancellationToken.None));
+        var wait = await Assert.ThrowsAsync<StoreException>(() => Migrator(store, new RecordingLogger(output)).WaitForCurrentAsync(TimeSpan.FromMinutes(1), CancellationToken.None));
+        foreach (var error in new[] { migrate, wait })
+        {
+            Assert.Contains("migrations this program does not know (99", error.Message, StringComparison.Ordinal);
+            Assert.Contains("a newer release migrated it", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task WaitForCurrent_SchemaBehind_SaysToRunMigrateUntilTheLimit_ThenFails()
+    {
+        var store = await OpenAsync();
+        await PrepareAsync(store, version: 13, rows: 0);
+        var log = new RecordingLogger(output);
+        var migrator = Migrator(store, log);
+
+        var error = await Assert.ThrowsAsync<StoreException>(() => migrator.WaitForCurrentAsync(TimeSpan.FromSeconds(1), CancellationToken.None));
+
+        Assert.Contains("The store's schema is at version 13 and this program needs migrations 14 (insert deduplication", error.Message, StringComparison.Ordinal);
+        Assert.Contains("run `visibility migrate`", error.Message, StringComparison.Ordinal);
+        var said = log.Lines.Where(l => l.Contains("needs migrations 14 (", StringComparison.Ordinal) && l.Contains("run `visibility migrate`", StringComparison.Ordinal)).ToList();
+        Assert.True(said.Count >= 2, string.Join('\n', log.Lines));
+        Assert.Equal(Enumerable.Range(1, 13), await store.AppliedMigrationsAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task WaitForCurrent_MigratedMeanwhile_Returns()
+    {
+        var store = await OpenAsync();
+        var log = new RecordingLogger(output);
+        var waiting = Migrator(store, log).WaitForCurrentAsync(TimeSpan.FromMinutes(2), CancellationToken.None);
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("The store's schema is not created", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the wait saying the schema is missing");
+        Assert.False(waiting.IsCompleted);
+
+        await Migrator(store, new RecordingLogger(output)).MigrateAsync("migrate", CancellationToken.None);
+
+        Assert.True((await waiting).Current);
+    }
+
+    [Fact]
+    public async Task Backfills_RunAgainAfterACrash_WithRowsStoredBetweenViewsAndBackfill_RollupsEqualRawRows()
+    {
+        var store = await OpenAsync();
+        await PrepareAsync(store, version: 6, rows: 3000);
+        var seven = Declared7(store.Database);
+
+        // Migration 7 up to its views, then rows arrive (through the views), then its backfill, then a crash before
+        // the version is recorded: the next run applies 7 again, and 8 and 9 with theirs.
+        var views = seven.Statements.TakeWhile(s => !s.StartsWith("TRUNCATE", StringComparison.Ordinal)).ToList();
+        foreach (var statement in views)
+        {
+            await ExecuteAsync(store, statement);
+        }
+
+        await InsertRawAsync(store, 3000, 1500);
+        foreach (var statement in seven.Statements.Skip(views.Count))
+        {
+            await ExecuteAsync(store, statement);
+        }
+
+        var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("after-crash", CancellationToken.None);
+
+        Assert.Equal(Declared.Count - 6, result.Applied);
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        Assert.True(check.Raw.Closed > 0 && check.Raw.Bytes > 0);
+        Assert.True(check.RollupsMatch, string.Join('\n', check.Rollups.Select(r => $"{r.Table} {r.Closed} {r.Bytes} vs raw {check.Raw.Closed} {check.Raw.Bytes}")));
+        Assert.Equal(FlowSchema.AllRollups.Count, check.Rollups.Count);
+    }
+
+    private static IReadOnlyList<int> Declared { get; } = [.. FlowSchema.Migrations("x", TimeSpan.FromDays(1)).Select(m => m.Version)];
+
+    private static FlowSchema.Migration Declared7(string database) =>
+        FlowSchema.Migrations(database, StoreRetention.RawOnly(TimeSpan.FromDays(3650))).Single(m => m.Version == 7);
+
+    private static SchemaMigrator Migrator(IFlowStore store, ILogger logger) =>
+        new(store, store, StoreLayout.SingleServer, StoreRetention.RawOnly(TimeSpan.FromDays(3650)), logger)
+        {
+            LockDuration = TimeSpan.FromSeconds(4),
+            PollInterval = Fast,
+            ReportInterval = TimeSpan.FromMilliseconds(300),
+        };
+
+    /// <summary>A store in a database of its own, opened without looking at its schema.</summary>
+    private static async Task<EmbeddedFlowStore> OpenAsync()
+    {
+        var store = new EmbeddedFlowStore(
+            Options.Create(new StoreOptions { Path = TestStore.DataPath, Database = TestStore.NewDatabaseName(), Retention = TimeSpan.FromDays(3650) }),
+            NullLogger<EmbeddedFlowStore>.Instance);
+        await store.OpenAsync(CancellationToken.None);
+        return store;
+    }
+
+    /// <summary>The store as a release at <paramref name="version"/> left it (no leases table then), with <paramref name="rows"/> raw flows.</summary>
+    internal static async Task PrepareAsync(IFlowStore store, int version, int rows)
+    {
+        await ExecuteAsync(store, FlowSchema.Bootstrap(store.Database));
+        await ExecuteAsync(store, FlowSchema.MigrationsTableDdl(store.Database));
+        foreach (var migration in FlowSchema.Migrations(store.Database, StoreRetention.RawOnly(TimeSpan.FromDays(3650))).Where(m => m.Version <= version))
+        {
+            foreach (var statement in migration.Statements)
+            {
+                await ExecuteAsync(store, statement);
+            }
+
+            await store.QueryAsync(StoreSql.RecordMigration(store.Database), "TabSeparated", static _ => 0, StoreSql.RecordMigrationParameters(migration), CancellationToken.None);
+        }
+
+        if (rows > 0)
+        {
+            await InsertRawAsync(store, 0, rows);
+        }
+    }
+
+    /// <summary>Raw flows with the columns every release since migration 6 has: opens and closes, a few apps, four partitions.</summary>
+    internal static Task InsertRawAsync(IFlowStore store, int first, int count) => ExecuteAsync(store, $"""
+        INSERT INTO `{store.Database}`.flows_raw (ts, end_ts, conn_id, event, proto, src_ip, src_port, dst_ip, dst_port,
+            bytes_out, packets_out, bytes_in, packets_in, src_app, dst_app, src_env, dst_env, kafka_topic, kafka_partition, kafka_offset)
+        SELECT now64(3) - toIntervalSecond(number % 20000), now64(3) - toIntervalSecond(number % 20000), number, if(number % 2 = 0, 1, 4), 6,
+            toIPv6('10.0.0.1'), 1000 + number % 100, toIPv6('10.0.0.2'), 443 + number % 3,
+            100 + number, 1, 200, 2, concat('app', toString(number % 5)), 'db', 'prod', if(number % 7 = 0, 'dev', 'prod'),
+            'flows', toInt32(number % 4), toInt64(number)
+        FROM numbers({first}, {count})
+        """);
+
+    private static Task ExecuteAsync(IFlowStore store, string sql) => QueryAsync(store, sql);
+
+    private static Task<string> QueryAsync(IFlowStore store, string sql) =>
+        store.QueryAsync(sql, "TabSeparated", static s => Encoding.UTF8.GetString(s), [], CancellationToken.None);
+
+    /// <summary>Keeps every line (and writes it to the test's output).</summary>
+    private sealed class RecordingLogger(ITestOutputHelper output) : ILogger
+    {
+        private readonly ConcurrentQueue<string> lines = new();
+        private readonly TestLogger inner = new(output, "migrate");
+
+        public IReadOnlyList<string> Lines => [.. lines];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lines.Enqueue(formatter(state, exception));
+            inner.Log(logLevel, eventId, state, exception, formatter);
+        }
+    }
+}
