@@ -21,6 +21,9 @@ public static class ExportServices
         services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
         services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>()));
+        services.AddSingleton(sp => new ExportLease(new StoreLease(
+            sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>(), ExportLease.Name,
+            StoreLease.ProcessHolder("export"), sp.GetRequiredService<IOptions<ExportOptions>>().Value.LeaseDuration)));
         services.AddSingleton<ExportService>();
         services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
         return services;
