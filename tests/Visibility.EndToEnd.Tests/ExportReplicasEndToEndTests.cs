@@ -14,6 +14,8 @@ namespace Visibility.EndToEnd.Tests;
 /// transport, the test ClickHouse HTTP endpoint over chDB); both replicas have the same syslog sink to a real rsyslog.
 /// Only the holder of the store's export lease streams: each finding reaches rsyslog once. The holder is stopped
 /// while findings keep coming; the other replica takes over from the checkpoint, with no finding twice and none missed.
+/// Then a new replica stands by and the holder is killed (SIGKILL) while idle: the new one takes over once the dead
+/// holder's lease has run out, and sends what came meanwhile, once.
 /// </summary>
 [Collection(FaultTests.Collection)]
 public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) : IDisposable
@@ -23,7 +25,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
     public void Dispose() => data.Dispose();
 
     [Fact]
-    public async Task TwoApiReplicas_OneStore_EachFindingReachesTheSiemOnce_HolderStopped_OtherTakesOverFromTheCheckpoint()
+    public async Task TwoApiReplicas_OneStore_EachFindingReachesTheSiemOnce_HolderStoppedOrKilled_OtherTakesOverFromTheCheckpoint()
     {
         using var receiver = await RsyslogReceiver.StartAsync();
         await using var endpoint = await ChdbHttpProcess.StartAsync(Path.Combine(data.Path, "store"), TimeSpan.FromSeconds(60));
@@ -114,14 +116,45 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         var fromA = messages.Count(m => m.Host == "replica-a");
         var fromB = messages.Count(m => m.Host == "replica-b");
         log.WriteLine($"{expected.Count} findings; rsyslog received {messages.Count} ({messages.Select(m => m.EventId).Distinct().Count()} distinct): {fromA} from A, {fromB} from B");
-        Assert.Equal(expected.Count, messages.Count);
-        Assert.Equal(expected.Count, messages.Select(m => m.EventId).Distinct().Count());
-        Assert.Equal(expected.Order(), messages.Select(m => (m.Kind, m.Service)).Order());
-        Assert.Equal(Enumerable.Range(1, expected.Count).Select(i => (long)i), messages.Select(m => m.Sequence));
+        AssertOnce(expected, messages);
         Assert.True(fromA > first.Count, $"A sent {fromA}, nothing of the findings that came after the first {first.Count}");
         Assert.True(fromB > 0, "B sent nothing after taking over");
         Assert.All(messages.Skip(fromA), m => Assert.Equal("replica-b", m.Host));
         Assert.Contains("holds the export lease", b.Output, StringComparison.Ordinal);
+
+        // A new replica stands by; the holder dies while idle (nothing pending, its checkpoint written).
+        await using var c = VisibilityProcess.Start(Path.Combine(data.Path, "c"), environment: Replica("replica-c"));
+        await c.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(0, await LeaseHeldAsync(c));
+        await b.KillAsync();
+        var killed = DateTimeOffset.UtcNow;
+        for (var round = 0; round < 6; round++)
+        {
+            Produce(rig, producer, 20_260 + (round * 10), 10);
+            await Task.Delay(500);
+        }
+
+        await c.WaitAsync(() => LeaseHeldAsync(c), held => held == 1, TimeSpan.FromSeconds(40), "C taking the export lease over");
+        log.WriteLine($"C holds the lease {(DateTimeOffset.UtcNow - killed).TotalSeconds:0.0} s after B was killed (lease 10 s)");
+        var all = await FindingsAsync(c, started, 320);
+        await receiver.WaitForAsync("tcp", all.Count, TimeSpan.FromSeconds(90));
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        messages = receiver.Received("tcp").Select(Parse).ToList();
+        var fromC = messages.Count(m => m.Host == "replica-c");
+        log.WriteLine($"{all.Count} findings; rsyslog received {messages.Count} ({messages.Select(m => m.EventId).Distinct().Count()} distinct): {fromC} from C");
+        AssertOnce(all, messages);
+        Assert.Equal(all.Count - expected.Count, fromC);
+        Assert.All(messages.Skip(expected.Count), m => Assert.Equal("replica-c", m.Host));
+    }
+
+    /// <summary>Each finding once, none missing, sequence numbers 1… in order without a gap.</summary>
+    private static void AssertOnce(List<(string Kind, string Service)> expected, List<Message> messages)
+    {
+        Assert.Equal(expected.Count, messages.Count);
+        Assert.Equal(expected.Count, messages.Select(m => m.EventId).Distinct().Count());
+        Assert.Equal(expected.Order(), messages.Select(m => (m.Kind, m.Service)).Order());
+        Assert.Equal(Enumerable.Range(1, expected.Count).Select(i => (long)i), messages.Select(m => m.Sequence));
     }
 
     /// <summary>The findings the API lists since <paramref name="from"/>, once it lists <paramref name="crossEnv"/> cross_env ones.</summary>
