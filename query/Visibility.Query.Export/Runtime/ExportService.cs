@@ -133,19 +133,20 @@ public sealed class ExportService(
             logger.LogWarning("Export: cannot renew the export lease ({Error}); {Left:0.#} s left", ex.Message, lease.Left.TotalSeconds);
         }
 
-        IReadOnlyDictionary<string, ExportSinkDefinition>? stored = null;
-        try
-        {
-            stored = await state.ListSinksAsync(stoppingToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-        {
-            logger.LogWarning("Export: cannot read the sinks created through the API ({Error})", ex.Message);
-        }
-
         await gate.WaitAsync(stoppingToken);
         try
         {
+            // Read under the gate: a sink created or deleted here meanwhile is in the list as it is now.
+            IReadOnlyDictionary<string, ExportSinkDefinition>? stored = null;
+            try
+            {
+                stored = await state.ListSinksAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Export: cannot read the sinks created through the API ({Error})", ex.Message);
+            }
+
             var holds = lease.MaySend;
             if (leading && (!holds || tenure!.IsCancellationRequested))
             {
