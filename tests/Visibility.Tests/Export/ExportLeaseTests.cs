@@ -165,6 +165,18 @@ public sealed partial class ExportLeaseTests(ITestOutputHelper output)
         Assert.Equal(new ExportCheckpoint(start, 30, 30), await ahead.GetCheckpointAsync("soc", CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(5, true)]
+    [InlineData(10, false)]
+    [InlineData(30, false)]
+    [InlineData(600, false)]
+    [InlineData(3600, true)]
+    public void LeaseDuration_OutsideTenSecondsToTenMinutes_IsAProblemNamingTheKey(int seconds, bool refused)
+    {
+        var problems = new ExportOptions { LeaseDuration = TimeSpan.FromSeconds(seconds) }.Problems("/tmp/store", []).ToList();
+        Assert.Equal(refused ? ["Visibility:Export:LeaseDuration must be between 10 s and 10 min"] : [], problems);
+    }
+
     private ExportService Service(IFlowStore store, RsyslogReceiver receiver, string dataPath, string host, DateTimeOffset start)
     {
         var options = new ExportOptions
