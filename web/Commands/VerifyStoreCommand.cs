@@ -36,7 +36,7 @@ public static class VerifyStoreCommand
         builder.Services.AddFlowStore(builder.Configuration);
         using var host = builder.Build();
         await host.Services.GetRequiredService<IFlowCatalog>().InitializeAsync(CancellationToken.None);
-        var layout = StoreLayout.ForCluster(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value.Cluster);
+        var layout = host.Services.GetRequiredService<IOptions<StoreOptions>>().Value.Layout;
         var result = await StoreCheck.RunAsync(host.Services.GetRequiredService<IFlowReader>(), layout, CancellationToken.None);
         if (asJson)
         {

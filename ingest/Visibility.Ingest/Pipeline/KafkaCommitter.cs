@@ -14,10 +14,12 @@ namespace Visibility.Ingest.Pipeline;
 /// </summary>
 public sealed class KafkaCommitter(
     DeadLetterPublisher deadLetters, ConsumerWatermark? watermark, SourceMetrics metrics, ILogger logger,
-    Func<IReadOnlyList<PartitionProgress>, CancellationToken, Task>? recordProgress = null) : IStoreAcknowledgement
+    Func<IReadOnlyList<PartitionProgress>, CancellationToken, Task>? recordProgress = null, TimeSpan? progressRefresh = null) : IStoreAcknowledgement
 {
-    /// <summary>How long a partition's progress may go unrecorded before it is recorded again.</summary>
+    /// <summary>How long a partition's progress may go unrecorded before it is recorded again, by default.</summary>
     public static readonly TimeSpan ProgressRefresh = TimeSpan.FromMinutes(1);
+
+    private readonly long refreshMilliseconds = (long)(progressRefresh ?? ProgressRefresh).TotalMilliseconds;
 
     private readonly Dictionary<KafkaPartition, long> pending = [];
     private readonly Dictionary<KafkaPartition, (long Next, long At)> recorded = [];
@@ -158,7 +160,7 @@ public sealed class KafkaCommitter(
         var now = Environment.TickCount64;
         lock (gate)
         {
-            idle = [.. recorded.Where(r => now - r.Value.At >= (long)ProgressRefresh.TotalMilliseconds).Select(r => new PartitionProgress(r.Key, r.Value.Next))];
+            idle = [.. recorded.Where(r => now - r.Value.At >= refreshMilliseconds).Select(r => new PartitionProgress(r.Key, r.Value.Next))];
         }
 
         if (idle.Count == 0)
