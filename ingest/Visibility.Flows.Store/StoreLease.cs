@@ -5,8 +5,16 @@ using Visibility.Flows.Store.Chdb;
 
 namespace Visibility.Flows.Store;
 
-/// <summary>What a lease looks like from one holder: who holds it, and until when (UTC).</summary>
-public sealed record LeaseState(bool Held, string? Holder, long Term, DateTime? ExpiresAt);
+/// <summary>What a lease looks like from one holder: who holds it, and until when (UTC, by the store's clock).</summary>
+public sealed record LeaseState(bool Held, string? Holder, long Term, DateTime? ExpiresAt)
+{
+    /// <summary>
+    /// How long the term still ran when the store was read, by the store's own clock (zero when no term is live).
+    /// A holder adds it to its own monotonic clock read before the call to get a deadline that does not depend on
+    /// this machine's clock agreeing with the store's (<see cref="ExpiresAt"/> does).
+    /// </summary>
+    public TimeSpan Remaining { get; init; }
+}
 
 /// <summary>
 /// A lease in the store, so that one process among several sharing a store does a piece of work (a schema
@@ -72,7 +80,10 @@ public sealed class StoreLease(IFlowReader reader, IFlowCatalog catalog, string 
     {
         var live = claims.Term > 0 && claims.Winner.Length > 0 && claims.Now < claims.Expires;
         return new LeaseState(live && claims.Winner == Holder, live ? claims.Winner : null, claims.Term,
-            live ? DateTime.UnixEpoch.AddMilliseconds(claims.Expires) : null);
+            live ? DateTime.UnixEpoch.AddMilliseconds(claims.Expires) : null)
+        {
+            Remaining = live ? TimeSpan.FromMilliseconds(claims.Expires - claims.Now) : TimeSpan.Zero,
+        };
     }
 
     private async Task<Claims> ReadAsync(CancellationToken cancellationToken)

@@ -21,10 +21,21 @@ public static class ExportServices
         services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
         services.AddSingleton(sp => new ExportRecordSource(sp.GetRequiredService<FindingsQuery>(), sp.GetRequiredService<GraphQuery>()));
         services.AddSingleton(sp => new ExportStateStore(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>()));
+        services.AddSingleton(sp => new ExportLease(new StoreLease(
+            sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>(), ExportLease.Name,
+            Holder(sp.GetRequiredService<IOptions<StoreOptions>>().Value), sp.GetRequiredService<IOptions<ExportOptions>>().Value.LeaseDuration)));
         services.AddSingleton<ExportService>();
         services.AddHostedService(sp => sp.GetRequiredService<ExportService>());
         return services;
     }
+
+    /// <summary>
+    /// This process's name in the export lease. An embedded store is open in one process at a time (its file lock), so
+    /// a process restarted after a crash may take its predecessor's lease at once: the name is the store's. On a
+    /// server store every process has its own.
+    /// </summary>
+    private static string Holder(StoreOptions store) =>
+        store.Mode == "embedded" ? $"export@{Environment.MachineName}:{Path.GetFullPath(store.Path)}" : StoreLease.ProcessHolder("export");
 
     private sealed class ExportOptionsValidator(IOptions<StoreOptions> store, IIngestLink ingest) : IValidateOptions<ExportOptions>
     {

@@ -107,10 +107,14 @@ public sealed class ExportHealthCheck(IServiceProvider services) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var sinks = services.GetService<ExportService>()?.Statuses() ?? [];
+        var export = services.GetService<ExportService>();
+        var sinks = export?.Statuses() ?? [];
         if (sinks.Count == 0)
         {
-            return Task.FromResult(HealthCheckResult.Healthy("no export sink in this process"));
+            // Not holding the export lease is no reason to take this process out of service: it stands by.
+            return Task.FromResult(HealthCheckResult.Healthy(export is { LeaseHeld: false, LeaseHolder: { } holder }
+                ? $"no export sink in this process; the export lease is held by {holder}"
+                : "no export sink in this process"));
         }
 
         var data = sinks.ToDictionary(

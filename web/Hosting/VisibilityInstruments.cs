@@ -30,7 +30,7 @@ public sealed class VisibilityInstruments
     {
         AddIngest(meters.Create(Ingest), ingest, () => services.GetService<UnclosedConnections>());
         AddStore(meters.Create(Store), ingest.Writer);
-        AddExport(meters.Create(Export), () => services.GetService<ExportService>()?.Statuses() ?? []);
+        AddExport(meters.Create(Export), () => services.GetService<ExportService>()?.Statuses() ?? [], () => services.GetService<ExportService>()?.LeaseHeld == true);
         AddHttp(meters.Create(Http), () => services.GetService<HttpLimitMetrics>());
     }
 
@@ -96,8 +96,9 @@ public sealed class VisibilityInstruments
             unit: null, description: "Store operations that failed, by operation.");
     }
 
-    private static void AddExport(Meter meter, Func<IReadOnlyList<ExportStreamStatus>> sinks)
+    private static void AddExport(Meter meter, Func<IReadOnlyList<ExportStreamStatus>> sinks, Func<bool> leaseHeld)
     {
+        Gauge(meter, "visibility_export_lease_held", "1 while this process holds the store's export lease and streams to the sinks, else 0.", () => leaseHeld() ? 1 : 0);
         ExportCounter(meter, sinks, "visibility_export_records_sent_total", "Records handed to the sink's destination.", s => s.RecordsSent);
         ExportCounter(meter, sinks, "visibility_export_records_confirmed_total", "Records the destination confirmed (checkpointed).", s => s.RecordsConfirmed);
         ExportCounter(meter, sinks, "visibility_export_bytes_sent_total", "Record bytes handed to the destination (before framing).", s => s.BytesSent);

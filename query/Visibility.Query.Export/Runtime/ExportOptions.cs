@@ -8,8 +8,23 @@ public sealed class ExportOptions
 {
     public const string Section = "Visibility:Export";
 
-    /// <summary>Whether this process streams to the sinks (only one process per store should).</summary>
+    /// <summary>The shortest lease: renewal (a quarter) must fit a claim and its settle wait (1 s) before the margin (an eighth).</summary>
+    public static readonly TimeSpan MinLeaseDuration = TimeSpan.FromSeconds(10);
+
+    public static readonly TimeSpan MaxLeaseDuration = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Whether this process may stream to the sinks. Among the processes sharing a store, only the one holding the
+    /// store's export lease does; the others take over when it stops or its lease runs out.
+    /// </summary>
     public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// How long the export lease lasts without renewal: the holder renews every quarter of it and stops sending an
+    /// eighth before it runs out; after a crash another process takes over within about this long (a clean stop
+    /// releases it at once).
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>syslog HOSTNAME (default: this machine's name).</summary>
     public string HostName { get; set; } = "";
@@ -67,6 +82,9 @@ public sealed class ExportOptions
         return Sinks.SelectMany(kv => ExportSinkDefinition.IsName(kv.Key)
             ? kv.Value.Validate().Concat(destinations.Check(kv.Value, trusted: true)).Select(p => $"{Section}:Sinks:{kv.Key}: {p}")
             : [$"{Section}:Sinks: '{kv.Key}' is not a sink name (letters, digits, '-', '_'; at most 64)"])
-        .Concat(BatchSize is < 1 or > 10_000 ? [$"{Section}:BatchSize must be between 1 and 10000"] : []);
+        .Concat(BatchSize is < 1 or > 10_000 ? [$"{Section}:BatchSize must be between 1 and 10000"] : [])
+        .Concat(LeaseDuration < MinLeaseDuration || LeaseDuration > MaxLeaseDuration
+            ? [$"{Section}:LeaseDuration must be between {MinLeaseDuration.TotalSeconds:0} s and {MaxLeaseDuration.TotalMinutes:0} min"]
+            : []);
     }
 }

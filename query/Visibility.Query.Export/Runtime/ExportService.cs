@@ -20,9 +20,13 @@ public sealed record ExportSinkView(string Name, string Origin, ExportSinkDefini
 public sealed record ExportTestResult(bool Delivered, string Destination, double Milliseconds, string? Error);
 
 /// <summary>
-/// Runs one <see cref="ExportWorker"/> per enabled sink: the configured ones and those created through the API
-/// (kept in the store). Sinks can be added and removed while running. Stops before the store closes, giving
-/// in-flight records a short grace to be confirmed and checkpointed.
+/// Runs one <see cref="ExportWorker"/> per enabled sink — the configured ones and those created through the API (kept
+/// in the store, re-read every <see cref="ExportLease.RenewEvery"/>, so a sink created through another process runs
+/// here too) — while this process holds the store's export lease: processes sharing a store (API replicas) export
+/// once between them. The others keep trying and take over when the holder stops (it releases the lease) or dies
+/// (its lease runs out); the streams then start from the checkpoints. On losing the lease the streams stop at once.
+/// Stops before the store closes, giving in-flight records a short grace to be confirmed and checkpointed, then
+/// releases the lease.
 /// </summary>
 public sealed class ExportService(
     IOptions<ExportOptions> options,
@@ -30,6 +34,7 @@ public sealed class ExportService(
     ExportRecordSource source,
     ExportStateStore state,
     IOptions<StoreOptions> store,
+    ExportLease lease,
     ILoggerFactory loggers) : BackgroundService
 {
     private readonly ILogger logger = loggers.CreateLogger<ExportService>();
@@ -37,12 +42,22 @@ public sealed class ExportService(
     private readonly Dictionary<string, (string Origin, ExportSinkDefinition Definition)> sinks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly ExportIdentity identity = ExportIdentity.Default;
+    private readonly HashSet<string> notStarted = new(StringComparer.Ordinal);
     private CancellationToken stopping;
+    private CancellationTokenSource? tenure;
+    private bool leading;
+    private string? follower;
 
     /// <summary>Where sinks may send (checked by the API before a sink is saved or tested, and again when one is made).</summary>
     public ExportDestinations Destinations { get; } = options.Value.Destinations(store.Value.Path, ingest.Topics);
 
     private sealed record Running(ExportWorker Worker, IExportSink Sink, CancellationTokenSource Stop, Task Task);
+
+    /// <summary>Whether this process holds the export lease and streams (the <c>visibility_export_lease_held</c> gauge).</summary>
+    public bool LeaseHeld => leading && lease.MaySend;
+
+    /// <summary>Who held the export lease at the last renewal: this process or another; null when nobody did or it was not read yet.</summary>
+    public string? LeaseHolder => lease.LastHolder;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -53,45 +68,32 @@ public sealed class ExportService(
             return;
         }
 
-        IReadOnlyDictionary<string, ExportSinkDefinition> stored;
-        try
-        {
-            stored = await state.ListSinksAsync(stoppingToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogError("Export: cannot read the sinks created through the API ({Error}); only configured sinks run", ex.Message);
-            stored = new Dictionary<string, ExportSinkDefinition>();
-        }
-
-        await gate.WaitAsync(stoppingToken);
-        try
+        lock (sinks)
         {
             foreach (var (name, definition) in options.Value.Sinks)
             {
                 sinks[name] = ("config", definition);
             }
-
-            foreach (var (name, definition) in stored.Where(s => !sinks.ContainsKey(s.Key)))
-            {
-                sinks[name] = ("api", definition);
-            }
-
-            foreach (var (name, (_, definition)) in sinks)
-            {
-                await StartAsync(name, definition);
-            }
-        }
-        finally
-        {
-            gate.Release();
         }
 
         try
         {
-            await Task.Delay(Timeout.Infinite, stoppingToken);
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await RenewAsync(stoppingToken);
+                var wake = tenure is { } t && leading ? t.Token : CancellationToken.None;
+                using var either = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, wake);
+                try
+                {
+                    await Task.Delay(lease.RenewEvery, either.Token);
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // The lease's sending time ran out before a renewal: renew (or give up the streams) now.
+                }
+            }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
 
@@ -99,11 +101,133 @@ public sealed class ExportService(
         try
         {
             await Task.WhenAll(running.Keys.ToList().Select(StopAsync));
+            leading = false;
         }
         finally
         {
             gate.Release();
         }
+
+        try
+        {
+            // Every stream has stopped and checkpointed: the next holder may start at once.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await lease.ReleaseAsync(timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning("Export: could not release the export lease ({Error}); another process takes over when it runs out", ex.Message);
+        }
+    }
+
+    /// <summary>One renewal: takes, keeps or loses the lease; starts or stops the streams; runs the sinks the store lists.</summary>
+    private async Task RenewAsync(CancellationToken stoppingToken)
+    {
+        LeaseState? seen = null;
+        try
+        {
+            seen = await lease.RenewAsync(stoppingToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            logger.LogWarning("Export: cannot renew the export lease ({Error}); {Left:0.#} s left", ex.Message, lease.Left.TotalSeconds);
+        }
+
+        await gate.WaitAsync(stoppingToken);
+        try
+        {
+            // Read under the gate: a sink created or deleted here meanwhile is in the list as it is now.
+            IReadOnlyDictionary<string, ExportSinkDefinition>? stored = null;
+            try
+            {
+                stored = await state.ListSinksAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Export: cannot read the sinks created through the API ({Error})", ex.Message);
+            }
+
+            var holds = lease.MaySend;
+            if (leading && (!holds || tenure!.IsCancellationRequested))
+            {
+                if (holds)
+                {
+                    logger.LogWarning("Export: the export lease was renewed late (streams stopped {Margin:0.#} s before it would run out); restarting them from their checkpoints", lease.Margin.TotalSeconds);
+                }
+                else
+                {
+                    logger.LogWarning("Export: this process lost the export lease ({Holder}); stopped sending", seen?.Holder is { } other ? "now held by " + other : "not renewed in time");
+                }
+
+                await Task.WhenAll(running.Keys.ToList().Select(StopAsync));
+                leading = false;
+            }
+
+            if (holds && !leading)
+            {
+                logger.LogInformation("Export: this process ({Holder}) holds the export lease (term {Term}); streaming to the sinks from their checkpoints", lease.Holder, seen?.Term);
+                tenure?.Dispose();
+                tenure = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                notStarted.Clear();
+                leading = true;
+            }
+            else if (!holds && seen is not null && seen.Holder != follower)
+            {
+                logger.LogInformation("Export: the export lease is held by {Holder}; this process streams when it is free", seen.Holder ?? "nobody");
+            }
+
+            follower = holds ? null : seen?.Holder;
+            if (holds)
+            {
+                // The streams stop the moment sending is no longer safe, whether or not a renewal comes.
+                var left = lease.Left - lease.Margin;
+                tenure!.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+
+            if (stored is not null)
+            {
+                await SyncSinksAsync(stored);
+            }
+
+            if (leading)
+            {
+                List<(string Name, ExportSinkDefinition Definition)> idle;
+                lock (sinks)
+                {
+                    idle = [.. sinks.Where(s => !running.ContainsKey(s.Key) && !notStarted.Contains(s.Key)).Select(s => (s.Key, s.Value.Definition))];
+                }
+
+                foreach (var (name, definition) in idle)
+                {
+                    await StartAsync(name, definition);
+                }
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Adds the sinks the store lists (created through any process) and drops those deleted; the holder runs them.</summary>
+    private async Task SyncSinksAsync(IReadOnlyDictionary<string, ExportSinkDefinition> stored)
+    {
+        List<string> gone;
+        lock (sinks)
+        {
+            foreach (var (name, definition) in stored.Where(s => !sinks.ContainsKey(s.Key)))
+            {
+                sinks[name] = ("api", definition);
+            }
+
+            gone = [.. sinks.Where(s => s.Value.Origin == "api" && !stored.ContainsKey(s.Key)).Select(s => s.Key)];
+            foreach (var name in gone)
+            {
+                sinks.Remove(name);
+            }
+        }
+
+        await Task.WhenAll(gone.Select(StopAsync));
     }
 
     public IReadOnlyList<ExportSinkView> List()
@@ -129,9 +253,11 @@ public sealed class ExportService(
         await gate.WaitAsync(cancellationToken);
         try
         {
+            // Another process sharing the store may have created it since this one last read the store's sinks.
+            var stored = await state.ListSinksAsync(cancellationToken);
             lock (sinks)
             {
-                if (sinks.ContainsKey(name))
+                if (sinks.ContainsKey(name) || stored.ContainsKey(name))
                 {
                     return null;
                 }
@@ -145,7 +271,7 @@ public sealed class ExportService(
                 sinks[name] = ("api", definition);
             }
 
-            if (options.Value.Enabled)
+            if (options.Value.Enabled && leading)
             {
                 await StartAsync(name, definition);
             }
@@ -268,6 +394,8 @@ public sealed class ExportService(
 
     private async Task StartAsync(string name, ExportSinkDefinition definition)
     {
+        // Until the next tenure: a sink that does not start is not tried again at every renewal.
+        notStarted.Add(name);
         if (!definition.Enabled)
         {
             logger.LogInformation("Export {Sink}: disabled", name);
@@ -302,8 +430,8 @@ public sealed class ExportService(
             MaxBackoff = options.Value.MaxBackoff,
         };
         var worker = new ExportWorker(settings, sink, Format(definition.Format), source, state, loggers.CreateLogger<ExportWorker>(), delivery,
-            ingestedUntil: ingest.StoredUntil);
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            ingestedUntil: ingest.StoredUntil, fence: lease);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(tenure?.Token ?? stopping);
         var task = Task.Run(async () =>
         {
             try
@@ -319,6 +447,8 @@ public sealed class ExportService(
         {
             running[name] = new Running(worker, sink, stop, task);
         }
+
+        notStarted.Remove(name);
     }
 
     private async Task StopAsync(string name)

@@ -15,12 +15,15 @@ public sealed record ExportCheckpoint(DateTimeOffset IntervalStart, int Confirme
 /// <summary>
 /// The export's state in the store: checkpoints (<c>export_checkpoints</c>) and the sinks created through the API
 /// (<c>export_sinks</c>), both replacing tables where the newest row per key wins, so a restarted service resumes
-/// where the destination's confirmations left it.
+/// where the destination's confirmations left it. A checkpoint written after one was read is stamped later than the
+/// one read, whatever this machine's clock says: a process taking the export over from another whose clock runs ahead
+/// still writes the newest checkpoint.
 /// </summary>
 public sealed class ExportStateStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> stamped = new(StringComparer.Ordinal);
 
     private string Checkpoints => $"{FlowSchema.QuoteDatabase(reader.Database)}.{FlowSchema.ExportCheckpointsTable}";
 
@@ -30,14 +33,19 @@ public sealed class ExportStateStore(IFlowReader reader, IFlowCatalog catalog, T
     {
         var text = await reader.QueryAsync(
             $"""
-            SELECT toUnixTimestamp64Milli(argMax(interval_start, updated_at)), argMax(confirmed, updated_at), argMax(sequence, updated_at)
+            SELECT toUnixTimestamp64Milli(argMax(interval_start, updated_at)), argMax(confirmed, updated_at), argMax(sequence, updated_at), toUnixTimestamp64Micro(max(updated_at))
             FROM {Checkpoints}
             WHERE sink = {"{sink:String}"}
             GROUP BY sink
             """,
             "TabSeparated", static span => Encoding.UTF8.GetString(span), [new QueryParameter("sink", sink)], cancellationToken);
         var fields = text.Trim().Split('\t');
-        return fields.Length == 3
+        if (fields.Length == 4)
+        {
+            Stamp(sink, DateTimeOffset.UnixEpoch.AddTicks(long.Parse(fields[3], CultureInfo.InvariantCulture) * 10));
+        }
+
+        return fields.Length == 4
             ? new ExportCheckpoint(
                 DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(fields[0], CultureInfo.InvariantCulture)),
                 int.Parse(fields[1], CultureInfo.InvariantCulture),
@@ -48,8 +56,18 @@ public sealed class ExportStateStore(IFlowReader reader, IFlowCatalog catalog, T
     public Task SaveCheckpointAsync(string sink, ExportCheckpoint checkpoint, CancellationToken cancellationToken) =>
         InsertAsync(
             $"INSERT INTO {Checkpoints} (sink, interval_start, confirmed, sequence, updated_at)",
-            new CheckpointRow(sink, Time(checkpoint.IntervalStart), checkpoint.Confirmed, checkpoint.Sequence, Time(clock.GetUtcNow())),
+            new CheckpointRow(sink, Time(checkpoint.IntervalStart), checkpoint.Confirmed, checkpoint.Sequence, Time(Stamp(sink, clock.GetUtcNow(), after: true))),
             cancellationToken);
+
+    /// <summary>
+    /// The time to stamp a checkpoint of <paramref name="sink"/> with: <paramref name="time"/> (to the microsecond),
+    /// or, when <paramref name="after"/>, a microsecond past the latest stamp read or written here if that is later.
+    /// </summary>
+    private DateTimeOffset Stamp(string sink, DateTimeOffset time, bool after = false)
+    {
+        var micro = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % 10), TimeSpan.Zero);
+        return stamped.AddOrUpdate(sink, micro, (_, last) => after ? (micro > last ? micro : last.AddTicks(10)) : (micro > last ? micro : last));
+    }
 
     /// <summary>The sinks created through the API, by name.</summary>
     public async Task<IReadOnlyDictionary<string, ExportSinkDefinition>> ListSinksAsync(CancellationToken cancellationToken)

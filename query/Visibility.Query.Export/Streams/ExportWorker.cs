@@ -52,6 +52,9 @@ public sealed record ExportStreamStatus(
 /// destination is back, interval after interval without waiting. An interval is read once <c>delay</c> has passed
 /// after its end and, when this process also ingests (<paramref name="ingestedUntil"/>), once ingest has stored every
 /// record Kafka held by then — so a restart with a backlog does not export intervals before their records are in.
+/// With a <paramref name="fence"/> (the store's export lease) it sends a batch only while the fence allows sending and
+/// writes a checkpoint only while it allows recording; once closed, it stops where it is (after the stop grace for
+/// the batch already handed over), and the next holder resumes from the last checkpoint recorded.
 /// </summary>
 public sealed class ExportWorker(
     ExportStreamSettings settings,
@@ -62,7 +65,8 @@ public sealed class ExportWorker(
     ILogger logger,
     ExportDelivery? delivery = null,
     TimeProvider? clock = null,
-    Func<DateTimeOffset?>? ingestedUntil = null)
+    Func<DateTimeOffset?>? ingestedUntil = null,
+    IExportFence? fence = null)
 {
     private readonly ExportDelivery delivery = delivery ?? new ExportDelivery();
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
@@ -78,6 +82,7 @@ public sealed class ExportWorker(
     private string? lastError;
     private DateTimeOffset? lastErrorAt;
     private DateTimeOffset? lastConfirmedAt;
+    private int fenced;
 
     public ExportStreamSettings Settings => settings;
 
@@ -109,7 +114,7 @@ public sealed class ExportWorker(
         Set("running", checkpoint);
         logger.LogInformation("Export {Sink}: {Content} as {Format} to {Destination}, from {Start:o} (sequence {Sequence})",
             settings.Name, settings.Content, settings.Format, sink.Destination, checkpoint.IntervalStart, checkpoint.Sequence);
-        while (!stopping.IsCancellationRequested)
+        while (!stopping.IsCancellationRequested && !Fenced())
         {
             var start = checkpoint.IntervalStart;
             var end = start + settings.Interval;
@@ -168,6 +173,11 @@ public sealed class ExportWorker(
                 while (checkpoint.Confirmed < records.Count)
                 {
                     stopping.ThrowIfCancellationRequested();
+                    if (Fenced())
+                    {
+                        throw new OperationCanceledException("the export lease is lost");
+                    }
+
                     var count = Math.Min(delivery.BatchSize, records.Count - checkpoint.Confirmed);
                     var next = checkpoint with { Confirmed = checkpoint.Confirmed + count, Sequence = checkpoint.Sequence + count };
                     await DeliverAsync(Items(records, checkpoint.Confirmed, count, checkpoint.Sequence + 1), next, stopping);
@@ -212,6 +222,12 @@ public sealed class ExportWorker(
         {
             while (true)
             {
+                if (given && Fenced())
+                {
+                    // A retry would send the unconfirmed records again, from a process that may no longer.
+                    throw new OperationCanceledException("the export lease is lost");
+                }
+
                 try
                 {
                     var batch = given ? [] : items;
@@ -335,8 +351,36 @@ public sealed class ExportWorker(
         await Task.Delay(delay, clock, stopping);
     }
 
-    private Task Save(ExportCheckpoint checkpoint, CancellationToken cancellationToken) =>
-        state.SaveCheckpointAsync(settings.Name, checkpoint, cancellationToken);
+    private Task Save(ExportCheckpoint checkpoint, CancellationToken cancellationToken)
+    {
+        if (fence is { MayRecord: false })
+        {
+            // The lease ran out: another process may already have read the checkpoint and be sending; it owns it now.
+            logger.LogWarning("Export {Sink}: the export lease ran out; checkpoint {Start:o} +{Confirmed} (sequence {Sequence}) not recorded, the next holder sends from the last one recorded",
+                settings.Name, checkpoint.IntervalStart, checkpoint.Confirmed, checkpoint.Sequence);
+            Fenced();
+            return Task.CompletedTask;
+        }
+
+        return state.SaveCheckpointAsync(settings.Name, checkpoint, cancellationToken);
+    }
+
+    /// <summary>Whether the fence is closed to sending (logged once).</summary>
+    private bool Fenced()
+    {
+        if (fence is null || fence.MaySend)
+        {
+            return false;
+        }
+
+        if (Interlocked.Exchange(ref fenced, 1) == 0)
+        {
+            SetState("stopped");
+            logger.LogWarning("Export {Sink}: this process no longer holds the export lease; stopped sending", settings.Name);
+        }
+
+        return true;
+    }
 
     private void Set(string name, ExportCheckpoint checkpoint)
     {

@@ -69,4 +69,30 @@ public sealed class StoreLeaseTests
         Assert.True((await new StoreLease(store, store, "migrate", "a", Duration).TryAcquireAsync(CancellationToken.None)).Held);
         Assert.True((await new StoreLease(store, store, "export", "b", Duration).TryAcquireAsync(CancellationToken.None)).Held);
     }
+
+    /// <summary>
+    /// The time left is the store's own measure, so a holder can keep a deadline on its monotonic clock: right after
+    /// taking the lease it is the duration less the settle wait (and a little), it shrinks as time passes, and
+    /// a reader that does not hold the lease sees the same term's time left; none once released.
+    /// </summary>
+    [Fact]
+    public async Task Remaining_IsTheTermsTimeLeftByTheStoresClock()
+    {
+        var store = await TestStore.CreateAsync();
+        var duration = TimeSpan.FromSeconds(30);
+        var holder = new StoreLease(store, store, "export", "holder", duration);
+        var other = new StoreLease(store, store, "export", "other", duration);
+
+        var taken = await holder.TryAcquireAsync(CancellationToken.None);
+        Assert.True(taken.Held);
+        Assert.InRange(taken.Remaining, duration - StoreLease.Settle - TimeSpan.FromSeconds(2), duration - StoreLease.Settle);
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var seen = await other.TryAcquireAsync(CancellationToken.None);
+        Assert.False(seen.Held);
+        Assert.InRange(seen.Remaining, TimeSpan.FromSeconds(1), taken.Remaining - TimeSpan.FromSeconds(1));
+
+        await holder.ReleaseAsync(CancellationToken.None);
+        Assert.Equal(TimeSpan.Zero, (await other.ReadStateAsync(CancellationToken.None)).Remaining);
+    }
 }
