@@ -54,7 +54,10 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap, LingerMs = 5 }).Build();
         var started = DateTimeOffset.UtcNow.AddSeconds(-1);
 
-        // The first replica starts alone (it brings the store's schema up); then the ingest worker and the second.
+        // The schema first (`visibility migrate`, as a deployment runs it); then the first replica alone, then the
+        // ingest worker and the second.
+        var (migrated, migrateOut, migrateErr) = await VisibilityProcess.RunCommandAsync(["migrate"], Environment("migrate"));
+        Assert.True(migrated == 0, migrateOut + migrateErr);
         await using var a = VisibilityProcess.Start(Path.Combine(data.Path, "a"), environment: Replica("replica-a"));
         await a.WaitReadyAsync(TimeSpan.FromSeconds(90));
         using (var put = await a.Http.PutAsJsonAsync("/api/v1/workloads", DemoEstate.Workloads))
