@@ -81,9 +81,6 @@ public sealed class EmbeddedFlowStore : IFlowStore
         control = opened.Connect();
     }
 
-    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
-
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
         var (sql, format) = StoreSql.InsertFlows(Database, encoding, token.Settings);

@@ -14,14 +14,11 @@ public enum FlowEncoding
 
 /// <summary>
 /// The ingest write path: flow inserts and the progress that makes them exactly-once. Separate from reads and
-/// catalog work so that what stands between ingest and the store (a timer, an injected fault) wraps these four
+/// catalog work so that what stands between ingest and the store (a timer, an injected fault) wraps these three
 /// members and nothing else.
 /// </summary>
 public interface IFlowWriter
 {
-    /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/> under a <see cref="InsertToken.Unique"/> token; returns when the store has them.</summary>
-    Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken);
-
     /// <summary>
     /// Inserts several encoded batches as one insert (fewer, larger parts under load), each chunk RowBinary rows
     /// (<see cref="FlowSchema.WriteRow"/>) or Native blocks (<see cref="NativeFlowBlock"/>) as
@@ -41,4 +38,15 @@ public interface IFlowWriter
     /// records are read.
     /// </summary>
     Task<IReadOnlyList<PartitionResume>> ResumeAsync(IReadOnlyCollection<KafkaPartition> partitions, CancellationToken cancellationToken);
+}
+
+/// <summary>Shorthands over <see cref="IFlowWriter"/>.</summary>
+public static class FlowWriterExtensions
+{
+    /// <summary>Inserts rows encoded by <see cref="FlowSchema.WriteRow"/> under a <see cref="InsertToken.Unique"/> token; returns when the store has them.</summary>
+    public static Task InsertFlowsAsync(this IFlowWriter writer, ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        return writer.InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
+    }
 }

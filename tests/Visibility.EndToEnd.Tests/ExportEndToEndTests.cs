@@ -51,7 +51,7 @@ public sealed partial class ExportEndToEndTests : IDisposable
             // dev-api-1 → prod-db-1 on a new port every record: a cross_env finding each.
             for (var round = 0; round < 6; round++)
             {
-                Produce(rig, producer, 20_000 + (round * 10), 10);
+                rig.ProduceCrossEnv(producer, 20_000 + (round * 10), 10);
                 await Task.Delay(500);
             }
 
@@ -61,11 +61,11 @@ public sealed partial class ExportEndToEndTests : IDisposable
         }
 
         // While the service is down, more traffic reaches Kafka; then the service comes back and more follows.
-        Produce(rig, producer, 20_060, 60);
+        rig.ProduceCrossEnv(producer, 20_060, 60);
         await using (var service = VisibilityProcess.Start(data.Path, environment: environment))
         {
             await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
-            Produce(rig, producer, 20_120, 60);
+            rig.ProduceCrossEnv(producer, 20_120, 60);
             await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
 
             var findings = await service.Http.GetFromJsonAsync<JsonElement>($"/api/v1/findings?from={started.ToUnixTimeSeconds()}&limit=10000");
@@ -78,7 +78,7 @@ public sealed partial class ExportEndToEndTests : IDisposable
                 && s.GetProperty("status").GetProperty("pending").GetInt32() == 0
                 && s.GetProperty("status").GetProperty("position").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddSeconds(-5));
             received = receiver.Received("tcp");
-            var messages = received.Select(Parse).ToList();
+            var messages = received.Select(CefSyslogFinding.Parse).ToList();
             Assert.Equal(expected.Count, messages.Count);
             Assert.Equal(expected.Count, messages.Select(m => m.EventId).Distinct().Count());
             Assert.Equal(expected.Order(), messages.Select(m => (m.Kind, m.Service)).Order());
@@ -185,36 +185,8 @@ public sealed partial class ExportEndToEndTests : IDisposable
         Assert.Contains("format 'xml'", badError, StringComparison.Ordinal);
     }
 
-    private static void Produce(IngestRig rig, IProducer<Null, string> producer, int firstPort, int count)
-    {
-        var now = DateTimeOffset.UtcNow;
-        for (var i = 0; i < count; i++)
-        {
-            var port = firstPort + i;
-            var connection = new Ulogd2Writer.Connection((uint)port, "10.20.2.10", "10.10.3.10", 6, 40_000, (ushort)port, now, now, 100, 2, 1000, 3);
-            producer.Produce(new TopicPartition(rig.Topic, port % rig.Partitions), new Message<Null, string> { Value = Ulogd2Writer.Destroy(connection) });
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(10));
-    }
-
     private static Task<JsonElement> WaitForSinkAsync(HttpClient http, Func<JsonElement, bool> done) =>
         Eventually.WaitAsync(() => http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks/soc"), done, TimeSpan.FromSeconds(60), "the sink settling", interval: TimeSpan.FromMilliseconds(200));
-
-    private sealed record Message(string EventId, string Kind, string Service, long Sequence);
-
-    private static Message Parse(string line)
-    {
-        var match = SyslogLine().Match(line);
-        Assert.True(match.Success, line);
-        var body = match.Groups["body"].Value;
-        var header = body.Split('|');
-        string Field(string key) => Regex.Match(body, $" {key}=(\\S+)").Groups[1].Value;
-        return new Message(Field("externalId"), header[4], Field("cs6"), long.Parse(match.Groups["seq"].Value, CultureInfo.InvariantCulture));
-    }
-
-    [GeneratedRegex("^<\\d+>1 \\S+ \\S+ visibility - finding \\[meta sequenceId=\"(?<seq>\\d+)\"\\] (?<body>CEF:0\\|.*)$")]
-    private static partial Regex SyslogLine();
 
     [GeneratedRegex("\teventId=([^\t]+)")]
     private static partial Regex EventIdAttribute();

@@ -78,7 +78,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         // dev-api-1 → prod-db-1 on a new port every record: a cross_env finding each.
         for (var round = 0; round < 6; round++)
         {
-            Produce(rig, producer, 20_000 + (round * 10), 10);
+            rig.ProduceCrossEnv(producer, 20_000 + (round * 10), 10);
             await Task.Delay(500);
         }
 
@@ -91,7 +91,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         {
             for (var round = 0; round < 20; round++)
             {
-                Produce(rig, producer, 20_060 + (round * 10), 10);
+                rig.ProduceCrossEnv(producer, 20_060 + (round * 10), 10);
                 await Task.Delay(500);
             }
         });
@@ -115,7 +115,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
                 && s.GetProperty("status").GetProperty("position").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddSeconds(-6),
             TimeSpan.FromSeconds(60), "B's stream past the findings");
 
-        var messages = receiver.Received("tcp").Select(Parse).ToList();
+        var messages = receiver.Received("tcp").Select(CefSyslogFinding.Parse).ToList();
         var fromA = messages.Count(m => m.Host == "replica-a");
         var fromB = messages.Count(m => m.Host == "replica-b");
         log.WriteLine($"{expected.Count} findings; rsyslog received {messages.Count} ({messages.Select(m => m.EventId).Distinct().Count()} distinct): {fromA} from A, {fromB} from B");
@@ -134,7 +134,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         var killed = DateTimeOffset.UtcNow;
         for (var round = 0; round < 6; round++)
         {
-            Produce(rig, producer, 20_260 + (round * 10), 10);
+            rig.ProduceCrossEnv(producer, 20_260 + (round * 10), 10);
             await Task.Delay(500);
         }
 
@@ -143,7 +143,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         var all = await FindingsAsync(c, started, 320);
         await receiver.WaitForAsync("tcp", all.Count, TimeSpan.FromSeconds(90));
         await Task.Delay(TimeSpan.FromSeconds(5));
-        messages = receiver.Received("tcp").Select(Parse).ToList();
+        messages = receiver.Received("tcp").Select(CefSyslogFinding.Parse).ToList();
         var fromC = messages.Count(m => m.Host == "replica-c");
         log.WriteLine($"{all.Count} findings; rsyslog received {messages.Count} ({messages.Select(m => m.EventId).Distinct().Count()} distinct): {fromC} from C");
         AssertOnce(all, messages);
@@ -152,7 +152,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
     }
 
     /// <summary>Each finding once, none missing, sequence numbers 1… in order without a gap.</summary>
-    private static void AssertOnce(List<(string Kind, string Service)> expected, List<Message> messages)
+    private static void AssertOnce(List<(string Kind, string Service)> expected, List<CefSyslogFinding> messages)
     {
         Assert.Equal(expected.Count, messages.Count);
         Assert.Equal(expected.Count, messages.Select(m => m.EventId).Distinct().Count());
@@ -174,31 +174,4 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
 
     private static async Task<long> LeaseHeldAsync(VisibilityProcess service) =>
         IngestRig.Metric(await service.Management.GetStringAsync("/metrics"), "visibility_export_lease_held");
-
-    private static void Produce(IngestRig rig, IProducer<Null, string> producer, int firstPort, int count)
-    {
-        var now = DateTimeOffset.UtcNow;
-        for (var i = 0; i < count; i++)
-        {
-            var port = firstPort + i;
-            var connection = new Ulogd2Writer.Connection((uint)port, "10.20.2.10", "10.10.3.10", 6, 40_000, (ushort)port, now, now, 100, 2, 1000, 3);
-            producer.Produce(new TopicPartition(rig.Topic, port % rig.Partitions), new Message<Null, string> { Value = Ulogd2Writer.Destroy(connection) });
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(10));
-    }
-
-    private sealed record Message(string Host, string EventId, string Kind, string Service, long Sequence);
-
-    private static Message Parse(string line)
-    {
-        var match = SyslogLine().Match(line);
-        Assert.True(match.Success, line);
-        var body = match.Groups["body"].Value;
-        string Field(string key) => Regex.Match(body, $" {key}=(\\S+)").Groups[1].Value;
-        return new Message(match.Groups["host"].Value, Field("externalId"), body.Split('|')[4], Field("cs6"), long.Parse(match.Groups["seq"].Value, CultureInfo.InvariantCulture));
-    }
-
-    [GeneratedRegex("^<\\d+>1 \\S+ (?<host>\\S+) visibility - finding \\[meta sequenceId=\"(?<seq>\\d+)\"\\] (?<body>CEF:0\\|.*)$")]
-    private static partial Regex SyslogLine();
 }

@@ -87,6 +87,22 @@ public sealed class IngestRig : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Produces <paramref name="count"/> connections dev-api-1 → prod-db-1, each to a new port from
+    /// <paramref name="firstPort"/> on: a <c>cross_env</c> finding each (with <see cref="DemoEstate.Workloads"/>).
+    /// </summary>
+    public void ProduceCrossEnv(IProducer<Null, string> producer, int firstPort, int count)
+    {
+        var now = DateTimeOffset.UtcNow;
+        for (var port = firstPort; port < firstPort + count; port++)
+        {
+            var connection = new Ulogd2Writer.Connection((uint)port, "10.20.2.10", "10.10.3.10", 6, 40_000, (ushort)port, now, now, 100, 2, 1000, 3);
+            Send(producer, new TopicPartition(Topic, port % Partitions), Ulogd2Writer.Destroy(connection));
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(10));
+    }
+
     /// <summary>Produces one record, waiting for deliveries while the client's queue is full.</summary>
     private static void Send(IProducer<Null, string> producer, TopicPartition partition, string value)
     {

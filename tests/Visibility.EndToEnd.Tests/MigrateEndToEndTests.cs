@@ -32,7 +32,7 @@ public sealed partial class MigrateEndToEndTests(ITestOutputHelper log) : IDispo
         using var store = await OpenAsync(endpoint, database);
         if (version > 0)
         {
-            await PrepareAsync(store, version, rows);
+            await OlderStore.PrepareAsync(store, version, rows, TimeSpan.FromDays(30));
         }
 
         var declared = FlowSchema.Migrations(database, TimeSpan.FromDays(30)).Select(m => m.Version).ToList();
@@ -81,7 +81,7 @@ public sealed partial class MigrateEndToEndTests(ITestOutputHelper log) : IDispo
         await using var endpoint = await ChdbHttpProcess.StartAsync(Path.Combine(data.Path, "chdb"), TimeSpan.FromSeconds(60));
         const string database = "e2e_migrate_wait";
         using var store = await OpenAsync(endpoint, database);
-        await PrepareAsync(store, 13, 100);
+        await OlderStore.PrepareAsync(store, 13, 100, TimeSpan.FromDays(30));
 
         var check = await VisibilityProcess.RunCommandAsync(["migrate", "--check"], Settings(endpoint, database, "check"));
         Assert.Equal(3, check.ExitCode);
@@ -123,35 +123,6 @@ public sealed partial class MigrateEndToEndTests(ITestOutputHelper log) : IDispo
             NullLogger<ServerFlowStore>.Instance);
         await store.OpenAsync(CancellationToken.None);
         return store;
-    }
-
-    /// <summary>
-    /// The store as a release at <paramref name="version"/> left it: its migrations applied and recorded (no leases
-    /// table: it came with migration 14), and <paramref name="rows"/> raw flows with the columns every release since 6 has.
-    /// </summary>
-    private static async Task PrepareAsync(ServerFlowStore store, int version, int rows)
-    {
-        await TextAsync(store, FlowSchema.Bootstrap(store.Database));
-        await TextAsync(store, FlowSchema.MigrationsTableDdl(store.Database));
-        foreach (var migration in FlowSchema.Migrations(store.Database, TimeSpan.FromDays(30)).Where(m => m.Version <= version))
-        {
-            foreach (var statement in migration.Statements)
-            {
-                await TextAsync(store, statement);
-            }
-
-            await store.QueryAsync(StoreSql.RecordMigration(store.Database), "TabSeparated", static _ => 0, StoreSql.RecordMigrationParameters(migration), CancellationToken.None);
-        }
-
-        await TextAsync(store, $"""
-            INSERT INTO `{store.Database}`.flows_raw (ts, end_ts, conn_id, event, proto, src_ip, src_port, dst_ip, dst_port,
-                bytes_out, packets_out, bytes_in, packets_in, src_app, dst_app, src_env, dst_env, kafka_topic, kafka_partition, kafka_offset)
-            SELECT now64(3) - toIntervalSecond(number % 20000), now64(3) - toIntervalSecond(number % 20000), number, if(number % 2 = 0, 1, 4), 6,
-                toIPv6('10.0.0.1'), 1000 + number % 100, toIPv6('10.0.0.2'), 443 + number % 3,
-                100 + number, 1, 200, 2, concat('app', toString(number % 5)), 'db', 'prod', if(number % 7 = 0, 'dev', 'prod'),
-                'flows', toInt32(number % 4), toInt64(number)
-            FROM numbers({rows})
-            """);
     }
 
     /// <summary>Every table (engine, full engine clause, definition) and column, with the database's name taken out.</summary>

@@ -25,9 +25,6 @@ internal sealed class TimedFlowWriter(IFlowWriter inner) : IFlowWriter
     /// <summary>Wall time with at least one insert in flight.</summary>
     public TimeSpan BusyTime => TimeSpan.FromSeconds(Interlocked.Read(ref busyTicks) / (double)Stopwatch.Frequency);
 
-    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        TimeAsync(() => inner.InsertFlowsAsync(rowBinary, cancellationToken));
-
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken) =>
         TimeAsync(() => inner.InsertFlowsAsync(chunks, encoding, token, cancellationToken));
 

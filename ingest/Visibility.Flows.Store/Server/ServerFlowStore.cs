@@ -141,9 +141,6 @@ public sealed class ServerFlowStore : IFlowStore, IDisposable
         client = new ClickHouseClient(settings);
     }
 
-    public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-        InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
-
     public Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
     {
         var (sql, format) = StoreSql.InsertFlows(Database, encoding, token.TokenSetting);

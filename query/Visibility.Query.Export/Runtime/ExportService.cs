@@ -44,6 +44,7 @@ public sealed class ExportService(
     private readonly ExportIdentity identity = ExportIdentity.Default;
     private readonly HashSet<string> notStarted = new(StringComparer.Ordinal);
     private CancellationToken stopping;
+    private DateTimeOffset startedAt;
     private CancellationTokenSource? tenure;
     private bool leading;
     private string? follower;
@@ -62,6 +63,7 @@ public sealed class ExportService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         stopping = stoppingToken;
+        startedAt = DateTimeOffset.UtcNow;
         if (!options.Value.Enabled)
         {
             logger.LogInformation("Export: disabled (Visibility:Export:Enabled=false)");
@@ -414,7 +416,10 @@ public sealed class ExportService(
         IExportSink sink;
         try
         {
+            // A configured sink without a checkpoint starts from when this service started, not from when its stream
+            // first runs: that may be seconds later (the export lease), after records it should carry arrived.
             settings = definition.ToStream(name);
+            settings = settings with { StartAt = settings.StartAt ?? startedAt };
             sink = await CreateSinkAsync(name, definition, stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -1,6 +1,7 @@
 using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
+using Visibility.Flows.Store;
 using Visibility.Ingest.Conntrack;
 using Visibility.Ingest.Pipeline;
 using Visibility.Tests.Support;

@@ -92,6 +92,41 @@ public sealed partial class ExportLeaseTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// A configured sink without a checkpoint or <c>StartAt</c> starts from when its service started, not from when it
+    /// got the lease: findings that came while another process held the lease (one that never ran this sink) are
+    /// sent once the lease is this service's.
+    /// </summary>
+    [Fact]
+    public async Task ConfiguredSinkWithoutCheckpoint_LeaseTakenLater_StartsFromTheServiceStart()
+    {
+        using var receiver = await RsyslogReceiver.StartAsync();
+        using var data = new TempDirectory("export-lease");
+        var store = await TestStore.CreateAsync();
+        var other = new StoreLease(store, store, ExportLease.Name, "export@elsewhere", TimeSpan.FromSeconds(10));
+        Assert.True((await other.TryAcquireAsync(CancellationToken.None)).Held);
+
+        var service = Service(store, receiver, data.Path, "replica-a", start: null);
+        var started = DateTimeOffset.UtcNow;
+        await service.StartAsync(CancellationToken.None);
+        await Eventually.TrueAsync(() => service.LeaseHolder == "export@elsewhere", TimeSpan.FromSeconds(30), "the service seeing the other holder");
+        await InsertAsync(store, DateTimeOffset.UtcNow, services: 20, span: TimeSpan.FromSeconds(2), firstPort: 8000);
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        Assert.False(service.LeaseHeld);
+        Assert.Empty(receiver.Received("tcp"));
+
+        await other.ReleaseAsync(CancellationToken.None);
+        await Eventually.TrueAsync(() => service.LeaseHeld, TimeSpan.FromSeconds(30), "the service taking the lease");
+        var expected = await ExpectedAsync(store, ExportWorker.Align(started, TimeSpan.FromSeconds(1)));
+        Assert.Equal(40, expected); // 20 connections, each a cross_env and a new_edge finding
+        await receiver.WaitForAsync("tcp", expected, TimeSpan.FromSeconds(60));
+        await service.StopAsync(CancellationToken.None);
+
+        var received = receiver.Received("tcp").Select(Parse).ToList();
+        Assert.Equal(Enumerable.Range(1, expected).Select(i => (long)i), received.Select(m => m.Sequence));
+        Assert.Equal(expected, received.Select(m => m.EventId).Distinct().Count());
+    }
+
+    /// <summary>
     /// The fence closes to sending after the second batch (the lease's margin reached): that batch is confirmed and
     /// checkpointed, nothing more is sent, the stream stops by itself; the next holder resumes right after it.
     /// </summary>
@@ -177,7 +212,7 @@ public sealed partial class ExportLeaseTests(ITestOutputHelper output)
         Assert.Equal(refused ? ["Visibility:Export:LeaseDuration must be between 10 s and 10 min"] : [], problems);
     }
 
-    private ExportService Service(IFlowStore store, RsyslogReceiver receiver, string dataPath, string host, DateTimeOffset start)
+    private ExportService Service(IFlowStore store, RsyslogReceiver receiver, string dataPath, string host, DateTimeOffset? start)
     {
         var options = new ExportOptions
         {

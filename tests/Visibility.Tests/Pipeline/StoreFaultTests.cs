@@ -184,9 +184,6 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
 
         public void LoseAnswers(int inserts) => Volatile.Write(ref answersToLose, inserts);
 
-        public Task InsertFlowsAsync(ReadOnlyMemory<byte> rowBinary, CancellationToken cancellationToken) =>
-            InsertFlowsAsync([rowBinary], FlowEncoding.RowBinary, InsertToken.Unique(), cancellationToken);
-
         public async Task InsertFlowsAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks, FlowEncoding encoding, InsertToken token, CancellationToken cancellationToken)
         {
             ThrowIfDown();

@@ -1,5 +1,6 @@
 using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
+using Visibility.Flows.Store;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Flows;
 using Visibility.Query.Planning;

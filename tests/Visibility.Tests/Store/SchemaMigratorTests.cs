@@ -17,6 +17,9 @@ namespace Visibility.Tests.Store;
 /// </summary>
 public sealed class SchemaMigratorTests(ITestOutputHelper output)
 {
+    /// <summary>Long enough that no test row expires.</summary>
+    private static readonly TimeSpan Retention = TimeSpan.FromDays(3650);
+
     private static readonly TimeSpan Fast = TimeSpan.FromMilliseconds(100);
 
     [Fact]
@@ -79,7 +82,7 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     public async Task WaitForCurrent_SchemaBehind_SaysToRunMigrateUntilTheLimit_ThenFails()
     {
         var store = await OpenAsync();
-        await PrepareAsync(store, version: 13, rows: 0);
+        await OlderStore.PrepareAsync(store, version: 13, rows: 0, Retention);
         var log = new RecordingLogger(output);
         var migrator = Migrator(store, log);
 
@@ -111,7 +114,7 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     public async Task Backfills_RunAgainAfterACrash_WithRowsStoredBetweenViewsAndBackfill_RollupsEqualRawRows()
     {
         var store = await OpenAsync();
-        await PrepareAsync(store, version: 6, rows: 3000);
+        await OlderStore.PrepareAsync(store, version: 6, rows: 3000, Retention);
         var seven = Declared7(store.Database);
 
         // Migration 7 up to its views, then rows arrive (through the views), then its backfill, then a crash before
@@ -122,7 +125,7 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
             await ExecuteAsync(store, statement);
         }
 
-        await InsertRawAsync(store, 3000, 1500);
+        await OlderStore.InsertRawAsync(store, 3000, 1500);
         foreach (var statement in seven.Statements.Skip(views.Count))
         {
             await ExecuteAsync(store, statement);
@@ -140,10 +143,10 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     private static IReadOnlyList<int> Declared { get; } = [.. FlowSchema.Migrations("x", TimeSpan.FromDays(1)).Select(m => m.Version)];
 
     private static FlowSchema.Migration Declared7(string database) =>
-        FlowSchema.Migrations(database, StoreRetention.RawOnly(TimeSpan.FromDays(3650))).Single(m => m.Version == 7);
+        FlowSchema.Migrations(database, StoreRetention.RawOnly(Retention)).Single(m => m.Version == 7);
 
     private static SchemaMigrator Migrator(IFlowStore store, ILogger logger) =>
-        new(store, store, StoreLayout.SingleServer, StoreRetention.RawOnly(TimeSpan.FromDays(3650)), logger)
+        new(store, store, StoreLayout.SingleServer, StoreRetention.RawOnly(Retention), logger)
         {
             LockDuration = TimeSpan.FromSeconds(4),
             PollInterval = Fast,
@@ -154,43 +157,11 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     private static async Task<EmbeddedFlowStore> OpenAsync()
     {
         var store = new EmbeddedFlowStore(
-            Options.Create(new StoreOptions { Path = TestStore.DataPath, Database = TestStore.NewDatabaseName(), Retention = TimeSpan.FromDays(3650) }),
+            Options.Create(new StoreOptions { Path = TestStore.DataPath, Database = TestStore.NewDatabaseName(), Retention = Retention }),
             NullLogger<EmbeddedFlowStore>.Instance);
         await store.OpenAsync(CancellationToken.None);
         return store;
     }
-
-    /// <summary>The store as a release at <paramref name="version"/> left it (no leases table then), with <paramref name="rows"/> raw flows.</summary>
-    internal static async Task PrepareAsync(IFlowStore store, int version, int rows)
-    {
-        await ExecuteAsync(store, FlowSchema.Bootstrap(store.Database));
-        await ExecuteAsync(store, FlowSchema.MigrationsTableDdl(store.Database));
-        foreach (var migration in FlowSchema.Migrations(store.Database, StoreRetention.RawOnly(TimeSpan.FromDays(3650))).Where(m => m.Version <= version))
-        {
-            foreach (var statement in migration.Statements)
-            {
-                await ExecuteAsync(store, statement);
-            }
-
-            await store.QueryAsync(StoreSql.RecordMigration(store.Database), "TabSeparated", static _ => 0, StoreSql.RecordMigrationParameters(migration), CancellationToken.None);
-        }
-
-        if (rows > 0)
-        {
-            await InsertRawAsync(store, 0, rows);
-        }
-    }
-
-    /// <summary>Raw flows with the columns every release since migration 6 has: opens and closes, a few apps, four partitions.</summary>
-    internal static Task InsertRawAsync(IFlowStore store, int first, int count) => ExecuteAsync(store, $"""
-        INSERT INTO `{store.Database}`.flows_raw (ts, end_ts, conn_id, event, proto, src_ip, src_port, dst_ip, dst_port,
-            bytes_out, packets_out, bytes_in, packets_in, src_app, dst_app, src_env, dst_env, kafka_topic, kafka_partition, kafka_offset)
-        SELECT now64(3) - toIntervalSecond(number % 20000), now64(3) - toIntervalSecond(number % 20000), number, if(number % 2 = 0, 1, 4), 6,
-            toIPv6('10.0.0.1'), 1000 + number % 100, toIPv6('10.0.0.2'), 443 + number % 3,
-            100 + number, 1, 200, 2, concat('app', toString(number % 5)), 'db', 'prod', if(number % 7 = 0, 'dev', 'prod'),
-            'flows', toInt32(number % 4), toInt64(number)
-        FROM numbers({first}, {count})
-        """);
 
     private static Task ExecuteAsync(IFlowStore store, string sql) => QueryAsync(store, sql);
 
