@@ -2,7 +2,8 @@
 # Installs what building, testing and the demo need, idempotently: Debian packages (kcat for the broker test,
 # npm and openssl for fetching the embedded engine; docker-compose, libxml2-utils and curl for validating
 # infra/deploy; chromium for the map's browser tests; prometheus and promtool for the metrics test; rsyslog with its OpenSSL driver as the SIEM tests' receiver; nftables and iproute2 for the policy renderer's
-# nft check and its enforcement test in network namespaces), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
+# nft check and its enforcement test in network namespaces; ulogd2 with its JSON output and conntrack for the kernel
+# gateway test), the embedded ClickHouse engine itself, and infra/deploy/validate.sh's own tools.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,9 @@ compgen -G "/usr/lib/*/rsyslog/lmnsd_ossl.so" >/dev/null || need+=(rsyslog-opens
 # In /usr/sbin, which a non-root PATH may leave out.
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
+[[ -x /usr/sbin/ulogd ]] || need+=(ulogd2)
+[[ -e /usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_JSON.so ]] || need+=(ulogd2-json)
+[[ -x /usr/sbin/conntrack ]] || need+=(conntrack)
 # A time zone away from UTC for the console log test (its timestamps stay UTC whatever TZ says).
 [[ -e /usr/share/zoneinfo/Asia/Kolkata ]] || need+=(tzdata)
 
