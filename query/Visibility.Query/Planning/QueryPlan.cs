@@ -66,20 +66,28 @@ public static class QueryPlanner
 
     private static QueryPlan PlanTables(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
     {
-        var tiers = Tiers(retention, columns);
-        if (tiers.Count == 1 || to <= from)
+        var all = Tiers(retention, columns);
+        if (all.Count == 1 || to <= from)
         {
             return new QueryPlan([new PlanSegment(FlowSchema.FlowsTable, from, to)], from, to);
         }
 
-        // The finest table that still holds the range's start bounds the plan: where raw flows and finer rollups
-        // have expired, the range widens to whole buckets of that table, so no part of it is silently missing.
-        var finest = tiers.FindIndex(t => from >= now - t.Retention);
-        finest = finest < 0 ? tiers.Count - 1 : finest;
-        var start = finest == 0 ? from : Floor(from, tiers[finest].Granularity);
-        var end = finest == 0 ? to : Ceiling(to, tiers[finest].Granularity);
+        // Only tables that still hold the range's start take part (every later part of the range is then held too),
+        // whatever their order of retention: a minute table kept for less time than raw flows is left out of a range
+        // older than it, and raw flows answer the minutes at its ends. Where raw flows have expired, the range widens
+        // to whole buckets of the finest table left, so no part of it is silently missing; where every table has, the
+        // one kept longest answers what it still holds.
+        List<Tier> tiers = [.. all.Where(t => from >= now - t.Retention)];
+        if (tiers.Count == 0)
+        {
+            tiers = [all.MaxBy(t => t.Retention)!];
+        }
+
+        var raw = tiers[0].Granularity == TimeSpan.Zero;
+        var start = raw ? from : Floor(from, tiers[0].Granularity);
+        var end = raw ? to : Ceiling(to, tiers[0].Granularity);
         var segments = new List<PlanSegment>();
-        Split(start, end, tiers.Count - 1, finest, tiers, segments);
+        Split(start, end, tiers.Count - 1, 0, tiers, segments);
         return new QueryPlan(segments, start, end);
     }
 

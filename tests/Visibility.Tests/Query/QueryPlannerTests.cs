@@ -93,6 +93,22 @@ public sealed class QueryPlannerTests
     }
 
     [Fact]
+    public void Plan_MinuteTableKeptShorterThanRawFlows_RangeOlderThanItReadsRawForTheMinutes()
+    {
+        // Raw flows keep 30 days, the minute table 7: a range 10 days back must not read expired minute buckets
+        // (they would be missing from the answer); the minutes at its ends come from raw flows.
+        var retention = new StoreRetention(TimeSpan.FromDays(30), TimeSpan.FromDays(7), TimeSpan.FromDays(90), TimeSpan.FromDays(400));
+        var plan = QueryPlanner.Plan(T("10:02:30", 17), T("12:07:10", 17), needsRaw: false, retention, Now);
+        Assert.Equal(
+            "flows_raw[10:02:30,10:05:00) flows_5m[10:05:00,11:00:00) flows_1h[11:00:00,12:00:00) flows_5m[12:00:00,12:05:00) flows_raw[12:05:00,12:07:10)",
+            Describe(plan));
+        Assert.Equal((T("10:02:30", 17), T("12:07:10", 17)), (plan.From, plan.To));
+
+        // Within the minute table's days it takes part again.
+        Assert.Contains("flows_1m", Describe(QueryPlanner.Plan(T("10:02:30", 25), T("12:07:10", 25), needsRaw: false, retention, Now)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Plan_SegmentsCoverTheRangeExactlyOnce()
     {
         var random = new Random(7);
