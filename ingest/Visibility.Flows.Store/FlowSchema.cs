@@ -22,6 +22,8 @@ public static partial class FlowSchema
     public const string MigrationsTable = "schema_migrations";
     public const string ProgressTable = "ingest_progress";
     public const string LeasesTable = "leases";
+    public const string RulesetsTable = "policy_rulesets";
+    public const string ProvisioningTable = "policy_provisioning";
 
     /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them (<see cref="FlowColumnTable.Written"/>).</summary>
     public static string FlowColumns { get; } = FlowColumnTable.Names(FlowColumnTable.Written);
@@ -184,6 +186,39 @@ public static partial class FlowSchema
                 $"ALTER TABLE {db}.{ViewsTable} ADD COLUMN IF NOT EXISTS owner String DEFAULT '' AFTER query",
             ]),
             new Migration(14, "insert deduplication and whole-part expiry", DeduplicationMigration(db)),
+            new Migration(15, "policy rulesets", [
+                // Every saved version of every ruleset: its scope (a label selector) and its visibility.policy/v1
+                // document. Append-only: a version, once saved, never changes; a restore saves a new version.
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{RulesetsTable}
+                (
+                    name String,
+                    version UInt32,
+                    scope String,
+                    document String,
+                    restored_from UInt32,
+                    saved_by String,
+                    saved_at DateTime64(6, 'UTC')
+                )
+                ENGINE = MergeTree
+                ORDER BY (name, version)
+                """,
+
+                // Every provisioning change: which version of a ruleset became active, in which mode, by whom and
+                // when (version 0: withdrawn). Append-only, so the set active at any past time can be answered.
+                $"""
+                CREATE TABLE IF NOT EXISTS {db}.{ProvisioningTable}
+                (
+                    time DateTime64(6, 'UTC'),
+                    name String,
+                    version UInt32,
+                    mode LowCardinality(String),
+                    principal String
+                )
+                ENGINE = MergeTree
+                ORDER BY (name, time)
+                """,
+            ]),
         ];
     }
 

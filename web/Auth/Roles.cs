@@ -5,8 +5,9 @@ namespace Visibility.Web.Auth;
 
 /// <summary>
 /// The roles and what each may do. viewer: read the map, flows, findings, analytics, workloads and views.
-/// policy-author: a viewer who may also draft, simulate, render and diff policy. exporter: a viewer who may also
-/// manage export sinks and export records. admin: everything, including keys, the inventory and the audit log.
+/// policy-author: a viewer who may also draft, simulate, render and diff policy, and save and restore stored rulesets. exporter: a viewer who may also
+/// manage export sinks and export records. admin: everything, including keys, the inventory, the audit log and
+/// provisioning rulesets.
 /// </summary>
 public static class Roles
 {
@@ -40,10 +41,18 @@ public static class AccessPolicies
     public const string Export = "visibility:export";
     public const string Admin = "visibility:admin";
 
+    /// <summary>
+    /// Making a ruleset version the active policy or withdrawing it. Checked by the handler (so refusals are
+    /// audited), not by a route policy; unlike <see cref="Admin"/> it does not want an unscoped caller: a scoped
+    /// token with the admin role provisions rulesets inside its scope.
+    /// </summary>
+    public const string Provision = "visibility:provision";
+
     public static string[] RolesFor(string policy) => policy switch
     {
         Read => [Roles.Viewer, Roles.PolicyAuthor, Roles.Exporter, Roles.Admin],
         Policy => [Roles.PolicyAuthor, Roles.Admin],
+        Provision => [Roles.Admin],
         Export => [Roles.Exporter, Roles.Admin],
         _ => [Roles.Admin],
     };

@@ -22,6 +22,7 @@ public static class PolicyCommand
         policy.Subcommands.Add(Render());
         policy.Subcommands.Add(Simulate());
         policy.Subcommands.Add(Diff());
+        RulesetCommands.AddTo(policy);
         return policy;
     }
 

@@ -109,6 +109,7 @@ public static class ServeCommand
         api.MapViewsApi();
         api.MapExportApi();
         api.MapPolicyApi();
+        api.MapRulesetsApi();
         api.MapSecurityApi();
 
         // Probes and scrapes without a key, on their own listener (the API's keys, revoked or not, play no part),
@@ -162,6 +163,7 @@ public static class ServeCommand
 
         services.AddQuery(configuration);
         services.AddPolicy(configuration);
+        services.AddRulesets();
         IngestExportLink.AddIngestExportLink(services);
         services.AddExport(configuration);
         services.AddVisibilityApi();

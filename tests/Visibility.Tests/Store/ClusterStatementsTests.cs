@@ -10,6 +10,7 @@ using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Query.Policy;
+using Visibility.Query.Policy.Rulesets;
 using Visibility.Query.Security;
 using Visibility.Query.Views;
 using Visibility.Tests.Support;
@@ -288,7 +289,7 @@ public sealed class ClusterStatementsTests(ClusterStore cluster) : IClassFixture
     }
 
     [Fact]
-    public async Task CatalogTables_ViewsKeysAuditLeases_OnTheCluster()
+    public async Task CatalogTables_ViewsKeysAuditRulesetsLeases_OnTheCluster()
     {
         var server = cluster.Server;
         using var views = new SavedViewStore(server, server);
@@ -306,6 +307,16 @@ public sealed class ClusterStatementsTests(ClusterStore cluster) : IClassFixture
         var audit = new AuditLog(server, server, NullLogger<AuditLog>.Instance);
         await audit.RecordAsync("alice", Roles.Admin, "keys.create", "cluster-key", "ok", "", "127.0.0.1", CancellationToken.None);
         Assert.Contains(await audit.ListAsync(cluster.Start, DateTimeOffset.UtcNow.AddMinutes(1), "keys.create", null, 10, CancellationToken.None), e => e.Principal == "alice");
+
+        using var rulesets = new RulesetStore(server, server);
+        var ruleset = new PolicyRuleset("cluster", ["app"], []);
+        await rulesets.SaveAsync("cluster", RulesetScope.Parse("env=prod"), ruleset, "alice", null, CancellationToken.None);
+        Assert.Equal(2, (await rulesets.RestoreAsync("cluster", 1, "alice", CancellationToken.None))?.Version);
+        await rulesets.ProvisionAsync("cluster", 2, ProvisionModes.Enforced, "alice", CancellationToken.None);
+        Assert.Equal([(2, ProvisionModes.Enforced)], (await rulesets.ProvisionedNowAsync(CancellationToken.None)).Select(r => (r.Version, r.Mode)));
+        Assert.Equal(2, (await rulesets.ListAsync(CancellationToken.None)).Single().Provisioned?.Version);
+        // A listing of rows (not an aggregate) sees each row once per shard of the test cluster.
+        Assert.Equal(Shards, (await rulesets.HistoryAsync("cluster", 10, CancellationToken.None)).Count(c => c.Version == 2));
 
         var lease = new StoreLease(server, server, "export", "replica-1", TimeSpan.FromSeconds(30));
         Assert.True((await lease.TryAcquireAsync(CancellationToken.None)).Held);
