@@ -15,6 +15,8 @@ public sealed record PolicyDifference(
     [property: JsonPropertyName("changed")] IReadOnlyList<RuleChange> Changed,
     [property: JsonPropertyName("unchanged")] int Unchanged)
 {
+    /// <summary>Whether the two rulesets allow the same.</summary>
+    [JsonPropertyName("same")]
     public bool Same => Added.Count == 0 && Removed.Count == 0 && Changed.Count == 0;
 }
 

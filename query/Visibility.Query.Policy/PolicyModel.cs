@@ -19,6 +19,7 @@ public sealed record PolicyRuleset(
 
     /// <summary>Where the draft came from: the observed range and the scope filter (absent for hand-written sets).</summary>
     [JsonPropertyName("source")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PolicySource? Source { get; init; }
 }
 
@@ -44,9 +45,11 @@ public sealed record PolicyRule(
     public long Flows { get; init; }
 
     [JsonPropertyName("firstSeen")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DateTimeOffset? FirstSeen { get; init; }
 
     [JsonPropertyName("lastSeen")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DateTimeOffset? LastSeen { get; init; }
 }
 
@@ -58,20 +61,34 @@ public sealed record PolicyRule(
 /// <item><c>internet</c>: any public address; <c>unknown</c>: internal addresses without a workload (only in drafts
 /// that include flagged flows).</item>
 /// </list>
+/// <c>labels</c> may be left out for peers other than workloads (<c>{"kind": "internet"}</c>); <see cref="Labels"/>
+/// is then empty, never null. A workload peer must give them (<c>{}</c>: any workload): see
+/// <see cref="LabelsGiven"/>.
 /// </summary>
 public sealed record PolicyPeer(
     [property: JsonPropertyName("kind")] string Kind,
-    [property: JsonPropertyName("labels")] IReadOnlyDictionary<string, string> Labels)
+    IReadOnlyDictionary<string, string>? Labels)
 {
+    private static readonly IReadOnlyDictionary<string, string> NoLabels = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    [JsonPropertyName("labels")]
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = Labels ?? NoLabels;
+
+    /// <summary>Whether the peer was written with <c>labels</c> (validation requires them for workloads).</summary>
+    [JsonIgnore]
+    public bool LabelsGiven { get; init; } = Labels is not null;
+
     public const string Workload = "workload";
     public const string NamedNetwork = "network";
     public const string Internet = "internet";
     public const string Unknown = "unknown";
 
     [JsonPropertyName("network")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Network { get; init; }
 
     [JsonPropertyName("cidrs")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? Cidrs { get; init; }
 
     /// <summary><c>app=db,env=prod</c>, <c>network:vpn</c>, <c>internet</c> or <c>unknown</c>.</summary>

@@ -36,7 +36,12 @@ public sealed record SimulationResult(
     [property: JsonPropertyName("blocked")] IReadOnlyList<BlockedTraffic> Blocked,
     [property: JsonPropertyName("blockedTotal")] int BlockedTotal,
     [property: JsonPropertyName("rules")] IReadOnlyList<RuleUse> Rules,
-    [property: JsonPropertyName("truncated")] bool Truncated);
+    [property: JsonPropertyName("truncated")] bool Truncated)
+{
+    /// <summary>The ruleset's scope the traffic was restricted to (<see cref="PolicyScope"/>); empty: all traffic.</summary>
+    [JsonPropertyName("scope")]
+    public string Scope { get; init; } = "";
+}
 
 /// <summary>
 /// Evaluates a ruleset against historical flows: the traffic is read at the label keys the rules use, and each

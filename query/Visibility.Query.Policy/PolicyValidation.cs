@@ -77,7 +77,11 @@ public static class PolicyValidation
         switch (peer.Kind)
         {
             case PolicyPeer.Workload:
-                if (peer.Labels is null || peer.Labels.Any(l => string.IsNullOrWhiteSpace(l.Key) || l.Value is null))
+                if (!peer.LabelsGiven)
+                {
+                    problems.Add($"{at}.labels is required for kind 'workload' ({{}} for any workload)");
+                }
+                else if (peer.Labels.Any(l => string.IsNullOrWhiteSpace(l.Key) || l.Value is null))
                 {
                     problems.Add($"{at}.labels must map label keys to values");
                 }

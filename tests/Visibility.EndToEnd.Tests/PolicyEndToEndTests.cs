@@ -81,7 +81,10 @@ public sealed class PolicyEndToEndTests : IDisposable
         (exit, stdout, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "render", "--url", url, "--ruleset", draftFile, "--format", "networkpolicy"]);
         Assert.True(exit == 0, stderr);
         Assert.Contains("kind: NetworkPolicy", stdout, StringComparison.Ordinal);
-        Assert.Contains("visibility-allow-app-db-env-prod", stdout, StringComparison.Ordinal);
+        // The demo's workloads are VMs: no pod selector stands for them, the file says so, and the draft's scope
+        // (all traffic) is isolated by default.
+        Assert.Contains("destination app=db,env=prod is vm workloads; NetworkPolicy selects pods only", stdout, StringComparison.Ordinal);
+        Assert.Contains("name: visibility-default-deny-all", stdout, StringComparison.Ordinal);
 
         // Bad input is named.
         using (var bad = await service.Http.PostAsJsonAsync("/api/v1/policy/simulate", new

@@ -72,11 +72,18 @@ public sealed class PolicyRenderScopeEndToEndTests(AuthServer server) : IDisposa
         Assert.True(exit == 0, stderr);
         Assert.Equal(scoped, stdout);
 
-        // NetworkPolicy selects by labels and resolves no address, for anyone.
+        // NetworkPolicy selects by labels and resolves no address, for anyone. What it reads from the inventory (whether
+        // a group is pods: the demo's workloads are VMs) comes from the caller's scope only: to the dev author a prod
+        // group reads as a group with no workloads (env=staging), to the admin as the VMs it is.
         var (yamlStatus, yaml) = await server.SendAsync(HttpMethod.Post, "/api/v1/policy/render?format=networkpolicy", author, ruleset);
         Assert.True(yamlStatus == HttpStatusCode.OK, yaml);
         AssertNoneOf(prod, yaml);
-        Assert.Equal(yaml, (await server.SendAsync(HttpMethod.Post, "/api/v1/policy/render?format=networkpolicy", server.AdminKey, ruleset)).Body);
+        Assert.Contains("name: visibility-allow-env-prod\n", yaml, StringComparison.Ordinal);
+        Assert.Contains("name: visibility-allow-env-staging\n", yaml, StringComparison.Ordinal);
+        Assert.Contains("# not rendered: app=web,env=dev -> app=api,env=dev: destination app=api,env=dev is vm workloads; NetworkPolicy selects pods only", yaml, StringComparison.Ordinal);
+        var (_, adminYaml) = await server.SendAsync(HttpMethod.Post, "/api/v1/policy/render?format=networkpolicy", server.AdminKey, ruleset);
+        Assert.Contains("# not rendered: app=api,env=dev -> env=prod: destination env=prod is vm workloads; NetworkPolicy selects pods only", adminYaml, StringComparison.Ordinal);
+        Assert.DoesNotContain("name: visibility-allow-env-prod\n", adminYaml, StringComparison.Ordinal);
     }
 
     [Fact]

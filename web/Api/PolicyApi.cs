@@ -29,11 +29,13 @@ public static class PolicyApi
                 + "format=json (default: the ruleset with what was left out), networkpolicy (YAML) or nftables.");
         policy.MapPost("/simulate", SimulateAsync).AddEndpointFilter(new AuditFilter("policy.simulate"))
             .WithSummary("Evaluate a ruleset against historical flows: allowed, would-be-blocked, coverage")
-            .WithDescription("Body: {\"ruleset\": {…}, \"last\": \"24h\", \"filter\": \"dst.env = prod\"}; without a range, the ruleset's own source range.");
+            .WithDescription("Body: {\"ruleset\": {…}, \"last\": \"24h\", \"filter\": \"dst.env = prod\", \"allTraffic\": false}; without a range, the ruleset's own source range; "
+                + "only the traffic the ruleset governs (its source.scope) is judged, unless allTraffic.");
         policy.MapPost("/diff", Diff).AddEndpointFilter(new AuditFilter("policy.diff")).WithSummary("What changes from one ruleset to another");
         policy.MapPost("/render", RenderAsync).AddEndpointFilter(new AuditFilter("policy.render"))
             .WithSummary("Render a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset")
-            .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory: for a scoped caller, from the workloads inside its scope only.");
+            .WithDescription("format=networkpolicy|nftables; body: the ruleset. nftables address sets are resolved from the inventory: for a scoped caller, from the workloads inside its scope only. "
+                + "nftables: host=NAME (a workload in the inventory) renders for that host only, managementAllow=CIDR,… accepts those sources on its input whatever the rules.");
         return api;
     }
 
@@ -49,7 +51,8 @@ public static class PolicyApi
         [property: JsonPropertyName("from")] string? From,
         [property: JsonPropertyName("to")] string? To,
         [property: JsonPropertyName("last")] string? Last,
-        [property: JsonPropertyName("filter")] string? Filter);
+        [property: JsonPropertyName("filter")] string? Filter,
+        [property: JsonPropertyName("allTraffic")] bool? AllTraffic = null);
 
     public sealed record DiffBody(
         [property: JsonPropertyName("before")] PolicyRuleset? Before,
@@ -82,15 +85,20 @@ public static class PolicyApi
         var draft = await drafter.DraftAsync(new DraftRequest(start, end, scope, keys, includeFlagged ?? false, string.IsNullOrWhiteSpace(name) ? "draft" : name.Trim()), cancellationToken);
         return format is null or "json"
             ? TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated))
-            : Render(draft.Ruleset, format, inventory, user.AccessScope());
+            : Render(draft.Ruleset, format, inventory, user.AccessScope(), null, null);
     }
 
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> RenderAsync(
-        HttpRequest request, ClaimsPrincipal user, WorkloadInventory inventory, string? format, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, WorkloadInventory inventory, string? format, string? host, string? managementAllow, CancellationToken cancellationToken)
     {
         if (format is not ("networkpolicy" or "nftables"))
         {
             return Bad($"format '{format}' is not one of networkpolicy, nftables");
+        }
+
+        if (format != "nftables" && (host is not null || managementAllow is not null))
+        {
+            return Bad("host and managementAllow apply to format=nftables only");
         }
 
         var (ruleset, error) = await ReadAsync<PolicyRuleset>(request, cancellationToken);
@@ -99,18 +107,29 @@ public static class PolicyApi
             return Bad(error);
         }
 
-        return PolicyValidation.Problems(ruleset) is { Count: > 0 } problems
-            ? Bad("ruleset: " + string.Join("; ", problems))
-            : Render(ruleset!, format, inventory, user.AccessScope());
+        if (PolicyValidation.Problems(ruleset) is { Count: > 0 } problems)
+        {
+            return Bad("ruleset: " + string.Join("; ", problems));
+        }
+
+        var book = InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: user.AccessScope());
+        var management = managementAllow?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        var target = NftablesTarget.ForHost(book, string.IsNullOrWhiteSpace(host) ? null : host.Trim(), management, out var targetError);
+        return targetError is not null ? Bad(targetError) : Render(ruleset!, format, inventory, user.AccessScope(), book, target);
     }
 
     /// <summary>
-    /// NetworkPolicy selects by labels and reads nothing from the inventory (its ipBlocks are the ruleset's own
-    /// CIDRs and the fixed internet ranges); nftables resolves addresses, from the caller's scope only.
+    /// Both renderers read the inventory from the caller's scope only: nftables its addresses, NetworkPolicy the
+    /// kinds of the workloads a group stands for (pods or not). NetworkPolicy selects by labels otherwise (its
+    /// ipBlocks are the ruleset's own CIDRs and the fixed internet ranges).
     /// </summary>
-    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory, AccessScope scope) => format == "networkpolicy"
-        ? TypedResults.Text(new NetworkPolicyRenderer().Render(ruleset).Yaml, "application/yaml; charset=utf-8")
-        : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: scope)).Render(ruleset), "text/plain; charset=utf-8");
+    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory, AccessScope scope, InventoryAddressBook? book, NftablesTarget? target)
+    {
+        book ??= InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: scope);
+        return format == "networkpolicy"
+            ? TypedResults.Text(new NetworkPolicyRenderer(new NetworkPolicyOptions { WorkloadKinds = book.Kinds }).Render(ruleset).Yaml, "application/yaml; charset=utf-8")
+            : TypedResults.Text(new NftablesRenderer(book).Render(ruleset, target), "text/plain; charset=utf-8");
+    }
 
     internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(
         HttpRequest request, ClaimsPrincipal user, PolicySimulator simulator, CancellationToken cancellationToken)
@@ -136,12 +155,20 @@ public static class PolicyApi
             return Bad(timeError!);
         }
 
-        if (!ScopedFilter.TryCreate(user, body.Filter, out var filter, out var filterError))
+        // Only the traffic the ruleset governs is judged (its scope), unless all of it is asked for.
+        var scope = body.AllTraffic == true ? "" : PolicyScope.Of(body.Ruleset!);
+        if (!FilterClause.TryCreate(scope, out _, out var scopeError))
+        {
+            return Bad($"ruleset: source.scope '{scope}' is not a filter: {scopeError}");
+        }
+
+        if (!ScopedFilter.TryCreate(user, body.AllTraffic == true ? body.Filter : PolicyScope.Filter(body.Ruleset!, body.Filter), out var filter, out var filterError))
         {
             return Bad(filterError);
         }
 
-        return TypedResults.Ok(await simulator.SimulateAsync(body.Ruleset!, start, end, filter, cancellationToken));
+        var result = await simulator.SimulateAsync(body.Ruleset!, start, end, filter, cancellationToken);
+        return TypedResults.Ok(result with { Scope = scope });
     }
 
     internal static async Task<Results<Ok<PolicyDifference>, ProblemHttpResult>> Diff(HttpRequest request, CancellationToken cancellationToken)

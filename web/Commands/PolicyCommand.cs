@@ -13,7 +13,7 @@ namespace Visibility.Web.Commands;
 /// </summary>
 public static class PolicyCommand
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Indented = PolicyJson.Files;
 
     public static Command Create()
     {
@@ -62,11 +62,12 @@ public static class PolicyCommand
         var filter = CliOptions.Filter();
         var json = CliOptions.Flag("--json", "the API's JSON instead of a summary");
         var failOnBlocked = CliOptions.Flag("--fail-on-blocked", $"exit {ExitCodes.Blocked} when the ruleset would block some flow");
-        var command = new Command("simulate", "what the ruleset would allow and block in the range, from a running `serve`")
-            .With(ruleset, last, from, to, filter, json, failOnBlocked, url);
+        var allTraffic = CliOptions.Flag("--all-traffic", "judge all traffic, not only the ruleset's scope (the destinations its draft covered)");
+        var command = new Command("simulate", "what the ruleset would allow and block in the range (by default the draft's range) and its scope, from a running `serve`")
+            .With(ruleset, last, from, to, filter, allTraffic, json, failOnBlocked, url);
         command.SetAction((parse, _) => SimulateAsync(
             parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(ruleset)!, parse.GetValue(from), parse.GetValue(to), parse.GetValue(last),
-            parse.GetValue(filter), parse.GetValue(json), parse.GetValue(failOnBlocked)));
+            parse.GetValue(filter), parse.GetValue(allTraffic), parse.GetValue(json), parse.GetValue(failOnBlocked)));
         return command;
     }
 
@@ -76,9 +77,15 @@ public static class PolicyCommand
         var ruleset = RulesetOption();
         var format = CliOptions.Text("--format", "networkpolicy (Kubernetes YAML) or nftables", "FORMAT", "networkpolicy", "nftables");
         var output = CliOptions.Text("--out", "write to this file instead of standard output", "FILE");
+        var host = CliOptions.Text("--host", "nftables: render for this host only (a workload name in the inventory): the rules that reach its addresses", "NAME");
+        var management = CliOptions.Text("--management-allow", "nftables: sources always accepted on the host's input, e.g. SSH from a bastion", "CIDR,...");
         var command = new Command("render", "a ruleset as Kubernetes NetworkPolicy YAML or an nftables ruleset, through a running `serve`")
-            .With(ruleset, format, output, url);
-        command.SetAction((parse, _) => RenderAsync(parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(ruleset)!, parse.GetValue(format), parse.GetValue(output)));
+            .With(ruleset, format, host, management, output, url);
+        command.SetAction((parse, _) =>
+        {
+            var query = CliOptions.Query(parse, [(format, "format"), (host, "host"), (management, "managementAllow")]);
+            return RenderAsync(parse.GetValue(url) ?? ApiCall.DefaultUrl, parse.GetValue(ruleset)!, query, parse.GetValue(output));
+        });
         return command;
     }
 
@@ -109,7 +116,7 @@ public static class PolicyCommand
         }
 
         var root = JsonDocument.Parse(body).RootElement;
-        var ruleset = JsonSerializer.Serialize(root.GetProperty("ruleset"), Indented) + "\n";
+        var ruleset = JsonSerializer.Serialize(root.GetProperty("ruleset").Deserialize<PolicyRuleset>(), Indented) + "\n";
         if (output is null)
         {
             Console.Out.Write(ruleset);
@@ -125,11 +132,11 @@ public static class PolicyCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> SimulateAsync(string url, string rulesetFile, string? from, string? to, string? last, string? filter, bool json, bool failOnBlocked)
+    private static async Task<int> SimulateAsync(string url, string rulesetFile, string? from, string? to, string? last, string? filter, bool allTraffic, bool json, bool failOnBlocked)
     {
-        var ruleset = ReadRuleset(rulesetFile);
+        var ruleset = ReadValidRuleset(rulesetFile);
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
-        if (await ApiCall.SendAsync(http, "policy simulate", () => http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset, from, to, last, filter })) is not { } body)
+        if (await ApiCall.SendAsync(http, "policy simulate", () => http.PostAsJsonAsync("/api/v1/policy/simulate", new { ruleset, from, to, last, filter, allTraffic })) is not { } body)
         {
             return ExitCodes.Error;
         }
@@ -143,7 +150,8 @@ public static class PolicyCommand
         {
             var text = new StringBuilder();
             text.Append(CultureInfo.InvariantCulture,
-                $"{root.GetProperty("coverage").GetDouble() * 100:0.0}% of {root.GetProperty("flows").GetInt64():N0} flows allowed; {root.GetProperty("blockedFlows").GetInt64():N0} would be blocked\n");
+                $"{root.GetProperty("coverage").GetDouble() * 100:0.0}% of {root.GetProperty("flows").GetInt64():N0} flows allowed; {root.GetProperty("blockedFlows").GetInt64():N0} would be blocked; " +
+                $"{(root.TryGetProperty("scope", out var applied) && applied.GetString() is { Length: > 0 } scope ? $"the ruleset's scope: {scope}" : "all traffic")}\n");
             foreach (var blocked in root.GetProperty("blocked").EnumerateArray().Take(50))
             {
                 text.Append(CultureInfo.InvariantCulture,
@@ -161,11 +169,12 @@ public static class PolicyCommand
         return failOnBlocked && root.GetProperty("blockedFlows").GetInt64() > 0 ? ExitCodes.Blocked : ExitCodes.Ok;
     }
 
-    private static async Task<int> RenderAsync(string url, string rulesetFile, string? format, string? output)
+    private static async Task<int> RenderAsync(string url, string rulesetFile, List<(string, string)> query, string? output)
     {
-        var ruleset = ReadRuleset(rulesetFile);
+        var ruleset = ReadValidRuleset(rulesetFile);
         using var http = ApiCall.Client(url, TimeSpan.FromMinutes(10));
-        var body = await ApiCall.SendAsync(http, "policy render", () => http.PostAsJsonAsync($"/api/v1/policy/render?format={Uri.EscapeDataString(format ?? "")}", ruleset));
+        var path = "/api/v1/policy/render?" + string.Join('&', query.Select(p => $"{p.Item1}={Uri.EscapeDataString(p.Item2)}"));
+        var body = await ApiCall.SendAsync(http, "policy render", () => http.PostAsJsonAsync(path, ruleset));
         return body is null ? ExitCodes.Error : await WriteAsync(body, output);
     }
 
@@ -224,6 +233,15 @@ public static class PolicyCommand
         }
 
         return diff.Same ? ExitCodes.Ok : ExitCodes.Differs;
+    }
+
+    /// <summary>A ruleset file checked here: once sent, a workload peer written without labels would read as <c>{}</c>.</summary>
+    private static PolicyRuleset ReadValidRuleset(string file)
+    {
+        var ruleset = ReadRuleset(file);
+        return PolicyValidation.Problems(ruleset) is { Count: > 0 } problems
+            ? throw new UsageException($"{file}: " + string.Join("; ", problems))
+            : ruleset;
     }
 
     private static PolicyRuleset ReadRuleset(string file)

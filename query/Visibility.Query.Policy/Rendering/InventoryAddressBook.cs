@@ -27,7 +27,7 @@ namespace Visibility.Query.Policy.Rendering;
 /// </summary>
 public sealed class InventoryAddressBook : IPolicyAddressBook
 {
-    private readonly List<(IReadOnlyDictionary<string, string> Labels, List<Prefix> Addresses)> workloads = [];
+    private readonly List<(string Name, string Kind, IReadOnlyDictionary<string, string> Labels, List<Prefix> Addresses)> workloads = [];
     private readonly List<AddressRange> notInternet = [];
     private List<string>? internet;
 
@@ -62,7 +62,7 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
                 continue;
             }
 
-            this.workloads.Add((labels, prefixes));
+            this.workloads.Add((spec.Name, spec.Kind ?? "", labels, prefixes));
             notInternet.AddRange(prefixes.Select(ToRange));
         }
 
@@ -77,14 +77,26 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
 
     public IReadOnlyList<string> Addresses(PolicyPeer peer) => peer.Kind switch
     {
-        PolicyPeer.Workload => Format(workloads
-            .Where(w => peer.Labels.All(l => w.Labels.TryGetValue(l.Key, out var value) && value == l.Value))
-            .SelectMany(w => w.Addresses)
-            .Select(ToRange)),
+        PolicyPeer.Workload => Format(Members(peer).SelectMany(w => w.Addresses).Select(ToRange)),
         PolicyPeer.NamedNetwork => peer.Cidrs ?? [],
         PolicyPeer.Internet => internet ??= Format(AddressRanges.Internet(true, notInternet).Concat(AddressRanges.Internet(false, notInternet))),
         _ => [],
     };
+
+    /// <summary>
+    /// The kinds (<c>pod</c>, <c>vm</c>, <c>host</c>, …; empty text where the inventory gives none) of the workloads a
+    /// workload peer stands for: what a NetworkPolicy's pod selector can and cannot select. Empty for other peers.
+    /// </summary>
+    public IReadOnlySet<string> Kinds(PolicyPeer peer) => peer.Kind == PolicyPeer.Workload
+        ? Members(peer).Select(w => w.Kind).ToHashSet(StringComparer.Ordinal)
+        : new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>The addresses of the workload named <paramref name="name"/> (inside the scope), merged; empty when there is none.</summary>
+    public IReadOnlyList<AddressRange> WorkloadAddresses(string name) =>
+        AddressRanges.Merge(workloads.Where(w => w.Name == name).SelectMany(w => w.Addresses).Select(ToRange));
+
+    private IEnumerable<(string Name, string Kind, IReadOnlyDictionary<string, string> Labels, List<Prefix> Addresses)> Members(PolicyPeer peer) =>
+        workloads.Where(w => peer.Labels.All(l => w.Labels.TryGetValue(l.Key, out var value) && value == l.Value));
 
     private static List<string> Format(IEnumerable<AddressRange> ranges) =>
         [.. AddressRanges.Merge(ranges).Select(r => r.ToString())];

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using k8s;
 using k8s.Models;
@@ -27,6 +26,14 @@ public sealed record NetworkPolicyOptions
     /// <summary>Prefix of every policy name.</summary>
     public string NamePrefix { get; init; } = "visibility-allow";
 
+    /// <summary>
+    /// The kinds (<c>pod</c>, <c>vm</c>, <c>host</c>…; empty text: not given) of the workloads a workload peer stands
+    /// for, from the inventory (<see cref="InventoryAddressBook.Kinds"/>); null: unknown, every group is taken for
+    /// pods. A pod selector selects pods only: a group of other workloads is left out with a note, a mixed group is
+    /// rendered with one. A kind not given counts as a pod.
+    /// </summary>
+    public Func<PolicyPeer, IReadOnlySet<string>>? WorkloadKinds { get; init; }
+
     public string PodLabelKey(string key) => PodLabelKeys.GetValueOrDefault(key, key);
 }
 
@@ -46,7 +53,11 @@ public sealed class NetworkPolicyRenderer(NetworkPolicyOptions? options = null)
     public const string RulesetAnnotation = "visibility.io/ruleset";
     public const string RulesAnnotation = "visibility.io/rules";
     public const string NotRenderedAnnotation = "visibility.io/not-rendered";
+    public const string ScopeAnnotation = "visibility.io/scope";
     public const string NamespaceNameLabel = "kubernetes.io/metadata.name";
+
+    /// <summary>Prefix of the default-deny policies' names (<c>visibility-default-deny-env-prod</c>).</summary>
+    public const string DenyNamePrefix = "visibility-default-deny";
 
     private static readonly string[] InternetV4Except = [.. AddressRanges.NonPublicIPv4];
     private static readonly string[] InternetV6Except = [.. AddressRanges.NonPublicIPv6];
@@ -72,6 +83,12 @@ public sealed class NetworkPolicyRenderer(NetworkPolicyOptions? options = null)
                 continue;
             }
 
+            if (NotPods(rule.Destination, out _) is { } others)
+            {
+                notRendered.Add($"{rule.Name}: destination {rule.Destination.Key} is {others} workloads; NetworkPolicy selects pods only");
+                continue;
+            }
+
             var key = rule.Destination.Key;
             if (!byDestination.TryGetValue(key, out var rules))
             {
@@ -82,23 +99,122 @@ public sealed class NetworkPolicyRenderer(NetworkPolicyOptions? options = null)
         }
 
         var names = UniqueNames(byDestination.Keys, key => byDestination[key][0].Destination);
+        var denies = DefaultDeny(ruleset, byDestination.Values.Select(r => r[0].Destination), out var denyNote);
         var policies = byDestination
             .Select(d => Policy(ruleset.Name, names[d.Key], d.Value[0].Destination, d.Value))
+            .Concat(denies)
             .OrderBy(p => p.Metadata.NamespaceProperty ?? "", StringComparer.Ordinal)
             .ThenBy(p => p.Metadata.Name, StringComparer.Ordinal)
             .ToList();
         notRendered.Sort(StringComparer.Ordinal);
-        return new NetworkPolicyRendering(policies, notRendered, Yaml(ruleset.Name, policies, notRendered));
+        return new NetworkPolicyRendering(policies, notRendered, Yaml(ruleset.Name, policies, [denyNote], notRendered));
+    }
+
+    /// <summary>
+    /// Policies isolating every pod the ruleset governs (<see cref="PolicyScope"/>), with no ingress rule: pods of the
+    /// scope that no rule names are then closed as simulation and nftables close them (NetworkPolicies add up, so the
+    /// allow policies still allow what they allow). A namespaced selector gives one policy; otherwise one per namespace
+    /// the ruleset's destinations name and one for kubectl's namespace. A scope that no label selector expresses gets
+    /// none, and the note says so.
+    /// </summary>
+    private List<V1NetworkPolicy> DefaultDeny(PolicyRuleset ruleset, IEnumerable<PolicyPeer> destinations, out string note)
+    {
+        var scope = PolicyScope.Of(ruleset);
+        var selector = PolicyScope.Selector(scope);
+        var problem = selector is null ? "it is not a selector of destination labels (dst.key = value joined by and)" : Problem(selector);
+        if (problem is not null)
+        {
+            note = $"Default deny: none, as the ruleset's scope '{Printable(scope)}' cannot be a pod selector: {problem}. Only the destinations the rules name are isolated.";
+            return [];
+        }
+
+        var namespaces = new SortedSet<string?>(Comparer<string?>.Create((a, b) => string.CompareOrdinal(a, b)));
+        if (selector!.TryGetValue(options.NamespaceLabel, out var scoped))
+        {
+            namespaces.Add(scoped);
+        }
+        else
+        {
+            namespaces.Add(null);
+            foreach (var destination in destinations)
+            {
+                if (destination.Labels.TryGetValue(options.NamespaceLabel, out var ns)
+                    && selector.All(l => !destination.Labels.TryGetValue(l.Key, out var value) || value == l.Value))
+                {
+                    namespaces.Add(ns);
+                }
+            }
+        }
+
+        var podLabels = selector.Where(l => l.Key != options.NamespaceLabel).Select(l => $"{l.Key}={l.Value}").ToList();
+        var what = podLabels.Count == 0 ? "every pod" : "pods with " + string.Join(",", podLabels);
+        var where = scoped is not null
+            ? $"in namespace {scoped}"
+            : $"in kubectl's namespace{string.Concat(namespaces.OfType<string>().Select(n => ", " + n))}; apply it with kubectl apply -n <namespace> to every other namespace holding such pods";
+        note = $"Default deny: no ingress but what the rules allow for {Printable(what)} (the ruleset's scope{(scope.Length == 0 ? ": all traffic" : " " + Printable(scope))}), {Printable(where)}.";
+        var name = podLabels.Count > 0 ? KubernetesNames.FromLabels(DenyNamePrefix, selector, options.NamespaceLabel) : DenyNamePrefix + "-all";
+        return [.. namespaces.Select(ns => new V1NetworkPolicy
+        {
+            ApiVersion = $"{V1NetworkPolicy.KubeGroup}/{V1NetworkPolicy.KubeApiVersion}",
+            Kind = V1NetworkPolicy.KubeKind,
+            Metadata = new V1ObjectMeta
+            {
+                Name = name,
+                NamespaceProperty = ns,
+                Labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["app.kubernetes.io/managed-by"] = "visibility" },
+                Annotations = new Dictionary<string, string>(StringComparer.Ordinal) { [RulesetAnnotation] = ruleset.Name, [ScopeAnnotation] = scope },
+            },
+            Spec = new V1NetworkPolicySpec { PodSelector = PodSelector(selector), PolicyTypes = ["Ingress"], Ingress = [] },
+        })];
+    }
+
+    /// <summary>The non-pod kinds of a workload group when it has no pods at all (null otherwise); <paramref name="mixed"/>: pods and others.</summary>
+    private string? NotPods(PolicyPeer peer, out string? mixed)
+    {
+        mixed = null;
+        if (peer.Kind != PolicyPeer.Workload || options.WorkloadKinds?.Invoke(peer) is not { Count: > 0 } kinds)
+        {
+            return null;
+        }
+
+        var others = string.Join("/", kinds.Where(k => k is not ("pod" or "")).Order(StringComparer.Ordinal));
+        if (others.Length == 0)
+        {
+            return null;
+        }
+
+        if (kinds.Any(k => k is "pod" or ""))
+        {
+            mixed = others;
+            return null;
+        }
+
+        return others;
     }
 
     private V1NetworkPolicy Policy(string rulesetName, string name, PolicyPeer destination, List<PolicyRule> rules)
     {
         var notes = new List<string>();
+        if (NotPods(destination, out var mixedKinds) is null && mixedKinds is not null)
+        {
+            notes.Add($"{destination.Key}: the selector matches its pods only, not its {mixedKinds} workloads");
+        }
+
         var ingress = new List<V1NetworkPolicyIngressRule>();
         var rendered = new List<string>();
         foreach (var rule in rules.OrderBy(r => r.Name, StringComparer.Ordinal))
         {
             var from = From(rule.Source, out var fromProblem);
+            string? sourceMixed = null;
+            if (from is not null && NotPods(rule.Source, out sourceMixed) is { } sourceOthers)
+            {
+                (from, fromProblem) = (null, $"{rule.Source.Key} is {sourceOthers} workloads; a pod selector does not match them");
+            }
+            else if (from is not null && sourceMixed is not null)
+            {
+                notes.Add($"{rule.Name}: source {rule.Source.Key}: the selector matches its pods only, not its {sourceMixed} workloads");
+            }
+
             var ports = Ports(rule.Ports, out var portNotes);
             notes.AddRange(portNotes.Select(n => $"{rule.Name}: {n}"));
             if (from is null)
@@ -285,11 +401,16 @@ public sealed class NetworkPolicyRenderer(NetworkPolicyOptions? options = null)
     private static string Cidr(AddressRange range) =>
         range.ToString() is var text && text.Contains('/', StringComparison.Ordinal) ? text : text + (range.IsIPv4 ? "/32" : "/128");
 
-    private static string Yaml(string rulesetName, List<V1NetworkPolicy> policies, List<string> notRendered)
+    private static string Yaml(string rulesetName, List<V1NetworkPolicy> policies, List<string> notes, List<string> notRendered)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"# Kubernetes NetworkPolicy rendered by Visibility from ruleset \"{Printable(rulesetName)}\".\n");
         text.Append("# Apply with: kubectl apply -f <this file> (policies without a namespace go to kubectl's namespace).\n");
+        foreach (var note in notes)
+        {
+            text.Append("# ").Append(Printable(note)).Append('\n');
+        }
+
         foreach (var line in notRendered)
         {
             text.Append("# not rendered: ").Append(Printable(line)).Append('\n');
@@ -325,77 +446,4 @@ public sealed class NetworkPolicyRenderer(NetworkPolicyOptions? options = null)
 
         return result.ToString();
     }
-}
-
-/// <summary>Kubernetes name and label syntax (the API server's validation rules).</summary>
-internal static class KubernetesNames
-{
-    public const int MaxName = 63;
-
-    /// <summary>A label value: empty, or at most 63 of <c>[A-Za-z0-9._-]</c> starting and ending alphanumeric.</summary>
-    public static bool IsLabelValue(string value) =>
-        value.Length == 0 || (value.Length <= 63 && char.IsAsciiLetterOrDigit(value[0]) && char.IsAsciiLetterOrDigit(value[^1])
-            && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'));
-
-    /// <summary>A label key: an optional DNS-subdomain prefix and '/', then a name as for <see cref="IsLabelValue"/>.</summary>
-    public static bool IsQualifiedName(string key)
-    {
-        var slash = key.IndexOf('/', StringComparison.Ordinal);
-        var name = slash < 0 ? key : key[(slash + 1)..];
-        if (name.Length == 0 || !IsLabelValue(name))
-        {
-            return false;
-        }
-
-        if (slash < 0)
-        {
-            return true;
-        }
-
-        var prefix = key[..slash];
-        return prefix.Length is > 0 and <= 253 && prefix.Split('.').All(IsDnsLabel);
-    }
-
-    /// <summary>An RFC 1123 label: at most 63 of <c>[a-z0-9-]</c>, starting and ending alphanumeric.</summary>
-    public static bool IsDnsLabel(string text) =>
-        text.Length is > 0 and <= 63 && IsLowerAlnum(text[0]) && IsLowerAlnum(text[^1]) && text.All(c => IsLowerAlnum(c) || c == '-');
-
-    /// <summary><c>visibility-allow-app-db-env-prod</c>: label keys and values, lower-cased, anything else as '-'.</summary>
-    public static string FromLabels(string prefix, IReadOnlyDictionary<string, string> labels, string namespaceLabel)
-    {
-        var parts = labels.Where(l => l.Key != namespaceLabel).OrderBy(l => l.Key, StringComparer.Ordinal)
-            .SelectMany(l => new[] { l.Key, l.Value });
-        var name = Clean(string.Join('-', parts.Prepend(prefix)));
-        if (name.Length == 0)
-        {
-            name = "visibility-allow";
-        }
-
-        return name.Length <= MaxName ? name : WithHash(name, string.Join(',', labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")));
-    }
-
-    /// <summary>The name cut to leave room for '-' and 8 hex digits of a hash of <paramref name="key"/>.</summary>
-    public static string WithHash(string name, string key)
-    {
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..8];
-        var kept = name[..Math.Min(name.Length, MaxName - 9)].TrimEnd('-');
-        return kept.Length == 0 ? hash : $"{kept}-{hash}";
-    }
-
-    private static string Clean(string text)
-    {
-        var result = new StringBuilder(text.Length);
-        foreach (var c in text.ToLowerInvariant())
-        {
-            var keep = IsLowerAlnum(c) ? c : '-';
-            if (keep != '-' || (result.Length > 0 && result[^1] != '-'))
-            {
-                result.Append(keep);
-            }
-        }
-
-        return result.ToString().Trim('-');
-    }
-
-    private static bool IsLowerAlnum(char c) => char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c);
 }

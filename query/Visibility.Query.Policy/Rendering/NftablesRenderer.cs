@@ -26,22 +26,37 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
 
     private const int MaxSetName = 48;
 
-    public string Render(PolicyRuleset ruleset)
+    /// <summary>
+    /// The script for all hosts, or for <paramref name="target"/>'s host only, with its management allow-list
+    /// (see <see cref="NftablesTarget"/>).
+    /// </summary>
+    public string Render(PolicyRuleset ruleset, NftablesTarget? target = null)
     {
         ArgumentNullException.ThrowIfNull(ruleset);
         var sets = new SortedDictionary<string, (string Key, List<AddressRange> Ranges)>(StringComparer.Ordinal);
         var names = new Dictionary<(string Key, bool V4), string>();
         var rules = new StringBuilder();
+        var elsewhere = 0;
         foreach (var rule in ruleset.Rules.OrderBy(r => r.Name, StringComparer.Ordinal))
         {
-            Rule(rule, rules, sets, names);
+            elsewhere += Rule(rule, rules, sets, names, target) ? 0 : 1;
         }
 
         var text = new StringBuilder();
         text.Append("#!/usr/sbin/nft -f\n");
         text.Append(CultureInfo.InvariantCulture, $"# nftables ruleset rendered by Visibility from ruleset '{Text(ruleset.Name, 200)}'.\n");
         text.Append("# Load with: nft -f <this file>. It replaces table inet visibility and leaves other tables alone.\n");
-        text.Append("# Everything not allowed below is dropped, on input and forward (including this host's own management access).\n");
+        if (target?.Host is { } host)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"# For host {Text(host, 100)} ({Text(string.Join(", ", target.HostAddresses), 200)}): only rules whose destination includes its addresses ({elsewhere} other rules reach other hosts); input only, as forwarded traffic is not this host's.\n");
+            text.Append("# Everything not allowed below is dropped on input");
+        }
+        else
+        {
+            text.Append("# Everything not allowed below is dropped, on input and forward");
+        }
+
+        text.Append(target is { Management.Count: > 0 } ? " (except the management sources).\n" : " (including this host's own management access).\n");
         if (!addresses.Scope.IsUnrestricted)
         {
             text.Append(CultureInfo.InvariantCulture, $"# Addresses come only from workloads inside the caller's scope ({Text(addresses.Scope.Text, 200)}); a rule naming a group with none there is not rendered.\n");
@@ -74,14 +89,27 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
         text.Append("\t\tiif lo accept\n");
         text.Append("\t\t# IPv6 needs neighbour discovery to reach anything at all.\n");
         text.Append("\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept\n");
+        foreach (var v4 in new[] { true, false })
+        {
+            if (target?.Management.Where(r => r.IsIPv4 == v4).Select(r => r.ToString()).ToList() is { Count: > 0 } sources)
+            {
+                var list = sources.Count == 1 ? sources[0] : $"{{ {string.Join(", ", sources)} }}";
+                text.Append(CultureInfo.InvariantCulture, $"\t\t{(v4 ? "ip" : "ip6")} saddr {list} accept comment \"management\"\n");
+            }
+        }
+
         text.Append("\t\tjump allow\n");
         text.Append("\t}\n\n");
-        text.Append("\tchain forward {\n");
-        text.Append("\t\ttype filter hook forward priority filter; policy drop;\n");
-        text.Append("\t\tct state established,related accept\n");
-        text.Append("\t\tct state invalid drop\n");
-        text.Append("\t\tjump allow\n");
-        text.Append("\t}\n\n");
+        if (target?.Host is null)
+        {
+            text.Append("\tchain forward {\n");
+            text.Append("\t\ttype filter hook forward priority filter; policy drop;\n");
+            text.Append("\t\tct state established,related accept\n");
+            text.Append("\t\tct state invalid drop\n");
+            text.Append("\t\tjump allow\n");
+            text.Append("\t}\n\n");
+        }
+
         text.Append("\tchain allow {\n");
         text.Append(rules);
         text.Append("\t}\n");
@@ -89,15 +117,24 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
         return text.ToString();
     }
 
-    private void Rule(
+    /// <summary>Writes the rule; false when it was left out because its destination is not on the target host.</summary>
+    private bool Rule(
         PolicyRule rule, StringBuilder output, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
-        Dictionary<(string Key, bool V4), string> names)
+        Dictionary<(string Key, bool V4), string> names, NftablesTarget? target)
     {
         var comment = Text(rule.Name, MaxComment);
+        var source = Resolve(rule.Source, out var sourceProblem);
+        var destination = Resolve(rule.Destination, out var destinationProblem);
+        var onHost = target?.Host is not null;
+        if (onHost && destinationProblem is null && (destination = target!.OnHost(destination)).Count == 0)
+        {
+            return false;
+        }
+
         if (Matches(rule.Ports, out var problems) is not { Count: > 0 } matches)
         {
             output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: no ports{Problems(problems)}\n");
-            return;
+            return true;
         }
 
         if (problems.Count > 0)
@@ -105,12 +142,10 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
             output.Append(CultureInfo.InvariantCulture, $"\t\t# {comment}: left out{Problems(problems)}\n");
         }
 
-        var source = Resolve(rule.Source, out var sourceProblem);
-        var destination = Resolve(rule.Destination, out var destinationProblem);
         if ((sourceProblem ?? destinationProblem) is { } problem)
         {
             output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: {Text(problem, 200)}\n");
-            return;
+            return true;
         }
 
         var any = false;
@@ -124,7 +159,9 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
             }
 
             var family = v4 ? "ip" : "ip6";
-            var addressMatch = $"{family} saddr @{SetName(rule.Source, v4, from, sets, names)} {family} daddr @{SetName(rule.Destination, v4, to, sets, names)}";
+            // On one host a destination's set holds only the host's part of it: another set than the peer's as a source.
+            var addressMatch = $"{family} saddr @{SetName(rule.Source, rule.Source.Key, v4, from, sets, names)} " +
+                $"{family} daddr @{SetName(rule.Destination, onHost ? rule.Destination.Key + " on this host" : rule.Destination.Key, v4, to, sets, names)}";
             foreach (var match in matches)
             {
                 if (match.Family is { } only && only != v4)
@@ -141,6 +178,8 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
         {
             output.Append(CultureInfo.InvariantCulture, $"\t\t# not rendered: {comment}: no address family with both source and destination addresses and a protocol for it\n");
         }
+
+        return true;
     }
 
     private List<AddressRange> Resolve(PolicyPeer peer, out string? problem)
@@ -177,10 +216,10 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
 
     /// <summary>The set for one peer and family, declared on first use; named after the peer, made unique by a hash.</summary>
     private static string SetName(
-        PolicyPeer peer, bool v4, List<AddressRange> ranges, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
+        PolicyPeer peer, string key, bool v4, List<AddressRange> ranges, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
         Dictionary<(string Key, bool V4), string> names)
     {
-        if (names.TryGetValue((peer.Key, v4), out var known))
+        if (names.TryGetValue((key, v4), out var known))
         {
             return known;
         }
@@ -190,12 +229,12 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
         var name = baseName + suffix;
         if (baseName.Length > MaxSetName || sets.ContainsKey(name))
         {
-            var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(peer.Key)))[..8];
+            var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..8];
             name = $"{baseName[..Math.Min(baseName.Length, MaxSetName)].TrimEnd('_')}_{hash}{suffix}";
         }
 
-        names[(peer.Key, v4)] = name;
-        sets[name] = (peer.Key, AddressRanges.Merge(ranges));
+        names[(key, v4)] = name;
+        sets[name] = (key, AddressRanges.Merge(ranges));
         return name;
     }
 

@@ -27,7 +27,7 @@ public sealed class NetworkPolicyRendererTests
         var loaded = KubernetesYaml.LoadAllFromString(rendering.Yaml, Types).Cast<V1NetworkPolicy>().ToList();
 
         Assert.Equal(rendering.Policies.Count, loaded.Count);
-        Assert.Equal(5, loaded.Count);
+        Assert.Equal(7, loaded.Count);        // 5 destinations, and default deny in kubectl's namespace and in shop
         for (var i = 0; i < loaded.Count; i++)
         {
             Assert.Equal(KubernetesYaml.Serialize(rendering.Policies[i]), KubernetesYaml.Serialize(loaded[i]));
@@ -68,7 +68,7 @@ public sealed class NetworkPolicyRendererTests
     [Fact]
     public void Render_IcmpOnlyRule_IsLeftOutRatherThanAllowingEveryPort()
     {
-        var metrics = new NetworkPolicyRenderer().Render(Ruleset()).Policies.Single(p => p.Spec.PodSelector.MatchLabels.ContainsKey("team"));
+        var metrics = new NetworkPolicyRenderer().Render(Ruleset()).Policies.Single(p => p.Spec.PodSelector.MatchLabels?.ContainsKey("team") == true);
 
         Assert.Empty(metrics.Spec.Ingress);
         Assert.Contains("no port NetworkPolicy can express", metrics.Metadata.Annotations[NetworkPolicyRenderer.NotRenderedAnnotation], StringComparison.Ordinal);
@@ -91,7 +91,7 @@ public sealed class NetworkPolicyRendererTests
         var destination = Workload(("app", new string('x', 40)), ("Component", "Very_Long.Value-With-Case"));
         var ruleset = new PolicyRuleset("long", ["app"], [Rule(Workload(("app", "a")), destination, Tcp(80))]);
 
-        var name = Assert.Single(new NetworkPolicyRenderer().Render(ruleset).Policies).Metadata.Name;
+        var name = Assert.Single(new NetworkPolicyRenderer().Render(ruleset).Policies, p => p.Metadata.Name != NetworkPolicyRenderer.DenyNamePrefix + "-all").Metadata.Name;
 
         Assert.True(name.Length <= 63, name);
         Assert.Matches("^visibility-allow-component-very-long-value-with-case-a-[0-9a-f]{8}$", name);
@@ -112,7 +112,7 @@ public sealed class NetworkPolicyRendererTests
         var rendering = new NetworkPolicyRenderer().Render(ruleset);
         var loaded = KubernetesYaml.LoadAllFromString(rendering.Yaml, Types);
 
-        var policy = Assert.IsType<V1NetworkPolicy>(Assert.Single(loaded));
+        var policy = Assert.Single(loaded.Cast<V1NetworkPolicy>(), p => p.Metadata.Name != NetworkPolicyRenderer.DenyNamePrefix + "-all");
         Assert.Equal(hostile, policy.Metadata.Annotations[NetworkPolicyRenderer.RulesetAnnotation]);
         Assert.Equal("\"quoted\": {x: [1]}", policy.Metadata.Annotations[NetworkPolicyRenderer.RulesAnnotation]);
         Assert.Contains("is not a Kubernetes label value", policy.Metadata.Annotations[NetworkPolicyRenderer.NotRenderedAnnotation], StringComparison.Ordinal);
