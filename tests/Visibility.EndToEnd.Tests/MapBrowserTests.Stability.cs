@@ -36,8 +36,8 @@ public sealed partial class MapBrowserTests
         {
             var after = await RedrawAsync(page, change);
             Assert.Equal(all.Order(), after.Keys.Order());
-            Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
             AssertStill(step, before, after);
+            Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
             before = after;
         }
 
