@@ -89,6 +89,55 @@ public sealed partial class MapBrowserTests
         await AssertNoCspViolationsAsync();
     }
 
+    /// <summary>
+    /// On the large map of <see cref="LargeMap_LaidOutPerEnvironment_EveryNodeInsideItsEnvironmentBox_NodesStillOpen"/>,
+    /// a filter leaves out one environment and one app, then is cleared: those 132 nodes come back as new nodes (the
+    /// environment as a new group). No other node moves, every node is inside its environment's box and no two
+    /// boxes overlap.
+    /// </summary>
+    private async Task NodesRejoinTheLargeMapAsync(IPage page, string[] envs, int workloads)
+    {
+        const string Large = "src.suite = large and dst.suite = large";
+        var all = await NodePositionsAsync(page);
+        Assert.Equal(workloads, all.Count);
+        await page.FillAsync("#filter", $"{Large} and env != test and app != app1");
+        var narrowed = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
+        Assert.DoesNotContain(narrowed.Keys, id => id.EndsWith(",env=test", StringComparison.Ordinal));
+        Assert.True(narrowed.Count < workloads - 120, $"{narrowed.Count} nodes left");
+        AssertStill("large map narrowed", all, narrowed);
+
+        await page.FillAsync("#filter", Large);
+        var widened = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
+        Assert.Equal(workloads, widened.Count);
+        Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
+        AssertStill($"large map, {workloads - narrowed.Count} nodes back", narrowed, widened);
+
+        var layout = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.groupLayout()");
+        var boxes = layout.GetProperty("boxes").EnumerateArray().ToDictionary(b => b.GetProperty("env").GetString()!, b => (
+            X1: b.GetProperty("x1").GetDouble(), Y1: b.GetProperty("y1").GetDouble(), X2: b.GetProperty("x2").GetDouble(), Y2: b.GetProperty("y2").GetDouble()));
+        Assert.Equal(envs.Order(), boxes.Keys.Order());
+        var inside = 0;
+        foreach (var node in layout.GetProperty("nodes").EnumerateArray())
+        {
+            var box = boxes[node.GetProperty("env").GetString()!];
+            Assert.InRange(node.GetProperty("x").GetDouble(), box.X1, box.X2);
+            Assert.InRange(node.GetProperty("y").GetDouble(), box.Y1, box.Y2);
+            inside++;
+        }
+
+        Assert.Equal(workloads, inside);
+        foreach (var (env, a) in boxes)
+        {
+            foreach (var (other, b) in boxes.Where(o => o.Key != env))
+            {
+                Assert.False(a.X1 < b.X2 && b.X1 < a.X2 && a.Y1 < b.Y2 && b.Y1 < a.Y2, $"the boxes of {env} {a} and {other} {b} overlap");
+            }
+        }
+
+        await page.EvaluateAsync("() => window.visibilityMap.fit()");
+        await ScreenshotAsync(page, "13-large-map-nodes-back");
+    }
+
     internal sealed record NodeAt(double X, double Y, double ModelX, double ModelY);
 
     /// <summary>Each drawn node's position on the page (rendered pixels) and in the model.</summary>

@@ -359,6 +359,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
         AssertStill("large map refresh", before, after);
         await ScreenshotAsync(page, "9-large-map");
+        await NodesRejoinTheLargeMapAsync(page, envs, workloads.Count);
         await AssertNoCspViolationsAsync();
     }
 

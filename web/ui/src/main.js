@@ -29,6 +29,7 @@ probe.nodeIds = () => (map.cy ? map.cy.nodes().not('.env').map((n) => n.id()) : 
 probe.groupLayout = () => map.groupLayout();
 probe.nodePositions = () => map.nodePositions();
 probe.zoom = () => (map.cy ? map.cy.zoom() : 1);
+probe.fit = () => { map.cy?.fit(undefined, 30); };
 probe.zoomTo = (id, zoom) => map.zoomTo(id, zoom);
 probe.highlighted = () => (map.cy ? map.cy.elements('.hl').map((e) => e.id()) : []);
 probe.blocked = () => (map.cy ? map.cy.edges('.blocked').map((e) => ({ source: e.data('source'), target: e.data('target') })) : []);

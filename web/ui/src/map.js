@@ -219,8 +219,9 @@ export class MapView {
       .map((e) => ({ id: e.data.id, group: e.data.parent || e.data.group || '' }));
     // Another grouping is another map, even where some ids (internet, unknown) are the same.
     const kept = groupKeys.join(',') === this.groupedBy && canKeep(previous, members);
+    // pad: how far a drawn box reaches beyond its nodes (groupBoxes' 40 px, the style's 12 px padding, the border).
     const positions = kept
-      ? placeNew(previous, members, els.filter((e) => e.group === 'edges').map((e) => e.data), { spacing: large ? 50 : 70, pad: 40 })
+      ? placeNew(previous, members, els.filter((e) => e.group === 'edges').map((e) => e.data), { spacing: large ? 50 : 70, pad: 60 })
       : await this.layout(els, nodeCount, large);
     if (generation !== this.generation) return null;
     const layoutMs = performance.now() - started;

@@ -114,7 +114,8 @@ export function placeNew(previous, nodes, edges, { spacing, pad }) {
     }
     const own = { ...(boxes.get(group) || boxOf([p])) };
     grow(own, p);
-    for (const [other, box] of boxes) if (other !== group && overlaps(own, box, pad)) return false;
+    // A little more than the boxes' padding between them: drawn boxes have borders, and touching ones look merged.
+    for (const [other, box] of boxes) if (other !== group && overlaps(own, box, pad + spacing / 4)) return false;
     for (const q of loose) if (overlaps(own, { x1: q.x, y1: q.y, x2: q.x, y2: q.y }, pad + spacing / 2)) return false;
     return true;
   };
