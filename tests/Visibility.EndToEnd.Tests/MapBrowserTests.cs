@@ -351,7 +351,15 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await page.Mouse.ClickAsync(point.GetProperty("x").GetSingle(), point.GetProperty("y").GetSingle());
         await Expect(page.Locator("#details h2")).ToHaveTextAsync(loneliest.Id);
         await Expect(page.Locator("#details")).ToContainTextAsync(workloads[index].addresses[0]);
+
+        // A refresh keeps the large map as it is, zoomed in on that node: no node moves.
+        var before = await NodePositionsAsync(page);
+        var after = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
+        Assert.Equal(workloads.Count, after.Count);
+        Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
+        AssertStill("large map refresh", before, after);
         await ScreenshotAsync(page, "9-large-map");
+        await NodesRejoinTheLargeMapAsync(page, envs, workloads.Count);
         await AssertNoCspViolationsAsync();
     }
 

@@ -27,6 +27,9 @@ probe.edgeList = () => (map.cy ? map.cy.edges().map((e) => ({
 })) : []);
 probe.nodeIds = () => (map.cy ? map.cy.nodes().not('.env').map((n) => n.id()) : []);
 probe.groupLayout = () => map.groupLayout();
+probe.nodePositions = () => map.nodePositions();
+probe.zoom = () => (map.cy ? map.cy.zoom() : 1);
+probe.fit = () => { map.cy?.fit(undefined, 30); };
 probe.zoomTo = (id, zoom) => map.zoomTo(id, zoom);
 probe.highlighted = () => (map.cy ? map.cy.elements('.hl').map((e) => e.id()) : []);
 probe.blocked = () => (map.cy ? map.cy.edges('.blocked').map((e) => ({ source: e.data('source'), target: e.data('target') })) : []);
@@ -220,11 +223,11 @@ async function redraw() {
   Object.assign(probe, {
     ready: true, error: null, layoutMs: Math.round(timings.layoutMs), renderMs: Math.round(timings.totalMs),
     buildMs: Math.round(timings.buildMs), paintMs: Math.round(timings.paintMs), fetchMs: Math.round(fetchMs),
-    nodes: graph.nodes.length, edges: graph.edges.length, renders: probe.renders + 1,
+    nodes: graph.nodes.length, edges: graph.edges.length, renders: probe.renders + 1, layout: timings.layout,
   });
   const crossEnv = graph.edges.filter((e) => e.crossEnv).length;
   status(`${count(graph.nodes.length)} nodes · ${count(graph.edges.length)} edges${graph.truncated ? ` (top ${count(graph.edges.length)} of ${count(graph.totalEdges)} by bytes)` : ''}`
-    + ` · ${crossEnv} cross-environment · layout ${(timings.layoutMs / 1000).toFixed(2)} s · updated ${new Date().toLocaleTimeString()}`);
+    + ` · ${crossEnv} cross-environment · ${timings.layout === 'kept' ? 'layout kept' : `layout ${(timings.layoutMs / 1000).toFixed(2)} s`} · updated ${new Date().toLocaleTimeString()}`);
 }
 
 // ---- findings

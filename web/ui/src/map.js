@@ -3,6 +3,7 @@
 import cytoscape from 'cytoscape';
 import fcose from 'cytoscape-fcose';
 import { largeGraphNodes, layoutOptions } from './layout-options.js';
+import { canKeep, placeNew } from './placement.js';
 
 cytoscape.use(fcose);
 
@@ -200,7 +201,11 @@ export class MapView {
     return new Worker(new URL('./layout-worker.js', import.meta.url), { type: 'module' });
   }
 
-  /** Draws a graph; resolves with timings once it is laid out and painted. */
+  /**
+   * Draws a graph; resolves with timings once it is laid out and painted. Nodes already on the map keep their
+   * positions (and the view its zoom and pan): a refresh, another range or width, or a mode that only recolours
+   * redraws without a layout, placing new nodes only (placement.js). A map that is mostly new is laid out afresh.
+   */
   async render(graph, groupKeys, width) {
     const generation = ++this.generation;
     const nodeCount = graph.nodes.length;
@@ -209,10 +214,20 @@ export class MapView {
     this.nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
     this.edgeById = new Map(graph.edges.map((e, i) => [`e${i}`, e]));
     const started = performance.now();
-    const positions = await this.layout(els, nodeCount, large);
+    const previous = this.drawnPositions();
+    const members = els.filter((e) => e.group === 'nodes' && !e.classes.split(' ').includes('env'))
+      .map((e) => ({ id: e.data.id, group: e.data.parent || e.data.group || '' }));
+    // Another grouping is another map, even where some ids (internet, unknown) are the same.
+    const kept = groupKeys.join(',') === this.groupedBy && canKeep(previous, members);
+    // pad: how far a drawn box reaches beyond its nodes (groupBoxes' 40 px, the style's 12 px padding, the border).
+    const positions = kept
+      ? placeNew(previous, members, els.filter((e) => e.group === 'edges').map((e) => e.data), { spacing: large ? 50 : 70, pad: 60 })
+      : await this.layout(els, nodeCount, large);
     if (generation !== this.generation) return null;
     const layoutMs = performance.now() - started;
+    this.groupedBy = groupKeys.join(',');
 
+    const viewport = kept && this.cy ? { zoom: this.cy.zoom(), pan: { ...this.cy.pan() } } : null;
     if (this.cy) this.cy.destroy();
     const building = performance.now();
     for (const el of els) {
@@ -225,7 +240,7 @@ export class MapView {
       container: this.container,
       elements: first,
       style: styles(large),
-      layout: { name: 'preset', fit: true, padding: 30 },
+      layout: { name: 'preset', fit: !viewport, padding: 30 },
       hideEdgesOnViewport: large,
       textureOnViewport: large,
       pixelRatio: large ? 1 : 'auto',
@@ -234,6 +249,7 @@ export class MapView {
       maxZoom: 4,
       boxSelectionEnabled: false,
     });
+    if (viewport) cy.viewport(viewport);
     this.cy = cy;
     cy.on('tap', 'node', (evt) => {
       if (evt.target.hasClass('env')) return;
@@ -251,7 +267,27 @@ export class MapView {
     }
     const built = performance.now();
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-    return { layoutMs, buildMs: built - building, paintMs: performance.now() - built, totalMs: performance.now() - started };
+    return {
+      layoutMs, buildMs: built - building, paintMs: performance.now() - built, totalMs: performance.now() - started,
+      layout: kept ? 'kept' : 'fresh',
+    };
+  }
+
+  /** Where each node of the drawn map is (model coordinates, as the user may have dragged it); boxes left out. */
+  drawnPositions() {
+    const positions = new Map();
+    if (!this.cy) return positions;
+    this.cy.nodes().not('.env').forEach((n) => { positions.set(n.id(), { ...n.position() }); });
+    return positions;
+  }
+
+  /** Each node's position on the page canvas (rendered pixels) and in the model: what a test checks stability by. */
+  nodePositions() {
+    if (!this.cy) return [];
+    return this.cy.nodes().not('.env').map((n) => {
+      const r = n.renderedPosition();
+      return { id: n.id(), x: r.x, y: r.y, mx: n.position('x'), my: n.position('y') };
+    });
   }
 
   layout(els, nodeCount, large) {
