@@ -47,6 +47,13 @@ public sealed class PolicyEndToEndTests : IDisposable
         Assert.DoesNotContain(names, n => n!.StartsWith("internet", StringComparison.Ordinal));
         Assert.Equal("visibility.policy/v1", ruleset.GetProperty("schema").GetString());
 
+        // --out into a folder that does not exist: a usage error naming it, not a crash.
+        var nowhere = Path.Combine(data.Path, "no-such-folder", "draft.json");
+        (exit, _, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "draft", "--url", url, "--last", "1h", "--out", nowhere]);
+        Assert.True(exit == 2, stderr);
+        Assert.Contains($"--out {nowhere}: cannot write it", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+
         // The traffic it was drafted from passes; everything including the flagged flows does not.
         (exit, var stdout, stderr) = await VisibilityProcess.RunCommandAsync(["policy", "simulate", "--url", url, "--ruleset", draftFile, "--last", "1h", "--filter", Unflagged, "--fail-on-blocked"]);
         Assert.True(exit == 0, stdout + stderr);

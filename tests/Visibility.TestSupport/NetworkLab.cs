@@ -87,13 +87,16 @@ public sealed class NetworkLab : IDisposable
         Run(IpPath, ["netns", "exec", ns, program, .. arguments]);
 
     /// <summary>Replaces the gateway's nftables ruleset with <paramref name="script"/>.</summary>
-    public void LoadGatewayRules(string script)
+    public void LoadGatewayRules(string script) => LoadRules(Gateway, script);
+
+    /// <summary>Replaces the nftables ruleset of namespace <paramref name="ns"/> (a host's or the gateway's) with <paramref name="script"/>.</summary>
+    public static void LoadRules(string ns, string script)
     {
-        var file = Path.Combine(Path.GetTempPath(), $"{Gateway}-{Guid.NewGuid():N}.nft");
+        var file = Path.Combine(Path.GetTempPath(), $"{ns}-{Guid.NewGuid():N}.nft");
         File.WriteAllText(file, "flush ruleset\n" + script);
         try
         {
-            RunIn(Gateway, NftPath, "-f", file);
+            RunIn(ns, NftPath, "-f", file);
         }
         finally
         {

@@ -184,7 +184,8 @@ public static class PolicyApi
         return problems.Count > 0 ? Bad(string.Join("; ", problems)) : TypedResults.Ok(PolicyDiff.Compare(body.Before!, body.After!));
     }
 
-    private static async Task<(T? Body, string? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>A request body of <typeparamref name="T"/>, or what is wrong with it (unknown members too), for a 400.</summary>
+    internal static async Task<(T? Body, string? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : class
     {
         try

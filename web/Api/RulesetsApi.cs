@@ -102,7 +102,7 @@ public static partial class RulesetsApi
     internal static async Task<Results<Created<Saved>, ProblemHttpResult>> SaveAsync(
         HttpContext context, RulesetStore store, CancellationToken cancellationToken)
     {
-        var (body, error) = await ReadAsync<SaveBody>(context.Request, cancellationToken);
+        var (body, error) = await PolicyApi.ReadAsync<SaveBody>(context.Request, cancellationToken);
         if (error is not null)
         {
             return Problem(400, error);
@@ -215,7 +215,7 @@ public static partial class RulesetsApi
     internal static async Task<Results<Created<Saved>, ProblemHttpResult>> RestoreAsync(
         string name, HttpContext context, RulesetStore store, CancellationToken cancellationToken)
     {
-        var (body, error) = await ReadAsync<VersionBody>(context.Request, cancellationToken);
+        var (body, error) = await PolicyApi.ReadAsync<VersionBody>(context.Request, cancellationToken);
         if (error is not null || body!.Version is not { } version)
         {
             return Problem(400, error ?? "version is required: {\"version\": N}");
@@ -248,7 +248,7 @@ public static partial class RulesetsApi
             return forbidden;
         }
 
-        var (body, error) = await ReadAsync<ProvisionBody>(context.Request, cancellationToken);
+        var (body, error) = await PolicyApi.ReadAsync<ProvisionBody>(context.Request, cancellationToken);
         if (error is not null)
         {
             return Problem(400, error);
@@ -368,22 +368,6 @@ public static partial class RulesetsApi
             .SelectMany(p => p.Labels.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return keys.Length > 0 ? keys : ["app", "env"];
     }
-
-    private static async Task<(T? Body, string? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
-        where T : class
-    {
-        try
-        {
-            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, Json, cancellationToken);
-            return body is null ? (null, "the body is empty") : (body, null);
-        }
-        catch (JsonException ex)
-        {
-            return (null, $"the body is not valid: {JsonProblem.Describe(ex, typeof(T), Json)}");
-        }
-    }
-
-    private static readonly JsonSerializerOptions Json = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
     private static ProblemHttpResult NoRuleset(string name) => Problem(404, $"no ruleset '{name}'");
 

@@ -123,7 +123,7 @@ public static class PolicyCommand
         }
         else
         {
-            await File.WriteAllTextAsync(output, ruleset);
+            await WriteFileAsync(output, ruleset);
         }
 
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
@@ -186,11 +186,24 @@ public static class PolicyCommand
         }
         else
         {
-            await File.WriteAllTextAsync(output, text);
+            await WriteFileAsync(output, text);
             await Console.Error.WriteLineAsync($"visibility: written to {output}");
         }
 
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Writes <c>--out</c>; a path that cannot be written (no such folder, no permission) is the user's to fix, not a crash.</summary>
+    private static async Task WriteFileAsync(string output, string text)
+    {
+        try
+        {
+            await File.WriteAllTextAsync(output, text);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--out {output}: cannot write it ({ex.Message})");
+        }
     }
 
     private static async Task<int> DiffAsync(string beforeFile, string afterFile, bool asJson)
@@ -211,28 +224,33 @@ public static class PolicyCommand
         }
         else
         {
-            var text = new StringBuilder();
-            foreach (var rule in diff.Added)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"+ {rule.Name}  {string.Join(' ', rule.Ports)}\n");
-            }
-
-            foreach (var rule in diff.Removed)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"- {rule.Name}  {string.Join(' ', rule.Ports)}\n");
-            }
-
-            foreach (var change in diff.Changed)
-            {
-                text.Append(CultureInfo.InvariantCulture,
-                    $"~ {change.Rule}  {string.Join(' ', change.AddedPorts.Select(p => "+" + p))} {string.Join(' ', change.RemovedPorts.Select(p => "-" + p))}\n");
-            }
-
-            text.Append(CultureInfo.InvariantCulture, $"{diff.Added.Count} added, {diff.Removed.Count} removed, {diff.Changed.Count} changed, {diff.Unchanged} unchanged\n");
-            Console.Out.Write(text.ToString());
+            Console.Out.Write(DiffText(diff));
         }
 
         return diff.Same ? ExitCodes.Ok : ExitCodes.Differs;
+    }
+
+    /// <summary>A ruleset difference as the CLI prints it: <c>+</c> added, <c>-</c> removed, <c>~</c> changed rules, then the counts.</summary>
+    internal static string DiffText(PolicyDifference diff)
+    {
+        var text = new StringBuilder();
+        foreach (var rule in diff.Added)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"+ {rule.Name}  {string.Join(' ', rule.Ports)}\n");
+        }
+
+        foreach (var rule in diff.Removed)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"- {rule.Name}  {string.Join(' ', rule.Ports)}\n");
+        }
+
+        foreach (var change in diff.Changed)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"~ {change.Rule}  {string.Join(' ', change.AddedPorts.Select(p => "+" + p))} {string.Join(' ', change.RemovedPorts.Select(p => "-" + p))}\n");
+        }
+
+        return text.Append(CultureInfo.InvariantCulture, $"{diff.Added.Count} added, {diff.Removed.Count} removed, {diff.Changed.Count} changed, {diff.Unchanged} unchanged\n").ToString();
     }
 
     /// <summary>A ruleset file checked here: once sent, a workload peer written without labels would read as <c>{}</c>.</summary>

@@ -177,25 +177,8 @@ public static class RulesetCommands
         }
         else
         {
-            var text = new StringBuilder().Append(CultureInfo.InvariantCulture, $"{name}: version {root.GetProperty("from").GetInt32()} -> {root.GetProperty("to").GetInt32()}\n");
-            foreach (var rule in diff.Added)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"+ {rule.Name}  {string.Join(' ', rule.Ports)}\n");
-            }
-
-            foreach (var rule in diff.Removed)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"- {rule.Name}  {string.Join(' ', rule.Ports)}\n");
-            }
-
-            foreach (var change in diff.Changed)
-            {
-                text.Append(CultureInfo.InvariantCulture,
-                    $"~ {change.Rule}  {string.Join(' ', change.AddedPorts.Select(p => "+" + p))} {string.Join(' ', change.RemovedPorts.Select(p => "-" + p))}\n");
-            }
-
-            text.Append(CultureInfo.InvariantCulture, $"{diff.Added.Count} added, {diff.Removed.Count} removed, {diff.Changed.Count} changed, {diff.Unchanged} unchanged\n");
-            Console.Out.Write(text.ToString());
+            await Console.Out.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{name}: version {root.GetProperty("from").GetInt32()} -> {root.GetProperty("to").GetInt32()}\n")
+                + PolicyCommand.DiffText(diff));
         }
 
         return diff.Same ? ExitCodes.Ok : ExitCodes.Differs;
