@@ -11,6 +11,16 @@ public enum FlowEvent : byte
     Destroy = 4,
 }
 
+/// <summary>What the network did with a flow, as its source observed it.</summary>
+public enum FlowVerdict : byte
+{
+    /// <summary>Let through (the default: conntrack and ulogd2 NFCT only see connections that happened).</summary>
+    Allowed = 0,
+
+    /// <summary>Refused: dropped, denied or rejected by a policy, a firewall rule or the datapath.</summary>
+    Blocked = 1,
+}
+
 /// <summary>
 /// One flow record, normalised: the original direction (the connection's initiator is the source), counters
 /// per direction, and the enrichment of both ends. A connection may be described by several records (NEW,
@@ -67,6 +77,37 @@ public struct FlowRecord
 
     public Endpoint? Src;
     public Endpoint? Dst;
+
+    /// <summary>
+    /// What the network did with the flow (Hubble <c>verdict</c>, AWS <c>action</c>, the nftables rule that logged
+    /// it). The default, <see cref="FlowVerdict.Allowed"/>, is right for sources that only see connections.
+    /// </summary>
+    public FlowVerdict Verdict;
+
+    /// <summary>
+    /// Allowed only because the policy that would have refused it is in audit mode (Hubble <c>AUDIT</c>): what
+    /// enforcing that policy would block.
+    /// </summary>
+    public bool Audited;
+
+    /// <summary>
+    /// The record is a refused attempt, not a connection that happened: it counts as an attempt, never in
+    /// <c>flows</c>. All records of one attempt (its retransmissions) share <see cref="ConnectionId"/>; the first
+    /// one carries <see cref="FlowEvent.New"/>, retransmissions <see cref="FlowEvent.Update"/>, so the attempt
+    /// counts once.
+    /// </summary>
+    public bool IsAttempt;
+
+    /// <summary>Why the source refused it, when it says (Hubble <c>drop_reason_desc</c>); null otherwise.</summary>
+    public string? VerdictReason;
+
+    /// <summary>
+    /// The policies that decided the verdict, comma-separated, when the source names them: Hubble's
+    /// <c>*_denied_by</c> (blocked, audited) or <c>*_allowed_by</c> (allowed) as <c>namespace/name</c>, the
+    /// nftables log prefix of an NFLOG record. Decoders hand out shared (interned) strings, so this costs no
+    /// allocation per record.
+    /// </summary>
+    public string? Policies;
 
     /// <summary>What is wrong with this flow (set by enrichment from the findings rules).</summary>
     public Findings.FindingKind Findings;

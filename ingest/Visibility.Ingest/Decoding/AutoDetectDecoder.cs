@@ -7,6 +7,7 @@ namespace Visibility.Ingest.Decoding;
 /// Chooses a decoder per message by its content, for topics that carry several formats:
 /// <list type="bullet">
 /// <item>a JSON object: ulogd2 when it has <c>ct.event</c>, <c>orig.ip.protocol</c> or <c>orig.ip.saddr.str</c>;
+/// ulogd2 NFLOG when it has <c>oob.prefix</c>, <c>oob.time.sec</c>, <c>oob.hook</c> or <c>oob.family</c>;
 /// Hubble when it has <c>flow</c> (or another observer response such as <c>node_status</c>) or both <c>IP</c> and
 /// <c>l4</c>; canonical when it has <c>version</c> and <c>src</c>;</item>
 /// <item><c>&lt;</c>: conntrack XML;</item>
@@ -26,6 +27,7 @@ public sealed class AutoDetectDecoder : IFlowDecoder
     private static readonly System.Buffers.SearchValues<byte> TimeChars = System.Buffers.SearchValues.Create("0123456789."u8);
 
     private readonly Ulogd2JsonDecoder ulogd2 = new();
+    private readonly Ulogd2NflogDecoder nflog;
     private readonly ConntrackTextDecoder conntrackText = new();
     private readonly ConntrackXmlDecoder conntrackXml = new();
     private readonly CanonicalJsonDecoder canonical = new();
@@ -36,7 +38,9 @@ public sealed class AutoDetectDecoder : IFlowDecoder
     {
         settings ??= new DecoderSettings();
         aws = new AwsVpcFlowLogDecoder(settings.AwsFieldOrder);
-        hubble = new HubbleJsonDecoder(settings.Kubernetes);
+        var attempts = new AttemptTracker(settings.AttemptWindow);
+        hubble = new HubbleJsonDecoder(settings.Kubernetes, attempts);
+        nflog = new Ulogd2NflogDecoder(new NflogPrefixes(settings.NflogBlockedWords, settings.NflogAllowedWords), attempts);
     }
 
     public string Format => FormatName;
@@ -46,6 +50,7 @@ public sealed class AutoDetectDecoder : IFlowDecoder
         IFlowDecoder? decoder = Detect(message) switch
         {
             Kind.Ulogd2 => ulogd2,
+            Kind.Nflog => nflog,
             Kind.ConntrackText => conntrackText,
             Kind.ConntrackXml => conntrackXml,
             Kind.Canonical => canonical,
@@ -73,6 +78,7 @@ public sealed class AutoDetectDecoder : IFlowDecoder
     public static string? DetectFormat(ReadOnlySpan<byte> message) => Detect(message) switch
     {
         Kind.Ulogd2 => Ulogd2JsonDecoder.FormatName,
+        Kind.Nflog => Ulogd2NflogDecoder.FormatName,
         Kind.ConntrackText => ConntrackTextDecoder.FormatName,
         Kind.ConntrackXml => ConntrackXmlDecoder.FormatName,
         Kind.Canonical => CanonicalJsonDecoder.FormatName,
@@ -149,6 +155,12 @@ public sealed class AutoDetectDecoder : IFlowDecoder
                     return Kind.Ulogd2;
                 }
 
+                if (reader.ValueTextEquals("oob.prefix"u8) || reader.ValueTextEquals("oob.time.sec"u8)
+                    || reader.ValueTextEquals("oob.hook"u8) || reader.ValueTextEquals("oob.family"u8))
+                {
+                    return Kind.Nflog;
+                }
+
                 if (reader.ValueTextEquals("flow"u8) || reader.ValueTextEquals("node_status"u8) || reader.ValueTextEquals("lost_events"u8))
                 {
                     return Kind.Hubble;
@@ -184,6 +196,7 @@ public sealed class AutoDetectDecoder : IFlowDecoder
     {
         None,
         Ulogd2,
+        Nflog,
         ConntrackText,
         ConntrackXml,
         Canonical,

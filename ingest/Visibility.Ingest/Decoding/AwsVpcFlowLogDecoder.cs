@@ -39,6 +39,12 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
 
     private const int MaxFields = 64;
 
+    // Salts the ids of rejected windows (see Decode).
+    private const ulong RejectSalt = 0x5E7E_C7ED_0A75_0001UL;
+
+    // reject-reason values (BPA, …) repeat: made once each, then shared.
+    private static readonly TextCache<string> Reasons = new(text => text);
+
     // Every field AWS documents for VPC flow logs (versions 2-8); a header line is recognised by its first name.
     private static readonly FrozenSet<string> KnownNames = FrozenSet.Create(StringComparer.Ordinal,
     [
@@ -62,6 +68,8 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
         ["start"] = Field.Start,
         ["end"] = Field.End,
         ["log-status"] = Field.LogStatus,
+        ["action"] = Field.Action,
+        ["reject-reason"] = Field.RejectReason,
         ["pkt-srcaddr"] = Field.PktSrcAddr,
         ["pkt-dstaddr"] = Field.PktDstAddr,
     }.ToFrozenDictionary(StringComparer.Ordinal);
@@ -108,6 +116,12 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
             {
                 reason = "more fields than the field order";
                 return DecodeStatus.Invalid;
+            }
+
+            if (fields[count] == Field.RejectReason && !(token.Length == 1 && token[0] == '-'))
+            {
+                // Kept as a slice of the line and made a shared string only when the record is a rejection.
+                (v.ReasonStart, v.ReasonLength) = (position - token.Length, token.Length);
             }
 
             reason = v.Set(fields[count++], token);
@@ -180,6 +194,20 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
         // windows add up. Flow logs carry no connection start, so the tuple alone identifies the connection.
         record.CountersAreDeltas = true;
         record.ConnectionId = ConnectionKey.Compute(0, 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
+        if (v.Rejected)
+        {
+            // Traffic the security group or network ACL refused: attempts, counted once per record (a capture window
+            // of one tuple), with an id of their own so that they never merge with an accepted connection's windows.
+            record.Verdict = FlowVerdict.Blocked;
+            record.IsAttempt = true;
+            record.Event = FlowEvent.New;
+            record.ConnectionId = ConnectionKey.Compute(RejectSalt, v.StartSec, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
+            if (v.ReasonLength > 0)
+            {
+                record.VerdictReason = Reasons.Get(line.Slice(v.ReasonStart, v.ReasonLength));
+            }
+        }
+
         reason = null;
         return DecodeStatus.Ok;
     }
@@ -280,6 +308,8 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
         LogStatus,
         PktSrcAddr,
         PktDstAddr,
+        Action,
+        RejectReason,
     }
 
     private enum LogStatus : byte
@@ -299,6 +329,8 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
         public ulong Packets, Bytes;
         public long StartSec, EndSec;
         public LogStatus Status;
+        public bool Rejected;
+        public int ReasonStart, ReasonLength;
 
         /// <summary>Reads one field; <c>-</c> means absent. Returns the reason when the value is not valid.</summary>
         public string? Set(Field field, ReadOnlySpan<byte> text)
@@ -351,6 +383,9 @@ public sealed class AwsVpcFlowLogDecoder : IFlowDecoder
 
                     (field == Field.Start ? ref StartSec : ref EndSec) = (long)seconds;
                     return null;
+                case Field.Action:
+                    Rejected = text.SequenceEqual("REJECT"u8);
+                    return Rejected || text.SequenceEqual("ACCEPT"u8) ? null : "action is not ACCEPT or REJECT";
                 case Field.LogStatus:
                     Status = text.SequenceEqual("OK"u8) ? LogStatus.Ok
                         : text.SequenceEqual("NODATA"u8) ? LogStatus.NoData

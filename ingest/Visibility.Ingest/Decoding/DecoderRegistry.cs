@@ -13,6 +13,24 @@ public sealed class DecoderSettings
     /// </summary>
     public IList<string> AwsFieldOrder { get; } = [];
 
+    /// <summary>
+    /// How long a refused 5-tuple may be quiet and its next packet still be a retransmission of the same attempt
+    /// (<c>ulogd2-nflog</c> records, Hubble drops); see <see cref="AttemptTracker"/>.
+    /// </summary>
+    public TimeSpan AttemptWindow { get; set; } = AttemptTracker.DefaultWindow;
+
+    /// <summary>
+    /// Words that, found in an NFLOG record's <c>oob.prefix</c> (case-insensitive), mark a rule that refused the
+    /// packet; empty for <see cref="NflogPrefixes.DefaultBlockedWords"/>. Checked before <see cref="NflogAllowedWords"/>.
+    /// </summary>
+    public IList<string> NflogBlockedWords { get; } = [];
+
+    /// <summary>
+    /// Words that mark a rule that accepted the packet; empty for <see cref="NflogPrefixes.DefaultAllowedWords"/>.
+    /// A prefix with neither is read as refusing.
+    /// </summary>
+    public IList<string> NflogAllowedWords { get; } = [];
+
     /// <summary>How Kubernetes labels carried by Hubble flows become the project's labels.</summary>
     public KubernetesProfileOptions Kubernetes { get; set; } = new();
 }
@@ -24,6 +42,7 @@ public static class DecoderRegistry
     public static IReadOnlyList<string> Formats { get; } =
     [
         Ulogd2JsonDecoder.FormatName,
+        Ulogd2NflogDecoder.FormatName,
         ConntrackTextDecoder.FormatName,
         ConntrackXmlDecoder.FormatName,
         CanonicalJsonDecoder.FormatName,
@@ -33,7 +52,7 @@ public static class DecoderRegistry
     ];
 
     /// <summary>A decoder for <paramref name="format"/> (case-insensitive).</summary>
-    /// <exception cref="ArgumentException">The format is unknown, or the AWS field order is not usable.</exception>
+    /// <exception cref="ArgumentException">The format is unknown, the AWS field order is not usable, or the attempt window is not positive.</exception>
     public static IFlowDecoder Create(string format, DecoderSettings settings)
     {
         ArgumentNullException.ThrowIfNull(format);
@@ -42,6 +61,11 @@ public static class DecoderRegistry
         if (Is(name, Ulogd2JsonDecoder.FormatName))
         {
             return new Ulogd2JsonDecoder();
+        }
+
+        if (Is(name, Ulogd2NflogDecoder.FormatName))
+        {
+            return new Ulogd2NflogDecoder(new NflogPrefixes(settings.NflogBlockedWords, settings.NflogAllowedWords), new AttemptTracker(settings.AttemptWindow));
         }
 
         if (Is(name, ConntrackTextDecoder.FormatName))
@@ -66,7 +90,7 @@ public static class DecoderRegistry
 
         if (Is(name, HubbleJsonDecoder.FormatName))
         {
-            return new HubbleJsonDecoder(settings.Kubernetes);
+            return new HubbleJsonDecoder(settings.Kubernetes, new AttemptTracker(settings.AttemptWindow));
         }
 
         if (Is(name, AutoDetectDecoder.FormatName))

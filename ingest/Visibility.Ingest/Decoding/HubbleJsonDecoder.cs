@@ -30,15 +30,25 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
 {
     public const string FormatName = "hubble-json";
 
-    private readonly KubernetesEndpointResolver endpoints;
+    // Policy name lists and drop reasons repeat from flow to flow: made once each, then shared.
+    private static readonly TextCache<string> Texts = new(text => text);
 
-    public HubbleJsonDecoder(KubernetesProfileOptions? kubernetes = null)
-        : this(new KubernetesEndpointResolver(kubernetes))
+    private readonly KubernetesEndpointResolver endpoints;
+    private readonly AttemptTracker attempts;
+
+    /// <param name="kubernetes">How pod labels become the project's labels; null for the defaults.</param>
+    /// <param name="attempts">Where retransmitted drops are folded into one attempt; null for a tracker of its own.</param>
+    public HubbleJsonDecoder(KubernetesProfileOptions? kubernetes = null, AttemptTracker? attempts = null)
+        : this(new KubernetesEndpointResolver(kubernetes), attempts)
     {
     }
 
     /// <summary>A decoder whose pod ends are resolved (and cached) by <paramref name="endpoints"/>.</summary>
-    public HubbleJsonDecoder(KubernetesEndpointResolver endpoints) => this.endpoints = endpoints;
+    public HubbleJsonDecoder(KubernetesEndpointResolver endpoints, AttemptTracker? attempts = null)
+    {
+        this.endpoints = endpoints;
+        this.attempts = attempts ?? new AttemptTracker();
+    }
 
     public string Format => FormatName;
 
@@ -171,8 +181,8 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
         // Every event is one packet: a connection's events add up.
         record.CountersAreDeltas = true;
         record.ConnectionId = ConnectionKey.Compute(0, 0, record.Protocol, record.SrcIp, record.DstIp, record.SrcPort, record.DstPort);
-        reason = null;
-        return DecodeStatus.Ok;
+        reason = f.Verdict.Apply(message, isReply, attempts, Texts, ref record);
+        return reason is null ? DecodeStatus.Ok : DecodeStatus.Invalid;
     }
 
     /// <summary>Reads a flow object (or the response that wraps one) up to its end.</summary>
@@ -284,13 +294,12 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
                 reader.Read();
                 reader.Skip();
             }
+            else if (f.Verdict.TryRead(ref reader, topLevel, ref f.IsFlow))
+            {
+                // One of the verdict's members, read.
+            }
             else
             {
-                if (!topLevel && reader.ValueTextEquals("verdict"u8))
-                {
-                    f.IsFlow = true;
-                }
-
                 reader.Read();
                 reader.Skip();
             }
@@ -439,6 +448,7 @@ public sealed class HubbleJsonDecoder : IFlowDecoder
 
     private struct Fields
     {
+        public HubbleVerdictFields Verdict;
         public bool IsFlow, OtherEvent, NotL3L4, HaveTime, HaveWrapperTime, HaveSrcIp, HaveDstIp, IsReply, HaveIsReply;
         public long TimeMs, WrapperTimeMs;
         public UInt128 SrcIp, DstIp;

@@ -150,7 +150,7 @@ internal ref struct Ulogd2RecordBuilder : IFlatJsonMembers
     }
 
     /// <summary>Parses <c>yyyy-MM-ddTHH:mm:ss</c> (ulogd2's form) without allocating; other forms the slow way.</summary>
-    private static bool TryParseWallClock(ReadOnlySpan<byte> text, out long unixSeconds)
+    internal static bool TryParseWallClock(ReadOnlySpan<byte> text, out long unixSeconds)
     {
         unixSeconds = 0;
         if (text.IsEmpty)

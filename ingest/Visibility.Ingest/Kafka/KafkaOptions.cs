@@ -24,7 +24,7 @@ public sealed class KafkaOptions
 
     /// <summary>
     /// The format of <see cref="Topic"/>'s records: ulogd2-json, conntrack-text, conntrack-xml, canonical-json,
-    /// aws-vpc, hubble-json, or auto (detected per record).
+    /// aws-vpc, hubble-json, ulogd2-nflog, or auto (detected per record).
     /// </summary>
     [Required]
     public string Format { get; set; } = "auto";

@@ -10,6 +10,7 @@ public sealed class AutoDetectDecoderTests
     public static TheoryData<string, string> Samples => new()
     {
         { "ulogd2-nfct.json", Ulogd2JsonDecoder.FormatName },
+        { "ulogd2-nflog-drops.json", Ulogd2NflogDecoder.FormatName },
         { "conntrack-events.txt", ConntrackTextDecoder.FormatName },
         { "conntrack-text/events.txt", ConntrackTextDecoder.FormatName },
         { "conntrack-text/list.txt", ConntrackTextDecoder.FormatName },
@@ -23,6 +24,7 @@ public sealed class AutoDetectDecoderTests
         { "aws-vpc/default-v2.log", AwsVpcFlowLogDecoder.FormatName },
         { "aws-vpc/custom-v5.log", AwsVpcFlowLogDecoder.FormatName },
         { "hubble-json/observe.jsonl", HubbleJsonDecoder.FormatName },
+        { "hubble-json/verdicts.jsonl", HubbleJsonDecoder.FormatName },
     };
 
     private static (DecodeStatus Status, string? Reason) Decode(IFlowDecoder decoder, string line)

@@ -55,6 +55,32 @@ public sealed class AwsVpcFlowLogDecoderTests
     }
 
     [Fact]
+    public void Decode_Reject_IsABlockedAttemptApartFromAcceptedTraffic()
+    {
+        var decoder = new AwsVpcFlowLogDecoder();
+        var rejected = DecodeOk(decoder, DefaultSample[3]);
+        Assert.Equal((FlowVerdict.Blocked, true, FlowEvent.New), (rejected.Verdict, rejected.IsAttempt, rejected.Event));
+        Assert.Equal(("172.31.9.69", "172.31.16.21", (ushort)3389), (IpAddressKey.Format(rejected.SrcIp), IpAddressKey.Format(rejected.DstIp), rejected.DstPort));
+        Assert.Null(rejected.VerdictReason);
+        var accepted = DecodeOk(decoder, DefaultSample[3].Replace("REJECT", "ACCEPT", StringComparison.Ordinal));
+        Assert.Equal((FlowVerdict.Allowed, false, FlowEvent.Destroy), (accepted.Verdict, accepted.IsAttempt, accepted.Event));
+        Assert.NotEqual(accepted.ConnectionId, rejected.ConnectionId);
+        Assert.Equal(FlowVerdict.Allowed, DecodeOk(decoder, DefaultSample[0]).Verdict);
+    }
+
+    [Fact]
+    public void Decode_RejectReason_IsTheVerdictReason()
+    {
+        var decoder = new AwsVpcFlowLogDecoder(["srcaddr", "dstaddr", "srcport", "dstport", "protocol", "start", "action", "reject-reason"]);
+        var r = DecodeOk(decoder, "10.0.0.1 10.0.0.2 40000 443 6 1795729200 REJECT BPA");
+        Assert.Equal((FlowVerdict.Blocked, "BPA"), (r.Verdict, r.VerdictReason));
+        Assert.Null(DecodeOk(decoder, "10.0.0.1 10.0.0.2 40000 443 6 1795729200 REJECT -").VerdictReason);
+        Assert.Null(DecodeOk(decoder, "10.0.0.1 10.0.0.2 40000 443 6 1795729200 ACCEPT -").VerdictReason);
+        var (status, _, reason) = Decode(decoder, "10.0.0.1 10.0.0.2 40000 443 6 1795729200 DENY -");
+        Assert.Equal((DecodeStatus.Invalid, "action is not ACCEPT or REJECT"), (status, reason));
+    }
+
+    [Fact]
     public void Decode_SameTrafficLoggedByTwoInterfaces_SharesConnectionId()
     {
         var decoder = new AwsVpcFlowLogDecoder();

@@ -36,6 +36,7 @@ public sealed partial class DecoderPropertyTests(ITestOutputHelper output)
     private static readonly Dictionary<string, string[]> SampleFiles = new(StringComparer.Ordinal)
     {
         [Ulogd2JsonDecoder.FormatName] = ["ulogd2-nfct.json", "ulogd2/nat-ipv6-icmp-udp.json"],
+        [Ulogd2NflogDecoder.FormatName] = ["ulogd2-nflog-drops.json"],
         [ConntrackTextDecoder.FormatName] =
         [
             "conntrack-events.txt", "conntrack-text/events.txt", "conntrack-text/events-ktimestamp.txt",
@@ -47,7 +48,7 @@ public sealed partial class DecoderPropertyTests(ITestOutputHelper output)
         ],
         [CanonicalJsonDecoder.FormatName] = ["canonical-json/flows.jsonl"],
         [AwsVpcFlowLogDecoder.FormatName] = ["aws-vpc/default-v2.log", "aws-vpc/custom-v5.log", "aws-vpc/custom-no-version.log"],
-        [HubbleJsonDecoder.FormatName] = ["hubble-json/observe.jsonl"],
+        [HubbleJsonDecoder.FormatName] = ["hubble-json/observe.jsonl", "hubble-json/verdicts.jsonl"],
     };
 
     private static readonly string[] HugeNumbers =

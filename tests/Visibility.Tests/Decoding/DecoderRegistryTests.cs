@@ -10,7 +10,7 @@ public sealed class DecoderRegistryTests
     [Fact]
     public void Formats_ListsEveryFormatWithAutoLast()
     {
-        Assert.Equal(["ulogd2-json", "conntrack-text", "conntrack-xml", "canonical-json", "aws-vpc", "hubble-json", "auto"], DecoderRegistry.Formats);
+        Assert.Equal(["ulogd2-json", "ulogd2-nflog", "conntrack-text", "conntrack-xml", "canonical-json", "aws-vpc", "hubble-json", "auto"], DecoderRegistry.Formats);
     }
 
     [Fact]

@@ -60,6 +60,14 @@ public static class Golden
         }
 
         text.Append(ci, $" partition={r.SourcePartition} offset={r.SourceOffset} src_ep={Endpoint(r.Src)} dst_ep={Endpoint(r.Dst)}");
+        // The verdict only when it is not the default (allowed, nothing named), so records of sources without one read as before.
+        if (r.Verdict != FlowVerdict.Allowed || r.Audited || r.IsAttempt || r.VerdictReason is not null || r.Policies is not null)
+        {
+            text.Append(ci, $" verdict={r.Verdict.ToString().ToLowerInvariant()}");
+            text.Append(r.IsAttempt ? " attempt" : "").Append(r.Audited ? " audited" : "");
+            text.Append(ci, $" reason={r.VerdictReason ?? "-"} policies={r.Policies ?? "-"}");
+        }
+
         return text.ToString();
     }
 
