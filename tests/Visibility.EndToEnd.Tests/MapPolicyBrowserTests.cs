@@ -108,10 +108,11 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         AssertStill("refresh", start, refreshed);
         var findings = await RedrawAsync(admin, () => admin.SelectOptionAsync("#colour", "findings"));
         AssertStill("switch to findings colouring", refreshed, findings);
-        Assert.Contains("colour=findings", admin.Url, StringComparison.Ordinal);
+        Assert.DoesNotContain("colour=policy", admin.Url, StringComparison.Ordinal);
         Assert.Contains("cross-env", (await EdgesAsync(admin)).Single(e => e.Source == DevApi && e.Target == ProdDb).Classes);
         await Expect(admin.Locator("#legend")).ToContainTextAsync("cross-environment");
         var policy = await RedrawAsync(admin, () => admin.SelectOptionAsync("#colour", "policy"));
+        Assert.Contains("colour=policy", admin.Url, StringComparison.Ordinal);
         AssertStill("switch back to policy colouring", findings, policy);
         AssertDecision(await EdgesAsync(admin), DevApi, ProdDb, "potentiallyBlocked", Orange);
 

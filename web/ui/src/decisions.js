@@ -86,7 +86,7 @@ export function decisionDetails(edge) {
     h('h3', {}, 'Policy'),
     h('p', { id: 'edge-decision', dataset: { decision: worst || '' } },
       worst ? h('span', { class: `decision-badge decision-${worst}` }, decisionNames[worst]) : 'no traffic',
-      total ? ` — the worst of ${count(total)} connection(s) and attempt(s)` : ''),
+      total ? ` · ${count(total)} connection(s) and attempt(s) judged; the edge shows the worst decision among them` : ''),
     h('table', { class: 'decision-counts' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Decision'), h('th', { scope: 'col', class: 'num' }, 'Count'))),
       h('tbody', {}, decisionOrder.map((k) => h('tr', { dataset: { decision: k } },
