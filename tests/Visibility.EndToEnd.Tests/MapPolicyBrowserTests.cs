@@ -71,7 +71,7 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         AssertDecision(edges, DevApi, ProdDb, "potentiallyBlocked", Orange);
         await Expect(page.Locator("#legend")).ToContainTextAsync("potentially blocked");
         await Expect(page.Locator("#legend")).ToContainTextAsync("violation");
-        await Expect(page.Locator("#colour")).ToHaveValueAsync("policy");
+        await Expect(page.Locator("#colour-policy")).ToBeCheckedAsync();
         await ScreenshotAsync(page, "1-policy-colours");
 
         // prod → prod names the rule that allowed it.
@@ -106,12 +106,12 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(new[] { DevApi, ProdApi, ProdDb }.Order(), start.Keys.Order());
         var refreshed = await RedrawAsync(admin, () => admin.ClickAsync("#controls button[type=submit]"));
         AssertStill("refresh", start, refreshed);
-        var findings = await RedrawAsync(admin, () => admin.SelectOptionAsync("#colour", "findings"));
+        var findings = await RedrawAsync(admin, () => admin.CheckAsync("#colour-findings"));
         AssertStill("switch to findings colouring", refreshed, findings);
         Assert.DoesNotContain("colour=policy", admin.Url, StringComparison.Ordinal);
         Assert.Contains("cross-env", (await EdgesAsync(admin)).Single(e => e.Source == DevApi && e.Target == ProdDb).Classes);
         await Expect(admin.Locator("#legend")).ToContainTextAsync("cross-environment");
-        var policy = await RedrawAsync(admin, () => admin.SelectOptionAsync("#colour", "policy"));
+        var policy = await RedrawAsync(admin, () => admin.CheckAsync("#colour-policy"));
         Assert.Contains("colour=policy", admin.Url, StringComparison.Ordinal);
         AssertStill("switch back to policy colouring", findings, policy);
         AssertDecision(await EdgesAsync(admin), DevApi, ProdDb, "potentiallyBlocked", Orange);
@@ -124,8 +124,17 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         await Expect(admin.Locator("#allow-edge-outcome")).ToHaveTextAsync("This edge would be allowed.");
         await Expect(admin.Locator("#allow-provision")).ToHaveTextAsync("Provision version 3 (visibility)");
         await ScreenshotAsync(admin, "3-simulated");
+
+        // Previewed on the map (judged by version 3 in place of the provisioned version 1): green already, nothing moves.
+        var preview = await RedrawAsync(admin, () => admin.ClickAsync("#allow-preview"));
+        AssertStill("preview of version 3", policy, preview);
+        AssertDecision(await EdgesAsync(admin), DevApi, ProdDb, "allowed", Green);
+        await Expect(admin.Locator("#status")).ToContainTextAsync("what if prod:3 were provisioned");
+        Assert.Equal((1, "visibility"), await ProvisionedAsync());
+
         var provisioned = await RedrawAsync(admin, () => admin.ClickAsync("#allow-provision"));
-        AssertStill("provisioned and refreshed", policy, provisioned);
+        AssertStill("provisioned and refreshed", preview, provisioned);
+        await Expect(admin.Locator("#status")).ToContainTextAsync("judged by prod v3 (visibility)");
         Assert.Equal((3, "visibility"), await ProvisionedAsync());
         edges = await EdgesAsync(admin);
         AssertDecision(edges, DevApi, ProdDb, "allowed", Green);

@@ -67,10 +67,11 @@ function isNode(group, node) {
 }
 
 /**
- * The panel part of an edge that is potentially blocked: the button, then each step's outcome. onProvisioned runs
- * after a successful provisioning (the map reloads and the edge's decisions follow).
+ * The panel part of an edge that is potentially blocked: the button, then each step's outcome. onPreview(whatIf)
+ * redraws the map judged by the saved version in place of the provisioned one (the graph's whatIf); onProvisioned
+ * runs after a successful provisioning (the map reloads and the edge's decisions follow).
  */
-export function allowBox(edge, nodes, state, onProvisioned) {
+export function allowBox(edge, nodes, state, { onPreview, onProvisioned }) {
   const source = nodes.get(edge.source);
   const target = nodes.get(edge.target);
   const box = h('div', { class: 'allow', id: 'allow-box', 'aria-live': 'polite' });
@@ -124,7 +125,9 @@ export function allowBox(edge, nodes, state, onProvisioned) {
 
       const provision = h('button', { type: 'button', id: 'allow-provision', onclick: () => { provision.disabled = true; provisionIt(saved, active.mode, provision); } },
         `Provision version ${saved.version} (${active.mode})`);
-      say(provision);
+      const preview = h('button', { type: 'button', id: 'allow-preview', onclick: () => onPreview(`${saved.name}:${saved.version}`) },
+        `Preview version ${saved.version} on the map`);
+      say(h('div', { class: 'buttons' }, preview, provision));
     } catch (error) {
       say(errorBox(error.message));
     }

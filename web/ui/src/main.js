@@ -5,7 +5,7 @@ import { h, count } from './dom.js';
 import { attach } from './complete.js';
 import { legendFor, MapView } from './map.js';
 import { nodeIdOf } from './filters.js';
-import { decisionDetails, decisionOrder, decisionParams, hasDecisions, worstDecision } from './decisions.js';
+import { decisionDetails, decisionNames, decisionOrder, decisionParams, hasDecisions, worstDecision } from './decisions.js';
 import { allowBox } from './allow.js';
 import { edgeDetails, errorBox, findingsList, loadFlows, nodeDetails } from './panels.js';
 import * as State from './state.js';
@@ -15,7 +15,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   form: $('controls'), range: $('range'), custom: $('custom-range'), from: $('from'), to: $('to'),
   groupBy: $('groupBy'), filter: $('filter'), filterError: $('filter-error'), width: $('width'),
-  colour: $('colour'), decisionsAt: $('decisionsAt'), decisionsAtLabel: $('decisions-at-label'),
+  colourFindings: $('colour-findings'), colourPolicy: $('colour-policy'), decisionsAt: $('decisionsAt'), decisionsAtLabel: $('decisions-at-label'),
   views: $('views'), save: $('save-view'), csv: $('export-csv'), status: $('status'), legend: $('legend'),
   details: $('details'), findings: $('findings'), analytics: $('analytics'), policy: $('policy'),
 };
@@ -46,6 +46,8 @@ let pathSource = null;
 let loadController = null;
 let fetchMs = 0;
 let lastGrouping = null;
+// A saved ruleset version previewed in place of its provisioned one (the graph's whatIf), until the next query.
+let whatIf = '';
 
 const map = new MapView($('map'), {
   onNode: (node) => showDetails(nodeDetails(node, graph, workloads, actions)),
@@ -66,7 +68,10 @@ const actions = {
 /** An edge's details; in policy colouring with its decisions and, when potentially blocked, "Allow this". */
 function showEdge(edge) {
   const policy = state.colour === 'policy'
-    ? h('div', {}, decisionDetails(edge), allowBox(edge, nodes, state, () => reloadAndReopen(edge)))
+    ? h('div', {}, decisionDetails(edge), allowBox(edge, nodes, state, {
+      onPreview: (version) => { whatIf = version; load(); },
+      onProvisioned: () => { whatIf = ''; reloadAndReopen(edge); },
+    }))
     : null;
   showDetails(edgeDetails(edge, nodes, state, policy));
 }
@@ -137,9 +142,10 @@ function stateToControls() {
   ui.groupBy.value = state.groupBy;
   ui.filter.value = state.filter;
   ui.width.value = state.width === 'flows' ? 'flows' : 'bytes';
-  ui.colour.value = state.colour === 'policy' ? 'policy' : 'findings';
+  ui.colourPolicy.checked = state.colour === 'policy';
+  ui.colourFindings.checked = !ui.colourPolicy.checked;
   ui.decisionsAt.value = state.decisionsAt === 'traffic' ? 'traffic' : 'now';
-  ui.decisionsAtLabel.hidden = ui.colour.value !== 'policy';
+  ui.decisionsAtLabel.hidden = !ui.colourPolicy.checked;
   renderLegend();
 }
 
@@ -153,7 +159,7 @@ function controlsToState() {
     groupBy: ui.groupBy.value.trim().replace(/\s+/g, ''),
     filter: ui.filter.value.trim(),
     width: ui.width.value,
-    colour: ui.colour.value,
+    colour: ui.colourPolicy.checked ? 'policy' : 'findings',
     decisionsAt: ui.decisionsAt.value,
   };
 }
@@ -176,15 +182,19 @@ ui.form.addEventListener('submit', (e) => {
   state = { ...next, view: '' };
   State.write(state);
   stateToControls();
+  whatIf = '';
   if (changedOnlyLook) redraw(); else load();
 });
 
 ui.width.addEventListener('change', () => ui.form.requestSubmit());
-ui.colour.addEventListener('change', () => ui.form.requestSubmit());
+// The colouring lives beside the map (a toggle over it, not in the query form) and applies at once.
+ui.colourFindings.addEventListener('change', () => ui.form.requestSubmit());
+ui.colourPolicy.addEventListener('change', () => ui.form.requestSubmit());
 ui.decisionsAt.addEventListener('change', () => ui.form.requestSubmit());
 
 window.addEventListener('popstate', () => {
   state = State.read();
+  whatIf = '';
   stateToControls();
   load();
 });
@@ -219,6 +229,7 @@ async function load() {
   params.set('groupBy', state.groupBy || State.defaults.groupBy);
   if (state.limit) params.set('limit', state.limit);
   decisionParams(params, state);
+  if (whatIf && state.colour === 'policy') params.set('whatIf', whatIf);
   const fetchStarted = performance.now();
   try {
     graph = await getJson('/api/v1/graph', params, controller.signal);
@@ -266,15 +277,19 @@ async function redraw() {
     + `${state.colour === 'policy' && colour !== 'policy' ? ' · the answer carries no policy decisions' : ''} · ${timings.layout === 'kept' ? 'layout kept' : `layout ${(timings.layoutMs / 1000).toFixed(2)} s`} · updated ${new Date().toLocaleTimeString()}`);
 }
 
-/** The status line's policy part: how many edges show each decision. */
+/** The status line's policy part: how many edges show each decision, and the ruleset versions that judged them. */
 function decisionSummary() {
   const edges = new Map();
   for (const e of graph.edges) {
     const worst = worstDecision(e);
     if (worst) edges.set(worst, (edges.get(worst) || 0) + 1);
   }
-  const names = { potentiallyBlocked: 'potentially blocked' };
-  return decisionOrder.filter((k) => edges.has(k)).map((k) => `${edges.get(k)} ${names[k] || k}`).join(' · ') || 'no decisions';
+  const counts = decisionOrder.filter((k) => edges.has(k)).map((k) => `${edges.get(k)} ${decisionNames[k]}`).join(' · ') || 'no decisions';
+  const rulesets = graph.policy?.rulesets || [];
+  const basis = graph.policy?.whatIf ? `what if ${graph.policy.whatIf} were provisioned (preview; Apply to leave it)`
+    : graph.policy?.decisionsAt === 'traffic' ? 'the policy at each connection\'s time'
+    : rulesets.length ? rulesets.map((r) => `${r.name} v${r.version} (${r.mode})`).join(', ') : 'nothing provisioned';
+  return `${counts} · judged by ${basis}`;
 }
 
 // ---- findings
