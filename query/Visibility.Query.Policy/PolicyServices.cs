@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Store;
+using Visibility.Query.Findings;
 using Visibility.Query.Policy.Decisions;
 
 namespace Visibility.Query.Policy;
@@ -19,6 +20,7 @@ public static class PolicyServices
         // Decisions on the graph: the RulesetStore is registered with the rulesets API.
         services.AddSingleton(sp => new DecisionTraffic(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton<GraphDecisions>();
+        services.AddSingleton<IFindingSource, PolicyViolationFindings>();
         return services;
     }
 }

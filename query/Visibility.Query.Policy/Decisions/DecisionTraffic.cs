@@ -20,7 +20,17 @@ public sealed record DecisionGroup(
     int Epoch,
     long Connections,
     long Attempts,
-    IReadOnlyList<string> Policies);
+    IReadOnlyList<string> Policies)
+{
+    /// <summary>Bytes of the group's connections, both directions.</summary>
+    public long Bytes { get; init; }
+
+    /// <summary>The group's first sighting.</summary>
+    public DateTimeOffset FirstSeen { get; init; }
+
+    /// <summary>The group's last sighting.</summary>
+    public DateTimeOffset LastSeen { get; init; }
+}
 
 /// <summary>
 /// Reads traffic grouped finely enough to decide it: by the graph's keys plus the label keys the provisioned scopes
@@ -92,7 +102,8 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
             SELECT src_peer, [{{List(keys.Select(k => k.SourceExpression))}}] AS s_vals, [{{List(extra.Select(k => k.SourceExpression))}}] AS s_extra,
                 dst_peer, [{{List(keys.Select(k => k.DestinationExpression))}}] AS d_vals, [{{List(extra.Select(k => k.DestinationExpression))}}] AS d_extra,
                 {{GraphQuery.ProtocolName}} AS protocol, dst_port, {{VerdictExpression}} AS verdict, {{epoch}} AS epoch,
-                greatest(sum(opened), sum(closed)) AS flows, {{AttemptsExpression}} AS attempts
+                greatest(sum(opened), sum(closed)) AS flows, {{AttemptsExpression}} AS attempts, sum(bytes) AS bytes,
+                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
             FROM
             (
             {{source}}
@@ -119,7 +130,12 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         return new DecisionGroup(
             GraphQuery.NodeId(srcPeer, srcValues, keys), GraphQuery.NodeId(dstPeer, dstValues, keys), traffic,
             r.GetProperty("verdict").GetString() == "blocked", r.GetProperty("epoch").GetInt32(),
-            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), []);
+            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), [])
+        {
+            Bytes = r.GetProperty("bytes").GetInt64(),
+            FirstSeen = DateTimeOffset.FromUnixTimeMilliseconds(r.GetProperty("first_ms").GetInt64()),
+            LastSeen = DateTimeOffset.FromUnixTimeMilliseconds(r.GetProperty("last_ms").GetInt64()),
+        };
     }
 
     private static List<string> Strings(JsonElement array) => [.. array.EnumerateArray().Select(v => v.GetString()!)];
