@@ -16,7 +16,7 @@ public static class OpenApiParameterDocs
         ["from"] = ("Range start: RFC 3339 or Unix seconds.", "2026-11-26T00:00:00Z"),
         ["to"] = ("Range end (exclusive): RFC 3339 or Unix seconds; default now.", "2026-11-27T00:00:00Z"),
         ["groupBy"] = ("Comma-separated grouping keys: label keys (role, app, env, loc or any other), workload, kind, address.", "app,env"),
-        ["filter"] = ("The filter language: src./dst. fields, port, proto, ip, finding; =, !=, in, not in, <, >; and, or, not, parentheses.", "src.env = dev and dst.env = prod and port in (5432, 6432)"),
+        ["filter"] = ("The filter language: src./dst. fields, port, proto, ip, finding, decision (the graph only); =, !=, in, not in, <, >; and, or, not, parentheses.", "src.env = dev and dst.env = prod and port in (5432, 6432)"),
         ["limit"] = ("At most this many results; the response says when more exist.", "1000"),
         ["decisions"] = ("Add policy decisions to the graph's edges (decisions, allowedBy, observedPolicies): implied by decisionsAt, whatIf or a decision filter term.", "true"),
         ["decisionsAt"] = ("Which provisioned set judges the traffic: now (default: the set provisioned now) or traffic (each connection by the set active at its time).", "now"),
