@@ -16,7 +16,7 @@ namespace Visibility.Benchmarks.QueryLatency;
 /// without decisions, runs alternated in one process on the same store, against a provisioned set of two rulesets
 /// (prod in mode visibility: any prod workload may reach each prod app on its web, API and database ports, so cache,
 /// queue and worker traffic is potentially blocked; staging enforced: only the web and API ports). Checks that each
-/// edge's decisions add up to its flows.
+/// edge's decisions add up to its connections and refused attempts.
 /// </summary>
 public static class DecisionsComparison
 {
@@ -55,11 +55,11 @@ public static class DecisionsComparison
             with.Add(watch.Elapsed.TotalMilliseconds);
         }
 
-        var wrong = decided!.Edges.Where(e => e.Decisions!.Total != e.Flows).Take(3).ToList();
+        var wrong = decided!.Edges.Where(e => e.Decisions!.Total != e.Flows + e.Blocked).Take(3).ToList();
         if (decided.Edges.Count != plain.Edges.Count || wrong.Count > 0)
         {
             throw new InvalidOperationException(
-                $"decisions do not add up: {decided.Edges.Count} vs {plain.Edges.Count} edges; " + string.Join("; ", wrong.Select(e => $"{e.Source}>{e.Target}: {e.Decisions!.Total} vs {e.Flows}")));
+                $"decisions do not add up: {decided.Edges.Count} vs {plain.Edges.Count} edges; " + string.Join("; ", wrong.Select(e => $"{e.Source}>{e.Target}: {e.Decisions!.Total} vs {e.Flows} + {e.Blocked}")));
         }
 
         without.Sort();

@@ -35,7 +35,8 @@ public sealed record DecisionGroup(
 /// <summary>
 /// Reads traffic grouped finely enough to decide it: by the graph's keys plus the label keys the provisioned scopes
 /// and rules read, the protocol and destination port, the observed verdict and the provisioning epoch (the index of
-/// the last boundary at or before the rows' first sighting). Read through the planner, so from rollups whenever
+/// the last boundary at or before the rows' first sighting), with its connections, refused attempts and the
+/// enforcing policies the records named (at most 16 per group). Read through the planner, so from rollups whenever
 /// they keep those columns (every standard label, ports and the verdict are rollup dimensions); a free-form label
 /// key in a rule or scope reads raw flows, as a filter on it would.
 /// </summary>
@@ -43,12 +44,6 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
 {
     /// <summary>The most groups one read returns; beyond it the decisions are marked incomplete.</summary>
     public const int MaxRows = 1_000_000;
-
-    /// <summary>The verdict of a group's rows (a constant until the store keeps one per row).</summary>
-    internal const string VerdictExpression = "'allowed'";
-
-    /// <summary>Refused attempts among a group's rows (none until the store keeps them).</summary>
-    internal const string AttemptsExpression = "toUInt64(0)";
 
     public async Task<(IReadOnlyList<DecisionGroup> Groups, bool Truncated)> ReadAsync(
         DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter,
@@ -70,7 +65,7 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         var extra = keys.Skip(graphKeys.Count).ToList();
         keys = [.. keys.Take(graphKeys.Count)];
         var now = (clock ?? TimeProvider.System).GetUtcNow();
-        var columns = new List<string> { "src_peer", "dst_peer", "proto", "dst_port" };
+        var columns = new List<string> { "src_peer", "dst_peer", "proto", "dst_port", "verdict", "policies" };
         columns.AddRange(keys.Concat(extra).SelectMany(k => k.Columns).Concat(filter.Columns));
         if (filter.NeedsRaw || keys.Concat(extra).Any(k => k.NeedsRaw))
         {
@@ -101,8 +96,8 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         var sql = $$"""
             SELECT src_peer, [{{List(keys.Select(k => k.SourceExpression))}}] AS s_vals, [{{List(extra.Select(k => k.SourceExpression))}}] AS s_extra,
                 dst_peer, [{{List(keys.Select(k => k.DestinationExpression))}}] AS d_vals, [{{List(extra.Select(k => k.DestinationExpression))}}] AS d_extra,
-                {{GraphQuery.ProtocolName}} AS protocol, dst_port, {{VerdictExpression}} AS verdict, {{epoch}} AS epoch,
-                greatest(sum(opened), sum(closed)) AS flows, {{AttemptsExpression}} AS attempts, sum(bytes) AS bytes,
+                {{GraphQuery.ProtocolName}} AS protocol, dst_port, verdict, {{epoch}} AS epoch,
+                greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS attempts, groupUniqArrayArray(16)(policies) AS policy_names, sum(bytes) AS bytes,
                 toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
             FROM
             (
@@ -130,7 +125,7 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         return new DecisionGroup(
             GraphQuery.NodeId(srcPeer, srcValues, keys), GraphQuery.NodeId(dstPeer, dstValues, keys), traffic,
             r.GetProperty("verdict").GetString() == "blocked", r.GetProperty("epoch").GetInt32(),
-            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), [])
+            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), Strings(r.GetProperty("policy_names")))
         {
             Bytes = r.GetProperty("bytes").GetInt64(),
             FirstSeen = DateTimeOffset.FromUnixTimeMilliseconds(r.GetProperty("first_ms").GetInt64()),

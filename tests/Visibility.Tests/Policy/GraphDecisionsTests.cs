@@ -1,5 +1,6 @@
 using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
+using Visibility.Flows.Model;
 using Visibility.Ingest.Pipeline;
 using Visibility.Flows.Store;
 using Visibility.Query.Graph;
@@ -42,7 +43,8 @@ public sealed class GraphDecisionsTests
     }
 
     /// <summary>
-    /// prod api → prod db (tcp/5432) at T−50, T−30 and T−10 minutes, dev api → prod db at T−10; ruleset <c>prod</c>
+    /// prod api → prod db (tcp/5432) at T−50, T−30 and T−10 minutes, dev api → prod db at T−10, a refused attempt prod
+    /// api → prod db on tcp/6432 at T−10 (enforcing policy <c>prod/deny-all</c>); ruleset <c>prod</c>
     /// (scope env=prod) version 1 (api → db) provisioned enforced at T−40, version 2 (dev api → db only) at T−20.
     /// </summary>
     internal static async Task<Rig> RigAsync()
@@ -55,6 +57,11 @@ public sealed class GraphDecisionsTests
         batch.Add(TestFlows.Connection(Index, FindingRules.Default, 2, "10.10.2.10", "10.10.3.10", 5432, t.AddMinutes(-30)));
         batch.Add(TestFlows.Connection(Index, FindingRules.Default, 3, "10.10.2.10", "10.10.3.10", 5432, t.AddMinutes(-10)));
         batch.Add(TestFlows.Connection(Index, FindingRules.Default, 4, "10.20.2.10", "10.10.3.10", 5432, t.AddMinutes(-10)));
+        var refused = TestFlows.Connection(Index, FindingRules.Default, 5, "10.10.2.10", "10.10.3.10", 6432, t.AddMinutes(-10));
+        refused.Verdict = FlowVerdict.Blocked;
+        refused.IsAttempt = true;
+        refused.Policies = "prod/deny-all";
+        batch.Add(refused);
         await store.InsertFlowsAsync(batch.Rows, CancellationToken.None);
 
         var clock = new SteppedClock(t.AddMinutes(-45));
@@ -102,8 +109,10 @@ public sealed class GraphDecisionsTests
 
         // Now: version 2 judges all three prod connections (no rule allows api → db: enforced, so violations).
         var now = await RunAsync(rig, DecisionsAt.Now);
-        Assert.Equal("allowed=0 potentiallyBlocked=0 blocked=0 violation=3 unmanaged=0", Counts(Edge(now, "app=api,env=prod")));
-        Assert.Equal((3L, 0), (Edge(now, "app=api,env=prod").Flows, Edge(now, "app=api,env=prod").AllowedBy!.Count));
+        Assert.Equal("allowed=0 potentiallyBlocked=0 blocked=1 violation=3 unmanaged=0", Counts(Edge(now, "app=api,env=prod")));
+        Assert.Equal((3L, 1L, 0), (Edge(now, "app=api,env=prod").Flows, Edge(now, "app=api,env=prod").Blocked, Edge(now, "app=api,env=prod").AllowedBy!.Count));
+        Assert.Equal(["prod/deny-all"], Edge(now, "app=api,env=prod").ObservedPolicies);
+        Assert.Empty(Edge(now, "app=api,env=dev").ObservedPolicies!);
         Assert.Equal("allowed=1 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0", Counts(Edge(now, "app=api,env=dev")));
         Assert.Equal([$"prod/{DevApiToDb}"], Edge(now, "app=api,env=dev").AllowedBy);
         Assert.Equal(("now", (string?)null, "prod:2:enforced:env=prod"),
@@ -111,14 +120,14 @@ public sealed class GraphDecisionsTests
 
         // At each connection's time: before any provisioning unmanaged, under version 1 allowed, under version 2 a violation.
         var traffic = await RunAsync(rig, DecisionsAt.Traffic);
-        Assert.Equal("allowed=1 potentiallyBlocked=0 blocked=0 violation=1 unmanaged=1", Counts(Edge(traffic, "app=api,env=prod")));
+        Assert.Equal("allowed=1 potentiallyBlocked=0 blocked=1 violation=1 unmanaged=1", Counts(Edge(traffic, "app=api,env=prod")));
         Assert.Equal([$"prod/{ApiToDb}"], Edge(traffic, "app=api,env=prod").AllowedBy);
         Assert.Equal("traffic", traffic.Policy!.DecisionsAt);
         Assert.Equal(["prod:1", "prod:2"], traffic.Policy.Rulesets.Select(r => $"{r.Name}:{r.Version}"));
 
         // What if version 1 were provisioned: api → db allowed, dev api → db a violation.
         var whatIf = await RunAsync(rig, DecisionsAt.Now, new WhatIf("prod", 1));
-        Assert.Equal("allowed=3 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0", Counts(Edge(whatIf, "app=api,env=prod")));
+        Assert.Equal("allowed=3 potentiallyBlocked=0 blocked=1 violation=0 unmanaged=0", Counts(Edge(whatIf, "app=api,env=prod")));
         Assert.Equal("allowed=0 potentiallyBlocked=0 blocked=0 violation=1 unmanaged=0", Counts(Edge(whatIf, "app=api,env=dev")));
         Assert.Equal("prod:1", whatIf.Policy!.WhatIf);
 
@@ -145,14 +154,17 @@ public sealed class GraphDecisionsTests
         Assert.Equal("decision = violation and dst.env = prod", violations.Filter);
 
         var notViolations = await RunAsync(rig, DecisionsAt.Now, filter: "decision != violation");
-        Assert.Equal("app=api,env=dev", Assert.Single(notViolations.Edges).Source);
+        Assert.Equal(
+            ["app=api,env=dev allowed=1 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0", "app=api,env=prod allowed=0 potentiallyBlocked=0 blocked=1 violation=0 unmanaged=0"],
+            notViolations.Edges.Select(e => $"{e.Source} {Counts(e)}").Order(StringComparer.Ordinal));
 
         var allowedOrUnmanaged = await RunAsync(rig, DecisionsAt.Traffic, filter: "decision in (allowed, unmanaged)");
         Assert.Equal(
             ["app=api,env=dev allowed=1 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0", "app=api,env=prod allowed=1 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=1"],
             allowedOrUnmanaged.Edges.Select(e => $"{e.Source} {Counts(e)}").Order(StringComparer.Ordinal));
 
-        Assert.Empty((await RunAsync(rig, DecisionsAt.Now, filter: "decision = blocked")).Edges);
+        var blocked = Assert.Single((await RunAsync(rig, DecisionsAt.Now, filter: "decision = blocked")).Edges);
+        Assert.Equal(("app=api,env=prod", "allowed=0 potentiallyBlocked=0 blocked=1 violation=0 unmanaged=0"), (blocked.Source, Counts(blocked)));
     }
 
     [Fact]
