@@ -20,6 +20,18 @@ public static class FilterFields
     public const string Port = "port";
     public const string Proto = "proto";
     public const string Finding = "finding";
+    public const string Verdict = "verdict";
+    public const string Policy = "policy";
+
+    /// <summary>The verdicts a flow can have (<c>verdict</c>'s Enum8 values).</summary>
+    public static IReadOnlyList<string> Verdicts { get; } = ["allowed", "blocked"];
+
+    /// <summary>
+    /// The policy decision of a connection (<see cref="Graph.PolicyDecisions"/>): computed at query time, not a
+    /// column, so only the graph takes it, and only joined to the rest of the filter with <c>and</c>
+    /// (<see cref="Planning.FilterClause.Decisions"/>).
+    /// </summary>
+    public const string Decision = "decision";
 
     /// <summary>The kinds a flow end can have: the workload kinds, then the classes of peers without a workload.</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["host", "vm", "pod", "service", "network", "unknown", "internet"];
@@ -50,7 +62,7 @@ public static class FilterFields
     /// <summary>Fields of the flow as a whole: no end has them, so <c>src.</c>/<c>dst.</c> refuse them.</summary>
     private static readonly FrozenSet<string> FlowFields = BareFields.Where(f => !ColumnsByField.ContainsKey((FieldSide.Src, f))).ToFrozenSet(StringComparer.Ordinal);
 
-    internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, ip or a label key";
+    internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, verdict, policy, ip or a label key";
 
     /// <summary>The kind of a field's values: its columns' kind (a flow field's only without a side), else a label's (text).</summary>
     public static FilterKind TypeOf(FilterField field)
@@ -82,7 +94,7 @@ public static class FilterFields
         ArgumentNullException.ThrowIfNull(text);
         error = null;
         field = new FilterField(FieldSide.None, text);
-        if (BareFields.Contains(text))
+        if (BareFields.Contains(text) || text == Decision)
         {
             return true;
         }
@@ -130,9 +142,27 @@ public static class FilterFields
         ArgumentNullException.ThrowIfNull(value);
         error = null;
         normal = value;
+        if (field is { Side: FieldSide.None, Key: Decision })
+        {
+            normal = Graph.PolicyDecisions.All.FirstOrDefault(d => string.Equals(d, value, StringComparison.OrdinalIgnoreCase)) ?? "";
+            error = normal.Length > 0 ? null
+                : $"unknown decision '{value}' (expected {string.Join(", ", Graph.PolicyDecisions.All.Take(Graph.PolicyDecisions.All.Count - 1))} or {Graph.PolicyDecisions.All[^1]})";
+            return error is null;
+        }
+
         switch (TypeOf(field))
         {
-            case FilterKind.Text:
+            case FilterKind.Text or FilterKind.Policy:
+                return true;
+
+            case FilterKind.Verdict:
+                normal = value.ToLowerInvariant();
+                if (!Verdicts.Contains(normal))
+                {
+                    error = $"unknown verdict '{value}' (expected allowed or blocked)";
+                    return false;
+                }
+
                 return true;
 
             case FilterKind.Kind:

@@ -100,6 +100,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 DateTimeOffset.FromUnixTimeMilliseconds(e.Row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(e.Row.LastMs))
             {
                 PortCount = e.Row.PortCount,
+                Blocked = e.Row.Blocked,
                 Severity = kinds == FindingKind.None ? null : Severity(kinds, findingPairs),
             };
         }).ToList();
@@ -214,7 +215,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         var dstKeys = string.Join(", ", keys.Select(k => k.DestinationExpression));
         return $$"""
             SELECT src_peer AS s_kind, [{{srcKeys}}] AS s_vals, dst_peer AS d_kind, [{{dstKeys}}] AS d_vals,
-                greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes, sum(packets) AS packets,
+                greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS blocked, sum(bytes) AS bytes, sum(packets) AS packets,
                 groupUniqArrayArray(services) AS all_services,
                 arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySlice(arraySort(all_services), 1, 64)) AS ports,
                 length(all_services) AS port_count,
@@ -226,7 +227,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
             {{source}}
             ){{where}}
             GROUP BY src_peer, {{srcKeys}}, dst_peer, {{dstKeys}}
-            ORDER BY bytes DESC, flows DESC, s_kind, s_vals, d_kind, d_vals
+            ORDER BY bytes DESC, flows DESC, blocked DESC, s_kind, s_vals, d_kind, d_vals
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
@@ -271,33 +272,54 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
     private GraphNode NodeFor(string id, string kind, Dictionary<string, string> labels) =>
         new(id, kind, labels) { Workloads = kind == "workload" && WorkloadCounter is { } count ? count(labels) : null };
 
+    /// <summary>
+    /// The id of the node a group of rows falls in: for a peer without a workload (<paramref name="peer"/> not empty)
+    /// its class, with its address when grouping by address (<c>internet:203.0.113.7</c>); for workloads the grouped
+    /// values (<c>app=db,env=prod</c>). Readers grouping by more keys than the graph (policy decisions) place their
+    /// rows on the graph's nodes with it.
+    /// </summary>
+    public static string NodeId(string peer, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(keys);
+        if (peer.Length > 0)
+        {
+            var addressIndex = keys.ToList().FindIndex(k => k.Name == "address");
+            return addressIndex >= 0 ? $"{peer}:{values[addressIndex]}" : peer;
+        }
+
+        var sb = new StringBuilder();
+        for (var i = 0; i < keys.Count; i++)
+        {
+            sb.Append(i == 0 ? "" : ",").Append(keys[i].Name).Append('=').Append(values[i]);
+        }
+
+        return sb.ToString();
+    }
+
     private string Node(string kind, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys, Dictionary<string, GraphNode> nodes)
     {
-        string id;
+        var id = NodeId(kind, values, keys);
         Dictionary<string, string> labels;
         if (kind.Length > 0)
         {
             // A peer without a workload: its class, and its address when grouping by address.
             labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["kind"] = kind };
             var addressIndex = keys.ToList().FindIndex(k => k.Name == "address");
-            id = kind;
             if (addressIndex >= 0)
             {
                 labels["address"] = values[addressIndex];
-                id = $"{kind}:{values[addressIndex]}";
             }
         }
         else
         {
             labels = new Dictionary<string, string>(StringComparer.Ordinal);
-            var sb = new StringBuilder();
             for (var i = 0; i < keys.Count; i++)
             {
                 labels[keys[i].Name] = values[i];
-                sb.Append(i == 0 ? "" : ",").Append(keys[i].Name).Append('=').Append(values[i]);
             }
 
-            id = sb.ToString();
             kind = "workload";
         }
 
@@ -315,6 +337,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 r.GetProperty("d_kind").GetString()!,
                 Strings(r.GetProperty("d_vals")),
                 r.GetProperty("flows").GetInt64(),
+                r.GetProperty("blocked").GetInt64(),
                 r.GetProperty("bytes").GetInt64(),
                 r.GetProperty("packets").GetInt64(),
                 Strings(r.GetProperty("ports")),
@@ -328,6 +351,6 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
 
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
-        long Flows, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
+        long Flows, long Blocked, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
         IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs);
 }
