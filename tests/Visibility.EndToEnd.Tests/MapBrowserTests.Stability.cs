@@ -141,7 +141,7 @@ public sealed partial class MapBrowserTests
     internal sealed record NodeAt(double X, double Y, double ModelX, double ModelY);
 
     /// <summary>Each drawn node's position on the page (rendered pixels) and in the model.</summary>
-    private static async Task<Dictionary<string, NodeAt>> NodePositionsAsync(IPage page)
+    internal static async Task<Dictionary<string, NodeAt>> NodePositionsAsync(IPage page)
     {
         var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.nodePositions()");
         return json.EnumerateArray().ToDictionary(n => n.GetProperty("id").GetString()!, n => new NodeAt(
@@ -149,7 +149,7 @@ public sealed partial class MapBrowserTests
     }
 
     /// <summary>Runs what makes the map redraw, waits for the next drawn map and returns its node positions.</summary>
-    private static async Task<Dictionary<string, NodeAt>> RedrawAsync(IPage page, Func<Task> change)
+    internal static async Task<Dictionary<string, NodeAt>> RedrawAsync(IPage page, Func<Task> change)
     {
         var renders = await page.EvaluateAsync<int>("() => window.visibilityMap.renders");
         await change();
@@ -157,7 +157,7 @@ public sealed partial class MapBrowserTests
         return await NodePositionsAsync(page);
     }
 
-    private static double Distance(NodeAt a, NodeAt b) => Math.Sqrt(Math.Pow(a.X - b.X, 2) + Math.Pow(a.Y - b.Y, 2));
+    internal static double Distance(NodeAt a, NodeAt b) => Math.Sqrt(Math.Pow(a.X - b.X, 2) + Math.Pow(a.Y - b.Y, 2));
 
     /// <summary>Every node on both maps moved less than <see cref="StillPx"/> on the page.</summary>
     private void AssertStill(string step, Dictionary<string, NodeAt> before, Dictionary<string, NodeAt> after)

@@ -390,7 +390,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         return page;
     }
 
-    private static async Task<List<DrawnEdge>> EdgesAsync(IPage page)
+    internal static async Task<List<DrawnEdge>> EdgesAsync(IPage page)
     {
         var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.edgeList()");
         return [.. json.EnumerateArray().Select(e => new DrawnEdge(
@@ -400,7 +400,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     }
 
     /// <summary>Polls the drawn map (reloading it while the demo's first flows arrive) until it satisfies the condition.</summary>
-    private static Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done, TimeSpan? timeout = null)
+    internal static Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done, TimeSpan? timeout = null)
     {
         List<DrawnEdge>? drawn = null;
         return Eventually.WaitAsync(
@@ -419,7 +419,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             TimeSpan.FromMilliseconds(500));
     }
 
-    private static Task WaitForAsync(IPage page, string predicate) =>
+    internal static Task WaitForAsync(IPage page, string predicate) =>
         page.WaitForFunctionAsync(predicate, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);

@@ -26,7 +26,7 @@ public static class ViewsApi
     public const int MaxValuesPerKey = 1_000;
 
     /// <summary>The query-string keys a view may hold: the map's state, nothing else.</summary>
-    public static IReadOnlyList<string> ViewKeys { get; } = ["last", "from", "to", "groupBy", "filter", "limit", "width"];
+    public static IReadOnlyList<string> ViewKeys { get; } = ["last", "from", "to", "groupBy", "filter", "limit", "width", "colour", "decisionsAt"];
 
     public static RouteGroupBuilder MapViewsApi(this RouteGroupBuilder api)
     {
@@ -259,6 +259,16 @@ public static class ViewsApi
         if (Value("width") is { } width && width is not ("bytes" or "flows"))
         {
             return "query: width must be bytes or flows";
+        }
+
+        if (Value("colour") is { } colour && colour is not ("findings" or "policy"))
+        {
+            return "query: colour must be findings or policy";
+        }
+
+        if (Value("decisionsAt") is { } decisionsAt && decisionsAt is not ("now" or "traffic"))
+        {
+            return "query: decisionsAt must be now or traffic";
         }
 
         return null;

@@ -90,6 +90,14 @@ public sealed class ViewsApiTests
         Assert.Contains(audit, e => e.Is("views.delete", Admin.Name, "404") && e.Target == $"id={bobs}");
     }
 
+    [Theory]
+    [InlineData("last=1h&colour=policy&decisionsAt=traffic", null)]
+    [InlineData("last=1h&colour=findings&decisionsAt=now", null)]
+    [InlineData("last=1h&colour=red", "query: colour must be findings or policy")]
+    [InlineData("last=1h&colour=policy&decisionsAt=yesterday", "query: decisionsAt must be now or traffic")]
+    public void Validate_TheMapsColouringAndDecisionTime_KnownValuesOnly(string query, string? problem) =>
+        Assert.Equal(problem, ViewsApi.Validate(new ViewsApi.ViewBody("policy view", query)));
+
     [Fact]
     public async Task List_SharedWithEveryReader_EachViewNamesItsOwner()
     {

@@ -3,8 +3,10 @@ import './style.css';
 import { apiKey, downloadWithKey, getJson, sendJson, setApiKey, takeKeyFromUrl } from './api.js';
 import { h, count } from './dom.js';
 import { attach } from './complete.js';
-import { legendItems, MapView } from './map.js';
+import { legendFor, MapView } from './map.js';
 import { nodeIdOf } from './filters.js';
+import { decisionDetails, decisionNames, decisionOrder, decisionParams, hasDecisions, worstDecision } from './decisions.js';
+import { allowBox } from './allow.js';
 import { edgeDetails, errorBox, findingsList, loadFlows, nodeDetails } from './panels.js';
 import * as State from './state.js';
 import { PolicyPanel } from './policy.js';
@@ -13,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   form: $('controls'), range: $('range'), custom: $('custom-range'), from: $('from'), to: $('to'),
   groupBy: $('groupBy'), filter: $('filter'), filterError: $('filter-error'), width: $('width'),
+  colourFindings: $('colour-findings'), colourPolicy: $('colour-policy'), decisionsAt: $('decisionsAt'), decisionsAtLabel: $('decisions-at-label'),
   views: $('views'), save: $('save-view'), csv: $('export-csv'), status: $('status'), legend: $('legend'),
   details: $('details'), findings: $('findings'), analytics: $('analytics'), policy: $('policy'),
 };
@@ -43,10 +46,12 @@ let pathSource = null;
 let loadController = null;
 let fetchMs = 0;
 let lastGrouping = null;
+// A saved ruleset version previewed in place of its provisioned one (the graph's whatIf), until the next query.
+let whatIf = '';
 
 const map = new MapView($('map'), {
   onNode: (node) => showDetails(nodeDetails(node, graph, workloads, actions)),
-  onEdge: (edge) => showDetails(edgeDetails(edge, nodes, state)),
+  onEdge: (edge) => showEdge(edge),
   onBackground: () => map.clearHighlight(),
 });
 
@@ -59,6 +64,24 @@ const actions = {
     loadFlows(box, State.rangeAndFilter(state, filter), null);
   },
 };
+
+/** An edge's details; in policy colouring with its decisions and, when potentially blocked, "Allow this". */
+function showEdge(edge) {
+  const policy = state.colour === 'policy'
+    ? h('div', {}, decisionDetails(edge), allowBox(edge, nodes, state, {
+      onPreview: (version) => { whatIf = version; load(); },
+      onProvisioned: () => { whatIf = ''; reloadAndReopen(edge); },
+    }))
+    : null;
+  showDetails(edgeDetails(edge, nodes, state, policy));
+}
+
+/** After a provisioning: the map again (positions kept), and the same edge's details with its new decisions. */
+async function reloadAndReopen(old) {
+  await load();
+  const edge = graph?.edges.find((e) => e.source === old.source && e.target === old.target);
+  if (edge && map.selectEdge(edge.source, edge.target)) showEdge(edge);
+}
 
 function showDetails(content) {
   selectTab('details');
@@ -86,9 +109,13 @@ for (const tab of document.querySelectorAll('[role=tab]')) {
 }
 
 function renderLegend() {
-  ui.legend.replaceChildren(h('strong', {}, 'Legend'), h('ul', {}, legendItems.map((item) => h('li', { dataset: { cls: item.cls } },
-    h('span', { class: 'swatch', style: `border-top: ${item.weight}px ${item.line} ${item.color}` }), item.label))),
-  h('p', { class: 'small muted' }, 'Boxes: environments. ◇ internet, ◯ unknown address.'));
+  const policy = state.colour === 'policy';
+  ui.legend.replaceChildren(h('strong', {}, policy ? 'Legend: policy decisions' : 'Legend: findings'),
+    h('ul', {}, legendFor(state.colour).map((item) => h('li', { dataset: { cls: item.cls } },
+      h('span', { class: 'swatch', style: `border-top: ${item.weight}px ${item.line} ${item.color}` }), item.label))),
+    h('p', { class: 'small muted' }, policy
+      ? 'An edge shows its worst decision (top first); its panel counts each. ⊣ bar: refused; ✕: violation.'
+      : 'Boxes: environments. ◇ internet, ◯ unknown address.'));
 }
 
 // ---- controls <-> state
@@ -115,6 +142,11 @@ function stateToControls() {
   ui.groupBy.value = state.groupBy;
   ui.filter.value = state.filter;
   ui.width.value = state.width === 'flows' ? 'flows' : 'bytes';
+  ui.colourPolicy.checked = state.colour === 'policy';
+  ui.colourFindings.checked = !ui.colourPolicy.checked;
+  ui.decisionsAt.value = state.decisionsAt === 'traffic' ? 'traffic' : 'now';
+  ui.decisionsAtLabel.hidden = !ui.colourPolicy.checked;
+  renderLegend();
 }
 
 function controlsToState() {
@@ -127,6 +159,8 @@ function controlsToState() {
     groupBy: ui.groupBy.value.trim().replace(/\s+/g, ''),
     filter: ui.filter.value.trim(),
     width: ui.width.value,
+    colour: ui.colourPolicy.checked ? 'policy' : 'findings',
+    decisionsAt: ui.decisionsAt.value,
   };
 }
 
@@ -141,16 +175,26 @@ ui.range.addEventListener('change', () => {
 ui.form.addEventListener('submit', (e) => {
   e.preventDefault();
   const next = controlsToState();
-  const changedOnlyWidth = graph && State.query({ ...next, width: '' }) === State.query({ ...state, width: '' });
+  // Width and colouring only redraw what is loaded (the layout stays), unless policy colouring needs decisions.
+  const presentation = { width: '', colour: '' };
+  const changedOnlyLook = graph && State.query({ ...next, ...presentation }) === State.query({ ...state, ...presentation })
+    && (next.colour !== 'policy' || hasDecisions(graph));
   state = { ...next, view: '' };
   State.write(state);
-  if (changedOnlyWidth) redraw(); else load();
+  stateToControls();
+  whatIf = '';
+  if (changedOnlyLook) redraw(); else load();
 });
 
 ui.width.addEventListener('change', () => ui.form.requestSubmit());
+// The colouring lives beside the map (a toggle over it, not in the query form) and applies at once.
+ui.colourFindings.addEventListener('change', () => ui.form.requestSubmit());
+ui.colourPolicy.addEventListener('change', () => ui.form.requestSubmit());
+ui.decisionsAt.addEventListener('change', () => ui.form.requestSubmit());
 
 window.addEventListener('popstate', () => {
   state = State.read();
+  whatIf = '';
   stateToControls();
   load();
 });
@@ -184,6 +228,8 @@ async function load() {
   const params = State.rangeAndFilter(state);
   params.set('groupBy', state.groupBy || State.defaults.groupBy);
   if (state.limit) params.set('limit', state.limit);
+  decisionParams(params, state);
+  if (whatIf && state.colour === 'policy') params.set('whatIf', whatIf);
   const fetchStarted = performance.now();
   try {
     graph = await getJson('/api/v1/graph', params, controller.signal);
@@ -218,16 +264,32 @@ async function load() {
 async function redraw() {
   if (!graph) return;
   status(`Laying out ${count(graph.nodes.length)} nodes and ${count(graph.edges.length)} edges…`);
-  const timings = await map.render(graph, groupKeys(), state.width);
+  const colour = state.colour === 'policy' && hasDecisions(graph) ? 'policy' : 'findings';
+  const timings = await map.render(graph, groupKeys(), state.width, colour);
   if (!timings) return;
   Object.assign(probe, {
     ready: true, error: null, layoutMs: Math.round(timings.layoutMs), renderMs: Math.round(timings.totalMs),
     buildMs: Math.round(timings.buildMs), paintMs: Math.round(timings.paintMs), fetchMs: Math.round(fetchMs),
-    nodes: graph.nodes.length, edges: graph.edges.length, renders: probe.renders + 1, layout: timings.layout,
+    nodes: graph.nodes.length, edges: graph.edges.length, renders: probe.renders + 1, layout: timings.layout, colour,
   });
-  const crossEnv = graph.edges.filter((e) => e.crossEnv).length;
   status(`${count(graph.nodes.length)} nodes · ${count(graph.edges.length)} edges${graph.truncated ? ` (top ${count(graph.edges.length)} of ${count(graph.totalEdges)} by bytes)` : ''}`
-    + ` · ${crossEnv} cross-environment · ${timings.layout === 'kept' ? 'layout kept' : `layout ${(timings.layoutMs / 1000).toFixed(2)} s`} · updated ${new Date().toLocaleTimeString()}`);
+    + ` · ${colour === 'policy' ? decisionSummary() : `${graph.edges.filter((e) => e.crossEnv).length} cross-environment`}`
+    + `${state.colour === 'policy' && colour !== 'policy' ? ' · the answer carries no policy decisions' : ''} · ${timings.layout === 'kept' ? 'layout kept' : `layout ${(timings.layoutMs / 1000).toFixed(2)} s`} · updated ${new Date().toLocaleTimeString()}`);
+}
+
+/** The status line's policy part: how many edges show each decision, and the ruleset versions that judged them. */
+function decisionSummary() {
+  const edges = new Map();
+  for (const e of graph.edges) {
+    const worst = worstDecision(e);
+    if (worst) edges.set(worst, (edges.get(worst) || 0) + 1);
+  }
+  const counts = decisionOrder.filter((k) => edges.has(k)).map((k) => `${edges.get(k)} ${decisionNames[k]}`).join(' · ') || 'no decisions';
+  const rulesets = graph.policy?.rulesets || [];
+  const basis = graph.policy?.whatIf ? `what if ${graph.policy.whatIf} were provisioned (preview; Apply to leave it)`
+    : graph.policy?.decisionsAt === 'traffic' ? 'the policy at each connection\'s time'
+    : rulesets.length ? rulesets.map((r) => `${r.name} v${r.version} (${r.mode})`).join(', ') : 'nothing provisioned';
+  return `${counts} · judged by ${basis}`;
 }
 
 // ---- findings
@@ -258,7 +320,7 @@ function pickFinding(finding) {
   const target = nodeIdOf(finding.destination, keys);
   const edge = graph?.edges.find((e) => e.source === source && e.target === target);
   if (edge && map.focusEdge(source, target)) {
-    showDetails(edgeDetails(edge, nodes, state));
+    showEdge(edge);
   } else {
     status(`That finding's edge (${source} → ${target}) is not on the map (filtered out or beyond the edge limit).`);
   }
@@ -433,7 +495,6 @@ function startLoading() {
 
 takeKeyFromUrl();
 attach(ui.filter, $('completions'), () => vocabulary);
-renderLegend();
 renderAnalyticsForm();
 const policy = new PolicyPanel(ui.policy, map, () => ({ state, graph }));
 policy.render();

@@ -4,6 +4,7 @@ import cytoscape from 'cytoscape';
 import fcose from 'cytoscape-fcose';
 import { largeGraphNodes, layoutOptions } from './layout-options.js';
 import { canKeep, placeNew } from './placement.js';
+import { decisionCytoscapeStyles, decisionLegendItems, decisionSelectedStyles, worstDecision } from './decisions.js';
 
 cytoscape.use(fcose);
 
@@ -25,6 +26,11 @@ export const legendItems = [
   { cls: 'new-edge', label: 'new edge (first seen in range)', color: palette.newEdge, line: 'solid', weight: 2 },
   { cls: '', label: 'other flows (width: bytes or flows)', color: palette.normal, line: 'solid', weight: 2 },
 ];
+
+/** The legend of a colouring: findings (above) or policy decisions. */
+export function legendFor(colour) {
+  return colour === 'policy' ? decisionLegendItems : legendItems;
+}
 
 function styles(large) {
   return [
@@ -92,7 +98,9 @@ function styles(large) {
     { selector: 'edge.from-internet', style: { 'line-color': palette.internet, 'target-arrow-color': palette.internet, 'line-style': 'dotted', opacity: 1 } },
     { selector: 'edge.from-unknown', style: { 'line-color': palette.unknown, 'target-arrow-color': palette.unknown, 'line-style': 'dashed', opacity: 1 } },
     { selector: 'edge.cross-env', style: { 'line-color': palette.crossEnv, 'target-arrow-color': palette.crossEnv, 'line-style': 'solid', opacity: 1, 'z-index': 11 } },
+    ...decisionCytoscapeStyles(),
     { selector: ':selected', style: { 'border-color': palette.selected, 'border-width': 4, 'line-color': palette.selected, 'target-arrow-color': palette.selected, opacity: 1, 'z-index': 21 } },
+    ...decisionSelectedStyles(),
     { selector: '.faded', style: { opacity: 0.12 } },
     { selector: 'node.hl', style: { 'border-color': palette.highlight, 'border-width': 4, opacity: 1 } },
     { selector: 'edge.blocked', style: { 'line-color': palette.blocked, 'target-arrow-color': palette.blocked, 'line-style': 'dashed', width: 6, opacity: 1, 'z-index': 13 } },
@@ -117,11 +125,18 @@ function nodeLabel(node, groupKeys) {
   return shown.map((k) => node.labels?.[k] || '∅').join(' · ') || node.id;
 }
 
+/** Classes an edge carries in policy colouring: its worst decision. */
+export function policyClasses(edge) {
+  const worst = worstDecision(edge);
+  return worst ? [`decision-${worst}`] : [];
+}
+
 /**
- * Cytoscape elements for a graph response. Environments become compound parents when env is grouped (small
- * graphs); large graphs get each node's group instead, for a per-group layout and drawn boxes (see render).
+ * Cytoscape elements for a graph response, coloured by findings or (colour 'policy') by decisions. Environments
+ * become compound parents when env is grouped (small graphs); large graphs get each node's group instead, for a
+ * per-group layout and drawn boxes (see render).
  */
-export function elements(graph, groupKeys, width, large) {
+export function elements(graph, groupKeys, width, large, colour = 'findings') {
   const byEnv = groupKeys.includes('env') && groupKeys.length > 1;
   const result = [];
   const envs = new Set();
@@ -137,7 +152,7 @@ export function elements(graph, groupKeys, width, large) {
     const group = byEnv && !external && env !== undefined ? `env:${env}` : undefined;
     if (group) envs.add(env);
     const classes = [n.kind];
-    if (flagged.has(n.id)) classes.push('has-finding');
+    if (colour !== 'policy' && flagged.has(n.id)) classes.push('has-finding');
     const data = { id: n.id, label: nodeLabel(n, groupKeys) };
     if (group) data[large ? 'group' : 'parent'] = group;
     result.push({ group: 'nodes', data, classes: classes.join(' ') });
@@ -155,7 +170,7 @@ export function elements(graph, groupKeys, width, large) {
     result.push({
       group: 'edges',
       data: { id: `e${i}`, source: e.source, target: e.target, w: Math.round(w * 100) / 100 },
-      classes: edgeClasses(e, kinds.get(e.source)).join(' '),
+      classes: (colour === 'policy' ? policyClasses(e) : edgeClasses(e, kinds.get(e.source))).join(' '),
     });
   });
   return result;
@@ -203,14 +218,15 @@ export class MapView {
 
   /**
    * Draws a graph; resolves with timings once it is laid out and painted. Nodes already on the map keep their
-   * positions (and the view its zoom and pan): a refresh, another range or width, or a mode that only recolours
-   * redraws without a layout, placing new nodes only (placement.js). A map that is mostly new is laid out afresh.
+   * positions (and the view its zoom and pan): a refresh, another range or width, or another colouring (findings
+   * or policy) redraws without a layout, placing new nodes only (placement.js). A map that is mostly new is laid
+   * out afresh.
    */
-  async render(graph, groupKeys, width) {
+  async render(graph, groupKeys, width, colour = 'findings') {
     const generation = ++this.generation;
     const nodeCount = graph.nodes.length;
     const large = nodeCount > largeGraphNodes || graph.edges.length > 1500;
-    const els = elements(graph, groupKeys, width, large);
+    const els = elements(graph, groupKeys, width, large, colour);
     this.nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
     this.edgeById = new Map(graph.edges.map((e, i) => [`e${i}`, e]));
     const started = performance.now();
@@ -354,6 +370,16 @@ export class MapView {
     edge.select();
     this.cy.animate({ center: { eles: edge }, zoom: Math.max(this.cy.zoom(), 1) }, { duration: 250 });
     return edge.first();
+  }
+
+  /** Selects the edge between two node ids where it is, without moving the view; false when the map has none. */
+  selectEdge(source, target) {
+    if (!this.cy) return false;
+    const edge = this.cy.edges().filter((e) => e.data('source') === source && e.data('target') === target);
+    if (edge.empty()) return false;
+    this.cy.elements().unselect();
+    edge.select();
+    return true;
   }
 
   focusNode(id) {

@@ -49,8 +49,8 @@ export function nodeDetails(node, graph, workloads, actions) {
       : h('p', { class: 'muted' }, node.kind === 'workload' || node.kind === 'host' ? 'none in the inventory' : 'addresses without a workload'));
 }
 
-/** An edge: totals, first/last seen, findings, and its flows (paged by the API's cursor). */
-export function edgeDetails(edge, nodes, state) {
+/** An edge: totals, first/last seen, findings, a policy part when given, and its flows (paged by the API's cursor). */
+export function edgeDetails(edge, nodes, state, policy) {
   const source = nodes.get(edge.source);
   const target = nodes.get(edge.target);
   const filter = edgeFilter(source, target);
@@ -70,6 +70,7 @@ export function edgeDetails(edge, nodes, state) {
       h('dt', {}, 'ports'), h('dd', {}, `${edge.ports.join(', ')}${edge.portCount > edge.ports.length ? ` … (${edge.portCount})` : ''}`),
       h('dt', {}, 'first seen'), h('dd', {}, time(edge.firstSeen)),
       h('dt', {}, 'last seen'), h('dd', {}, time(edge.lastSeen))),
+    policy || '',
     h('h3', {}, 'Flows ', h('a', { href: `/api/v1/flows?${csv}`, download: 'edge-flows.csv', class: 'small' }, 'CSV')),
     h('p', { class: 'muted filter-text' }, filter),
     flowsBox);

@@ -1,9 +1,9 @@
 // The map's state lives in the page URL (shareable, back/forward work): last or from/to, groupBy, filter,
-// width, limit, and view (a saved view's id).
+// width, limit, colour (findings or policy), decisionsAt (now or traffic), and view (a saved view's id).
 
-export const keys = ['last', 'from', 'to', 'groupBy', 'filter', 'limit', 'width'];
+export const keys = ['last', 'from', 'to', 'groupBy', 'filter', 'limit', 'width', 'colour', 'decisionsAt'];
 
-export const defaults = { last: '1h', groupBy: 'app,env', filter: '', width: 'bytes', limit: '' };
+export const defaults = { last: '1h', groupBy: 'app,env', filter: '', width: 'bytes', limit: '', colour: 'findings', decisionsAt: 'now' };
 
 export function read(search = location.search) {
   const params = new URLSearchParams(search);
@@ -15,11 +15,14 @@ export function read(search = location.search) {
   return state;
 }
 
+const later = { colour: true, decisionsAt: true };
+
 /** The query string of a state's map keys (what a saved view stores). */
 export function query(state) {
   const params = new URLSearchParams();
   for (const key of keys) {
-    if (state[key]) params.set(key, state[key]);
+    // Defaults of the later keys stay out, so views saved before them keep their query text.
+    if (state[key] && !(key in later && state[key] === defaults[key])) params.set(key, state[key]);
   }
   return params.toString();
 }
