@@ -14,6 +14,7 @@ public static class PolicyServices
         services.AddSingleton(sp => new PolicyTraffic(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton(sp => new PolicyDrafter(sp.GetRequiredService<PolicyTraffic>(), sp.GetRequiredService<IWorkloadCatalog>().Settings.Networks));
         services.AddSingleton<PolicySimulator>();
+        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         return services;
     }
 }
