@@ -15,7 +15,7 @@ namespace Visibility.EndToEnd.Tests;
 /// in visibility mode; the provisioned set rendered as nftables (no host: the gateway routes, so it needs the
 /// forward chain) is loaded in the gateway, and the ruleset provisioned enforced. Then the kernel refuses dev → db,
 /// ulogd2 writes the refused SYN with the ruleset's prefix, and it comes back through Kafka as a stored record;
-/// prod → db keeps working.
+/// prod → db keeps working. Last, drift: the final drop deleted by hand in the gateway lets dev → db through again.
 /// </summary>
 public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
 {
@@ -114,6 +114,16 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(lab.Address("db"), attempt.GetProperty("dstIp").GetString());
         Assert.Equal(5432, attempt.GetProperty("dstPort").GetInt32());
         Assert.InRange(attempt.GetProperty("time").GetDateTimeOffset(), refusedAt.AddSeconds(-2), DateTimeOffset.UtcNow);
+
+        // Drift: someone deletes the ruleset's final drop in the gateway by hand. dev → db connects again, though the
+        // ruleset is declared enforced: the kernel no longer does what was declared.
+        var governed = NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "-a", "list", "chain", "inet", "visibility", "governed");
+        var drop = governed.Split('\n').Single(l => l.Contains($"\"vis-drop {Ruleset}\"", StringComparison.Ordinal) && l.Contains(" drop # handle ", StringComparison.Ordinal));
+        NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "delete", "rule", "inet", "visibility", "governed", "handle", drop.Split("# handle ")[1].Trim());
+        Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("dev", lab.Address("db"), 5432, Allowed, send: 10));
+        await EndConnectionsAsync(ulogd, 6);
+        shipper.Ship();
+        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
 
         // Nothing was dead-lettered: every NFCT and NFLOG line decoded.
         Assert.Equal(0, DeadLettered(rig));
