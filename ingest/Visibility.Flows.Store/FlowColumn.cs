@@ -51,6 +51,12 @@ public enum FilterKind
 
     /// <summary>A finding name; the comparison tests its bit in the <c>findings</c> mask.</summary>
     Finding,
+
+    /// <summary><c>allowed</c> or <c>blocked</c>: what the network did with the flow.</summary>
+    Verdict,
+
+    /// <summary>A policy name; the comparison tests whether the flow's <c>policies</c> hold it.</summary>
+    Policy,
 }
 
 /// <summary>
@@ -95,7 +101,7 @@ public sealed record FlowColumn(string Name, string Type, FlowSide Side, FlowTab
     /// <summary>Whether the encoders write the column (a raw column the server does not fill).</summary>
     public bool IsWritten => Tables.HasFlag(FlowTables.Raw) && !SetByServer;
 
-    /// <summary>LowCardinality strings, written as dictionaries by the Native encoder.</summary>
+    /// <summary>LowCardinality strings, written as dictionaries by the Native encoder (arrays of them are not).</summary>
     public bool IsDictionary => Type.StartsWith("LowCardinality(", StringComparison.Ordinal);
 
     /// <summary>The column as <c>flows_raw</c>'s <c>CREATE TABLE</c> or <c>ADD COLUMN</c> declares it.</summary>

@@ -24,6 +24,15 @@ public static class FlowColumnTable
     private const string LabelMap = "Map(LowCardinality(String), String)";
     private const string TimeCodec = "DoubleDelta, ZSTD(1)";
 
+    /// <summary><c>verdict</c>'s type: <c>FlowVerdict</c>'s values, so the encoders write the enum's byte.</summary>
+    public const string VerdictType = "Enum8('allowed' = 0, 'blocked' = 1)";
+
+    /// <summary><c>policies</c>' type: the names split from a record's comma-separated list.</summary>
+    public const string PoliciesType = "Array(LowCardinality(String))";
+
+    /// <summary>The migration that added the verdict columns (raw flows and rollups).</summary>
+    public const int VerdictsMigration = 16;
+
     public static IReadOnlyList<FlowColumn> All { get; } =
     [
         new("ts", Time, Flow, Raw) { Codec = TimeCodec },
@@ -49,6 +58,11 @@ public static class FlowColumnTable
         .. EndColumns(Dst),
         new("kafka_topic", Label, Flow, Raw) { Migration = 6 },
         new("findings", "UInt8", Flow, Raw | Rollups | AppRollups) { Migration = 7, Default = "0", Filter = new("finding", FilterKind.Finding) },
+        new("verdict", VerdictType, Flow, Raw | Rollups | AppRollups) { Migration = VerdictsMigration, Default = "'allowed'", Filter = new("verdict", FilterKind.Verdict) },
+        new("attempt", "UInt8", Flow, Raw) { Migration = VerdictsMigration, Default = "0" },
+        new("audited", "UInt8", Flow, Raw) { Migration = VerdictsMigration, Default = "0" },
+        new("verdict_reason", Label, Flow, Raw) { Migration = VerdictsMigration, Default = "''" },
+        new("policies", PoliciesType, Flow, Raw | Rollups | AppRollups) { Migration = VerdictsMigration, Default = "[]", Filter = new("policy", FilterKind.Policy) },
         new("services", "Array(UInt32)", Flow, AppRollups) { Expression = "[toUInt32(proto) * 65536 + dst_port]", Aggregate = "groupUniqArrayArray" },
         new("kafka_partition", "Int32", Flow, Raw),
         new("kafka_offset", "Int64", Flow, Raw),
@@ -69,6 +83,13 @@ public static class FlowColumnTable
 
     /// <summary>The app × env rollups' dimensions.</summary>
     public static IReadOnlyList<FlowColumn> AppDimensions { get; } = Dimensions(AppRollups);
+
+    /// <summary>
+    /// The dimensions of <paramref name="table"/> (<see cref="FlowTables.Rollups"/> or <see cref="FlowTables.AppRollups"/>)
+    /// as they were after <paramref name="migration"/>: what that migration's DDL and views name.
+    /// </summary>
+    public static IReadOnlyList<FlowColumn> DimensionsAt(FlowTables table, int migration) =>
+        [.. Dimensions(table).Where(c => c.Migration <= migration)];
 
     /// <summary>The key of <c>edges</c>.</summary>
     public static IReadOnlyList<FlowColumn> EdgeKeyColumns { get; } = Dimensions(EdgeKey);

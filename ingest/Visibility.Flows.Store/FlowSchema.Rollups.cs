@@ -12,7 +12,10 @@ namespace Visibility.Flows.Store;
 /// <c>opened</c> counts the connections a record opens (NEW events), <c>closed</c> those it closes (DESTROY, or a
 /// record with no event), and a range's <c>flows</c> is the greater of the two sums: a connection seen opening and
 /// closing counts once, and so does one seen only opening or only closing. Running-total counters (conntrack) count
-/// on the record that closes the connection, delta counters (Hubble, flow-log windows) on every record.
+/// on the record that closes the connection, delta counters (Hubble, flow-log windows) on every record. A refused
+/// attempt (<c>attempt</c> = 1) is never a connection: it counts in <c>attempts</c> only (once, not per
+/// retransmission), and its packets in neither <c>bytes</c> nor <c>packets</c>. <c>verdict</c> and <c>policies</c>
+/// are dimensions, so a blocked edge and an allowed one stay apart in every table.
 /// </para>
 /// </summary>
 public static partial class FlowSchema
@@ -72,50 +75,88 @@ public static partial class FlowSchema
     /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
     public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. AppRollups, AppSixHours];
 
-    /// <summary>Connections a raw record opens: NEW events.</summary>
-    public const string OpenedExpression = "if(event = 1, connections, 0)";
+    /// <summary>Connections a raw record opens: NEW events, not of a refused attempt.</summary>
+    public const string OpenedExpression = "if(event = 1 AND attempt = 0, connections, 0)";
 
-    /// <summary>Connections a raw record closes: DESTROY events and records with no event.</summary>
-    public const string ClosedExpression = "if(event IN (0, 4), connections, 0)";
+    /// <summary>Connections a raw record closes: DESTROY events and records with no event, not of a refused attempt.</summary>
+    public const string ClosedExpression = "if(event IN (0, 4) AND attempt = 0, connections, 0)";
 
-    /// <summary>Bytes a raw record adds: all of a delta record's, a running total only on the closing record.</summary>
-    public const string BytesExpression = "if(counters_delta = 1 OR event IN (0, 4), bytes_out + bytes_in, 0)";
+    /// <summary>
+    /// Refused attempts a raw record counts: every record of one except its retransmissions (UPDATE events), so an
+    /// attempt counts once however many packets it sent.
+    /// </summary>
+    public const string AttemptsExpression = "if(attempt = 1 AND event != 2, connections, 0)";
+
+    /// <summary>
+    /// Bytes a raw record adds: all of a delta record's, a running total only on the closing record; a refused
+    /// attempt's packets never reached their destination and add none.
+    /// </summary>
+    public const string BytesExpression = "if(attempt = 0 AND (counters_delta = 1 OR event IN (0, 4)), bytes_out + bytes_in, 0)";
 
     /// <summary>Packets a raw record adds, as <see cref="BytesExpression"/>.</summary>
-    public const string PacketsExpression = "if(counters_delta = 1 OR event IN (0, 4), packets_out + packets_in, 0)";
+    public const string PacketsExpression = "if(attempt = 0 AND (counters_delta = 1 OR event IN (0, 4)), packets_out + packets_in, 0)";
 
     /// <summary>
     /// The aggregates of raw records as the rollup views and raw-table reads compute them:
-    /// <c>opened, closed, bytes, packets, first_seen, last_seen</c>.
+    /// <c>opened, closed, attempts, bytes, packets, first_seen, last_seen</c>.
     /// </summary>
     public const string RawAggregates =
-        "sum(" + OpenedExpression + ") AS opened, sum(" + ClosedExpression + ") AS closed, " +
+        "sum(" + OpenedExpression + ") AS opened, sum(" + ClosedExpression + ") AS closed, sum(" + AttemptsExpression + ") AS attempts, " +
         "sum(" + BytesExpression + ") AS bytes, sum(" + PacketsExpression + ") AS packets, " +
         "min(ts) AS first_seen, max(greatest(ts, end_ts)) AS last_seen";
 
     /// <summary>The same aggregates over rollup rows.</summary>
     public const string RollupAggregates =
+        "sum(opened) AS opened, sum(closed) AS closed, sum(attempts) AS attempts, sum(bytes) AS bytes, sum(packets) AS packets, " +
+        "min(first_seen) AS first_seen, max(last_seen) AS last_seen";
+
+    /// <summary>The raw aggregates before the verdicts (migrations 7 to 15): the views those migrations created.</summary>
+    private const string RawAggregatesBeforeVerdicts =
+        "sum(if(event = 1, connections, 0)) AS opened, sum(if(event IN (0, 4), connections, 0)) AS closed, " +
+        "sum(if(counters_delta = 1 OR event IN (0, 4), bytes_out + bytes_in, 0)) AS bytes, sum(if(counters_delta = 1 OR event IN (0, 4), packets_out + packets_in, 0)) AS packets, " +
+        "min(ts) AS first_seen, max(greatest(ts, end_ts)) AS last_seen";
+
+    /// <summary>The rollup aggregates before the verdicts.</summary>
+    private const string RollupAggregatesBeforeVerdicts =
         "sum(opened) AS opened, sum(closed) AS closed, sum(bytes) AS bytes, sum(packets) AS packets, " +
         "min(first_seen) AS first_seen, max(last_seen) AS last_seen";
 
+    /// <summary>The sorting key of the workload-level rollups as migration 7 created them.</summary>
+    private const string RollupKey =
+        "bucket, src_env, dst_env, src_app, dst_app, src_role, dst_role, src_loc, dst_loc, src_workload, dst_workload, src_kind, dst_kind, proto, dst_port, findings";
+
+    /// <summary>The sorting key of the app × env rollups as migrations 8 and 9 created them.</summary>
+    private const string AppRollupKey = "bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings";
+
+    private static bool HasVerdicts(int migration) => migration >= FlowColumnTable.VerdictsMigration;
+
+    private static string RawAggregatesAt(int migration) => HasVerdicts(migration) ? RawAggregates : RawAggregatesBeforeVerdicts;
+
+    private static string RollupAggregatesAt(int migration) => HasVerdicts(migration) ? RollupAggregates : RollupAggregatesBeforeVerdicts;
+
+    /// <summary>The workload-level rollups' dimensions after <paramref name="migration"/>, comma-separated.</summary>
+    private static string RollupDimensionsAt(int migration) => FlowColumnTable.Names(FlowColumnTable.DimensionsAt(FlowTables.Rollups, migration));
+
+    /// <summary>A workload-level rollup table as migration 7 created it (migration 16 added the verdict columns).</summary>
     private static string RollupTableDdl(string db, RollupTable rollup, TimeSpan retention) => $"""
         CREATE TABLE IF NOT EXISTS {db}.{rollup.Name}
         (
             bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-            {FlowColumnTable.Declarations(FlowColumnTable.RollupDimensions, c => c.DimensionDdl)},
+            {FlowColumnTable.Declarations(FlowColumnTable.DimensionsAt(FlowTables.Rollups, 7), c => c.DimensionDdl)},
             {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
         PARTITION BY {rollup.PartitionFunction}(bucket)
-        ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_role, dst_role, src_loc, dst_loc, src_workload, dst_workload, src_kind, dst_kind, proto, dst_port, findings)
+        ORDER BY ({RollupKey})
         TTL bucket + toIntervalSecond({Seconds(retention)})
         """;
 
-    private static string RollupSelect(string source, RollupTable rollup, bool fromRaw) => $"""
-        SELECT {rollup.BucketFunction}({(fromRaw ? "ts" : "bucket")}) AS bucket, {RollupDimensions},
-            {(fromRaw ? RawAggregates : RollupAggregates)}
+    /// <summary>What a workload-level rollup's view (or backfill) selects from the table before it, as of <paramref name="migration"/>.</summary>
+    private static string RollupSelect(string source, RollupTable rollup, bool fromRaw, int migration) => $"""
+        SELECT {rollup.BucketFunction}({(fromRaw ? "ts" : "bucket")}) AS bucket, {RollupDimensionsAt(migration)},
+            {(fromRaw ? RawAggregatesAt(migration) : RollupAggregatesAt(migration))}
         FROM {source}
-        GROUP BY bucket, {RollupDimensions}
+        GROUP BY bucket, {RollupDimensionsAt(migration)}
         """;
 
     /// <summary>
@@ -157,19 +198,34 @@ public static partial class FlowSchema
         };
         statements.AddRange(Rollups.Select(r => RollupTableDdl(db, r, retention.For(r))));
         statements.Add(EdgesTableDdl(db));
+        statements.AddRange(RollupViews(db, 7));
+        statements.AddRange(Refill(db, [.. Rollups.Select(r => r.Name), EdgesTable],
+            [$"INSERT INTO {db}.{Rollups[0].Name}\n" + RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true, 7)]));
+        return statements;
+    }
 
-        // Coarser tables are fed from the block the finer one just inserted; edges from the minute table.
+    /// <summary>
+    /// The views that keep the workload-level rollups and <c>edges</c> as of <paramref name="migration"/> (7 creates
+    /// them all; 16 creates again those it dropped, all but <c>edges</c>'s). Coarser tables are fed from the block the
+    /// finer one just inserted, <c>edges</c> from the minute table; the minute table's view comes last, once the
+    /// tables it feeds have theirs.
+    /// </summary>
+    private static List<string> RollupViews(string db, int migration)
+    {
+        var statements = new List<string>();
         for (var i = 1; i < Rollups.Count; i++)
         {
             statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{Rollups[i].Name}_mv TO {db}.{Rollups[i].Name} AS\n" +
-                RollupSelect($"{db}.{Rollups[i - 1].Name}", Rollups[i], fromRaw: false));
+                RollupSelect($"{db}.{Rollups[i - 1].Name}", Rollups[i], fromRaw: false, migration));
         }
 
-        statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EdgesTable}_mv TO {db}.{EdgesTable} AS\n" + EdgesSelect($"{db}.{Rollups[0].Name}"));
+        if (!HasVerdicts(migration))
+        {
+            statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EdgesTable}_mv TO {db}.{EdgesTable} AS\n" + EdgesSelect($"{db}.{Rollups[0].Name}"));
+        }
+
         statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{Rollups[0].Name}_mv TO {db}.{Rollups[0].Name} AS\n" +
-            RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true));
-        statements.AddRange(Refill(db, [.. Rollups.Select(r => r.Name), EdgesTable],
-            [$"INSERT INTO {db}.{Rollups[0].Name}\n" + RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true)]));
+            RollupSelect($"{db}.{FlowsTable}", Rollups[0], fromRaw: true, migration));
         return statements;
     }
 
@@ -196,29 +252,38 @@ public static partial class FlowSchema
         for (var i = 0; i < AppRollups.Count; i++)
         {
             var app = AppRollups[i];
-            var feeds = Rollups[i]; // flows_1m feeds the 5-minute table, flows_5m the hourly one
             var fill = Rollups[i + 1]; // filled from the rows already stored at the same bucket size
-            var select = $"""
-                SELECT {app.BucketFunction}(bucket) AS bucket, {string.Join(", ", AppKeys.Select(c => c.Expression is null ? c.Name : $"{c.Expression} AS {c.Name}"))},
-                    groupUniqArray(toUInt32(proto) * 65536 + dst_port) AS services,
-                    {RollupAggregates}
-                FROM @source
-                GROUP BY bucket, {FlowColumnTable.Names(AppKeys)}
-                """;
             statements.Add(AppTableDdl(db, app, retention));
-            statements.Add($"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{app.Name}_mv TO {db}.{app.Name} AS\n" +
-                select.Replace("@source", $"{db}.{feeds.Name}", StringComparison.Ordinal));
-            fills.Add($"INSERT INTO {db}.{app.Name}\n" + select.Replace("@source", $"{db}.{fill.Name}", StringComparison.Ordinal));
+            statements.Add(AppView(db, i, 8));
+            fills.Add($"INSERT INTO {db}.{app.Name}\n" + AppSelect(app, $"{db}.{fill.Name}", 8));
         }
 
         statements.AddRange(Refill(db, AppRollups.Select(a => a.Name), fills));
         return statements;
     }
 
-    /// <summary>The app × env dimensions a row is grouped by: all but the merged service sets.</summary>
-    private static IEnumerable<FlowColumn> AppKeys => FlowColumnTable.AppDimensions.Where(c => c.Aggregate is null);
+    /// <summary>The view that keeps <c>AppRollups[index]</c> from the inserts into <c>flows_1m</c> (5 minutes) or <c>flows_5m</c> (1 hour).</summary>
+    private static string AppView(string db, int index, int migration) =>
+        $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{AppRollups[index].Name}_mv TO {db}.{AppRollups[index].Name} AS\n" +
+        AppSelect(AppRollups[index], $"{db}.{Rollups[index].Name}", migration);
 
-    /// <summary>The summed measures every rollup table keeps (see <see cref="RollupAggregates"/>).</summary>
+    /// <summary>An app × env rollup's rows from a workload-level table's, as of <paramref name="migration"/>.</summary>
+    private static string AppSelect(RollupTable app, string source, int migration) => $"""
+        SELECT {app.BucketFunction}(bucket) AS bucket, {string.Join(", ", AppKeysAt(migration).Select(c => c.Expression is null ? c.Name : $"{c.Expression} AS {c.Name}"))},
+            groupUniqArray(toUInt32(proto) * 65536 + dst_port) AS services,
+            {RollupAggregatesAt(migration)}
+        FROM {source}
+        GROUP BY bucket, {FlowColumnTable.Names(AppKeysAt(migration))}
+        """;
+
+    /// <summary>The app × env dimensions a row is grouped by as of <paramref name="migration"/>: all but the merged service sets.</summary>
+    private static IEnumerable<FlowColumn> AppKeysAt(int migration) =>
+        FlowColumnTable.DimensionsAt(FlowTables.AppRollups, migration).Where(c => c.Aggregate is null);
+
+    /// <summary>
+    /// The summed measures every rollup table was created with (see <see cref="RollupAggregates"/>); migration 16 adds
+    /// <c>attempts</c> after <c>closed</c>.
+    /// </summary>
     private const string MeasureColumns = """
         opened SimpleAggregateFunction(sum, UInt64),
             closed SimpleAggregateFunction(sum, UInt64),
@@ -228,18 +293,21 @@ public static partial class FlowSchema
             last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
         """;
 
-    /// <summary>An app × env rollup table: both ends' app, env and peer class, findings, the services seen, the sums.</summary>
+    /// <summary>
+    /// An app × env rollup table as migrations 8 and 9 created it: both ends' app, env and peer class, findings, the
+    /// services seen, the sums (migration 16 added the verdict columns).
+    /// </summary>
     private static string AppTableDdl(string db, RollupTable table, StoreRetention retention) =>
         $"""
         CREATE TABLE IF NOT EXISTS {db}.{table.Name}
         (
             bucket DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
-            {FlowColumnTable.Declarations(FlowColumnTable.AppDimensions, c => c.DimensionDdl)},
+            {FlowColumnTable.Declarations(FlowColumnTable.DimensionsAt(FlowTables.AppRollups, 9), c => c.DimensionDdl)},
             {MeasureColumns}
         )
         ENGINE = AggregatingMergeTree
         PARTITION BY {table.PartitionFunction}(bucket)
-        ORDER BY (bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings)
+        ORDER BY ({AppRollupKey})
         TTL bucket + toIntervalSecond({Seconds(retention.For(table))})
         """;
 
@@ -250,19 +318,56 @@ public static partial class FlowSchema
     private static List<string> AppSixHoursMigration(string db, StoreRetention retention)
     {
         var table = AppSixHours;
-        var select = $"""
-            SELECT toStartOfInterval(bucket, toIntervalHour(6)) AS bucket, {FlowColumnTable.Names(AppKeys)},
-                groupUniqArrayArray(services) AS services,
-                {RollupAggregates}
-            FROM {db}.{AppRollups[^1].Name}
-            GROUP BY bucket, {FlowColumnTable.Names(AppKeys)}
-            """;
         return
         [
             AppTableDdl(db, table, retention),
-            $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{table.Name}_mv TO {db}.{table.Name} AS\n" + select,
-            .. Refill(db, [table.Name], [$"INSERT INTO {db}.{table.Name}\n" + select]),
+            AppSixHoursView(db, 9),
+            .. Refill(db, [table.Name], [$"INSERT INTO {db}.{table.Name}\n" + AppSixHoursSelect(db, 9)]),
         ];
+    }
+
+    private static string AppSixHoursView(string db, int migration) =>
+        $"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{AppSixHours.Name}_mv TO {db}.{AppSixHours.Name} AS\n" + AppSixHoursSelect(db, migration);
+
+    private static string AppSixHoursSelect(string db, int migration) => $"""
+        SELECT toStartOfInterval(bucket, toIntervalHour(6)) AS bucket, {FlowColumnTable.Names(AppKeysAt(migration))},
+            groupUniqArrayArray(services) AS services,
+            {RollupAggregatesAt(migration)}
+        FROM {db}.{AppRollups[^1].Name}
+        GROUP BY bucket, {FlowColumnTable.Names(AppKeysAt(migration))}
+        """;
+
+    /// <summary>
+    /// Migration 16: the verdict columns (<see cref="FlowColumnTable.VerdictsMigration"/>). Raw flows gain
+    /// <c>verdict</c>, <c>attempt</c>, <c>audited</c>, <c>verdict_reason</c> and <c>policies</c>; every rollup gains
+    /// <c>verdict</c> and <c>policies</c> as dimensions at the end of its sorting key (a key may grow by columns the
+    /// same <c>ALTER</c> adds, without rewriting a part) and the measure <c>attempts</c>. The rollup views are dropped
+    /// first and created again with the new selects, which leave refused attempts out of <c>opened</c>, <c>closed</c>,
+    /// <c>bytes</c> and <c>packets</c>. Rows stored before read as allowed, with no attempt (the store kept no verdict
+    /// then), so nothing is filled again. Processes of this release do not ingest while it runs (README, "Upgrading").
+    /// </summary>
+    private static List<string> VerdictsMigration(string db)
+    {
+        string[] views = [.. Rollups.Select(r => r.Name), .. AppRollups.Select(r => r.Name), AppSixHours.Name];
+        const int m = FlowColumnTable.VerdictsMigration;
+        var statements = new List<string>();
+        statements.AddRange(views.Select(v => $"DROP VIEW IF EXISTS {db}.{v}_mv"));
+        statements.AddRange(AddColumns(db, m));
+        var verdict = FlowColumnTable.ByName["verdict"];
+        var policies = FlowColumnTable.ByName["policies"];
+        foreach (var rollup in AllRollups)
+        {
+            statements.Add(
+                $"ALTER TABLE {db}.{rollup.Name} ADD COLUMN IF NOT EXISTS {verdict.DimensionDdl} AFTER findings, " +
+                $"ADD COLUMN IF NOT EXISTS {policies.DimensionDdl} AFTER {verdict.Name}, " +
+                "ADD COLUMN IF NOT EXISTS attempts SimpleAggregateFunction(sum, UInt64) AFTER closed, " +
+                $"MODIFY ORDER BY ({(rollup.KeepsPeers ? AppRollupKey : RollupKey)}, {verdict.Name}, {policies.Name})");
+        }
+
+        statements.AddRange(RollupViews(db, m));
+        statements.AddRange(AppRollups.Select((_, i) => AppView(db, i, m)));
+        statements.Add(AppSixHoursView(db, m));
+        return statements;
     }
 
     private static string Seconds(TimeSpan span) => ((long)span.TotalSeconds).ToString(CultureInfo.InvariantCulture);

@@ -219,6 +219,7 @@ public static partial class FlowSchema
                 ORDER BY (name, time)
                 """,
             ]),
+            new Migration(FlowColumnTable.VerdictsMigration, "flow verdicts", VerdictsMigration(db)),
         ];
     }
 
@@ -275,6 +276,18 @@ public static partial class FlowSchema
         RowBinary.WriteUInt8(writer, record.CountersAreDeltas ? (byte)1 : (byte)0);
         RowBinary.WriteString(writer, record.SourceTopic ?? string.Empty);
         RowBinary.WriteUInt8(writer, (byte)record.Findings);
+        RowBinary.WriteUInt8(writer, (byte)record.Verdict);
+        RowBinary.WriteUInt8(writer, record.IsAttempt ? (byte)1 : (byte)0);
+        RowBinary.WriteUInt8(writer, record.Audited ? (byte)1 : (byte)0);
+        RowBinary.WriteString(writer, record.VerdictReason ?? string.Empty);
+        if (record.Policies is null)
+        {
+            RowBinary.WriteUInt8(writer, 0);
+        }
+        else
+        {
+            RowBinary.WriteBytes(writer, PolicyNames.RowBinaryOf(record.Policies));
+        }
     }
 
     /// <summary>How many recent insert blocks each flow table remembers to drop a repeat of (ClickHouse's default for replicated tables is larger; a retry comes within seconds).</summary>

@@ -11,16 +11,21 @@ namespace Visibility.Flows.Store;
 /// looked up one row at a time. Both ends' label columns are resolved once per <see cref="Endpoint"/> and block, so
 /// adding a record copies fixed-size values and a few indexes. Same columns as <see cref="FlowSchema.FlowColumns"/>,
 /// named and typed by <see cref="FlowColumnTable"/>: the fixed-size ones first, then each end's label columns, then the
-/// other dictionary columns. <see cref="Add"/> is unrolled by hand for speed; <c>FlowSchemaAgreementTests</c> checks
-/// it against the table. Reused: <see cref="Reset"/> keeps the buffers.
+/// other dictionary columns (Kafka topic, verdict reason), then the policies (an array of dictionary indexes).
+/// <see cref="Add"/> is unrolled by hand for speed; <c>FlowSchemaAgreementTests</c> checks it against the table.
+/// Reused: <see cref="Reset"/> keeps the buffers.
 /// </summary>
 public sealed class NativeFlowBlock
 {
     /// <summary>Columns of fixed-size values, each one buffer filled by <see cref="Add"/>.</summary>
-    private static readonly FlowColumn[] Columns = [.. FlowColumnTable.Written.Where(c => !c.FromEndpoint && !c.IsDictionary)];
+    private static readonly FlowColumn[] Columns = [.. FlowColumnTable.Written.Where(c => !c.FromEndpoint && !c.IsDictionary && c != PoliciesColumn)];
 
-    /// <summary>Dictionary columns of the flow, not of an end: the Kafka topic.</summary>
-    private static readonly FlowColumn Topic = FlowColumnTable.Written.Single(c => !c.FromEndpoint && c.IsDictionary);
+    /// <summary>Dictionary columns of the flow, not of an end: the Kafka topic and the verdict's reason.</summary>
+    private static readonly FlowColumn Topic = FlowColumnTable.ByName["kafka_topic"];
+
+    private static readonly FlowColumn Reason = FlowColumnTable.ByName["verdict_reason"];
+
+    private static FlowColumn PoliciesColumn => FlowColumnTable.ByName["policies"];
 
     /// <summary>Each end's label columns (workload, kind, role, app, env, loc) and, last, its label map.</summary>
     private static readonly FlowColumn[] SrcColumns = [.. FlowColumnTable.EndpointColumns(FlowSide.Src)];
@@ -33,11 +38,15 @@ public sealed class NativeFlowBlock
     private readonly Side src = new(SrcColumns);
     private readonly Side dst = new(DstColumns);
     private readonly DictionaryColumn topics = new();
+    private readonly DictionaryColumn reasons = new();
+    private readonly PolicyColumn policies = new();
     private string? lastTopic;
     private int lastTopicIndex;
+    private string? lastReason;
+    private int lastReasonIndex;
 
     /// <summary>The block's columns in the order it writes them: the column list of its INSERT.</summary>
-    public static string ColumnList { get; } = FlowColumnTable.Names([.. Columns, .. SrcColumns, .. DstColumns, Topic]);
+    public static string ColumnList { get; } = FlowColumnTable.Names([.. Columns, .. SrcColumns, .. DstColumns, Topic, Reason, PoliciesColumn]);
 
     public int Count { get; private set; }
 
@@ -66,6 +75,9 @@ public sealed class NativeFlowBlock
         RowBinary.WriteUInt32(f[19], record.Connections == 0 ? 1 : record.Connections);
         RowBinary.WriteUInt8(f[20], record.CountersAreDeltas ? (byte)1 : (byte)0);
         RowBinary.WriteUInt8(f[21], (byte)record.Findings);
+        RowBinary.WriteUInt8(f[22], (byte)record.Verdict);
+        RowBinary.WriteUInt8(f[23], record.IsAttempt ? (byte)1 : (byte)0);
+        RowBinary.WriteUInt8(f[24], record.Audited ? (byte)1 : (byte)0);
         src.Add(record.Src ?? Endpoint.Unknown);
         dst.Add(record.Dst ?? Endpoint.Unknown);
 
@@ -77,13 +89,23 @@ public sealed class NativeFlowBlock
         }
 
         topics.Indexes.Add(lastTopicIndex);
+
+        var reason = record.VerdictReason ?? string.Empty;
+        if (!ReferenceEquals(reason, lastReason))
+        {
+            lastReason = reason;
+            lastReasonIndex = reasons.IndexOf(reason);
+        }
+
+        reasons.Indexes.Add(lastReasonIndex);
+        policies.Add(record.Policies);
         Count++;
     }
 
     /// <summary>Writes the block: column count, row count, then each column's name, type and data.</summary>
     public void WriteTo(IBufferWriter<byte> output)
     {
-        RowBinary.WriteVarUInt(output, (ulong)(Columns.Length + SrcColumns.Length + DstColumns.Length + 1));
+        RowBinary.WriteVarUInt(output, (ulong)(Columns.Length + SrcColumns.Length + DstColumns.Length + 3));
         RowBinary.WriteVarUInt(output, (ulong)Count);
         for (var i = 0; i < Columns.Length; i++)
         {
@@ -97,6 +119,12 @@ public sealed class NativeFlowBlock
         RowBinary.WriteString(output, Topic.Name);
         RowBinary.WriteString(output, Topic.Type);
         topics.WriteTo(output, withPrefix: true);
+        RowBinary.WriteString(output, Reason.Name);
+        RowBinary.WriteString(output, Reason.Type);
+        reasons.WriteTo(output, withPrefix: true);
+        RowBinary.WriteString(output, PoliciesColumn.Name);
+        RowBinary.WriteString(output, PoliciesColumn.Type);
+        policies.WriteTo(output);
     }
 
     public void Reset()
@@ -109,7 +137,10 @@ public sealed class NativeFlowBlock
         src.Reset();
         dst.Reset();
         topics.Reset();
+        reasons.Reset();
+        policies.Reset();
         lastTopic = null;
+        lastReason = null;
         Count = 0;
     }
 
@@ -203,6 +234,56 @@ public sealed class NativeFlowBlock
         }
 
         private sealed record Codes(int[] Labels, int[] MapKeys, string[] MapValues);
+    }
+
+    /// <summary>
+    /// <c>policies</c>, an <c>Array(LowCardinality(String))</c>: the names' dictionary indexes and each row's cumulative
+    /// offset. A list is split once per block (its indexes kept by the list's string, which decoders share).
+    /// </summary>
+    private sealed class PolicyColumn
+    {
+        private readonly DictionaryColumn names = new();
+        private readonly List<ulong> offsets = [];
+        private readonly Dictionary<string, int[]> lists = new(ReferenceEqualityComparer.Instance);
+
+        public void Add(string? policies)
+        {
+            if (policies is not null)
+            {
+                if (!lists.TryGetValue(policies, out var indexes))
+                {
+                    indexes = [.. PolicyNames.Split(policies).Select(names.IndexOf)];
+                    lists.Add(policies, indexes);
+                }
+
+                names.Indexes.AddRange(indexes);
+            }
+
+            offsets.Add((ulong)names.Indexes.Count);
+        }
+
+        /// <summary>Array(T) in Native: T's serialization prefix, the cumulative offsets, then T's data for every element.</summary>
+        public void WriteTo(IBufferWriter<byte> output)
+        {
+            RowBinary.WriteUInt64(output, DictionaryColumn.SharedDictionariesWithAdditionalKeys);
+            foreach (var offset in offsets)
+            {
+                RowBinary.WriteUInt64(output, offset);
+            }
+
+            if (names.Indexes.Count > 0)
+            {
+                // As with the label maps, ClickHouse reads no element data at all when no row has an element.
+                names.WriteTo(output, withPrefix: false);
+            }
+        }
+
+        public void Reset()
+        {
+            names.Reset();
+            offsets.Clear();
+            lists.Clear();
+        }
     }
 
     /// <summary>

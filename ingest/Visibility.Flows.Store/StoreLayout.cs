@@ -102,10 +102,19 @@ public sealed partial class StoreLayout
             var local = $"ALTER TABLE {table}{LocalSuffix} ON CLUSTER {Cluster} {action}";
 
             // A Distributed table has columns but no storage: column changes apply to both, the rest
-            // (TTL, indexes, settings) only to the tables that store rows.
-            return ColumnAction().IsMatch(action)
-                ? [local, $"ALTER TABLE {table} ON CLUSTER {Cluster} {action}"]
-                : [local];
+            // (TTL, indexes, settings, a sorting key grown by the columns added) only to the tables that store rows.
+            if (!ColumnAction().IsMatch(action))
+            {
+                return [local];
+            }
+
+            var columns = KeyChange().Match(action) is { Success: true } key ? key.Groups["columns"].Value : action;
+            return [local, $"ALTER TABLE {table} ON CLUSTER {Cluster} {columns}"];
+        }
+
+        if (DropView().Match(statement) is { Success: true } drop)
+        {
+            return [$"{drop.Groups["head"].Value} ON CLUSTER {Cluster}"];
         }
 
         if (MaterializedView().Match(statement) is { Success: true } view)
@@ -186,6 +195,12 @@ public sealed partial class StoreLayout
 
     [GeneratedRegex(@"^(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR) COLUMN\b")]
     private static partial Regex ColumnAction();
+
+    [GeneratedRegex(@"^(?<columns>.*), MODIFY ORDER BY \(.*\)$", RegexOptions.Singleline)]
+    private static partial Regex KeyChange();
+
+    [GeneratedRegex(@"^\s*(?<head>DROP VIEW IF EXISTS `[A-Za-z0-9_]+`\.[A-Za-z0-9_]+)\s*$")]
+    private static partial Regex DropView();
 
     [GeneratedRegex(@"\bORDER BY (?<key>\([^()]*\)|[A-Za-z0-9_]+)")]
     private static partial Regex SortingKey();

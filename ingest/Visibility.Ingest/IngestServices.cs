@@ -32,7 +32,9 @@ public static class IngestServices
         services.AddOptions<ConntrackOptions>().BindConfiguration(ConntrackOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ConntrackOptions>, ConntrackOptionsValidator>();
         services.AddOptions<DecoderSettings>().BindConfiguration(DecoderSettings.Section)
-            .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes);
+            .Configure<IOptions<InventoryOptions>>((d, inventory) => d.Kubernetes = inventory.Value.Kubernetes)
+            .Validate(d => d.AttemptWindow > TimeSpan.Zero, DecoderSettings.AttemptWindowProblem)
+            .ValidateOnStart();
 
         services.AddSingleton<WorkloadInventory>();
         services.AddSingleton<ILabelLookup>(sp => sp.GetRequiredService<WorkloadInventory>());

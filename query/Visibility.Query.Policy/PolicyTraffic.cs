@@ -10,7 +10,8 @@ namespace Visibility.Query.Policy;
 /// <summary>
 /// Observed traffic per (source group, destination group, protocol, destination port) at a grouping: what drafts are
 /// made from and simulations are judged on. A group is a peer class (<c>unknown</c>, <c>internet</c>, a named
-/// network) or a workload's values for the grouping keys.
+/// network) or a workload's values for the grouping keys. Only connections that happened: a service reached by
+/// refused attempts alone is no traffic to draft an allow rule from.
 /// </summary>
 public sealed record TrafficRow(
     string SourcePeer,
@@ -59,6 +60,7 @@ public sealed class PolicyTraffic(IFlowReader store, StoreRetention retention, T
             {{source}}
             )
             GROUP BY src_peer, {{srcKeys}}, dst_peer, {{dstKeys}}, proto, dst_port
+            HAVING flows > 0
             ORDER BY flows DESC, src_peer, s_vals, dst_peer, d_vals, protocol, dst_port
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0

@@ -115,6 +115,21 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(5432, attempt.GetProperty("dstPort").GetInt32());
         Assert.InRange(attempt.GetProperty("time").GetDateTimeOffset(), refusedAt.AddSeconds(-2), DateTimeOffset.UtcNow);
 
+        // Stored as what it was: a refused attempt, blocked by the ruleset the prefix names, with why.
+        Assert.Equal("blocked", attempt.GetProperty("verdict").GetString());
+        Assert.True(attempt.GetProperty("attempt").GetBoolean());
+        Assert.Equal([Ruleset], attempt.GetProperty("policies").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal($"no rule of ruleset {Ruleset} allows it", attempt.GetProperty("reason").GetString());
+        var byVerdict = await GetJsonAsync(service, $"/api/v1/flows?last=1h&limit=100&filter={Uri.EscapeDataString($"verdict = blocked and policy = {Ruleset}")}");
+        Assert.All(byVerdict.GetProperty("flows").EnumerateArray(), r => Assert.Equal(lab.Address("dev"), r.GetProperty("srcIp").GetString()));
+        Assert.NotEmpty(byVerdict.GetProperty("flows").EnumerateArray());
+
+        // On the map: the refused attempt is the dev → db edge's one blocked attempt, never a connection; dev → db's
+        // one connection is the one made while the ruleset was only observed, prod → db's the four allowed ones.
+        var edges = await EdgesAsync(service, "");
+        Assert.Equal((1L, 1L), edges[("app=api,env=dev", "app=db,env=prod")]);
+        Assert.Equal((4L, 0L), edges[("app=api,env=prod", "app=db,env=prod")]);
+
         // Drift: someone deletes the ruleset's final drop in the gateway by hand. dev → db connects again, though the
         // ruleset is declared enforced: the kernel no longer does what was declared.
         var governed = NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "-a", "list", "chain", "inet", "visibility", "governed");
@@ -124,12 +139,22 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         await EndConnectionsAsync(ulogd, 6);
         shipper.Ship();
         await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        Assert.Equal((2L, 1L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
 
         // Nothing was dead-lettered: every NFCT and NFLOG line decoded.
         Assert.Equal(0, DeadLettered(rig));
     }
 
     public void Dispose() => data.Dispose();
+
+    /// <summary>The 1 h app × env graph's edges (with <paramref name="query"/> appended): (flows, blocked) by (source, target).</summary>
+    private static async Task<Dictionary<(string Source, string Target), (long Flows, long Blocked)>> EdgesAsync(VisibilityProcess service, string query)
+    {
+        var graph = await GetJsonAsync(service, "/api/v1/graph?last=1h&groupBy=app,env" + query);
+        return graph.GetProperty("edges").EnumerateArray().ToDictionary(
+            e => (e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!),
+            e => (e.GetProperty("flows").GetInt64(), e.GetProperty("blocked").GetInt64()));
+    }
 
     /// <summary>The NFLOG records of packets from dev to the database.</summary>
     private static List<JsonElement> Refusals(Ulogd2Gateway ulogd, NetworkLab lab) =>

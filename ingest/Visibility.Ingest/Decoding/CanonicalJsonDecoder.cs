@@ -11,7 +11,8 @@ namespace Visibility.Ingest.Decoding;
 ///  "event": "new" | "update" | "destroy", "proto": "tcp" | 6,
 ///  "src": {"ip": "10.0.0.1", "port": 40000}, "dst": {"ip": "10.0.0.2", "port": 443},
 ///  "nat": {"src": {"ip": …, "port": …}, "dst": {"ip": …, "port": …}}, "icmp": {"type": 8, "code": 0},
-///  "bytes_out": 0, "packets_out": 0, "bytes_in": 0, "packets_in": 0, "connections": 1, "id": "…"}
+///  "bytes_out": 0, "packets_out": 0, "bytes_in": 0, "packets_in": 0, "connections": 1, "id": "…",
+///  "verdict": "allowed" | "blocked", "attempt": false, "audited": false, "reason": "…", "policies": ["…"]}
 /// </code>
 /// <c>version</c>, <c>start</c>, <c>proto</c>, <c>src.ip</c> and <c>dst.ip</c> are required; unknown members are
 /// ignored so that later minor additions do not break older readers. Records that carry the same <c>id</c> (and
@@ -67,7 +68,7 @@ public sealed class CanonicalJsonDecoder : IFlowDecoder
             return DecodeStatus.Invalid;
         }
 
-        reason = Validate(ref p);
+        reason = Validate(ref p) ?? p.Verdict.Apply(ref record);
         if (reason is not null)
         {
             return DecodeStatus.Invalid;
@@ -232,6 +233,11 @@ public sealed class CanonicalJsonDecoder : IFlowDecoder
         {
             p.HaveId = true;
             return ReadId(ref reader, out p.IdHash) ? null : "id is not a string of 1 to 256 bytes";
+        }
+
+        if (p.Verdict.TryRead(ref reader, out var verdictError))
+        {
+            return verdictError;
         }
 
         reader.Read();
@@ -454,5 +460,6 @@ public sealed class CanonicalJsonDecoder : IFlowDecoder
         public Address Src, Dst, NatSrc, NatDst;
         public ulong BytesOut, PacketsOut, BytesIn, PacketsIn, IdHash;
         public uint Connections;
+        public CanonicalVerdict Verdict;
     }
 }

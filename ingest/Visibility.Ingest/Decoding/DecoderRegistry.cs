@@ -19,6 +19,11 @@ public sealed class DecoderSettings
     /// </summary>
     public TimeSpan AttemptWindow { get; set; } = AttemptTracker.DefaultWindow;
 
+    /// <summary>What start-up says when <see cref="AttemptWindow"/> is not positive.</summary>
+    public const string AttemptWindowProblem =
+        Section + ":AttemptWindow must be a positive duration (default 00:01:00): how long a refused 5-tuple may be quiet " +
+        "and its next packet still be a retransmission of the same attempt";
+
     /// <summary>
     /// Words that, found in an NFLOG record's <c>oob.prefix</c> (case-insensitive), mark a rule that refused the
     /// packet; empty for <see cref="NflogPrefixes.DefaultBlockedWords"/>. Checked before <see cref="NflogAllowedWords"/>.

@@ -11,8 +11,8 @@ namespace Visibility.Ingest.Decoding;
 /// <para>
 /// The prefixes Visibility renders (docs/policy.md, "Refused packets come back") are read before the words, whatever
 /// words are configured: <c>vis-drop &lt;ruleset&gt;[/&lt;rule&gt;]</c> is blocked and
-/// <c>vis-accept &lt;ruleset&gt;/&lt;rule&gt;</c> allowed, and the rule is the ruleset (and rule) alone, the name
-/// decisions and the provisioned set use, with a reason naming it.
+/// <c>vis-accept &lt;ruleset&gt;/&lt;rule&gt;</c> allowed; the policy is the ruleset's name alone (as decisions and the
+/// provisioned set name it), and the reason says which rule, when the prefix names one.
 /// </para>
 /// </summary>
 public sealed class NflogPrefixes
@@ -70,22 +70,32 @@ public sealed class NflogPrefixes
     private Entry Classify(string prefix)
     {
         var rule = prefix.TrimEnd().TrimEnd(':').TrimEnd();
+        // The policy is the ruleset (a rule's name may hold commas, which separate policies); the rule goes in the reason.
         if (Rendered(rule, RenderedDrop) is { } refusing)
         {
-            return new Entry(refusing, FlowVerdict.Blocked, refusing.Contains('/', StringComparison.Ordinal)
-                ? $"refused by rule {refusing}"
-                : $"no rule of ruleset {refusing} allows it");
+            var (ruleset, named) = Split(refusing);
+            return new Entry(ruleset, FlowVerdict.Blocked, named is null
+                ? $"no rule of ruleset {ruleset} allows it"
+                : $"refused by rule {named} of ruleset {ruleset}");
         }
 
         if (Rendered(rule, RenderedAccept) is { } accepting)
         {
-            return new Entry(accepting, FlowVerdict.Allowed, $"allowed by rule {accepting}");
+            var (ruleset, named) = Split(accepting);
+            return new Entry(ruleset, FlowVerdict.Allowed, named is null ? $"allowed by ruleset {ruleset}" : $"allowed by rule {named} of ruleset {ruleset}");
         }
 
         var verdict = BlockedWords.Any(w => prefix.Contains(w, StringComparison.OrdinalIgnoreCase)) ? FlowVerdict.Blocked
             : AllowedWords.Any(w => prefix.Contains(w, StringComparison.OrdinalIgnoreCase)) ? FlowVerdict.Allowed
             : FlowVerdict.Blocked;
         return new Entry(rule.Length == 0 ? null : rule, verdict, null);
+    }
+
+    /// <summary><c>ruleset/rule</c> as its two parts (the rule null when there is none).</summary>
+    private static (string Ruleset, string? Rule) Split(string name)
+    {
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        return slash <= 0 || slash == name.Length - 1 ? (name, null) : (name[..slash], name[(slash + 1)..]);
     }
 
     /// <summary>What follows <paramref name="word"/> and a space in <paramref name="prefix"/>; null when it does not start so.</summary>

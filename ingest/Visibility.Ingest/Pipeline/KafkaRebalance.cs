@@ -40,21 +40,21 @@ public sealed class KafkaRebalance(
     /// Partitions leaving this consumer: store and commit everything read from them first, so their next owner
     /// resumes right after it.
     /// </summary>
-    public void OnRevoked(List<TopicPartitionOffset> partitions)
+    public void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
     {
         metrics.CountRevoked();
         DrainToStore(CancellationToken.None);
         committer.CommitAndForget(partitions);
-        Forget(partitions);
+        Forget(consumer, partitions);
         logger.LogInformation("Revoked {Partitions}", string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
     }
 
     /// <summary>Partitions taken away without a revocation (the session expired): they can no longer be committed.</summary>
-    public void OnLost(List<TopicPartitionOffset> partitions)
+    public void OnLost(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
     {
         metrics.CountLost();
         committer.ForgetLost(partitions);
-        Forget(partitions);
+        Forget(consumer, partitions);
         logger.LogWarning("Lost {Partitions}; their next owner resumes from the store's progress", string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
     }
 
@@ -69,8 +69,14 @@ public sealed class KafkaRebalance(
         queue.WaitForWriter(cancellation);
     }
 
-    private void Forget(List<TopicPartitionOffset> partitions)
+    /// <summary>
+    /// Drops what this consumer kept about partitions leaving it. They leave unpaused: the client keeps a partition's
+    /// pause across its revocation, so one revoked while the source had paused it (the store falling behind) would
+    /// otherwise never be read again when a later rebalance gives it back.
+    /// </summary>
+    private void Forget(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
     {
+        consumer.Resume(partitions.Select(p => p.TopicPartition));
         foreach (var p in partitions)
         {
             pipeline.Forget(new KafkaPartition(p.Topic, p.Partition.Value));

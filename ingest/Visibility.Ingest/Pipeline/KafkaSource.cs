@@ -57,8 +57,8 @@ public sealed class KafkaSource(
             .SetErrorHandler((_, e) => logger.LogWarning("Kafka consumer error {Code}: {Reason}", e.Code, e.Reason))
             .SetLogHandler(KafkaLog.Handler(clientLog))
             .SetPartitionsAssignedHandler((c, parts) => rebalance.OnAssigned(c, parts, stopping))
-            .SetPartitionsRevokedHandler((_, parts) => rebalance.OnRevoked(parts))
-            .SetPartitionsLostHandler((_, parts) => rebalance.OnLost(parts));
+            .SetPartitionsRevokedHandler((c, parts) => rebalance.OnRevoked(c, parts))
+            .SetPartitionsLostHandler((c, parts) => rebalance.OnLost(c, parts));
         if (kafka.StatisticsInterval > TimeSpan.Zero)
         {
             builder.SetStatisticsHandler((client, json) => metrics.Kafka.Update(client.Name, json));

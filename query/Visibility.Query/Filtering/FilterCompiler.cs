@@ -93,6 +93,8 @@ public static class FilterCompiler
             var positive = type switch
             {
                 FilterKind.Finding => Finding(values),
+                FilterKind.Verdict => Match(Column(FieldSide.None, FilterFields.Verdict), values.Select(v => Parameter("String", v)).ToList()),
+                FilterKind.Policy => Policies(values),
                 FilterKind.Protocol => Match(Column(FieldSide.None, FilterFields.Proto), values.Select(v => Parameter("UInt8", FilterFields.ProtocolNumber(v).ToString(CultureInfo.InvariantCulture))).ToList()),
                 FilterKind.Port => Match(Column(PortSide(c.Field), FilterFields.Port), values.Select(v => Parameter("UInt16", v)).ToList()),
                 FilterKind.Address => Ends(c.Field, Addresses(values)),
@@ -154,6 +156,14 @@ public static class FilterCompiler
             }
 
             return $"(bitAnd({Column(FieldSide.None, FilterFields.Finding)}, {Parameter("UInt8", ((byte)mask).ToString(CultureInfo.InvariantCulture))}) != 0)";
+        }
+
+        /// <summary>Whether the flow's policies hold the name, or any of the names.</summary>
+        private string Policies(IReadOnlyList<string> values)
+        {
+            var column = Column(FieldSide.None, FilterFields.Policy);
+            var parameters = values.Select(v => Parameter("String", v)).ToList();
+            return parameters.Count == 1 ? $"has({column}, {parameters[0]})" : $"hasAny({column}, [{string.Join(", ", parameters)}])";
         }
 
         private static string Match(string expression, List<string> parameters) =>

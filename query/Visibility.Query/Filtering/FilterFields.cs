@@ -20,6 +20,11 @@ public static class FilterFields
     public const string Port = "port";
     public const string Proto = "proto";
     public const string Finding = "finding";
+    public const string Verdict = "verdict";
+    public const string Policy = "policy";
+
+    /// <summary>The verdicts a flow can have (<c>verdict</c>'s Enum8 values).</summary>
+    public static IReadOnlyList<string> Verdicts { get; } = ["allowed", "blocked"];
 
     /// <summary>The kinds a flow end can have: the workload kinds, then the classes of peers without a workload.</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["host", "vm", "pod", "service", "network", "unknown", "internet"];
@@ -50,7 +55,7 @@ public static class FilterFields
     /// <summary>Fields of the flow as a whole: no end has them, so <c>src.</c>/<c>dst.</c> refuse them.</summary>
     private static readonly FrozenSet<string> FlowFields = BareFields.Where(f => !ColumnsByField.ContainsKey((FieldSide.Src, f))).ToFrozenSet(StringComparer.Ordinal);
 
-    internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, ip or a label key";
+    internal const string UnknownFieldHint = "expected src.<key>, dst.<key>, port, proto, finding, verdict, policy, ip or a label key";
 
     /// <summary>The kind of a field's values: its columns' kind (a flow field's only without a side), else a label's (text).</summary>
     public static FilterKind TypeOf(FilterField field)
@@ -132,7 +137,17 @@ public static class FilterFields
         normal = value;
         switch (TypeOf(field))
         {
-            case FilterKind.Text:
+            case FilterKind.Text or FilterKind.Policy:
+                return true;
+
+            case FilterKind.Verdict:
+                normal = value.ToLowerInvariant();
+                if (!Verdicts.Contains(normal))
+                {
+                    error = $"unknown verdict '{value}' (expected allowed or blocked)";
+                    return false;
+                }
+
                 return true;
 
             case FilterKind.Kind:

@@ -41,6 +41,11 @@ public static class FlowCsv
         new("findings", r => string.Join(';', r.Findings), Text: true),
         new("conn_id", r => r.ConnectionId),
         new("source", r => r.Source, Text: true),
+        new("verdict", r => r.Verdict, Text: true),
+        new("attempt", r => r.Attempt ? "1" : "0"),
+        new("audited", r => r.Audited ? "1" : "0"),
+        new("reason", r => r.Reason, Text: true),
+        new("policies", r => string.Join(';', r.Policies), Text: true),
     ];
 
     /// <summary>The column names, in order.</summary>

@@ -74,7 +74,28 @@ public sealed record FlowRow(
     [property: JsonPropertyName("dst")] FlowEnd Dst,
     [property: JsonPropertyName("findings")] IReadOnlyList<string> Findings,
     [property: JsonPropertyName("connId")] string ConnectionId,
-    [property: JsonPropertyName("source")] string Source);
+    [property: JsonPropertyName("source")] string Source)
+{
+    /// <summary>What the network did with it: <c>allowed</c> or <c>blocked</c>.</summary>
+    [JsonPropertyName("verdict")]
+    public string Verdict { get; init; } = "allowed";
+
+    /// <summary>A refused attempt, not a connection: it counts in an edge's <c>blocked</c>, never in its <c>flows</c>.</summary>
+    [JsonPropertyName("attempt")]
+    public bool Attempt { get; init; }
+
+    /// <summary>Allowed only because the policy that would refuse it is in audit mode.</summary>
+    [JsonPropertyName("audited")]
+    public bool Audited { get; init; }
+
+    /// <summary>Why the source refused it, when it said ("" otherwise).</summary>
+    [JsonPropertyName("reason")]
+    public string Reason { get; init; } = "";
+
+    /// <summary>The policies that decided the verdict, when the source named them.</summary>
+    [JsonPropertyName("policies")]
+    public IReadOnlyList<string> Policies { get; init; } = [];
+}
 
 /// <summary>An end of a flow: workload (empty for peers without one), kind and labels.</summary>
 public sealed record FlowEnd(
@@ -105,7 +126,7 @@ public sealed class FlowSearch(IFlowReader store, FindingRules rules)
                 bytes_out, bytes_in, packets_out, packets_in,
                 src_workload, src_kind, mapUpdate(src_labels, map('role', src_role, 'app', src_app, 'env', src_env, 'loc', src_loc)) AS src_all,
                 dst_workload, dst_kind, mapUpdate(dst_labels, map('role', dst_role, 'app', dst_app, 'env', dst_env, 'loc', dst_loc)) AS dst_all,
-                findings, kafka_topic, kafka_partition, kafka_offset
+                findings, verdict, attempt, audited, verdict_reason, policies, kafka_topic, kafka_partition, kafka_offset
             """, "LIMIT {limit:UInt32}");
         var (rows, cursors) = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
         if (rows.Count > request.Limit)
@@ -212,7 +233,14 @@ public sealed class FlowSearch(IFlowReader store, FindingRules rules)
             End(r, "src"), End(r, "dst"),
             FindingKinds.Names((FindingKind)r.GetProperty("findings").GetInt32()),
             r.GetProperty("conn").GetString()!,
-            string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}/{offset}"));
+            string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}/{offset}"))
+        {
+            Verdict = r.GetProperty("verdict").GetString()!,
+            Attempt = r.GetProperty("attempt").GetInt32() != 0,
+            Audited = r.GetProperty("audited").GetInt32() != 0,
+            Reason = r.GetProperty("verdict_reason").GetString()!,
+            Policies = [.. r.GetProperty("policies").EnumerateArray().Select(p => p.GetString()!)],
+        };
         return (row, new FlowCursor(ts, topic, partition, offset));
     }
 

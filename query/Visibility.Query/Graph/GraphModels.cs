@@ -48,7 +48,9 @@ public sealed record GraphNode(
 
 /// <summary>
 /// An edge. <c>flows</c> counts connections, each once however many records described it; <c>bytes</c> and
-/// <c>packets</c> count both directions of each connection. <c>ports</c> lists up to 64 of the destination
+/// <c>packets</c> count both directions of each connection. <c>blocked</c> counts refused attempts (each once,
+/// however many retransmissions it sent): they are never connections, so an edge of refused attempts only has
+/// <c>flows</c> 0. <c>ports</c> lists up to 64 of the destination
 /// ports seen (<c>portCount</c> says how many there were); <c>findings</c> names the finding kinds on the edge
 /// and <c>severity</c> the highest of their severities.
 /// </summary>
@@ -66,6 +68,10 @@ public sealed record GraphEdge(
 {
     [JsonPropertyName("portCount")]
     public long PortCount { get; init; }
+
+    /// <summary>Refused attempts on the edge (the store's <c>attempts</c>).</summary>
+    [JsonPropertyName("blocked")]
+    public long Blocked { get; init; }
 
     [JsonPropertyName("severity")]
     public string? Severity { get; init; }

@@ -100,6 +100,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 DateTimeOffset.FromUnixTimeMilliseconds(e.Row.FirstMs), DateTimeOffset.FromUnixTimeMilliseconds(e.Row.LastMs))
             {
                 PortCount = e.Row.PortCount,
+                Blocked = e.Row.Blocked,
                 Severity = kinds == FindingKind.None ? null : Severity(kinds, findingPairs),
             };
         }).ToList();
@@ -214,7 +215,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         var dstKeys = string.Join(", ", keys.Select(k => k.DestinationExpression));
         return $$"""
             SELECT src_peer AS s_kind, [{{srcKeys}}] AS s_vals, dst_peer AS d_kind, [{{dstKeys}}] AS d_vals,
-                greatest(sum(opened), sum(closed)) AS flows, sum(bytes) AS bytes, sum(packets) AS packets,
+                greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS blocked, sum(bytes) AS bytes, sum(packets) AS packets,
                 groupUniqArrayArray(services) AS all_services,
                 arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySlice(arraySort(all_services), 1, 64)) AS ports,
                 length(all_services) AS port_count,
@@ -226,7 +227,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
             {{source}}
             ){{where}}
             GROUP BY src_peer, {{srcKeys}}, dst_peer, {{dstKeys}}
-            ORDER BY bytes DESC, flows DESC, s_kind, s_vals, d_kind, d_vals
+            ORDER BY bytes DESC, flows DESC, blocked DESC, s_kind, s_vals, d_kind, d_vals
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
@@ -315,6 +316,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 r.GetProperty("d_kind").GetString()!,
                 Strings(r.GetProperty("d_vals")),
                 r.GetProperty("flows").GetInt64(),
+                r.GetProperty("blocked").GetInt64(),
                 r.GetProperty("bytes").GetInt64(),
                 r.GetProperty("packets").GetInt64(),
                 Strings(r.GetProperty("ports")),
@@ -328,6 +330,6 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
 
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
-        long Flows, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
+        long Flows, long Blocked, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
         IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs);
 }

@@ -9,7 +9,8 @@ namespace Visibility.Query.Planning;
 /// The rows a plan reads, as one SQL subquery with the same columns whatever table each segment comes from: the
 /// columns the query asked for (the planner made sure every segment's table has them; <c>src_peer</c>,
 /// <c>dst_peer</c> and <c>services</c> are derived where a table keeps workloads and ports) and the measures
-/// <c>opened, closed, bytes, packets, first_seen, last_seen</c>. Segment bounds are bound parameters.
+/// <c>opened, closed, attempts, bytes, packets, first_seen, last_seen</c> (<see cref="FlowSchema"/>: refused attempts
+/// count in <c>attempts</c>, never in the others). Segment bounds are bound parameters.
 /// </summary>
 public static class FlowSource
 {
@@ -59,7 +60,7 @@ public static class FlowSource
             if (isRaw)
             {
                 sql.Append(CultureInfo.InvariantCulture,
-                    $"    SELECT {projection}, {FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, " +
+                    $"    SELECT {projection}, {FlowSchema.OpenedExpression} AS opened, {FlowSchema.ClosedExpression} AS closed, {FlowSchema.AttemptsExpression} AS attempts, " +
                     $"{FlowSchema.BytesExpression} AS bytes, {FlowSchema.PacketsExpression} AS packets, ts AS first_seen, greatest(ts, end_ts) AS last_seen\n" +
                     $"    FROM {db}.{FlowSchema.FlowsTable}\n" +
                     $"    WHERE {where}");
@@ -67,7 +68,7 @@ public static class FlowSource
             else
             {
                 sql.Append(CultureInfo.InvariantCulture,
-                    $"    SELECT {projection}, opened, closed, bytes, packets, first_seen, last_seen\n" +
+                    $"    SELECT {projection}, opened, closed, attempts, bytes, packets, first_seen, last_seen\n" +
                     $"    FROM {db}.{table.Key}\n" +
                     $"    WHERE {where}");
             }

@@ -102,11 +102,16 @@ public sealed class CanonicalJsonDecoderTests
         var required = schema.RootElement.GetProperty("required").EnumerateArray().Select(e => e.GetString()!).ToList();
         var optional = schema.RootElement.GetProperty("properties").EnumerateObject().Select(p => p.Name).Except(required).ToList();
         Assert.Equal(["version", "start", "proto", "src", "dst"], required);
-        Assert.Equal(["end", "event", "nat", "icmp", "bytes_out", "packets_out", "bytes_in", "packets_in", "connections", "id"], optional);
+        Assert.Equal(["end", "event", "nat", "icmp", "bytes_out", "packets_out", "bytes_in", "packets_in", "connections", "id", "verdict", "attempt", "audited", "reason", "policies"], optional);
 
         var full = JsonNode.Parse(Sample[1])!.AsObject();
         full["nat"] = JsonNode.Parse("""{"src": {"ip": "10.0.0.9", "port": 1}}""");
         full["connections"] = 1;
+        full["verdict"] = "blocked";
+        full["attempt"] = true;
+        full["audited"] = false;
+        full["reason"] = "POLICY_DENIED";
+        full["policies"] = new JsonArray("prod/deny-dev");
         foreach (var name in optional.Where(n => n != "icmp"))
         {
             Assert.True(full.ContainsKey(name), name);
@@ -160,11 +165,47 @@ public sealed class CanonicalJsonDecoderTests
     [InlineData("{\"version\":1,\"connections\":0}", "connections is not a whole number from 1")]
     [InlineData("{\"version\":1,\"id\":\"\"}", "id is not a string of 1 to 256 bytes")]
     [InlineData("{\"version\":1,\"id\":42}", "id is not a string of 1 to 256 bytes")]
+    [InlineData("{\"version\":1,\"verdict\":\"dropped\"}", "verdict is not allowed or blocked")]
+    [InlineData("{\"version\":1,\"verdict\":{\"a\":1}}", "verdict is not allowed or blocked")]
+    [InlineData("{\"version\":1,\"attempt\":1}", "attempt and audited are true or false")]
+    [InlineData("{\"version\":1,\"reason\":[]}", "reason is not a string of at most 253 bytes")]
+    [InlineData("{\"version\":1,\"policies\":\"a\"}", "policies is not an array of names")]
+    [InlineData("{\"version\":1,\"policies\":[\"\"]}", "policies is not an array of names (1-253 bytes, no commas)")]
+    [InlineData("{\"version\":1,\"policies\":[\"a,b\"]}", "policies is not an array of names (1-253 bytes, no commas)")]
+    [InlineData("{\"version\":1,\"policies\":[{}]}", "policies is not an array of names (1-253 bytes, no commas)")]
+    [InlineData("{\"version\":1,\"start\":5,\"proto\":6,\"src\":{\"ip\":\"10.0.0.1\"},\"dst\":{\"ip\":\"10.0.0.2\"},\"verdict\":\"allowed\",\"attempt\":true}", "an attempt is refused: its verdict is blocked")]
     public void Decode_MalformedInput_IsInvalidWithReason(string json, string expectedReason)
     {
         var (status, _, reason) = Decode(json);
         Assert.Equal(DecodeStatus.Invalid, status);
         Assert.Equal(expectedReason, reason);
+    }
+
+    [Fact]
+    public void Decode_VerdictSample_MatchesGolden() => Golden.Verify("canonical-json/verdicts.jsonl", Decoder);
+
+    [Fact]
+    public void Decode_Verdicts_RefusedAttemptBlockedWithReasonAndPolicies_OthersAllowed()
+    {
+        var verdicts = Golden.SampleLines("canonical-json/verdicts.jsonl");
+        var attempt = DecodeOk(verdicts[0]);
+        var retransmission = DecodeOk(verdicts[1]);
+        Assert.Equal((FlowVerdict.Blocked, true, false), (attempt.Verdict, attempt.IsAttempt, attempt.Audited));
+        Assert.Equal(("POLICY_DENIED", "prod/deny-dev,fw/drop-all"), (attempt.VerdictReason!, attempt.Policies!));
+        Assert.Equal((FlowVerdict.Blocked, FlowEvent.Update, attempt.ConnectionId), (retransmission.Verdict, retransmission.Event, retransmission.ConnectionId));
+
+        // Shared strings: the same reason and list decoded again are the same instances (no allocation per record).
+        Assert.Same(attempt.Policies, retransmission.Policies);
+        Assert.Same(attempt.VerdictReason, retransmission.VerdictReason);
+
+        var allowed = DecodeOk(verdicts[2]);
+        Assert.Equal((FlowVerdict.Allowed, false, "shop/allow-web"), (allowed.Verdict, allowed.IsAttempt, allowed.Policies!));
+        var audited = DecodeOk(verdicts[3]);
+        Assert.Equal((FlowVerdict.Allowed, true, "kube-system/dns-audit"), (audited.Verdict, audited.Audited, audited.Policies!));
+        var plain = DecodeOk(Sample[2]);
+        Assert.Equal((FlowVerdict.Allowed, false, false), (plain.Verdict, plain.IsAttempt, plain.Audited));
+        Assert.Null(plain.VerdictReason);
+        Assert.Null(plain.Policies);
     }
 
     [Fact]

@@ -16,6 +16,8 @@ public sealed class DecoderAllocationTests
         { "conntrack-text", "conntrack-text/events-ktimestamp.txt", 9 },
         { "conntrack-xml", "conntrack-xml/events-ktimestamp.xml", 11 },
         { "canonical-json", "canonical-json/flows.jsonl", 1 },
+        { "canonical-json", "canonical-json/verdicts.jsonl", 0 },
+        { "canonical-json", "canonical-json/verdicts.jsonl", 3 },
         { "aws-vpc", "aws-vpc/default-v2.log", 0 },
         { "hubble-json", "hubble-json/observe.jsonl", 0 },
         { "hubble-json", "hubble-json/observe.jsonl", 8 },

@@ -46,7 +46,7 @@ public sealed partial class DecoderPropertyTests(ITestOutputHelper output)
         [
             "conntrack-xml/events.xml", "conntrack-xml/events-ktimestamp.xml", "conntrack-xml/list.xml", "conntrack-xml/zone-mark.xml",
         ],
-        [CanonicalJsonDecoder.FormatName] = ["canonical-json/flows.jsonl"],
+        [CanonicalJsonDecoder.FormatName] = ["canonical-json/flows.jsonl", "canonical-json/verdicts.jsonl"],
         [AwsVpcFlowLogDecoder.FormatName] = ["aws-vpc/default-v2.log", "aws-vpc/custom-v5.log", "aws-vpc/custom-no-version.log"],
         [HubbleJsonDecoder.FormatName] = ["hubble-json/observe.jsonl", "hubble-json/verdicts.jsonl"],
     };

@@ -101,8 +101,8 @@ public sealed class Ulogd2NflogDecoderTests
     [Theory]
     [InlineData("vis-drop prod", FlowVerdict.Blocked, "prod", "no rule of ruleset prod allows it")]
     [InlineData("vis-drop prod ", FlowVerdict.Blocked, "prod", "no rule of ruleset prod allows it")]
-    [InlineData("vis-drop prod/app=api -> app=db", FlowVerdict.Blocked, "prod/app=api -> app=db", "refused by rule prod/app=api -> app=db")]
-    [InlineData("vis-accept prod/app=api -> app=db", FlowVerdict.Allowed, "prod/app=api -> app=db", "allowed by rule prod/app=api -> app=db")]
+    [InlineData("vis-drop prod/app=api,env=dev -> app=db", FlowVerdict.Blocked, "prod", "refused by rule app=api,env=dev -> app=db of ruleset prod")]
+    [InlineData("vis-accept prod/app=api -> app=db", FlowVerdict.Allowed, "prod", "allowed by rule app=api -> app=db of ruleset prod")]
     [InlineData("vis-drop", FlowVerdict.Blocked, "vis-drop", null)]
     [InlineData("vis-dropped x", FlowVerdict.Blocked, "vis-dropped x", null)]
     public void Decode_RenderedPrefix_NamesTheRulesetAndRule_WithAReason(string prefix, FlowVerdict verdict, string rule, string? reason)

@@ -126,6 +126,50 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         Assert.Equal(5_500, check.Rows);
     }
 
+    /// <summary>
+    /// A member pauses its partitions while its store is down; a second member joins and takes some of them over
+    /// (their revocation waits for the store), then leaves again. The partitions that come back must be read: a
+    /// partition revoked while paused must not stay paused in the client (CI saw a scale-out test stall on it).
+    /// </summary>
+    [Fact]
+    public async Task Ingest_PartitionsRevokedWhilePaused_AreReadWhenTheyComeBack()
+    {
+        await using var broker = DevBroker.Start(port: 0);
+        var kafka = new KafkaOptions { Topic = "paused-" + Guid.NewGuid().ToString("N")[..8], GroupId = "paused" };
+        kafka.Properties["session.timeout.ms"] = "6000";
+        kafka.Properties["heartbeat.interval.ms"] = "500";
+        broker.CreateTopic(kafka.Topic, 4);
+        var store = await TestStore.CreateAsync();
+        var writer = new FaultyWriter(store);
+        var options = new IngestOptions { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
+        var first = new IngestMetrics();
+        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
+
+        await RunAsync(broker.BootstrapServers, writer, kafka, options, first, async () =>
+        {
+            await Eventually.WaitAsync(() => Task.FromResult(first.Writer.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
+            writer.Down = true;
+            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 2_000);
+            await Eventually.TrueAsync(() => first.Source.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the first member pausing");
+
+            var second = new IngestMetrics();
+            await RunAsync(broker.BootstrapServers, store, kafka, options, second, async () =>
+            {
+                await Eventually.TrueAsync(() => first.Source.Revocations > 0, TimeSpan.FromSeconds(60), "the second member joining (a revocation on the first)");
+                writer.Down = false;
+                await Eventually.TrueAsync(() => second.Writer.Stored > 0, TimeSpan.FromSeconds(60), "the second member storing");
+            });
+
+            // The second member left: its partitions come back to the first, and every record is read and stored.
+            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 2_500, 2_000);
+            await Eventually.WaitAsync(() => CountAsync(store, $"SELECT count() FROM {FlowSchema.QuoteDatabase(store.Database)}.flows_raw"), n => n >= 4_500, TimeSpan.FromSeconds(90), "all 4,500 records stored");
+        });
+
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
+        Assert.Equal(4_500, check.Rows);
+    }
+
     private async Task RunAsync(string bootstrap, IFlowWriter store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning)
     {
         using var stop = new CancellationTokenSource();

@@ -50,7 +50,8 @@ public sealed class FlowCsvTests
     {
         Assert.Equal(
             "time,end,event,proto,src_ip,src_port,dst_ip,dst_port,bytes_out,bytes_in,packets_out,packets_in,"
-            + "src_workload,src_kind,src_app,src_env,src_role,src_loc,dst_workload,dst_kind,dst_app,dst_env,dst_role,dst_loc,findings,conn_id,source\r\n",
+            + "src_workload,src_kind,src_app,src_env,src_role,src_loc,dst_workload,dst_kind,dst_app,dst_env,dst_role,dst_loc,findings,conn_id,source,"
+            + "verdict,attempt,audited,reason,policies\r\n",
             FlowCsv.Header);
         Assert.Equal(FlowCsv.ColumnNames.Count, CsvText.Parse(Append(Row("x", "y", "z"))).Single().Length);
     }

@@ -57,6 +57,17 @@ public sealed class RollupParityTests
                 1 => [FlowEvent.Destroy],
                 _ => [FlowEvent.New, FlowEvent.Update],
             };
+
+            // A refused attempt: its first packet opens it, retransmissions follow (as the NFLOG and Hubble decoders
+            // give them), packets counted as deltas; some records of either verdict name policies.
+            var attempt = random.Next(6) == 0;
+            if (attempt)
+            {
+                deltas = true;
+                events = [FlowEvent.New, .. Enumerable.Repeat(FlowEvent.Update, random.Next(3))];
+            }
+
+            var policies = attempt ? BlockingPolicies[random.Next(BlockingPolicies.Length)] : random.Next(5) == 0 ? "shop/allow-web" : null;
             var port = (ushort)(random.Next(3) switch { 0 => 443, 1 => 5432, _ => random.Next(8000, 8010) });
             var srcEndpoint = Index.Lookup(s);
             var dstEndpoint = Index.Lookup(d);
@@ -82,6 +93,10 @@ public sealed class RollupParityTests
                     Src = srcEndpoint,
                     Dst = dstEndpoint,
                     Findings = FindingRules.Default.Classify(srcEndpoint, dstEndpoint),
+                    Verdict = attempt ? FlowVerdict.Blocked : FlowVerdict.Allowed,
+                    IsAttempt = attempt,
+                    VerdictReason = attempt ? "POLICY_DENIED" : null,
+                    Policies = policies,
                     SourceTopic = "t",
                     SourcePartition = 0,
                     SourceOffset = batch.Count,
@@ -92,6 +107,8 @@ public sealed class RollupParityTests
         await store.InsertFlowsAsync(batch.Rows, CancellationToken.None);
         return store;
     }
+
+    private static readonly string[] BlockingPolicies = ["shop/deny-dev", "shop/deny-dev,team/quarantine", "visibility-drop"];
 
     public static TheoryData<string, int, int> Ranges => new()
     {
@@ -168,6 +185,58 @@ public sealed class RollupParityTests
         Assert.All(addressed.Edges, e => Assert.Contains("env=dev", e.Source, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("verdict = blocked")]
+    [InlineData("verdict = allowed and src.env = dev")]
+    [InlineData("policy = shop/deny-dev")]
+    [InlineData("policy in (team/quarantine, shop/allow-web) or verdict != allowed")]
+    [InlineData("not policy = visibility-drop and port = 5432")]
+    public async Task Graph_ByVerdictAndPolicy_FromRollups_EqualsRaw(string filterText)
+    {
+        var store = await StoreAsync();
+        Assert.True(FilterClause.TryCreate(filterText, out var filter, out var error), error);
+        Assert.False(filter.NeedsRaw);
+        foreach (var groupBy in new[] { "app,env", "workload" })
+        {
+            Assert.True(GroupKey.TryParseList(groupBy, out var keys, out _));
+            var request = new GraphRequest(Start.AddMinutes(3).AddSeconds(9), Start.AddMinutes(173), keys, filter, 10_000);
+            var query = GraphQueryTests.Query(store);
+
+            var planned = await query.RunAsync(request, CancellationToken.None);
+            var raw = await query.RunAsync(request with { RawOnly = true }, CancellationToken.None);
+
+            Assert.Contains(planned.Plan!.Segments, s => !s.IsRaw);
+            Assert.Contains(planned.Plan.Segments, s => s.Table is "flows_1h" or "flows_app_1h");
+            Assert.True(raw.Edges.Count > 2, $"only {raw.Edges.Count} edges: the data is too thin to compare");
+            Assert.Equal(Describe(raw), Describe(planned));
+            if (filterText == "verdict = blocked")
+            {
+                // Only refused attempts: no connection on any edge, and each edge's attempts counted once.
+                Assert.All(raw.Edges, e => Assert.Equal((0L, 0L, 0L), (e.Flows, e.Bytes, e.Packets)));
+                Assert.All(raw.Edges, e => Assert.True(e.Blocked > 0));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Graph_Attempts_FromRollups_EqualRawAttemptRecordsThatOpenOne()
+    {
+        // The edges' blocked counts add up to the attempts stored, each once however many retransmissions it sent.
+        var store = await StoreAsync();
+        Assert.True(GroupKey.TryParseList("app,env", out var keys, out _));
+        var request = new GraphRequest(Start, Start.AddHours(3), keys, FilterClause.All, 10_000);
+        var planned = await GraphQueryTests.Query(store).RunAsync(request, CancellationToken.None);
+        var stored = await store.QueryAsync(
+            $"SELECT countIf(attempt = 1 AND event = 1), countIf(attempt = 1), countIf(attempt = 0 AND event = 1) FROM `{store.Database}`.{FlowSchema.FlowsTable} " +
+            $"WHERE ts >= fromUnixTimestamp64Milli({request.From.ToUnixTimeMilliseconds()}) AND ts < fromUnixTimestamp64Milli({request.To.ToUnixTimeMilliseconds()})",
+            "TabSeparated", static s => System.Text.Encoding.UTF8.GetString(s).Trim().Split('\t').Select(n => long.Parse(n, System.Globalization.CultureInfo.InvariantCulture)).ToArray(), [], CancellationToken.None);
+
+        Assert.DoesNotContain(planned.Plan!.Segments, s => s.IsRaw);
+        Assert.True(stored[1] > stored[0], "no retransmissions among the attempts");
+        Assert.Equal(stored[0], planned.Edges.Sum(e => e.Blocked));
+        Assert.True(planned.Edges.Sum(e => e.Flows) >= stored[2], "connections opened are missing");
+    }
+
     [Fact]
     public async Task NewEdgeIntoProd_HasTheSameSeverityFromRollupsAsFromRawFlows()
     {
@@ -217,6 +286,6 @@ public sealed class RollupParityTests
     private static DateTimeOffset HourStart(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 
     private static string Describe(GraphResponse graph) => string.Join("\n", graph.Edges.Select(e =>
-        $"{e.Source} -> {e.Target}: flows {e.Flows} bytes {e.Bytes} packets {e.Packets} ports {string.Join(",", e.Ports)} ({e.PortCount}) " +
+        $"{e.Source} -> {e.Target}: flows {e.Flows} blocked {e.Blocked} bytes {e.Bytes} packets {e.Packets} ports {string.Join(",", e.Ports)} ({e.PortCount}) " +
         $"findings {string.Join(",", e.Findings)} {e.Severity} seen {e.FirstSeen:O}..{e.LastSeen:O}"));
 }

@@ -64,6 +64,11 @@ public sealed partial class FlowSchemaAgreementTests
         ["counters_delta"] = "1",
         ["kafka_topic"] = "flows-eu",
         ["findings"] = "5",
+        ["verdict"] = "blocked",
+        ["attempt"] = "1",
+        ["audited"] = "1",
+        ["verdict_reason"] = "POLICY_DENIED",
+        ["policies"] = "['shop/deny-dev','team/a']",
     };
 
     private static FlowRecord Record
@@ -106,6 +111,11 @@ public sealed partial class FlowSchemaAgreementTests
             record.Connections = 7;
             record.CountersAreDeltas = true;
             record.Findings = FindingKind.CrossEnv | FindingKind.InternetSource;
+            record.Verdict = FlowVerdict.Blocked;
+            record.IsAttempt = true;
+            record.Audited = true;
+            record.VerdictReason = "POLICY_DENIED";
+            record.Policies = "shop/deny-dev, team/a,";
             return record;
         }
     }
@@ -186,7 +196,7 @@ public sealed partial class FlowSchemaAgreementTests
             FlowColumnTable.RawColumns.Select(c => string.Join('|', c.Name, c.Type, c.Default ?? "", c.Codec is null ? "" : $"CODEC({c.Codec})")),
             await ColumnsAsync(store, FlowSchema.FlowsTable));
 
-        string[] measures = ["bucket", "opened", "closed", "bytes", "packets", "first_seen", "last_seen"];
+        string[] measures = ["bucket", "opened", "closed", "attempts", "bytes", "packets", "first_seen", "last_seen"];
         foreach (var rollup in FlowSchema.AllRollups)
         {
             var dimensions = rollup.KeepsPeers ? FlowColumnTable.AppDimensions : FlowColumnTable.RollupDimensions;
@@ -248,6 +258,8 @@ public sealed partial class FlowSchemaAgreementTests
 
         Assert.Contains("findings", checkedColumns);
         Assert.Contains("dst_labels", checkedColumns);
+        Assert.Contains("verdict", checkedColumns);
+        Assert.Contains("policies", checkedColumns);
     }
 
     private static void AssertReads(string field, FilterKind kind, string column)
@@ -259,6 +271,7 @@ public sealed partial class FlowSchemaAgreementTests
             FilterKind.Port => "80",
             FilterKind.Protocol => "tcp",
             FilterKind.Finding => FindingKinds.All[0].Name,
+            FilterKind.Verdict => "blocked",
             _ => "x",
         };
         Assert.True(FilterFields.TryResolve(field, out var resolved, out var error), error);
@@ -310,6 +323,17 @@ public sealed partial class FlowSchemaAgreementTests
                     return Take(ref row, 16, s => new IPAddress(s).ToString());
                 case "LowCardinality(String)":
                     return String(ref row);
+                case FlowColumnTable.VerdictType:
+                    return Take(ref row, 1, s => s[0]) switch { 0 => "allowed", 1 => "blocked", var v => $"?{v}" };
+                case FlowColumnTable.PoliciesType:
+                    var names = VarUInt(ref row);
+                    var list = new List<string>();
+                    for (var i = 0UL; i < names; i++)
+                    {
+                        list.Add($"'{String(ref row)}'");
+                    }
+
+                    return "[" + string.Join(',', list) + "]";
                 case "Map(LowCardinality(String), String)":
                     var count = VarUInt(ref row);
                     var entries = new List<string>();

@@ -40,6 +40,12 @@ public sealed class NativeFlowBlockTests
             });
             // Destinations without labels: an empty Map column, which carries no key or value data at all.
             record.Dst = i % 2 == 0 ? Endpoint.Internet : Endpoint.Unknown;
+
+            // More than 256 distinct policy names and reasons; the last chunk has no policies at all (an empty array column).
+            record.Policies = i < 40_000 && i % 3 == 0 ? $"p{i % 400},q{i % 2}" : null;
+            record.VerdictReason = i % 7 == 0 ? $"r{i % 300}" : null;
+            record.Verdict = i % 5 == 0 ? FlowVerdict.Blocked : FlowVerdict.Allowed;
+            record.IsAttempt = i % 10 == 0;
             return record;
         }).ToList();
 

@@ -140,6 +140,67 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
         Assert.Equal(FlowSchema.AllRollups.Count, check.Rollups.Count);
     }
 
+    [Fact]
+    public async Task Migrate_FromRelease15_OldRowsReadAsAllowedConnections_RollupsKeepTheirSums_NewAttemptsCountApart()
+    {
+        var store = await OpenAsync();
+        await OlderStore.PrepareAsync(store, version: 15, rows: 3000, Retention);
+        var rollups = FlowSchema.AllRollups.Select(r => r.Name).ToList();
+        var before = await SumsAsync(store, rollups);
+
+        var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("to-16", CancellationToken.None);
+        Assert.Equal((1, 16), (result.Applied, result.Version));
+
+        // Every stored row is an allowed connection with nothing named; the rollups' sums are those of before.
+        Assert.Equal("3000\t3000\t3000\t3000\t3000\t3000", (await QueryAsync(store,
+            $"SELECT count(), countIf(verdict = 'allowed'), countIf(attempt = 0), countIf(audited = 0), countIf(verdict_reason = ''), countIf(empty(policies)) FROM {Db(store)}.flows_raw")).Trim());
+        Assert.Equal(before, await SumsAsync(store, rollups));
+        foreach (var rollup in rollups)
+        {
+            Assert.Equal("0\t0\t0", (await QueryAsync(store,
+                $"SELECT countIf(verdict != 'allowed'), countIf(notEmpty(policies)), sum(attempts) FROM {Db(store)}.{rollup}")).Trim());
+        }
+
+        // The views were made again: a refused attempt stored now counts in attempts only, in every rollup.
+        await ExecuteAsync(store, $"""
+            INSERT INTO {Db(store)}.flows_raw (ts, end_ts, conn_id, event, proto, dst_port, bytes_out, packets_out, src_app, dst_app, src_env, dst_env,
+                kafka_topic, kafka_partition, kafka_offset, counters_delta, verdict, attempt, verdict_reason, policies)
+            VALUES (now64(3) - 30, 0, 7, 1, 6, 5432, 60, 1, 'app1', 'db', 'dev', 'prod', 'flows', 0, 900001, 1, 'blocked', 1, 'POLICY_DENIED', ['prod/deny-dev'])
+            """);
+        var after = await SumsAsync(store, rollups);
+        foreach (var rollup in rollups)
+        {
+            Assert.Equal(before[rollup], after[rollup]);
+            Assert.Equal("1\t1\t1", (await QueryAsync(store,
+                $"SELECT sum(attempts), countIf(verdict = 'blocked'), countIf(has(policies, 'prod/deny-dev')) FROM {Db(store)}.{rollup}")).Trim());
+        }
+
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        Assert.True(check.RollupsMatch, string.Join('\n', check.Rollups.Select(r => $"{r.Table} {r.Closed} {r.Bytes} vs raw {check.Raw.Closed} {check.Raw.Bytes}")));
+
+        // Run again, as after a crash before the version was recorded: nothing changes, nothing fails.
+        foreach (var statement in FlowSchema.Migrations(store.Database, StoreRetention.RawOnly(Retention)).Single(m => m.Version == 16).Statements)
+        {
+            await ExecuteAsync(store, statement);
+        }
+
+        Assert.Equal(after, await SumsAsync(store, rollups));
+    }
+
+    /// <summary>Each table's connection, attempt and byte sums.</summary>
+    private static async Task<Dictionary<string, string>> SumsAsync(IFlowStore store, IEnumerable<string> tables)
+    {
+        var sums = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var table in tables)
+        {
+            sums[table] = (await QueryAsync(store, $"SELECT sum(opened), sum(closed), sum(bytes), sum(packets), count() > 0 FROM {Db(store)}.{table}")).Trim();
+        }
+
+        return sums;
+    }
+
+    private static string Db(IFlowStore store) => FlowSchema.QuoteDatabase(store.Database);
+
     private static IReadOnlyList<int> Declared { get; } = [.. FlowSchema.Migrations("x", TimeSpan.FromDays(1)).Select(m => m.Version)];
 
     private static FlowSchema.Migration Declared7(string database) =>

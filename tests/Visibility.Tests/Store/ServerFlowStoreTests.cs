@@ -362,7 +362,16 @@ public sealed class ServerFlowStoreTests
                 Dst = Index.Lookup(dst),
                 SourcePartition = i % 4,
                 SourceOffset = i,
+
+                // Some refused attempts with a reason, some records naming the policies that decided them.
+                Verdict = i % 17 == 0 ? FlowVerdict.Blocked : FlowVerdict.Allowed,
+                IsAttempt = i % 17 == 0,
+                Audited = i % 19 == 0,
+                VerdictReason = i % 17 == 0 ? (i % 2 == 0 ? "POLICY_DENIED" : "reject") : null,
+                Policies = i % 9 == 0 ? Policies[i % Policies.Length] : null,
             };
         }
     }
+
+    private static readonly string[] Policies = ["shop/allow-web", "shop/deny-dev,team/b", "visibility-drop"];
 }
