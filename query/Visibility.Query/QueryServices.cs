@@ -29,7 +29,10 @@ public static class QueryServices
         services.AddSingleton(sp => new FindingsQuery(
             sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
-            sp.GetRequiredService<FindingRules>()));
+            sp.GetRequiredService<FindingRules>())
+        {
+            Sources = [.. sp.GetServices<IFindingSource>()],
+        });
         services.AddSingleton<FlowSearch>();
         services.AddSingleton<SavedViewStore>();
         return services;

@@ -15,11 +15,14 @@ namespace Visibility.EndToEnd.Tests;
 /// in visibility mode; the provisioned set rendered as nftables (no host: the gateway routes, so it needs the
 /// forward chain) is loaded in the gateway, and the ruleset provisioned enforced. Then the kernel refuses dev → db,
 /// ulogd2 writes the refused SYN with the ruleset's prefix, and it comes back through Kafka as a stored record;
-/// prod → db keeps working. Last, drift: the final drop deleted by hand in the gateway lets dev → db through again.
+/// prod → db keeps working. The decisions on the map follow each step (potentially blocked, blocked, allowed by the
+/// rule). Last, drift: the final drop deleted by hand in the gateway lets dev → db through again, and that connection
+/// is a policy_violation finding.
 /// </summary>
 public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
 {
     private const string Ruleset = "prod";
+    private const string ProdToDb = "app=api,env=prod -> app=db,env=prod";
     private static readonly TimeSpan Allowed = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Refused = TimeSpan.FromSeconds(2);
     private readonly TempDirectory data = new("visibility-policy-loop");
@@ -66,7 +69,7 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         var beforeDraft = DateTimeOffset.UtcNow;
         var draft = await GetJsonAsync(service, $"/api/v1/policy/draft?last=1h&name={Ruleset}&filter={Uri.EscapeDataString("dst.env = prod")}");
         var ruleset = draft.GetProperty("ruleset");
-        Assert.Equal(["app=api,env=prod -> app=db,env=prod"], ruleset.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        Assert.Equal([ProdToDb], ruleset.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
         Assert.InRange(ruleset.GetProperty("source").GetProperty("to").GetDateTimeOffset(), beforeDraft.AddSeconds(-5), DateTimeOffset.UtcNow);
         var saved = await SendAsync(service, HttpMethod.Post, "/api/v1/policy/rulesets", new JsonObject
         {
@@ -77,8 +80,14 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         var version = saved.GetProperty("version").GetInt32();
         await ProvisionAsync(service, version, "visibility");
 
-        // Still only observed: dev → db connects (what the decisions call potentially blocked).
+        // Still only observed: dev → db connects, and the decisions call it potentially blocked; prod → db is allowed by its rule.
         Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("dev", lab.Address("db"), 5432, Allowed, send: 10));
+        await EndConnectionsAsync(ulogd, 4);
+        shipper.Ship();
+        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        var observed = await DecisionsAsync(service);
+        Assert.Equal("allowed=0 potentiallyBlocked=1 blocked=0 violation=0 unmanaged=0 []", observed[("app=api,env=dev", "app=db,env=prod")]);
+        Assert.Equal($"allowed=3 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0 [{Ruleset}/{ProdToDb}]", observed[("app=api,env=prod", "app=db,env=prod")]);
 
         // The provisioned set rendered for the gateway: it routes between the hosts, so all hosts (input and forward).
         var script = await GetTextAsync(service, "/api/v1/policy/provisioned?format=nftables");
@@ -130,6 +139,12 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         Assert.Equal((1L, 1L), edges[("app=api,env=dev", "app=db,env=prod")]);
         Assert.Equal((4L, 0L), edges[("app=api,env=prod", "app=db,env=prod")]);
 
+        // Decided by the set provisioned now (enforced): the refused attempt is blocked, the connection made while the
+        // ruleset was only observed a violation of what is now declared. prod → db stays allowed by its rule.
+        var enforced = await DecisionsAsync(service);
+        Assert.Equal("allowed=0 potentiallyBlocked=0 blocked=1 violation=1 unmanaged=0 []", enforced[("app=api,env=dev", "app=db,env=prod")]);
+        Assert.Equal($"allowed=4 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0 [{Ruleset}/{ProdToDb}]", enforced[("app=api,env=prod", "app=db,env=prod")]);
+
         // Drift: someone deletes the ruleset's final drop in the gateway by hand. dev → db connects again, though the
         // ruleset is declared enforced: the kernel no longer does what was declared.
         var governed = NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "-a", "list", "chain", "inet", "visibility", "governed");
@@ -141,11 +156,35 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
         Assert.Equal((2L, 1L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
 
+        // The drifted connection, judged at its time (enforced), is a policy_violation finding within 60 s.
+        var violations = await service.WaitAsync(
+            async () => (await GetJsonAsync(service, "/api/v1/findings?last=1h")).GetProperty("findings").EnumerateArray()
+                .Where(f => f.GetProperty("kind").GetString() == "policy_violation")
+                .Select(f => $"{f.GetProperty("source").GetProperty("workload").GetString()} -> {f.GetProperty("destination").GetProperty("workload").GetString()} {f.GetProperty("service").GetString()} {f.GetProperty("flows").GetInt64()}")
+                .ToList(),
+            v => v.Count > 0, TimeSpan.FromSeconds(60), "a policy_violation finding", TimeSpan.FromMilliseconds(500));
+        Assert.Equal(["api-dev -> db tcp/5432 1"], violations);
+
         // Nothing was dead-lettered: every NFCT and NFLOG line decoded.
         Assert.Equal(0, DeadLettered(rig));
     }
 
     public void Dispose() => data.Dispose();
+
+    /// <summary>Each edge's decisions and the rules that allowed it, by (source, target), judged by the set provisioned now.</summary>
+    private static async Task<Dictionary<(string Source, string Target), string>> DecisionsAsync(VisibilityProcess service)
+    {
+        var graph = await GetJsonAsync(service, "/api/v1/graph?last=1h&groupBy=app,env&decisionsAt=now");
+        return graph.GetProperty("edges").EnumerateArray().ToDictionary(
+            e => (e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!),
+            e =>
+            {
+                var d = e.GetProperty("decisions");
+                return $"allowed={d.GetProperty("allowed").GetInt64()} potentiallyBlocked={d.GetProperty("potentiallyBlocked").GetInt64()} blocked={d.GetProperty("blocked").GetInt64()} "
+                    + $"violation={d.GetProperty("violation").GetInt64()} unmanaged={d.GetProperty("unmanaged").GetInt64()} "
+                    + $"[{string.Join(", ", e.GetProperty("allowedBy").EnumerateArray().Select(r => r.GetString()))}]";
+            });
+    }
 
     /// <summary>The 1 h app × env graph's edges (with <paramref name="query"/> appended): (flows, blocked) by (source, target).</summary>
     private static async Task<Dictionary<(string Source, string Target), (long Flows, long Blocked)>> EdgesAsync(VisibilityProcess service, string query)

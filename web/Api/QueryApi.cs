@@ -10,6 +10,7 @@ using Visibility.Query.Findings;
 using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
+using Visibility.Query.Policy.Decisions;
 using Visibility.Web.Auth;
 
 namespace Visibility.Web.Api;
@@ -24,7 +25,8 @@ public static class QueryApi
     {
         api.MapGet("/graph", GetGraphAsync)
             .WithSummary("The application dependency graph")
-            .WithDescription("Nodes are groups of endpoints (groupBy: label keys, workload, kind or address); edges carry flows, bytes, packets, ports, first/last seen and findings. Example: /api/v1/graph?last=24h&groupBy=app,env&filter=src.env%20%3D%20dev%20and%20dst.env%20%3D%20prod");
+            .WithDescription("Nodes are groups of endpoints (groupBy: label keys, workload, kind or address); edges carry flows, bytes, packets, ports, first/last seen and findings. Example: /api/v1/graph?last=24h&groupBy=app,env&filter=src.env%20%3D%20dev%20and%20dst.env%20%3D%20prod. "
+                + "With decisions=true (or decisionsAt=now|traffic, whatIf=<ruleset>:<version>, or a filter term decision = …) edges also carry decisions {allowed, potentiallyBlocked, blocked, violation, unmanaged}, allowedBy and observedPolicies, and the response the policy it was judged by.");
         api.MapGet("/graph/reach", GetReachAsync)
             .WithSummary("Reachability and blast radius of a group within k hops")
             .WithDescription("Example: /api/v1/graph/reach?last=7d&groupBy=app,env&start=env=dev&hops=3 (reverse=true: who can reach the group)");
@@ -47,14 +49,46 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(
-        ClaimsPrincipal user, GraphQuery query, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw, CancellationToken cancellationToken)
+        ClaimsPrincipal user, GraphQuery query, GraphDecisions policy, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw,
+        bool? decisions, string? decisionsAt, string? whatIf, CancellationToken cancellationToken)
     {
-        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, limit, 10_000, out var request)) is { } problem)
+        if (Problem(ParseGraph(user, from, to, last, groupBy, filter, limit, 10_000, out var request, allowDecisions: true)) is { } problem)
         {
             return problem;
         }
 
-        return TypedResults.Ok(await query.RunAsync(request! with { RawOnly = raw ?? false }, cancellationToken));
+        request = request! with { RawOnly = raw ?? false };
+
+        // Decisions cost a second read: only when asked for, by decisions=true or by any decision parameter or filter term.
+        var at = decisionsAt switch
+        {
+            null or "now" => DecisionsAt.Now,
+            "traffic" => DecisionsAt.Traffic,
+            _ => (DecisionsAt?)null,
+        };
+        if (at is null)
+        {
+            return Bad($"decisionsAt must be now or traffic, not '{decisionsAt}'");
+        }
+
+        WhatIf? substitute = null;
+        if (whatIf is not null && !WhatIf.TryParse(whatIf, out substitute, out var whatIfError))
+        {
+            return Bad(whatIfError!);
+        }
+
+        if (decisions == false && (decisionsAt is not null || whatIf is not null || request.Filter.Decisions is not null))
+        {
+            return Bad("decisions=false contradicts decisionsAt, whatIf or a decision filter term");
+        }
+
+        if (decisions != true && decisionsAt is null && whatIf is null && request.Filter.Decisions is null)
+        {
+            return TypedResults.Ok(await query.RunAsync(request, cancellationToken));
+        }
+
+        var (graph, error) = await policy.RunAsync(request, new DecisionRequest(at.Value, substitute, request.Filter.Decisions), user.AccessScope(), cancellationToken);
+        return graph is null ? Bad(error!) : TypedResults.Ok(graph);
     }
 
     internal static async Task<Results<Ok<ReachResponse>, ProblemHttpResult>> GetReachAsync(
@@ -220,7 +254,8 @@ public static class QueryApi
         return csv.Value ? new CsvFlows(page) : new JsonFlows(page);
     }
 
-    private static string? ParseGraph(ClaimsPrincipal user, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, int defaultLimit, out GraphRequest? request)
+    private static string? ParseGraph(
+        ClaimsPrincipal user, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, int defaultLimit, out GraphRequest? request, bool allowDecisions = false)
     {
         request = null;
         if (!TimeRange.TryParse(from, to, last, DateTimeOffset.UtcNow, out var start, out var end, out var timeError))
@@ -233,7 +268,7 @@ public static class QueryApi
             return keyError;
         }
 
-        if (!ScopedFilter.TryCreate(user, filter, out var clause, out var filterError))
+        if (!ScopedFilter.TryCreate(user, filter, allowDecisions, out var clause, out var filterError))
         {
             return filterError;
         }

@@ -8,10 +8,14 @@ namespace Visibility.Web.Auth;
 public static class ScopedFilter
 {
     /// <summary>Parses <paramref name="text"/> and restricts it to the flows touching <paramref name="user"/>'s scope.</summary>
-    public static bool TryCreate(ClaimsPrincipal user, string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
+    public static bool TryCreate(ClaimsPrincipal user, string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error) =>
+        TryCreate(user, text, allowDecisions: false, out clause, out error);
+
+    /// <summary>As above; with <paramref name="allowDecisions"/> (the graph) the filter may hold <c>decision</c> terms.</summary>
+    public static bool TryCreate(ClaimsPrincipal user, string? text, bool allowDecisions, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(user);
-        if (!FilterClause.TryCreate(text, out var parsed, out error))
+        if (!FilterClause.TryCreate(text, allowDecisions, out var parsed, out error))
         {
             clause = null;
             return false;

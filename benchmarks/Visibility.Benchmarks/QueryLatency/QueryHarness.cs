@@ -36,6 +36,9 @@ public static class QueryHarness
                             @FILE reads the statement and its parameters from a file --profile wrote
           --profile         after each planner measurement, the last run's statements with their times, each
                             written to artifacts/query/probe-*.sql for --sql @FILE
+          --decisions       instead of the queries: the 24 h app × env graph with and without policy decisions
+                            (issue 20), alternated, against a provisioned set the harness saves once per store
+          --load-only       load the steps and stop (measure later with --data)
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -48,6 +51,8 @@ public static class QueryHarness
         string? markdown = null;
         var sqlProbe = new List<string>();
         var profile = false;
+        var decisions = false;
+        var loadOnly = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => ++i < args.Length ? args[i] : throw new ArgumentException($"{args[i - 1]} needs a value");
@@ -61,6 +66,8 @@ public static class QueryHarness
                 case "--markdown": markdown = Next(); break;
                 case "--sql": sqlProbe.Add(Next()); break;
                 case "--profile": profile = true; break;
+                case "--decisions": decisions = true; break;
+                case "--load-only": loadOnly = true; break;
                 case "--help" or "-h": Console.WriteLine(Usage); return 0;
                 default: Console.Error.WriteLine($"unknown option '{args[i]}'\n{Usage}"); return 2;
             }
@@ -135,6 +142,17 @@ public static class QueryHarness
                     GROUP BY table ORDER BY table
                     """);
                 Console.Error.WriteLine($"{stored:N0} flows loaded in {watch.Elapsed.TotalSeconds:F0} s; tables:\n{sizes}");
+                if (loadOnly)
+                {
+                    continue;
+                }
+
+                if (decisions)
+                {
+                    await DecisionsComparison.RunAsync(store, options.Retentions, query, stored, runs, report);
+                    continue;
+                }
+
                 // The scoped rows: the same graphs as a principal limited to a label scope sees them (issue 9).
                 foreach (var (name, groupBy, span, scope) in new[]
                 {

@@ -26,6 +26,13 @@ public static class FilterFields
     /// <summary>The verdicts a flow can have (<c>verdict</c>'s Enum8 values).</summary>
     public static IReadOnlyList<string> Verdicts { get; } = ["allowed", "blocked"];
 
+    /// <summary>
+    /// The policy decision of a connection (<see cref="Graph.PolicyDecisions"/>): computed at query time, not a
+    /// column, so only the graph takes it, and only joined to the rest of the filter with <c>and</c>
+    /// (<see cref="Planning.FilterClause.Decisions"/>).
+    /// </summary>
+    public const string Decision = "decision";
+
     /// <summary>The kinds a flow end can have: the workload kinds, then the classes of peers without a workload.</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["host", "vm", "pod", "service", "network", "unknown", "internet"];
 
@@ -87,7 +94,7 @@ public static class FilterFields
         ArgumentNullException.ThrowIfNull(text);
         error = null;
         field = new FilterField(FieldSide.None, text);
-        if (BareFields.Contains(text))
+        if (BareFields.Contains(text) || text == Decision)
         {
             return true;
         }
@@ -135,6 +142,14 @@ public static class FilterFields
         ArgumentNullException.ThrowIfNull(value);
         error = null;
         normal = value;
+        if (field is { Side: FieldSide.None, Key: Decision })
+        {
+            normal = Graph.PolicyDecisions.All.FirstOrDefault(d => string.Equals(d, value, StringComparison.OrdinalIgnoreCase)) ?? "";
+            error = normal.Length > 0 ? null
+                : $"unknown decision '{value}' (expected {string.Join(", ", Graph.PolicyDecisions.All.Take(Graph.PolicyDecisions.All.Count - 1))} or {Graph.PolicyDecisions.All[^1]})";
+            return error is null;
+        }
+
         switch (TypeOf(field))
         {
             case FilterKind.Text or FilterKind.Policy:

@@ -48,6 +48,16 @@ public sealed record Finding(
     [property: JsonPropertyName("lastSeen")] DateTimeOffset LastSeen);
 
 /// <summary>
+/// Findings computed at query time beside the stored kinds (policy violations): for a request, the findings of the
+/// range that pass its filter, first seen at or after <see cref="FindingsRequest.FirstSeenFrom"/> when set, each with
+/// its severity. <see cref="FindingsQuery"/> merges them with the stored ones, applies the lowest severity and the limit.
+/// </summary>
+public interface IFindingSource
+{
+    Task<IReadOnlyList<Finding>> FindAsync(FindingsRequest request, CancellationToken cancellationToken);
+}
+
+/// <summary>
 /// Lists findings: per-flow kinds as stored at ingest (<c>cross_env</c>, <c>unknown_source</c>,
 /// <c>internet_source</c>) and <c>new_edge</c>, grouped per kind, workload-level ends and service, read through
 /// the planner like the graph. Severities come from the current <see cref="FindingRules"/>.
@@ -55,6 +65,9 @@ public sealed record Finding(
 public sealed class FindingsQuery(IFlowReader store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
 {
     public const int MaxLimit = 10_000;
+
+    /// <summary>Findings computed at query time (policy violations), merged with the stored kinds.</summary>
+    public IReadOnlyList<IFindingSource> Sources { get; init; } = [];
 
     /// <summary>What a finding shows: both ends at workload level, the service and the findings.</summary>
     private static readonly List<string> Columns = [.. FlowColumnTable.RollupDimensions.Select(c => c.Name), "src_peer", "dst_peer"];
@@ -100,10 +113,28 @@ public sealed class FindingsQuery(IFlowReader store, StoreRetention retention, F
         var findings = rows
             .Select(r => r with { Severity = rules.Severity((FindingKind)r.KindBit, r.Source.Labels.GetValueOrDefault("env", ""), r.Destination.Labels.GetValueOrDefault("env", "")) })
             .Where(r => FindingRules.Rank(r.Severity) >= minimum)
+            .Select(r => r.ToFinding())
             .ToList();
+        if (Sources.Count > 0)
+        {
+            // The stored kinds' order (newest last sighting first, then kind bit, ends and service); computed kinds after them.
+            foreach (var computed in Sources)
+            {
+                findings.AddRange((await computed.FindAsync(request, cancellationToken)).Where(f => FindingRules.Rank(f.Severity) >= minimum));
+            }
+
+            findings = [.. findings
+                .OrderByDescending(f => f.LastSeen)
+                .ThenBy(f => FindingKinds.TryParse(f.Kind, out var bit) ? (int)bit : 256)
+                .ThenBy(f => f.Kind, StringComparer.Ordinal)
+                .ThenBy(f => f.Source.Workload, StringComparer.Ordinal)
+                .ThenBy(f => f.Destination.Workload, StringComparer.Ordinal)
+                .ThenBy(f => f.Service, StringComparer.Ordinal)];
+        }
+
         return new FindingsResponse(
             plan.From, plan.To,
-            [.. findings.Take(request.Limit).Select(r => r.ToFinding())],
+            [.. findings.Take(request.Limit)],
             findings.Count > request.Limit, findings.Count, request.Filter.Text, plan);
     }
 

@@ -30,6 +30,11 @@ public sealed record GraphResponse(
     /// <summary>The tables read for which part of the range.</summary>
     [JsonPropertyName("plan")]
     public QueryPlan? Plan { get; init; }
+
+    /// <summary>What the edges' decisions were judged by; present only when decisions were asked for.</summary>
+    [JsonPropertyName("policy")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public GraphPolicyBasis? Policy { get; init; }
 }
 
 /// <summary>
@@ -75,4 +80,81 @@ public sealed record GraphEdge(
 
     [JsonPropertyName("severity")]
     public string? Severity { get; init; }
+
+    /// <summary>Connections and refused attempts per policy decision; present only when decisions were asked for.</summary>
+    [JsonPropertyName("decisions")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public EdgeDecisions? Decisions { get; init; }
+
+    /// <summary>The rules (<c>&lt;ruleset&gt;/&lt;rule&gt;</c>) that allowed some of the edge's traffic; with <see cref="Decisions"/>.</summary>
+    [JsonPropertyName("allowedBy")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? AllowedBy { get; init; }
+
+    /// <summary>The enforcing policies the flow sources named (Hubble, Calico), as stored; with <see cref="Decisions"/>.</summary>
+    [JsonPropertyName("observedPolicies")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? ObservedPolicies { get; init; }
+}
+
+/// <summary>An edge's connections and refused attempts by policy decision (see docs/policy.md, "Decisions").</summary>
+public sealed record EdgeDecisions(
+    [property: JsonPropertyName("allowed")] long Allowed,
+    [property: JsonPropertyName("potentiallyBlocked")] long PotentiallyBlocked,
+    [property: JsonPropertyName("blocked")] long Blocked,
+    [property: JsonPropertyName("violation")] long Violation,
+    [property: JsonPropertyName("unmanaged")] long Unmanaged)
+{
+    /// <summary>The count of one decision by its name.</summary>
+    public long this[string decision] => decision switch
+    {
+        PolicyDecisions.Allowed => Allowed,
+        PolicyDecisions.PotentiallyBlocked => PotentiallyBlocked,
+        PolicyDecisions.Blocked => Blocked,
+        PolicyDecisions.Violation => Violation,
+        PolicyDecisions.Unmanaged => Unmanaged,
+        _ => 0,
+    };
+
+    /// <summary>Every decision's count together.</summary>
+    [JsonIgnore]
+    public long Total => Allowed + PotentiallyBlocked + Blocked + Violation + Unmanaged;
+}
+
+/// <summary>What a graph's decisions were judged by: <c>decisionsAt</c>, the what-if (if any) and the rulesets used.</summary>
+public sealed record GraphPolicyBasis(
+    [property: JsonPropertyName("decisionsAt")] string DecisionsAt,
+    [property: JsonPropertyName("whatIf")] string? WhatIf,
+    [property: JsonPropertyName("rulesets")] IReadOnlyList<GraphPolicyRuleset> Rulesets);
+
+/// <summary>A ruleset version a graph's decisions used, and its mode.</summary>
+public sealed record GraphPolicyRuleset(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("version")] int Version,
+    [property: JsonPropertyName("mode")] string Mode,
+    [property: JsonPropertyName("scope")] string Scope);
+
+/// <summary>The decisions a connection or refused attempt can get, as the API and the filter language name them.</summary>
+public static class PolicyDecisions
+{
+    /// <summary>A rule of a ruleset governing the destination allows it.</summary>
+    public const string Allowed = "allowed";
+
+    /// <summary>Governed, no rule allows it, and every governing ruleset is provisioned in mode <c>visibility</c>.</summary>
+    public const string PotentiallyBlocked = "potentiallyBlocked";
+
+    /// <summary>Observed refused by the network (a stored verdict <c>blocked</c>), whatever the policy says.</summary>
+    public const string Blocked = "blocked";
+
+    /// <summary>Governed by an enforced ruleset, no rule allows it, yet observed allowed: enforcement differs from what was declared.</summary>
+    public const string Violation = "violation";
+
+    /// <summary>No provisioned ruleset governs the destination.</summary>
+    public const string Unmanaged = "unmanaged";
+
+    /// <summary>Every decision, in the order edges list them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Allowed, PotentiallyBlocked, Blocked, Violation, Unmanaged];
+
+    /// <summary>Whether <paramref name="name"/> is a decision (case-sensitive, as written in the API).</summary>
+    public static bool IsDecision(string? name) => name is not null && All.Contains(name, StringComparer.Ordinal);
 }

@@ -272,33 +272,54 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
     private GraphNode NodeFor(string id, string kind, Dictionary<string, string> labels) =>
         new(id, kind, labels) { Workloads = kind == "workload" && WorkloadCounter is { } count ? count(labels) : null };
 
+    /// <summary>
+    /// The id of the node a group of rows falls in: for a peer without a workload (<paramref name="peer"/> not empty)
+    /// its class, with its address when grouping by address (<c>internet:203.0.113.7</c>); for workloads the grouped
+    /// values (<c>app=db,env=prod</c>). Readers grouping by more keys than the graph (policy decisions) place their
+    /// rows on the graph's nodes with it.
+    /// </summary>
+    public static string NodeId(string peer, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(keys);
+        if (peer.Length > 0)
+        {
+            var addressIndex = keys.ToList().FindIndex(k => k.Name == "address");
+            return addressIndex >= 0 ? $"{peer}:{values[addressIndex]}" : peer;
+        }
+
+        var sb = new StringBuilder();
+        for (var i = 0; i < keys.Count; i++)
+        {
+            sb.Append(i == 0 ? "" : ",").Append(keys[i].Name).Append('=').Append(values[i]);
+        }
+
+        return sb.ToString();
+    }
+
     private string Node(string kind, IReadOnlyList<string> values, IReadOnlyList<GroupKey> keys, Dictionary<string, GraphNode> nodes)
     {
-        string id;
+        var id = NodeId(kind, values, keys);
         Dictionary<string, string> labels;
         if (kind.Length > 0)
         {
             // A peer without a workload: its class, and its address when grouping by address.
             labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["kind"] = kind };
             var addressIndex = keys.ToList().FindIndex(k => k.Name == "address");
-            id = kind;
             if (addressIndex >= 0)
             {
                 labels["address"] = values[addressIndex];
-                id = $"{kind}:{values[addressIndex]}";
             }
         }
         else
         {
             labels = new Dictionary<string, string>(StringComparer.Ordinal);
-            var sb = new StringBuilder();
             for (var i = 0; i < keys.Count; i++)
             {
                 labels[keys[i].Name] = values[i];
-                sb.Append(i == 0 ? "" : ",").Append(keys[i].Name).Append('=').Append(values[i]);
             }
 
-            id = sb.ToString();
             kind = "workload";
         }
 

@@ -23,7 +23,11 @@ public sealed record GroupKey(string Name, string SourceExpression, string Desti
     public const int MaxKeys = 8;
 
     /// <summary>Parses <c>app,env</c>; returns the keys or a message naming the bad one.</summary>
-    public static bool TryParseList(string? text, out IReadOnlyList<GroupKey> keys, out string? error)
+    public static bool TryParseList(string? text, out IReadOnlyList<GroupKey> keys, out string? error) =>
+        TryParseList(text, MaxKeys, out keys, out error);
+
+    /// <summary>Parses a list of at most <paramref name="maxKeys"/> keys (a grouping of its own beside a graph's, such as the policy decisions' one).</summary>
+    public static bool TryParseList(string? text, int maxKeys, out IReadOnlyList<GroupKey> keys, out string? error)
     {
         var names = (text ?? "app,env").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var result = new List<GroupKey>();
@@ -35,9 +39,9 @@ public sealed record GroupKey(string Name, string SourceExpression, string Desti
             return false;
         }
 
-        if (names.Length > MaxKeys)
+        if (names.Length > maxKeys)
         {
-            error = $"groupBy takes at most {MaxKeys} keys";
+            error = $"groupBy takes at most {maxKeys} keys";
             return false;
         }
 

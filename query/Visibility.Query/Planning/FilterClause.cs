@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 using Visibility.Query.Filtering;
+using Visibility.Query.Graph;
 
 namespace Visibility.Query.Planning;
 
@@ -26,8 +27,22 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
     /// <summary>Whether the filter reads per-row findings (then new edges are marked per row, before filtering).</summary>
     public bool ReadsFindings => Columns.Contains("findings");
 
+    /// <summary>
+    /// The policy decisions the filter's <c>decision</c> terms let through (null: it has none). They are not part of
+    /// <see cref="Sql"/>: decisions are computed after the rows are read, by the graph's decisions.
+    /// </summary>
+    public IReadOnlySet<string>? Decisions { get; init; }
+
     /// <summary>Parses and compiles the filter language (empty: everything); the error names the position and what was expected.</summary>
-    public static bool TryCreate(string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
+    public static bool TryCreate(string? text, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error) =>
+        TryCreate(text, allowDecisions: false, out clause, out error);
+
+    /// <summary>
+    /// As <see cref="TryCreate(string?, out FilterClause?, out string?)"/>; with <paramref name="allowDecisions"/>
+    /// (the graph) <c>decision</c> terms are taken when joined to the rest with <c>and</c>, and go to
+    /// <see cref="Decisions"/>; elsewhere they are refused, naming the graph.
+    /// </summary>
+    public static bool TryCreate(string? text, bool allowDecisions, [NotNullWhen(true)] out FilterClause? clause, [NotNullWhen(false)] out string? error)
     {
         var parsed = FilterParser.Parse(text);
         if (!parsed.IsSuccess)
@@ -35,6 +50,22 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
             clause = null;
             error = $"filter: {parsed.Error.Message}";
             return false;
+        }
+
+        if (HasDecision(parsed.Filter))
+        {
+            clause = null;
+            if (!allowDecisions)
+            {
+                error = "filter: 'decision' applies to the graph only (GET /api/v1/graph), where decisions are computed";
+                return false;
+            }
+
+            if (Conjuncts(parsed.Filter).Any(c => c is not ComparisonFilter && HasDecision(c)))
+            {
+                error = "filter: 'decision' can only be joined to the rest of the filter with 'and' (not inside 'or' or 'not')";
+                return false;
+            }
         }
 
         if (parsed.Filter is MatchAllFilter)
@@ -58,11 +89,53 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
             return All;
         }
 
-        var compiled = FilterCompiler.Compile(expression);
+        // Decision terms among the top-level 'and' terms narrow the decisions; the rest compiles to SQL.
+        var terms = Conjuncts(expression).ToList();
+        var decisionTerms = terms.OfType<ComparisonFilter>().Where(IsDecision).ToList();
+        HashSet<string>? decisions = null;
+        foreach (var term in decisionTerms)
+        {
+            var values = term.Values.ToHashSet(StringComparer.Ordinal);
+            var allowed = term.Operator is FilterOperator.Equal or FilterOperator.In
+                ? values
+                : [.. PolicyDecisions.All.Where(d => !values.Contains(d))];
+            decisions = decisions is null ? allowed : [.. decisions.Intersect(allowed)];
+        }
+
+        var rest = terms.Where(t => t is not ComparisonFilter c || !IsDecision(c)).ToList();
+        var sqlPart = rest.Count switch
+        {
+            0 => MatchAllFilter.Instance,
+            1 => rest[0],
+            _ => new AndFilter([.. rest]),
+        };
+        if (sqlPart is MatchAllFilter)
+        {
+            return All with { Text = expression.ToString(), Expression = expression, Decisions = decisions };
+        }
+
+        var compiled = FilterCompiler.Compile(sqlPart);
         return new FilterClause(expression.ToString(), compiled.Sql, compiled.Parameters, !compiled.CanRunOn(RollupColumns))
         {
             Columns = compiled.Columns,
             Expression = expression,
+            Decisions = decisions,
         };
     }
+
+    private static bool IsDecision(ComparisonFilter comparison) =>
+        comparison.Field is { Side: FieldSide.None, Key: FilterFields.Decision };
+
+    /// <summary>The terms of the top-level 'and' (through nested ones), or the expression itself.</summary>
+    private static IEnumerable<FilterExpression> Conjuncts(FilterExpression expression) =>
+        expression is AndFilter and ? and.Operands.SelectMany(Conjuncts) : [expression];
+
+    private static bool HasDecision(FilterExpression expression) => expression switch
+    {
+        ComparisonFilter c => IsDecision(c),
+        AndFilter and => and.Operands.Any(HasDecision),
+        OrFilter or => or.Operands.Any(HasDecision),
+        NotFilter not => HasDecision(not.Operand),
+        _ => false,
+    };
 }

@@ -24,6 +24,11 @@ public sealed class ExportGoldenTests
 
     [Theory]
     [MemberData(nameof(Formats))]
+    public void Finding_PolicyViolation_MatchesGolden(string name) =>
+        Golden.VerifyText($"export/{name}-policy-violation.golden", ExportSamples.Render(Format(name), ExportSamples.PolicyViolationFinding()) + "\n");
+
+    [Theory]
+    [MemberData(nameof(Formats))]
     public void FlowSummary_OrdinaryAndHostile_MatchGolden(string name)
     {
         var format = Format(name);

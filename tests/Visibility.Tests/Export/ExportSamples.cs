@@ -28,6 +28,21 @@ public static class ExportSamples
             Time.AddMinutes(-42),
             Time.AddSeconds(-3)));
 
+    /// <summary>A policy violation: computed at query time (issue 20), exported like the stored kinds.</summary>
+    public static FindingEvent PolicyViolationFinding() => new(
+        "f-0003",
+        Time,
+        new Finding(
+            "policy_violation",
+            "high",
+            new FindingEnd("prod-api-1", "vm", Labels(("app", "api"), ("env", "prod"), ("role", "backend"))),
+            new FindingEnd("prod-db-1", "vm", Labels(("app", "db"), ("env", "prod"), ("role", "database"))),
+            "tcp/6432",
+            3,
+            1_532,
+            Time.AddMinutes(-7),
+            Time.AddSeconds(-12)));
+
     public static FindingEvent HostileFinding() => new(
         "f=|\\0002\n",
         Time,
