@@ -16,6 +16,7 @@ public static class PolicyServices
         services.AddSingleton(sp => new PolicyTraffic(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton(sp => new PolicyDrafter(sp.GetRequiredService<PolicyTraffic>(), sp.GetRequiredService<IWorkloadCatalog>().Settings.Networks));
         services.AddSingleton<PolicySimulator>();
+        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         // Decisions on the graph: the RulesetStore is registered with the rulesets API.
         services.AddSingleton(sp => new DecisionTraffic(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));

@@ -33,6 +33,9 @@ public sealed class IngestRig : IAsyncDisposable
 
     public string Bootstrap => broker.BootstrapServers;
 
+    /// <summary>Creates another topic on this rig's broker (for a second ingest format: <c>Visibility__Kafka__Topics__&lt;topic&gt;</c>).</summary>
+    public void CreateTopic(string topic, int partitions) => broker.CreateTopic(topic, partitions);
+
     /// <summary>Takes the broker down (connections refused and dropped) or brings it back (librdkafka's mock fault injection).</summary>
     public void SetBrokerAvailable(bool up) => broker.SetAvailable(up);
 

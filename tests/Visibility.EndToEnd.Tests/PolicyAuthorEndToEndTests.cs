@@ -141,6 +141,37 @@ public sealed class PolicyAuthorEndToEndTests(DemoTrafficServer server) : IClass
         Assert.Equal(["added", "removed", "changed", "unchanged", "same"], keys);
     }
 
+    [Fact]
+    public async Task Draft_RangeEndsInThePast_AndDraftingItAgainGivesTheSameRules()
+    {
+        var asked = DateTimeOffset.UtcNow;
+        var first = await GetDraftAsync("/api/v1/policy/draft?last=1h&name=again");
+        var answered = DateTimeOffset.UtcNow;
+        var source = first.GetProperty("ruleset").GetProperty("source");
+        var from = source.GetProperty("from").GetDateTimeOffset();
+        var to = source.GetProperty("to").GetDateTimeOffset();
+
+        // Not the end of the current minute: already past when the draft was answered, and not long before it was asked.
+        Assert.InRange(to, asked.AddSeconds(-5), answered);
+        // It starts where last=1h starts (a whole minute), so it is at most an hour long.
+        Assert.Equal(0, from.UtcTicks % TimeSpan.TicksPerMinute);
+        Assert.InRange(to - from, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
+        Assert.True(first.GetProperty("flowsCovered").GetInt64() > 0, first.GetRawText());
+
+        var again = await GetDraftAsync($"/api/v1/policy/draft?from={Uri.EscapeDataString(from.ToString("O"))}&to={Uri.EscapeDataString(to.ToString("O"))}&name=again");
+        Assert.Equal(first.GetProperty("flowsCovered").GetInt64(), again.GetProperty("flowsCovered").GetInt64());
+        Assert.Equal(first.GetProperty("ruleset").GetProperty("rules").GetRawText(), again.GetProperty("ruleset").GetProperty("rules").GetRawText());
+        Assert.Equal(to, again.GetProperty("ruleset").GetProperty("source").GetProperty("to").GetDateTimeOffset());
+    }
+
+    private async Task<JsonElement> GetDraftAsync(string path)
+    {
+        using var response = await server.Serve.Http.GetAsync(path);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return JsonDocument.Parse(body).RootElement;
+    }
+
     private Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
         VisibilityProcess.RunCommandAsync([.. args, "--url", server.Serve.BaseUrl]);
 

@@ -89,6 +89,24 @@ public sealed class NetworkLab : IDisposable
     /// <summary>Replaces the gateway's nftables ruleset with <paramref name="script"/>.</summary>
     public void LoadGatewayRules(string script) => LoadRules(Gateway, script);
 
+    /// <summary>
+    /// Adds <paramref name="script"/> to the gateway's nftables ruleset, keeping what is there (the lab's own table,
+    /// through which conntrack sees every connection): a rendered Visibility script replaces only its own table.
+    /// </summary>
+    public void AddGatewayRules(string script)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"{Gateway}-{Guid.NewGuid():N}.nft");
+        File.WriteAllText(file, script);
+        try
+        {
+            RunIn(Gateway, NftPath, "-f", file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     /// <summary>Replaces the nftables ruleset of namespace <paramref name="ns"/> (a host's or the gateway's) with <paramref name="script"/>.</summary>
     public static void LoadRules(string ns, string script)
     {

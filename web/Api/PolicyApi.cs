@@ -2,7 +2,9 @@ using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Visibility.Flows.Json;
+using Visibility.Query.Export.Runtime;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Ingest.Enrichment;
@@ -59,8 +61,8 @@ public static class PolicyApi
         [property: JsonPropertyName("after")] PolicyRuleset? After);
 
     internal static async Task<Results<Ok<DraftBody>, ContentHttpResult, ProblemHttpResult>> DraftAsync(
-        ClaimsPrincipal user, PolicyDrafter drafter, WorkloadInventory inventory, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged, string? name,
-        string? format, CancellationToken cancellationToken)
+        HttpContext context, PolicyDrafter drafter, WorkloadInventory inventory, IOptions<PolicyOptions> options, string? from, string? to, string? last, string? filter, string? groupBy, bool? includeFlagged,
+        string? name, string? format, CancellationToken cancellationToken)
     {
         if (format is not (null or "json" or "networkpolicy" or "nftables"))
         {
@@ -72,6 +74,7 @@ public static class PolicyApi
             return Bad(timeError!);
         }
 
+        var user = context.User;
         if (!ScopedFilter.TryCreate(user, filter, out var scope, out var filterError))
         {
             return Bad(filterError);
@@ -82,14 +85,22 @@ public static class PolicyApi
             return Bad(keyError!);
         }
 
+        // The draft records its range: it ends where the store is complete, so drafting it again gives the same rules.
+        end = await DraftRange.CompleteEndAsync(end, context.RequestServices.GetService<IIngestLink>()?.StoredUntil, TimeProvider.System, cancellationToken);
+        if (start >= end)
+        {
+            return Bad($"the range starts at {start:O}, not before the latest stored time {end:O}: a draft is made from traffic already observed");
+        }
+
         var draft = await drafter.DraftAsync(new DraftRequest(start, end, scope, keys, includeFlagged ?? false, string.IsNullOrWhiteSpace(name) ? "draft" : name.Trim()), cancellationToken);
         return format is null or "json"
             ? TypedResults.Ok(new DraftBody(draft.Ruleset, draft.FlowsCovered, draft.FlaggedFlowsExcluded, draft.Truncated))
-            : Render(draft.Ruleset, format, inventory, user.AccessScope(), null, null);
+            : Render(draft.Ruleset, format, inventory, options.Value, user.AccessScope(), null, null);
     }
 
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> RenderAsync(
-        HttpRequest request, ClaimsPrincipal user, WorkloadInventory inventory, string? format, string? host, string? managementAllow, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, WorkloadInventory inventory, IOptions<PolicyOptions> options, string? format, string? host, string? managementAllow,
+        CancellationToken cancellationToken)
     {
         if (format is not ("networkpolicy" or "nftables"))
         {
@@ -113,9 +124,15 @@ public static class PolicyApi
         }
 
         var book = InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: user.AccessScope());
+        var target = Target(book, host, managementAllow, out var targetError);
+        return targetError is not null ? Bad(targetError) : Render(ruleset!, format, inventory, options.Value, user.AccessScope(), book, target);
+    }
+
+    /// <summary>The nftables target of <c>host</c> and <c>managementAllow</c> (comma-separated); the error names what is wrong.</summary>
+    internal static NftablesTarget? Target(InventoryAddressBook book, string? host, string? managementAllow, out string? error)
+    {
         var management = managementAllow?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
-        var target = NftablesTarget.ForHost(book, string.IsNullOrWhiteSpace(host) ? null : host.Trim(), management, out var targetError);
-        return targetError is not null ? Bad(targetError) : Render(ruleset!, format, inventory, user.AccessScope(), book, target);
+        return NftablesTarget.ForHost(book, string.IsNullOrWhiteSpace(host) ? null : host.Trim(), management, out error);
     }
 
     /// <summary>
@@ -123,12 +140,13 @@ public static class PolicyApi
     /// kinds of the workloads a group stands for (pods or not). NetworkPolicy selects by labels otherwise (its
     /// ipBlocks are the ruleset's own CIDRs and the fixed internet ranges).
     /// </summary>
-    private static ContentHttpResult Render(PolicyRuleset ruleset, string format, WorkloadInventory inventory, AccessScope scope, InventoryAddressBook? book, NftablesTarget? target)
+    private static ContentHttpResult Render(
+        PolicyRuleset ruleset, string format, WorkloadInventory inventory, PolicyOptions options, AccessScope scope, InventoryAddressBook? book, NftablesTarget? target)
     {
         book ??= InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: scope);
         return format == "networkpolicy"
             ? TypedResults.Text(new NetworkPolicyRenderer(new NetworkPolicyOptions { WorkloadKinds = book.Kinds }).Render(ruleset).Yaml, "application/yaml; charset=utf-8")
-            : TypedResults.Text(new NftablesRenderer(book).Render(ruleset, target), "text/plain; charset=utf-8");
+            : TypedResults.Text(new NftablesRenderer(book, options.NftablesLogGroup).Render(ruleset, target), "text/plain; charset=utf-8");
     }
 
     internal static async Task<Results<Ok<SimulationResult>, ProblemHttpResult>> SimulateAsync(

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Visibility.Flows.Json;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
@@ -49,7 +50,9 @@ public static partial class RulesetsApi
         policy.MapDelete("/rulesets/{name}/provision", WithdrawAsync).AddEndpointFilter(new AuditFilter("policy.ruleset.withdraw"))
             .WithSummary("Withdraw a ruleset from the provisioned set (admins)");
         policy.MapGet("/provisioned", ProvisionedAsync).WithSummary("The provisioned set: JSON, or rendered as nftables or NetworkPolicy")
-            .WithDescription("format=json (default)|nftables|networkpolicy; at=<time> for the set provisioned then (default now).");
+            .WithDescription("format=json (default)|nftables|networkpolicy; at=<time> for the set provisioned then (default now). "
+                + "nftables: each ruleset governs its scope's destinations and logs what it refuses (log group Visibility:Policy:NftablesLogGroup, prefix \"vis-drop <ruleset>\"); "
+                + "host=NAME renders that host's input only, managementAllow=CIDR,… accepts those sources on input.");
         policy.MapGet("/provisioned/history", HistoryAsync).WithSummary("Provisioning changes, newest first: who, when, which version, which mode")
             .WithDescription("name=<ruleset> (default: all), limit (default 1000).");
         return api;
@@ -296,11 +299,17 @@ public static partial class RulesetsApi
     }
 
     internal static async Task<Results<Ok<Provisioned>, ContentHttpResult, ProblemHttpResult>> ProvisionedAsync(
-        string? format, string? at, ClaimsPrincipal user, RulesetStore store, WorkloadInventory inventory, CancellationToken cancellationToken)
+        string? format, string? at, string? host, string? managementAllow, ClaimsPrincipal user, RulesetStore store, WorkloadInventory inventory,
+        IOptions<PolicyOptions> options, CancellationToken cancellationToken)
     {
         if (format is not (null or "json" or "nftables" or "networkpolicy"))
         {
             return Problem(400, $"format '{format}' is not one of json, nftables, networkpolicy");
+        }
+
+        if (format != "nftables" && (host is not null || managementAllow is not null))
+        {
+            return Problem(400, "host and managementAllow apply to format=nftables only");
         }
 
         var when = DateTimeOffset.UtcNow;
@@ -322,10 +331,17 @@ public static partial class RulesetsApi
             return Problem(404, "no ruleset is provisioned" + (at is null ? "" : $" at {when:O}") + (access.IsUnrestricted ? "" : " within your scope"));
         }
 
-        var merged = ProvisionedSet.Merge(active);
-        return format == "networkpolicy"
-            ? TypedResults.Text(new NetworkPolicyRenderer().Render(merged).Yaml, "application/yaml; charset=utf-8")
-            : TypedResults.Text(new NftablesRenderer(InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: access)).Render(merged), "text/plain; charset=utf-8");
+        if (format == "networkpolicy")
+        {
+            return TypedResults.Text(new NetworkPolicyRenderer().Render(ProvisionedSet.Merge(active)).Yaml, "application/yaml; charset=utf-8");
+        }
+
+        // Each ruleset governs its own scope: traffic to destinations none governs passes (see docs/policy.md).
+        var book = InventoryAddressBook.FromIndex(inventory.Current, inventory.Settings, scope: access);
+        var target = PolicyApi.Target(book, host, managementAllow, out var targetError);
+        return targetError is not null
+            ? Problem(400, targetError)
+            : TypedResults.Text(new NftablesRenderer(book, options.Value.NftablesLogGroup).RenderProvisioned(active, target), "text/plain; charset=utf-8");
     }
 
     internal static async Task<Ok<IReadOnlyList<ProvisionChange>>> HistoryAsync(

@@ -133,7 +133,7 @@ internal ref struct NflogRecordBuilder : IFlatJsonMembers
             record.DstPort = icmpType >= 0 ? Protocols.IcmpPort((byte)icmpType, (byte)icmpCode) : (ushort)0;
         }
 
-        record.Verdict = prefixes.Read(prefix, out record.Policies);
+        record.Verdict = prefixes.Read(prefix, out record.Policies, out record.VerdictReason);
         record.IsAttempt = record.Verdict == FlowVerdict.Blocked;
         record.PacketsOut = 1;
         record.CountersAreDeltas = true;

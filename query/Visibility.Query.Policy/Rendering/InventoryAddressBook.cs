@@ -1,5 +1,6 @@
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
+using Visibility.Query.Filtering;
 using Visibility.Query.Security;
 
 namespace Visibility.Query.Policy.Rendering;
@@ -8,7 +9,8 @@ namespace Visibility.Query.Policy.Rendering;
 /// Resolves peers through the workload inventory, the way enrichment classified the flows a draft was made from:
 /// <list type="bullet">
 /// <item><c>workload</c>: the addresses of every workload whose labels (completed by the label rules, as in
-/// <see cref="WorkloadIndex"/>) include all of the peer's labels;</item>
+/// <see cref="WorkloadIndex"/>) include all of the peer's labels (a <c>workload</c> key the labels lack names the
+/// workload, as in filters and scopes);</item>
 /// <item><c>network</c>: the peer's own CIDRs;</item>
 /// <item><c>internet</c>: every address outside the internal ranges (<see cref="AddressRanges.NonPublicIPv4"/>,
 /// <see cref="AddressRanges.NonPublicIPv6"/>, the configured internal and named networks) and outside workloads;</item>
@@ -96,7 +98,9 @@ public sealed class InventoryAddressBook : IPolicyAddressBook
         AddressRanges.Merge(workloads.Where(w => w.Name == name).SelectMany(w => w.Addresses).Select(ToRange));
 
     private IEnumerable<(string Name, string Kind, IReadOnlyDictionary<string, string> Labels, List<Prefix> Addresses)> Members(PolicyPeer peer) =>
-        workloads.Where(w => peer.Labels.All(l => w.Labels.TryGetValue(l.Key, out var value) && value == l.Value));
+        workloads.Where(w => peer.Labels.All(l => w.Labels.TryGetValue(l.Key, out var value)
+            ? value == l.Value
+            : l.Key == FilterFields.Workload && w.Name == l.Value));
 
     private static List<string> Format(IEnumerable<AddressRange> ranges) =>
         [.. AddressRanges.Merge(ranges).Select(r => r.ToString())];

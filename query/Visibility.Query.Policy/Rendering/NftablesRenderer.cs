@@ -15,14 +15,31 @@ namespace Visibility.Query.Policy.Rendering;
 /// An address book restricted to a caller's scope gives no address of a workload outside it; the script then
 /// says so in its header, and a rule whose group has no addresses there is left out with the same note whether
 /// the group lies outside the scope or has no workloads at all.
+/// <para>
+/// What no rule allows is logged before it is dropped, <c>log group N prefix "vis-drop &lt;ruleset&gt;" drop</c>
+/// (<see cref="LogPrefix"/>), so that ulogd2 (NFLOG stack, <c>ulogd2-nflog</c>) hands every refused packet back as a
+/// record naming the ruleset that refused it. <see cref="RenderProvisioned"/> renders the provisioned set: each
+/// ruleset governs only its scope's destinations (see its remarks).
+/// </para>
 /// See docs/policy.md, "Renderers".
 /// </summary>
-public sealed class NftablesRenderer(IPolicyAddressBook addresses)
+/// <param name="addresses">Where peers' addresses come from.</param>
+/// <param name="logGroup">The NFLOG group refused packets are logged to (<see cref="PolicyOptions.NftablesLogGroup"/>).</param>
+public sealed partial class NftablesRenderer(IPolicyAddressBook addresses, int logGroup = PolicyOptions.DefaultNftablesLogGroup)
 {
     public const string Table = "visibility";
 
     /// <summary>nft refuses comments longer than this (NFTNL_UDATA_COMMENT_MAXLEN - 1).</summary>
     public const int MaxComment = 127;
+
+    /// <summary>nft refuses log prefixes longer than this (NF_LOG_PREFIXLEN - 1); checked with <c>nft -c</c>.</summary>
+    public const int MaxLogPrefix = 127;
+
+    /// <summary>
+    /// The first word of the log prefix of a ruleset's final drop: <c>vis-drop &lt;ruleset&gt;</c>. The ulogd2-nflog
+    /// decoder reads the ruleset back from it (<c>NflogPrefixes</c>).
+    /// </summary>
+    public const string DropPrefix = "vis-drop";
 
     private const int MaxSetName = 48;
 
@@ -56,7 +73,21 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
             text.Append("# Everything not allowed below is dropped, on input and forward");
         }
 
-        text.Append(target is { Management.Count: > 0 } ? " (except the management sources).\n" : " (including this host's own management access).\n");
+        text.Append(target is { Management.Count: > 0 } ? " (except the management sources)" : " (including this host's own management access)");
+        text.Append(CultureInfo.InvariantCulture, $", and logged first: NFLOG group {logGroup}, prefix \"{LogPrefix(ruleset.Name)}\".\n");
+        Preamble(text, sets);
+        BaseChains(text, target, "drop", "allow", invalidDrop: true);
+        text.Append("\tchain allow {\n");
+        text.Append(rules);
+        text.Append(CultureInfo.InvariantCulture, $"\t\t{FinalDrop(ruleset.Name)}\n");
+        text.Append("\t}\n");
+        text.Append("}\n");
+        return text.ToString();
+    }
+
+    /// <summary>The scope note, the table's replacement and its sets.</summary>
+    private void Preamble(StringBuilder text, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets)
+    {
         if (!addresses.Scope.IsUnrestricted)
         {
             text.Append(CultureInfo.InvariantCulture, $"# Addresses come only from workloads inside the caller's scope ({Text(addresses.Scope.Text, 200)}); a rule naming a group with none there is not rendered.\n");
@@ -81,11 +112,18 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
 
             text.Append(" }\n\t}\n\n");
         }
+    }
 
+    /// <summary>
+    /// The <c>input</c> chain and, for all hosts, the <c>forward</c> chain: replies, loopback, neighbour discovery and
+    /// the management sources pass, the rest jumps to <paramref name="next"/>; <paramref name="policy"/> is the rest's fate.
+    /// </summary>
+    private static void BaseChains(StringBuilder text, NftablesTarget? target, string policy, string next, bool invalidDrop)
+    {
         text.Append("\tchain input {\n");
-        text.Append("\t\ttype filter hook input priority filter; policy drop;\n");
+        text.Append(CultureInfo.InvariantCulture, $"\t\ttype filter hook input priority filter; policy {policy};\n");
         text.Append("\t\tct state established,related accept\n");
-        text.Append("\t\tct state invalid drop\n");
+        text.Append(invalidDrop ? "\t\tct state invalid drop\n" : "");
         text.Append("\t\tiif lo accept\n");
         text.Append("\t\t# IPv6 needs neighbour discovery to reach anything at all.\n");
         text.Append("\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept\n");
@@ -98,37 +136,57 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
             }
         }
 
-        text.Append("\t\tjump allow\n");
+        text.Append(CultureInfo.InvariantCulture, $"\t\tjump {next}\n");
         text.Append("\t}\n\n");
         if (target?.Host is null)
         {
             text.Append("\tchain forward {\n");
-            text.Append("\t\ttype filter hook forward priority filter; policy drop;\n");
+            text.Append(CultureInfo.InvariantCulture, $"\t\ttype filter hook forward priority filter; policy {policy};\n");
             text.Append("\t\tct state established,related accept\n");
-            text.Append("\t\tct state invalid drop\n");
-            text.Append("\t\tjump allow\n");
+            text.Append(invalidDrop ? "\t\tct state invalid drop\n" : "");
+            text.Append(CultureInfo.InvariantCulture, $"\t\tjump {next}\n");
             text.Append("\t}\n\n");
         }
-
-        text.Append("\tchain allow {\n");
-        text.Append(rules);
-        text.Append("\t}\n");
-        text.Append("}\n");
-        return text.ToString();
     }
 
-    /// <summary>Writes the rule; false when it was left out because its destination is not on the target host.</summary>
+    /// <summary>
+    /// The log prefix of <paramref name="ruleset"/>'s final drop: <c>vis-drop &lt;ruleset&gt;</c>, the name reduced to
+    /// printable ASCII without quotes and cut to fit nft's limit (a stored ruleset's name, at most 100 characters of
+    /// letters, digits, '.', '_' and '-', always fits whole).
+    /// </summary>
+    public static string LogPrefix(string ruleset)
+    {
+        ArgumentNullException.ThrowIfNull(ruleset);
+        return DropPrefix + " " + Text(ruleset, MaxLogPrefix - DropPrefix.Length - 1);
+    }
+
+    private string FinalDrop(string ruleset) =>
+        string.Create(CultureInfo.InvariantCulture, $"log group {logGroup} prefix \"{LogPrefix(ruleset)}\" drop");
+
+    /// <summary>
+    /// Writes the rule; false when it was left out because its destination is not on the target host. With
+    /// <paramref name="within"/> (naming the addresses the target stands for, such as a ruleset's scope), the
+    /// destination is cut down to them, and keeps its own set when the cut leaves it whole.
+    /// </summary>
     private bool Rule(
         PolicyRule rule, StringBuilder output, SortedDictionary<string, (string Key, List<AddressRange> Ranges)> sets,
-        Dictionary<(string Key, bool V4), string> names, NftablesTarget? target)
+        Dictionary<(string Key, bool V4), string> names, NftablesTarget? target, string? within = null)
     {
         var comment = Text(rule.Name, MaxComment);
         var source = Resolve(rule.Source, out var sourceProblem);
         var destination = Resolve(rule.Destination, out var destinationProblem);
         var onHost = target?.Host is not null;
-        if (onHost && destinationProblem is null && (destination = target!.OnHost(destination)).Count == 0)
+        var destinationKey = rule.Destination.Key;
+        if (onHost && destinationProblem is null)
         {
-            return false;
+            var cut = target!.OnHost(destination);
+            if (cut.Count == 0)
+            {
+                return false;
+            }
+
+            destinationKey = within is not null ? Narrowed(destinationKey, destination, cut, within) : destinationKey + " on this host";
+            destination = cut;
         }
 
         if (Matches(rule.Ports, out var problems) is not { Count: > 0 } matches)
@@ -161,7 +219,7 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
             var family = v4 ? "ip" : "ip6";
             // On one host a destination's set holds only the host's part of it: another set than the peer's as a source.
             var addressMatch = $"{family} saddr @{SetName(rule.Source, rule.Source.Key, v4, from, sets, names)} " +
-                $"{family} daddr @{SetName(rule.Destination, onHost ? rule.Destination.Key + " on this host" : rule.Destination.Key, v4, to, sets, names)}";
+                $"{family} daddr @{SetName(rule.Destination, destinationKey, v4, to, sets, names)}";
             foreach (var match in matches)
             {
                 if (match.Family is { } only && only != v4)
@@ -181,6 +239,10 @@ public sealed class NftablesRenderer(IPolicyAddressBook addresses)
 
         return true;
     }
+
+    /// <summary>The set key of a group cut down to <paramref name="cut"/>: its own when the cut left it whole, else the key and what it was cut to.</summary>
+    private static string Narrowed(string key, List<AddressRange> whole, List<AddressRange> cut, string within) =>
+        AddressRanges.Merge(whole).SequenceEqual(cut) ? key : key + within;
 
     private List<AddressRange> Resolve(PolicyPeer peer, out string? problem)
     {

@@ -98,6 +98,29 @@ public sealed class Ulogd2NflogDecoderTests
         Assert.Equal(rule, r.Policies);
     }
 
+    [Theory]
+    [InlineData("vis-drop prod", FlowVerdict.Blocked, "prod", "no rule of ruleset prod allows it")]
+    [InlineData("vis-drop prod ", FlowVerdict.Blocked, "prod", "no rule of ruleset prod allows it")]
+    [InlineData("vis-drop prod/app=api,env=dev -> app=db", FlowVerdict.Blocked, "prod", "refused by rule app=api,env=dev -> app=db of ruleset prod")]
+    [InlineData("vis-accept prod/app=api -> app=db", FlowVerdict.Allowed, "prod", "allowed by rule app=api -> app=db of ruleset prod")]
+    [InlineData("vis-drop", FlowVerdict.Blocked, "vis-drop", null)]
+    [InlineData("vis-dropped x", FlowVerdict.Blocked, "vis-dropped x", null)]
+    public void Decode_RenderedPrefix_NamesTheRulesetAndRule_WithAReason(string prefix, FlowVerdict verdict, string rule, string? reason)
+    {
+        // Words configured without "drop" or "accept" do not change what a rendered prefix says.
+        var settings = new DecoderSettings();
+        settings.NflogBlockedWords.Add("nope");
+        settings.NflogAllowedWords.Add("fine");
+        foreach (var decoder in new[] { new Ulogd2NflogDecoder(), DecoderRegistry.Create("ulogd2-nflog", settings) })
+        {
+            var r = DecoderRun.DecodeOk(decoder, Packet(1_796_608_884, prefix));
+            Assert.Equal(verdict, r.Verdict);
+            Assert.Equal(verdict == FlowVerdict.Blocked, r.IsAttempt);
+            Assert.Equal(rule, r.Policies);
+            Assert.Equal(reason, r.VerdictReason);
+        }
+    }
+
     [Fact]
     public void Decode_ConfiguredWords_ReplaceTheDefaults()
     {

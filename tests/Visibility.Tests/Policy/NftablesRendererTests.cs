@@ -63,14 +63,18 @@ public sealed class NftablesRendererTests
 
         var script = new NftablesRenderer(book).Render(ruleset);
 
-        // Outside comments (whole-line '#' and the quoted rule comment) nothing of the hostile text may remain as syntax.
+        // Outside comments (whole-line '#', the quoted rule comment and log prefix) nothing of the hostile text may remain as syntax.
         var code = script.Split('\n').Where(l => !l.TrimStart().StartsWith('#'))
-            .Select(l => l.Contains(" comment \"", StringComparison.Ordinal) ? l[..l.IndexOf(" comment \"", StringComparison.Ordinal)] : l).ToList();
+            .Select(l => l.Contains(" comment \"", StringComparison.Ordinal) ? l[..l.IndexOf(" comment \"", StringComparison.Ordinal)] : l)
+            .Select(l => l.Contains(" prefix \"", StringComparison.Ordinal) ? l[..l.IndexOf(" prefix \"", StringComparison.Ordinal)] : l).ToList();
         Assert.Equal(["table inet visibility {}", "delete table inet visibility", "table inet visibility {"], code.Where(l => l.StartsWith("table", StringComparison.Ordinal) || l.StartsWith("delete", StringComparison.Ordinal)));
         Assert.Equal(["\tchain input {", "\tchain forward {", "\tchain allow {"], code.Where(l => l.Contains("chain ", StringComparison.Ordinal)));
         Assert.DoesNotContain(code, l => l.Contains("policy accept", StringComparison.Ordinal) || l.Contains("table ip", StringComparison.Ordinal));
         var comment = script.Split('\n').Single(l => l.Contains("comment", StringComparison.Ordinal));
         Assert.Equal(2, comment.Count(c => c == '"'));
+        var drop = script.Split('\n').Single(l => l.Contains("log group", StringComparison.Ordinal) && !l.TrimStart().StartsWith('#'));
+        Assert.Equal(2, drop.Count(c => c == '"'));
+        Assert.EndsWith("\" drop", drop, StringComparison.Ordinal);
         Nft.Check(script);
     }
 }

@@ -7,6 +7,7 @@ using Visibility.Query.Planning;
 using Visibility.Query.Policy;
 using Visibility.Query.Policy.Rendering;
 using Visibility.Tests.Support;
+using Visibility.Web.Api;
 using static Visibility.Tests.Policy.PolicySamples;
 
 namespace Visibility.Tests.Policy;
@@ -157,5 +158,38 @@ public sealed class PolicyAuthorTests
         var diff = JsonDocument.Parse(JsonSerializer.Serialize(PolicyDiff.Compare(ruleset, ruleset), PolicyJson.Files)).RootElement;
         Assert.All(diff.EnumerateObject(), p => Assert.True(char.IsLower(p.Name[0]), p.Name));
         Assert.True(diff.GetProperty("same").GetBoolean());
+    }
+
+    [Fact]
+    public async Task DraftRange_EndsNoLaterThanNow_AtAMillisecond_WithoutAWatermark()
+    {
+        var before = DateTimeOffset.UtcNow;
+        var end = await DraftRange.CompleteEndAsync(before.AddMinutes(1), null, TimeProvider.System, CancellationToken.None);
+
+        Assert.InRange(end, before.AddMilliseconds(-1), DateTimeOffset.UtcNow);
+        Assert.Equal(0, end.UtcTicks % TimeSpan.TicksPerMillisecond);
+        var past = before.AddHours(-1);
+        Assert.Equal(past.AddTicks(-(past.UtcTicks % TimeSpan.TicksPerMillisecond)), await DraftRange.CompleteEndAsync(past, null, TimeProvider.System, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DraftRange_WaitsForTheWatermark_ThenEndsWhereTheStoreIsComplete()
+    {
+        // A watermark that catches up after a few probes: the draft ends at now, not at the stale watermark.
+        var probes = 0;
+        var stale = DateTimeOffset.UtcNow.AddSeconds(-2);
+        var end = await DraftRange.CompleteEndAsync(DateTimeOffset.UtcNow.AddMinutes(1), () => ++probes < 4 ? stale : DateTimeOffset.UtcNow, TimeProvider.System, CancellationToken.None);
+        Assert.True(end > stale, $"{end:O} is the stale watermark");
+        Assert.True(end <= DateTimeOffset.UtcNow);
+
+        // Ingest far behind: the draft ends at the watermark, after waiting for it at most DraftRange.WatermarkWait.
+        var behind = DateTimeOffset.UtcNow.AddMinutes(-10);
+        var started = DateTimeOffset.UtcNow;
+        Assert.Equal(behind.AddTicks(-(behind.UtcTicks % TimeSpan.TicksPerMillisecond)),
+            await DraftRange.CompleteEndAsync(DateTimeOffset.UtcNow.AddMinutes(1), () => behind, TimeProvider.System, CancellationToken.None));
+        Assert.InRange(DateTimeOffset.UtcNow - started, DraftRange.WatermarkWait, DraftRange.WatermarkWait + TimeSpan.FromSeconds(5));
+
+        // Not known yet (no partition assigned to this process): now.
+        Assert.True(await DraftRange.CompleteEndAsync(DateTimeOffset.UtcNow.AddMinutes(1), () => null, TimeProvider.System, CancellationToken.None) <= DateTimeOffset.UtcNow);
     }
 }
