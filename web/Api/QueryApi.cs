@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Visibility.Flows.Findings;
 using Visibility.Query.Analytics;
 using Visibility.Query.Findings;
@@ -49,7 +50,7 @@ public static class QueryApi
     }
 
     internal static async Task<Results<Ok<GraphResponse>, ProblemHttpResult>> GetGraphAsync(
-        ClaimsPrincipal user, GraphQuery query, GraphDecisions policy, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw,
+        ClaimsPrincipal user, GraphQuery query, [FromServices] GraphDecisions? policy, string? from, string? to, string? last, string? groupBy, string? filter, int? limit, bool? raw,
         bool? decisions, string? decisionsAt, string? whatIf, CancellationToken cancellationToken)
     {
         if (Problem(ParseGraph(user, from, to, last, groupBy, filter, limit, 10_000, out var request, allowDecisions: true)) is { } problem)
@@ -85,6 +86,12 @@ public static class QueryApi
         if (decisions != true && decisionsAt is null && whatIf is null && request.Filter.Decisions is null)
         {
             return TypedResults.Ok(await query.RunAsync(request, cancellationToken));
+        }
+
+        // A host without the policy services (rulesets) serves the plain graph only.
+        if (policy is null)
+        {
+            return TypedResults.Problem("Policy decisions are not available in this process (no rulesets are served here)", statusCode: StatusCodes.Status501NotImplemented);
         }
 
         var (graph, error) = await policy.RunAsync(request, new DecisionRequest(at.Value, substitute, request.Filter.Decisions), user.AccessScope(), cancellationToken);

@@ -103,7 +103,7 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
         }
 
         var rest = terms.Where(t => t is not ComparisonFilter c || !IsDecision(c)).ToList();
-        var sqlPart = rest.Count switch
+        var sqlPart = decisionTerms.Count == 0 ? expression : rest.Count switch
         {
             0 => MatchAllFilter.Instance,
             1 => rest[0],
