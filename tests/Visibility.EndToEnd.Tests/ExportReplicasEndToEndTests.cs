@@ -89,14 +89,16 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         // Findings keep coming; A is stopped (SIGTERM) in the middle of them and B takes over.
         var producing = Task.Run(async () =>
         {
-            for (var round = 0; round < 20; round++)
+            for (var round = 0; round < 40; round++)
             {
                 rig.ProduceCrossEnv(producer, 20_060 + (round * 10), 10);
                 await Task.Delay(500);
             }
         });
-        // Past the sink's delay (3 s), so that A has sent some of them.
-        await Task.Delay(TimeSpan.FromSeconds(5));
+        // A has sent some of them (past the sink's delay of 3 s; on a loaded machine it takes longer, so wait for it).
+        var resumed = DateTimeOffset.UtcNow;
+        await receiver.WaitForAsync("tcp", first.Count + 1, TimeSpan.FromSeconds(20));
+        log.WriteLine($"A sent the first of the later findings {(DateTimeOffset.UtcNow - resumed).TotalSeconds:0.0} s after they started coming");
         var stopping = DateTimeOffset.UtcNow;
         await a.StopAsync();
         Assert.Equal(0, a.ExitCode);
@@ -106,7 +108,7 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         Assert.False(producing.IsCompleted, "findings should still be coming when B takes over");
         await producing;
 
-        var expected = await FindingsAsync(b, started, 260);
+        var expected = await FindingsAsync(b, started, 460);
         await receiver.WaitForAsync("tcp", expected.Count, TimeSpan.FromSeconds(90));
         await b.WaitAsync(
             () => b.Http.GetFromJsonAsync<JsonElement>("/api/v1/export/sinks/soc"),
@@ -134,13 +136,13 @@ public sealed partial class ExportReplicasEndToEndTests(ITestOutputHelper log) :
         var killed = DateTimeOffset.UtcNow;
         for (var round = 0; round < 6; round++)
         {
-            rig.ProduceCrossEnv(producer, 20_260 + (round * 10), 10);
+            rig.ProduceCrossEnv(producer, 20_460 + (round * 10), 10);
             await Task.Delay(500);
         }
 
         await c.WaitAsync(() => LeaseHeldAsync(c), held => held == 1, TimeSpan.FromSeconds(40), "C taking the export lease over");
         log.WriteLine($"C holds the lease {(DateTimeOffset.UtcNow - killed).TotalSeconds:0.0} s after B was killed (lease 10 s)");
-        var all = await FindingsAsync(c, started, 320);
+        var all = await FindingsAsync(c, started, 520);
         await receiver.WaitForAsync("tcp", all.Count, TimeSpan.FromSeconds(90));
         await Task.Delay(TimeSpan.FromSeconds(5));
         messages = receiver.Received("tcp").Select(CefSyslogFinding.Parse).ToList();
