@@ -20,6 +20,12 @@ public enum FlowTables
 
     /// <summary><c>edges</c>: a label kept beside the key (its latest value).</summary>
     EdgeLabel = 16,
+
+    /// <summary>
+    /// The app × env service rollups (<c>flows_app_svc_5m</c>, <c>flows_app_svc_1h</c>, <c>flows_app_svc_6h</c>;
+    /// migration 17): a dimension.
+    /// </summary>
+    ServiceRollups = 32,
 }
 
 /// <summary>Which end of a flow a column describes; the filter language's <c>src.</c>/<c>dst.</c> select it.</summary>

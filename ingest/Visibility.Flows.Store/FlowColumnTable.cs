@@ -33,6 +33,9 @@ public static class FlowColumnTable
     /// <summary>The migration that added the verdict columns (raw flows and rollups).</summary>
     public const int VerdictsMigration = 16;
 
+    /// <summary>The migration that added the app × env service rollups (<see cref="FlowTables.ServiceRollups"/>).</summary>
+    public const int ServiceRollupsMigration = 17;
+
     public static IReadOnlyList<FlowColumn> All { get; } =
     [
         new("ts", Time, Flow, Raw) { Codec = TimeCodec },
@@ -40,11 +43,11 @@ public static class FlowColumnTable
         new("conn_id", "UInt64", Flow, Raw),
         new("connections", "UInt32", Flow, Raw) { Migration = 4, Default = "1" },
         new("event", "UInt8", Flow, Raw),
-        new("proto", "UInt8", Flow, Raw | Rollups | EdgeKey) { Filter = new("proto", FilterKind.Protocol) },
+        new("proto", "UInt8", Flow, Raw | Rollups | ServiceRollups | EdgeKey) { Filter = new("proto", FilterKind.Protocol) },
         new("src_ip", "IPv6", Src, Raw) { Filter = new("ip", FilterKind.Address) },
         new("src_port", "UInt16", Src, Raw) { Filter = new("port", FilterKind.Port) },
         new("dst_ip", "IPv6", Dst, Raw) { Filter = new("ip", FilterKind.Address) },
-        new("dst_port", "UInt16", Dst, Raw | Rollups | EdgeKey) { Filter = new("port", FilterKind.Port, Bare: true) },
+        new("dst_port", "UInt16", Dst, Raw | Rollups | ServiceRollups | EdgeKey) { Filter = new("port", FilterKind.Port, Bare: true) },
         new("nat_src_ip", "IPv6", Flow, Raw) { Migration = 3 },
         new("nat_src_port", "UInt16", Flow, Raw) { Migration = 3 },
         new("nat_dst_ip", "IPv6", Flow, Raw) { Migration = 3 },
@@ -57,12 +60,12 @@ public static class FlowColumnTable
         .. EndColumns(Src),
         .. EndColumns(Dst),
         new("kafka_topic", Label, Flow, Raw) { Migration = 6 },
-        new("findings", "UInt8", Flow, Raw | Rollups | AppRollups) { Migration = 7, Default = "0", Filter = new("finding", FilterKind.Finding) },
-        new("verdict", VerdictType, Flow, Raw | Rollups | AppRollups) { Migration = VerdictsMigration, Default = "'allowed'", Filter = new("verdict", FilterKind.Verdict) },
+        new("findings", "UInt8", Flow, Raw | Rollups | AppRollups | ServiceRollups) { Migration = 7, Default = "0", Filter = new("finding", FilterKind.Finding) },
+        new("verdict", VerdictType, Flow, Raw | Rollups | AppRollups | ServiceRollups) { Migration = VerdictsMigration, Default = "'allowed'", Filter = new("verdict", FilterKind.Verdict) },
         new("attempt", "UInt8", Flow, Raw) { Migration = VerdictsMigration, Default = "0" },
         new("audited", "UInt8", Flow, Raw) { Migration = VerdictsMigration, Default = "0" },
         new("verdict_reason", Label, Flow, Raw) { Migration = VerdictsMigration, Default = "''" },
-        new("policies", PoliciesType, Flow, Raw | Rollups | AppRollups) { Migration = VerdictsMigration, Default = "[]", Filter = new("policy", FilterKind.Policy) },
+        new("policies", PoliciesType, Flow, Raw | Rollups | AppRollups | ServiceRollups) { Migration = VerdictsMigration, Default = "[]", Filter = new("policy", FilterKind.Policy) },
         new("services", "Array(UInt32)", Flow, AppRollups) { Expression = "[toUInt32(proto) * 65536 + dst_port]", Aggregate = "groupUniqArrayArray" },
         new("kafka_partition", "Int32", Flow, Raw),
         new("kafka_offset", "Int64", Flow, Raw),
@@ -84,8 +87,12 @@ public static class FlowColumnTable
     /// <summary>The app × env rollups' dimensions.</summary>
     public static IReadOnlyList<FlowColumn> AppDimensions { get; } = Dimensions(AppRollups);
 
+    /// <summary>The app × env service rollups' dimensions: the app × env ones with the service and without the service sets.</summary>
+    public static IReadOnlyList<FlowColumn> ServiceDimensions { get; } = Dimensions(ServiceRollups);
+
     /// <summary>
-    /// The dimensions of <paramref name="table"/> (<see cref="FlowTables.Rollups"/> or <see cref="FlowTables.AppRollups"/>)
+    /// The dimensions of <paramref name="table"/> (<see cref="FlowTables.Rollups"/>, <see cref="FlowTables.AppRollups"/>
+    /// or <see cref="FlowTables.ServiceRollups"/>)
     /// as they were after <paramref name="migration"/>: what that migration's DDL and views name.
     /// </summary>
     public static IReadOnlyList<FlowColumn> DimensionsAt(FlowTables table, int migration) =>
@@ -127,10 +134,10 @@ public static class FlowColumnTable
         [
             new(p + "workload", Label, side, Raw | Rollups | EdgeKey) { FromEndpoint = true, Filter = new("workload", FilterKind.Text) },
             new(p + "kind", Label, side, Raw | Rollups | EdgeKey) { FromEndpoint = true, Filter = new("kind", FilterKind.Kind) },
-            new(p + "peer", Label, side, AppRollups) { FromEndpoint = true, Expression = $"if({p}workload = '', {p}kind, '')" },
+            new(p + "peer", Label, side, AppRollups | ServiceRollups) { FromEndpoint = true, Expression = $"if({p}workload = '', {p}kind, '')" },
             new(p + "role", Label, side, Raw | Rollups | EdgeLabel) { FromEndpoint = true, Filter = new("role", FilterKind.Text) },
-            new(p + "app", Label, side, Raw | Rollups | AppRollups | EdgeLabel) { FromEndpoint = true, Filter = new("app", FilterKind.Text) },
-            new(p + "env", Label, side, Raw | Rollups | AppRollups | EdgeLabel) { FromEndpoint = true, Filter = new("env", FilterKind.Text) },
+            new(p + "app", Label, side, Raw | Rollups | AppRollups | ServiceRollups | EdgeLabel) { FromEndpoint = true, Filter = new("app", FilterKind.Text) },
+            new(p + "env", Label, side, Raw | Rollups | AppRollups | ServiceRollups | EdgeLabel) { FromEndpoint = true, Filter = new("env", FilterKind.Text) },
             new(p + "loc", Label, side, Raw | Rollups | EdgeLabel) { FromEndpoint = true, Filter = new("loc", FilterKind.Text) },
             new(p + "labels", LabelMap, side, Raw) { FromEndpoint = true, Filter = new(FlowColumnFilter.OtherLabels, FilterKind.Text) },
         ];

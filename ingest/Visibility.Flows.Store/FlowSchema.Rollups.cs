@@ -72,8 +72,32 @@ public static partial class FlowSchema
     /// </summary>
     public static RollupTable AppSixHours { get; } = new("flows_app_6h", TimeSpan.FromHours(6), "toStartOfInterval", "toYYYYMM", AppDimensions);
 
-    /// <summary>Every rollup table, the planner's candidates: at the same granularity, later ones are smaller.</summary>
-    public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. AppRollups, AppSixHours];
+    /// <summary>The dimensions of <see cref="ServiceRollups"/>.</summary>
+    public static string ServiceDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.ServiceDimensions);
+
+    /// <summary>
+    /// The app × env service rollups (migration 17): per 5 minutes, hour and 6 hours, each end's app, environment
+    /// and peer class, findings, and per service (<c>proto</c>, <c>dst_port</c>), verdict and enforcing policies —
+    /// what a policy decision reads when the provisioned scopes and rules name only <c>app</c> and <c>env</c>, so the
+    /// decisions on the app × env graph come from tables the size of the graph's own instead of the workload-level
+    /// ones. Fed as the app × env tables are: the 5-minute table from <c>flows_1m</c>'s inserts, the hourly one from
+    /// <c>flows_5m</c>'s, the 6-hour one from the hourly one's.
+    /// </summary>
+    public static IReadOnlyList<RollupTable> ServiceRollups { get; } =
+    [
+        new("flows_app_svc_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate", ServiceDimensions),
+        new("flows_app_svc_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", ServiceDimensions),
+        new("flows_app_svc_6h", TimeSpan.FromHours(6), "toStartOfInterval", "toYYYYMM", ServiceDimensions),
+    ];
+
+    /// <summary>
+    /// Every rollup table, the planner's candidates: at the same granularity, later ones are smaller (workload-level,
+    /// app × env per service, app × env).
+    /// </summary>
+    public static IReadOnlyList<RollupTable> AllRollups { get; } = [.. Rollups, .. ServiceRollups, .. AppRollups, AppSixHours];
+
+    /// <summary>The rollup tables migrations 9 to 16 knew (before <see cref="ServiceRollups"/>).</summary>
+    private static IEnumerable<RollupTable> RollupsBeforeServices => AllRollups.Except(ServiceRollups);
 
     /// <summary>Connections a raw record opens: NEW events, not of a refused attempt.</summary>
     public const string OpenedExpression = "if(event = 1 AND attempt = 0, connections, 0)";
@@ -355,7 +379,7 @@ public static partial class FlowSchema
         statements.AddRange(AddColumns(db, m));
         var verdict = FlowColumnTable.ByName["verdict"];
         var policies = FlowColumnTable.ByName["policies"];
-        foreach (var rollup in AllRollups)
+        foreach (var rollup in RollupsBeforeServices)
         {
             statements.Add(
                 $"ALTER TABLE {db}.{rollup.Name} ADD COLUMN IF NOT EXISTS {verdict.DimensionDdl} AFTER findings, " +
@@ -383,8 +407,16 @@ public sealed record RollupTable(string Name, TimeSpan Granularity, string Bucke
     public IReadOnlySet<string> Columns { get; } =
         Dimensions.Split(',', StringSplitOptions.TrimEntries).Concat(["src_peer", "dst_peer", "services"]).ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>Whether the table keeps peers and services as columns (the app × env tables) instead of deriving them.</summary>
-    public bool KeepsPeers => Dimensions.Contains("services", StringComparison.Ordinal);
+    /// <summary>Whether the table keeps the peers' classes as columns (the app × env tables) instead of deriving them from workloads.</summary>
+    public bool KeepsPeers => Dimensions.Split(',', StringSplitOptions.TrimEntries).Contains("src_peer");
+
+    /// <summary>Whether the table keeps service sets as a column (the app × env tables) instead of deriving them from protocol and port.</summary>
+    public bool KeepsServices => Dimensions.Split(',', StringSplitOptions.TrimEntries).Contains("services");
+
+    /// <summary>The bucket of a row of a finer rollup (its <c>bucket</c>) in this table.</summary>
+    public string BucketOf(string bucket) => Granularity == TimeSpan.FromHours(6)
+        ? $"toStartOfInterval({bucket}, toIntervalHour(6))"
+        : $"{BucketFunction}({bucket})";
 }
 
 /// <summary>How long each table keeps its rows (table TTLs).</summary>

@@ -220,6 +220,7 @@ public static partial class FlowSchema
                 """,
             ]),
             new Migration(FlowColumnTable.VerdictsMigration, "flow verdicts", VerdictsMigration(db)),
+            new Migration(FlowColumnTable.ServiceRollupsMigration, "app x env rollups per service", ServiceRollupsMigration(db, retention)),
         ];
     }
 
@@ -303,7 +304,7 @@ public static partial class FlowSchema
     /// </summary>
     private static List<string> DeduplicationMigration(string db)
     {
-        var tables = new[] { FlowsTable }.Concat(AllRollups.Select(r => r.Name)).ToList();
+        var tables = new[] { FlowsTable }.Concat(RollupsBeforeServices.Select(r => r.Name)).ToList();
         return
         [
             .. tables.Select(t => $"ALTER TABLE {db}.{t} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}, ttl_only_drop_parts = 1"),

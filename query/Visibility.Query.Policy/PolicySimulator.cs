@@ -95,8 +95,12 @@ public sealed class PolicySimulator(PolicyTraffic traffic)
     /// <summary>Whether <paramref name="rule"/> allows the traffic of <paramref name="row"/>.</summary>
     public static bool Allows(PolicyRule rule, TrafficRow row) =>
         Matches(rule.Source, row.SourcePeer, row.SourceLabels)
-        && Matches(rule.Destination, row.DestinationPeer, row.DestinationLabels)
+        && AllowsTo(rule, row.DestinationPeer, row.DestinationLabels)
         && rule.Ports.Any(p => p.Protocol == row.Protocol && (p.Protocol is "icmp" or "icmpv6" || (row.Port >= p.From && row.Port <= p.To)));
+
+    /// <summary>Whether <paramref name="rule"/>'s destination is the destination <paramref name="peer"/> with <paramref name="labels"/>.</summary>
+    internal static bool AllowsTo(PolicyRule rule, string peer, IReadOnlyDictionary<string, string> labels) =>
+        Matches(rule.Destination, peer, labels);
 
     private static bool Matches(PolicyPeer peer, string rowPeer, IReadOnlyDictionary<string, string> labels) => peer.Kind switch
     {

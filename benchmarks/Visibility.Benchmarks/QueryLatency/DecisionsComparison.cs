@@ -16,7 +16,7 @@ namespace Visibility.Benchmarks.QueryLatency;
 /// without decisions, runs alternated in one process on the same store, against a provisioned set of two rulesets
 /// (prod in mode visibility: any prod workload may reach each prod app on its web, API and database ports, so cache,
 /// queue and worker traffic is potentially blocked; staging enforced: only the web and API ports). Checks that each
-/// edge's decisions add up to its connections and refused attempts.
+/// edge's decisions add up to its connections and refused attempts; reports the decision read alone and its tables.
 /// </summary>
 public static class DecisionsComparison
 {
@@ -43,8 +43,11 @@ public static class DecisionsComparison
         // Warm-up, then alternated runs so both see the same machine.
         var plain = await graph.RunAsync(request, CancellationToken.None);
         var (decided, _) = await decisions.RunAsync(request, policy, Visibility.Query.Security.AccessScope.Unrestricted, CancellationToken.None);
+        var traffic = new DecisionTraffic(store, retention);
+        var labelKeys = keys.Select(k => k.Name).ToList();
         var without = new List<double>();
         var with = new List<double>();
+        var read = new List<double>();
         for (var i = 0; i < runs; i++)
         {
             var watch = Stopwatch.StartNew();
@@ -53,6 +56,11 @@ public static class DecisionsComparison
             watch.Restart();
             (decided, _) = await decisions.RunAsync(request, policy, Visibility.Query.Security.AccessScope.Unrestricted, CancellationToken.None);
             with.Add(watch.Elapsed.TotalMilliseconds);
+
+            // The decision read alone (the provisioned rules read app and env), to see its share.
+            watch.Restart();
+            await traffic.ReadAsync(request.From, request.To, request.Keys, labelKeys, request.Filter, [], CancellationToken.None);
+            read.Add(watch.Elapsed.TotalMilliseconds);
         }
 
         var wrong = decided!.Edges.Where(e => e.Decisions!.Total != e.Flows + e.Blocked).Take(3).ToList();
@@ -64,13 +72,16 @@ public static class DecisionsComparison
 
         without.Sort();
         with.Sort();
+        read.Sort();
         var totals = PolicyDecisions.All.Select(d => $"{d} {decided.Edges.Sum(e => e.Decisions![d]):N0}");
-        var tables = string.Join(" + ", plain.Plan!.Segments.GroupBy(s => s.Table).Select(g => g.Count() > 1 ? $"{g.Key} ×{g.Count()}" : g.Key));
+        static string Tables(QueryPlan plan) =>
+            string.Join(" + ", plan.Segments.GroupBy(s => s.Table).Select(g => g.Count() > 1 ? $"{g.Key} ×{g.Count()}" : g.Key));
+        var decisionPlan = traffic.Plan(request.From, request.To, request.Keys, labelKeys, request.Filter);
         Line(report, "");
-        Line(report, "| stored flows | query | without decisions: median (p90) ms | with decisions: median (p90) ms | with / without | edges | decisions |");
-        Line(report, "|---:|---|---:|---:|---:|---:|---|");
+        Line(report, "| stored flows | query | without decisions: median (p90) ms | with decisions: median (p90) ms | with / without | decision read alone: median ms (tables) | edges | decisions |");
+        Line(report, "|---:|---|---:|---:|---:|---|---:|---|");
         Line(report, string.Create(CultureInfo.InvariantCulture,
-            $"| {stored:N0} | app × env, 24 h ({tables}) | {without[without.Count / 2]:F0} ({P90(without):F0}) | {with[with.Count / 2]:F0} ({P90(with):F0}) | {with[with.Count / 2] / without[without.Count / 2]:F2} | {plain.Edges.Count:N0} | {string.Join(", ", totals)} |"));
+            $"| {stored:N0} | app × env, 24 h ({Tables(plain.Plan!)}) | {without[without.Count / 2]:F0} ({P90(without):F0}) | {with[with.Count / 2]:F0} ({P90(with):F0}) | {with[with.Count / 2] / without[without.Count / 2]:F2} | {read[read.Count / 2]:F0} ({Tables(decisionPlan)}) | {plain.Edges.Count:N0} | {string.Join(", ", totals)} |"));
     }
 
     private static double P90(List<double> sorted) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(sorted.Count * 0.9) - 1)];

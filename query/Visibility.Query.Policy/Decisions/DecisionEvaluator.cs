@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Visibility.Query.Graph;
 using Visibility.Query.Policy.Rulesets;
 
@@ -21,6 +22,8 @@ public readonly record struct Decision(string Kind, IReadOnlyList<string> Allowe
 public sealed class DecisionEvaluator
 {
     private readonly IReadOnlyList<(ProvisionedRuleset Ruleset, RulesetScope Scope, bool Enforced)> rulesets;
+    private readonly ConcurrentDictionary<string, (string Name, bool Enforced, PolicyRule[] Rules)[]> byDestination = new(StringComparer.Ordinal);
+    private readonly string[] destinationKeys;
 
     public DecisionEvaluator(IReadOnlyList<ProvisionedRuleset> provisioned)
     {
@@ -33,6 +36,7 @@ public sealed class DecisionEvaluator
                 .Concat(r.Ruleset.Rules.SelectMany(rule => rule.Source.Labels.Keys.Concat(rule.Destination.Labels.Keys))))
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)];
+        destinationKeys = [.. LabelKeys.Append("workload").Distinct(StringComparer.Ordinal)];
     }
 
     /// <summary>The set this evaluator decides by.</summary>
@@ -53,32 +57,60 @@ public sealed class DecisionEvaluator
             return new Decision(PolicyDecisions.Blocked, []);
         }
 
-        // Peers without a workload (unknown, internet, named networks) carry no labels: no scope governs them.
-        var governed = false;
+        var governing = byDestination.GetOrAdd(DestinationKey(row), static (_, state) => state.Self.Governing(state.Row), (Self: this, Row: row));
+        if (governing.Length == 0)
+        {
+            return new Decision(PolicyDecisions.Unmanaged, []);
+        }
+
         var enforced = false;
         List<string>? allowedBy = null;
-        foreach (var (ruleset, scope, isEnforced) in rulesets)
+        foreach (var (name, isEnforced, rules) in governing)
         {
-            if (row.DestinationPeer.Length > 0
-                || !scope.Governs(row.DestinationLabels.GetValueOrDefault("workload"), row.DestinationLabels))
-            {
-                continue;
-            }
-
-            governed = true;
             enforced |= isEnforced;
-            foreach (var rule in ruleset.Ruleset.Rules)
+            foreach (var rule in rules)
             {
                 if (PolicySimulator.Allows(rule, row))
                 {
-                    (allowedBy ??= []).Add($"{ruleset.Name}/{rule.Name}");
+                    (allowedBy ??= []).Add($"{name}/{rule.Name}");
                     break;
                 }
             }
         }
 
-        return !governed ? new Decision(PolicyDecisions.Unmanaged, [])
-            : allowedBy is not null ? new Decision(PolicyDecisions.Allowed, allowedBy)
+        return allowedBy is not null ? new Decision(PolicyDecisions.Allowed, allowedBy)
             : new Decision(enforced ? PolicyDecisions.Violation : PolicyDecisions.PotentiallyBlocked, []);
+    }
+
+    /// <summary>
+    /// The rulesets governing a destination, each with the rules whose destination it is, in order: computed once per
+    /// destination (a graph's groups share a few hundred destinations), so deciding a group only tries the rules that
+    /// can allow it. Peers without a workload (unknown, internet, named networks) carry no labels: no scope governs them.
+    /// </summary>
+    private (string Name, bool Enforced, PolicyRule[] Rules)[] Governing(TrafficRow row) =>
+        row.DestinationPeer.Length > 0
+            ? []
+            : [.. rulesets
+                .Where(r => r.Scope.Governs(row.DestinationLabels.GetValueOrDefault("workload"), row.DestinationLabels))
+                .Select(r => (r.Ruleset.Name, r.Enforced,
+                    r.Ruleset.Ruleset.Rules.Where(rule => PolicySimulator.AllowsTo(rule, row.DestinationPeer, row.DestinationLabels)).ToArray()))];
+
+    /// <summary>What the scopes and rules read of a destination: its peer class and its values of <see cref="LabelKeys"/> (and <c>workload</c>), length-prefixed.</summary>
+    private string DestinationKey(TrafficRow row)
+    {
+        var key = new System.Text.StringBuilder(row.DestinationPeer.Length + 64).Append(row.DestinationPeer.Length).Append(':').Append(row.DestinationPeer);
+        foreach (var label in destinationKeys)
+        {
+            if (row.DestinationLabels.TryGetValue(label, out var value))
+            {
+                key.Append('|').Append(value.Length).Append(':').Append(value);
+            }
+            else
+            {
+                key.Append('!');
+            }
+        }
+
+        return key.ToString();
     }
 }

@@ -37,22 +37,54 @@ public sealed record DecisionGroup(
 /// and rules read, the protocol and destination port, the observed verdict and the provisioning epoch (the index of
 /// the last boundary at or before the rows' first sighting), with its connections, refused attempts and the
 /// enforcing policies the records named (at most 16 per group). Read through the planner, so from rollups whenever
-/// they keep those columns (every standard label, ports and the verdict are rollup dimensions); a free-form label
-/// key in a rule or scope reads raw flows, as a filter on it would.
+/// they keep those columns: the app × env service rollups when the graph and the provisioned set read only
+/// <c>app</c> and <c>env</c>, the workload-level ones for other standard labels; a free-form label key in a rule or
+/// scope reads raw flows, as a filter on it would.
+/// <para>
+/// The policy names are read by a second statement, over the rows that name any (most records name none, and
+/// reading the names of every row costs more than the rest of the read); both run at once.
+/// </para>
 /// </summary>
 public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention, TimeProvider? clock = null)
 {
     /// <summary>The most groups one read returns; beyond it the decisions are marked incomplete.</summary>
     public const int MaxRows = 1_000_000;
 
+    /// <summary>The tables the read of <see cref="ReadAsync"/> with the same arguments plans to read.</summary>
+    public QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter) =>
+        Prepare(from, to, graphKeys, labelKeys, filter).Plan;
+
     public async Task<(IReadOnlyList<DecisionGroup> Groups, bool Truncated)> ReadAsync(
         DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter,
         IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(boundaries);
+        var (keys, extra, columns, plan) = Prepare(from, to, graphKeys, labelKeys, filter);
+        var rowsTask = ReadGroupsAsync(keys, extra, plan, [.. columns.Where(c => c != "policies")], filter, boundaries, cancellationToken);
+        var policiesTask = ReadPoliciesAsync(keys, extra, plan, columns, filter, boundaries, cancellationToken);
+        var rows = await rowsTask;
+        var policies = await policiesTask;
+        if (policies.Count > 0)
+        {
+            for (var i = 0; i < rows.Count; i++)
+            {
+                if (policies.TryGetValue(rows[i].Key, out var names))
+                {
+                    rows[i] = rows[i] with { Group = rows[i].Group with { Policies = names } };
+                }
+            }
+        }
+
+        var groups = rows.Select(r => r.Group).ToList();
+        return groups.Count > MaxRows ? (groups[..MaxRows], true) : (groups, false);
+    }
+
+    private (List<GroupKey> Keys, List<GroupKey> Extra, List<string> Columns, QueryPlan Plan) Prepare(
+        DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter)
+    {
         ArgumentNullException.ThrowIfNull(graphKeys);
         ArgumentNullException.ThrowIfNull(labelKeys);
         ArgumentNullException.ThrowIfNull(filter);
-        ArgumentNullException.ThrowIfNull(boundaries);
 
         // The graph's keys first (they make the node ids), then the label keys only the policy reads.
         var names = graphKeys.Select(k => k.Name).ToList();
@@ -73,8 +105,59 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         }
 
         columns = [.. columns.Distinct(StringComparer.Ordinal)];
-        var plan = QueryPlanner.Plan(from, to, columns.ToHashSet(StringComparer.Ordinal), retention, now);
-        var parameters = new List<QueryParameter> { new("limit", (MaxRows + 1).ToString(CultureInfo.InvariantCulture)) };
+        return ([.. keys], extra, columns, QueryPlanner.Plan(from, to, columns.ToHashSet(StringComparer.Ordinal), retention, now));
+    }
+
+    /// <summary>The groups (their policy names left empty), each with the key <see cref="ReadPoliciesAsync"/> names them by.</summary>
+    private async Task<List<(string Key, DecisionGroup Group)>> ReadGroupsAsync(
+        List<GroupKey> keys, List<GroupKey> extra, QueryPlan plan, List<string> columns, FilterClause filter,
+        IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
+    {
+        var (source, parameters, epoch, groupBy) = Statement(keys, extra, plan, columns, filter, boundaries);
+        parameters.Add(new QueryParameter("limit", (MaxRows + 1).ToString(CultureInfo.InvariantCulture)));
+        var sql = $$"""
+            SELECT {{GroupColumns(keys, extra, epoch)}},
+                {{GraphQuery.ProtocolName}} AS protocol,
+                greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS attempts, sum(bytes) AS bytes,
+                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
+            FROM
+            (
+            {{source}}
+            )
+            GROUP BY {{groupBy}}
+            LIMIT {limit:UInt32}
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+        return await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r), Row(r, keys, extra))), parameters, cancellationToken);
+    }
+
+    /// <summary>The enforcing policies (at most 16) of each group whose rows name any, by the group's key.</summary>
+    private async Task<Dictionary<string, IReadOnlyList<string>>> ReadPoliciesAsync(
+        List<GroupKey> keys, List<GroupKey> extra, QueryPlan plan, List<string> columns, FilterClause filter,
+        IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
+    {
+        var (source, parameters, epoch, groupBy) = Statement(keys, extra, plan, columns, filter, boundaries);
+        parameters.Add(new QueryParameter("limit", (MaxRows + 1).ToString(CultureInfo.InvariantCulture)));
+        var sql = $$"""
+            SELECT {{GroupColumns(keys, extra, epoch)}}, groupUniqArrayArray(16)(policies) AS policy_names
+            FROM
+            (
+            {{source}}
+            )
+            WHERE notEmpty(policies)
+            GROUP BY {{groupBy}}
+            LIMIT {limit:UInt32}
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+        var rows = await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r), (IReadOnlyList<string>)Strings(r.GetProperty("policy_names")))), parameters, cancellationToken);
+        return rows.ToDictionary(r => r.Item1, r => r.Item2, StringComparer.Ordinal);
+    }
+
+    /// <summary>The filtered rows of the plan, their parameters, the epoch expression and what the groups are keyed by.</summary>
+    private (string Source, List<QueryParameter> Parameters, string Epoch, string GroupBy) Statement(
+        List<GroupKey> keys, List<GroupKey> extra, QueryPlan plan, List<string> columns, FilterClause filter, IReadOnlyList<DateTimeOffset> boundaries)
+    {
+        var parameters = new List<QueryParameter>();
         parameters.AddRange(keys.Concat(extra).Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
         var epoch = "0";
         if (boundaries.Count > 0)
@@ -90,26 +173,23 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         }
 
         var source = FlowSource.Filtered(store.Database, plan, columns, filter, newEdges: false, TimeSpan.Zero, parameters);
-        static string List(IEnumerable<string> items) => string.Join(", ", items);
         var groupBy = List(keys.Concat(extra).Select(k => k.SourceExpression).Prepend("src_peer")
-            .Append("dst_peer").Concat(keys.Concat(extra).Select(k => k.DestinationExpression)));
-        var sql = $$"""
-            SELECT src_peer, [{{List(keys.Select(k => k.SourceExpression))}}] AS s_vals, [{{List(extra.Select(k => k.SourceExpression))}}] AS s_extra,
-                dst_peer, [{{List(keys.Select(k => k.DestinationExpression))}}] AS d_vals, [{{List(extra.Select(k => k.DestinationExpression))}}] AS d_extra,
-                {{GraphQuery.ProtocolName}} AS protocol, dst_port, verdict, {{epoch}} AS epoch,
-                greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS attempts, groupUniqArrayArray(16)(policies) AS policy_names, sum(bytes) AS bytes,
-                toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
-            FROM
-            (
-            {{source}}
-            )
-            GROUP BY {{groupBy}}, proto, dst_port, verdict, epoch
-            LIMIT {limit:UInt32}
-            SETTINGS output_format_json_quote_64bit_integers = 0
-            """;
-        var rows = await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => Row(r, keys, extra)), parameters, cancellationToken);
-        return rows.Count > MaxRows ? (rows[..MaxRows], true) : (rows, false);
+            .Append("dst_peer").Concat(keys.Concat(extra).Select(k => k.DestinationExpression))) + ", proto, dst_port, verdict, epoch";
+        return (source, parameters, epoch, groupBy);
     }
+
+    private static string List(IEnumerable<string> items) => string.Join(", ", items);
+
+    /// <summary>What a group is keyed by, as both statements select it.</summary>
+    private static string GroupColumns(List<GroupKey> keys, List<GroupKey> extra, string epoch) =>
+        $"src_peer, [{List(keys.Select(k => k.SourceExpression))}] AS s_vals, [{List(extra.Select(k => k.SourceExpression))}] AS s_extra, " +
+        $"dst_peer, [{List(keys.Select(k => k.DestinationExpression))}] AS d_vals, [{List(extra.Select(k => k.DestinationExpression))}] AS d_extra, " +
+        $"proto, dst_port, verdict, {epoch} AS epoch";
+
+    /// <summary>A group's key: the columns <see cref="GroupColumns"/> selects as the engine wrote them (JSON, so unambiguous).</summary>
+    private static string Key(JsonElement r) => string.Join(',', KeyColumns.Select(c => r.GetProperty(c).GetRawText()));
+
+    private static readonly string[] KeyColumns = ["src_peer", "s_vals", "s_extra", "dst_peer", "d_vals", "d_extra", "proto", "dst_port", "verdict", "epoch"];
 
     private static DecisionGroup Row(JsonElement r, IReadOnlyList<GroupKey> keys, IReadOnlyList<GroupKey> extra)
     {
@@ -125,7 +205,7 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         return new DecisionGroup(
             GraphQuery.NodeId(srcPeer, srcValues, keys), GraphQuery.NodeId(dstPeer, dstValues, keys), traffic,
             r.GetProperty("verdict").GetString() == "blocked", r.GetProperty("epoch").GetInt32(),
-            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), Strings(r.GetProperty("policy_names")))
+            r.GetProperty("flows").GetInt64(), r.GetProperty("attempts").GetInt64(), [])
         {
             Bytes = r.GetProperty("bytes").GetInt64(),
             FirstSeen = DateTimeOffset.FromUnixTimeMilliseconds(r.GetProperty("first_ms").GetInt64()),

@@ -8,7 +8,7 @@ namespace Visibility.Query.Planning;
 /// <summary>
 /// The rows a plan reads, as one SQL subquery with the same columns whatever table each segment comes from: the
 /// columns the query asked for (the planner made sure every segment's table has them; <c>src_peer</c>,
-/// <c>dst_peer</c> and <c>services</c> are derived where a table keeps workloads and ports) and the measures
+/// <c>dst_peer</c> are derived where a table keeps workloads, <c>services</c> where it keeps protocol and port) and the measures
 /// <c>opened, closed, attempts, bytes, packets, first_seen, last_seen</c> (<see cref="FlowSchema"/>: refused attempts
 /// count in <c>attempts</c>, never in the others). Segment bounds are bound parameters.
 /// </summary>
@@ -49,12 +49,14 @@ public static class FlowSource
             }
 
             var where = ranges.Count == 1 ? ranges[0] : string.Join(" OR ", ranges.Select(r => $"({r})"));
-            var keepsPeers = FlowSchema.AllRollups.Any(r => r.Name == table.Key && r.KeepsPeers);
+            var rollup = FlowSchema.AllRollups.FirstOrDefault(r => r.Name == table.Key);
+            var keepsPeers = rollup is { KeepsPeers: true };
+            var keepsServices = rollup is { KeepsServices: true };
             var projection = string.Join(", ", columns.Select(c => c switch
             {
                 "src_peer" when !keepsPeers => FlowSchema.SrcPeerExpression + " AS src_peer",
                 "dst_peer" when !keepsPeers => FlowSchema.DstPeerExpression + " AS dst_peer",
-                "services" when !keepsPeers => FlowSchema.ServicesExpression + " AS services",
+                "services" when !keepsServices => FlowSchema.ServicesExpression + " AS services",
                 _ => c,
             }));
             if (isRaw)

@@ -103,6 +103,33 @@ public sealed class GraphDecisionsTests
         Assert.Single(graph.Edges, e => e.Source == source && e.Target == "app=db,env=prod");
 
     [Fact]
+    public async Task DecisionRead_AppEnvRulesOnTheAppEnvGraph_ReadsTheServiceRollups_OtherLabelsTheWorkloadOnes()
+    {
+        var store = await TestStore.CreateAsync();
+        var retention = StoreRetention.RawOnly(TimeSpan.FromDays(30));
+        var traffic = new DecisionTraffic(store, retention, new SteppedClock(new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero)));
+        Assert.True(GroupKey.TryParseList("app,env", out var keys, out _));
+        var from = new DateTimeOffset(2026, 11, 26, 4, 12, 0, TimeSpan.Zero);
+        var to = from.AddDays(1);
+        static string Describe(QueryPlan plan) => string.Join(" ", plan.Segments.Select(s => $"{s.Table}[{s.From:HH:mm},{s.To:HH:mm})"));
+
+        // Scopes and rules on app and env only: the same shape as the plain graph's plan, from the service rollups.
+        var plan = Describe(traffic.Plan(from, to, keys, ["app", "env"], FilterClause.All));
+        Assert.Equal(
+            "flows_1m[04:12,04:15) flows_app_svc_5m[04:15,05:00) flows_app_svc_1h[05:00,06:00) flows_app_svc_6h[06:00,00:00) " +
+            "flows_app_svc_1h[00:00,04:00) flows_app_svc_5m[04:00,04:10) flows_1m[04:10,04:12)",
+            plan);
+        var graphPlan = QueryPlanner.Plan(from, to, FlowSource.BaseColumns.Concat(["src_app", "dst_app"]).ToHashSet(StringComparer.Ordinal), retention, new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
+        Assert.Equal(Describe(graphPlan), plan.Replace("flows_app_svc_", "flows_app_", StringComparison.Ordinal));
+
+        // A rule on the role: the workload-level rollups; on a free-form label: raw flows.
+        Assert.Equal(
+            "flows_1m[04:12,04:15) flows_5m[04:15,05:00) flows_1h[05:00,04:00) flows_5m[04:00,04:10) flows_1m[04:10,04:12)",
+            Describe(traffic.Plan(from, to, keys, ["app", "env", "role"], FilterClause.All)));
+        Assert.True(traffic.Plan(from, to, keys, ["app", "env", "team"], FilterClause.All).RawOnly);
+    }
+
+    [Fact]
     public async Task DecisionsAtTrafficAndNow_AcrossProvisioningChanges_WhatIfSubstitutesAVersion()
     {
         var rig = await RigAsync();

@@ -43,9 +43,9 @@ public sealed class QueryPlannerTests
             "flows_app_5m[12:00:00,12:05:00) flows_1m[12:05:00,12:07:00) flows_raw[12:07:00,12:07:10)",
             Describe(plan));
 
-        // A filter on the port needs the workload-level tables, which keep it.
+        // A filter on the port needs a table that keeps it: the app × env service rollup.
         var withPort = QueryPlanner.Plan(T("10:00:00"), T("12:00:00"), new HashSet<string>(appColumns) { "dst_port" }, Retention, Now);
-        Assert.Equal("flows_1h[10:00:00,12:00:00)", Describe(withPort));
+        Assert.Equal("flows_app_svc_1h[10:00:00,12:00:00)", Describe(withPort));
 
         var withWorkload = QueryPlanner.Plan(T("10:00:00"), T("12:00:00"), new HashSet<string>(appColumns) { "src_workload" }, Retention, Now);
         Assert.Equal("flows_1h[10:00:00,12:00:00)", Describe(withWorkload));

@@ -199,7 +199,8 @@ public sealed partial class FlowSchemaAgreementTests
         string[] measures = ["bucket", "opened", "closed", "attempts", "bytes", "packets", "first_seen", "last_seen"];
         foreach (var rollup in FlowSchema.AllRollups)
         {
-            var dimensions = rollup.KeepsPeers ? FlowColumnTable.AppDimensions : FlowColumnTable.RollupDimensions;
+            var dimensions = FlowSchema.ServiceRollups.Contains(rollup) ? FlowColumnTable.ServiceDimensions
+                : rollup.KeepsPeers ? FlowColumnTable.AppDimensions : FlowColumnTable.RollupDimensions;
             Assert.Equal(
                 dimensions.Select(c => $"{c.Name}|{c.DimensionDdl[(c.Name.Length + 1)..]}||"),
                 (await ColumnsAsync(store, rollup.Name)).Where(c => !measures.Contains(c.Split('|')[0])));

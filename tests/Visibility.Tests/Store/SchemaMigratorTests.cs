@@ -145,11 +145,11 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     {
         var store = await OpenAsync();
         await OlderStore.PrepareAsync(store, version: 15, rows: 3000, Retention);
-        var rollups = FlowSchema.AllRollups.Select(r => r.Name).ToList();
+        var rollups = FlowSchema.AllRollups.Except(FlowSchema.ServiceRollups).Select(r => r.Name).ToList();
         var before = await SumsAsync(store, rollups);
 
         var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("to-16", CancellationToken.None);
-        Assert.Equal((1, 16), (result.Applied, result.Version));
+        Assert.Equal((2, 17), (result.Applied, result.Version));
 
         // Every stored row is an allowed connection with nothing named; the rollups' sums are those of before.
         Assert.Equal("3000\t3000\t3000\t3000\t3000\t3000", (await QueryAsync(store,
@@ -185,6 +185,64 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
         }
 
         Assert.Equal(after, await SumsAsync(store, rollups));
+    }
+
+    [Fact]
+    public async Task Migrate_FromRelease16_ServiceRollupsHoldEveryStoredRowPerService_KeepUpThroughTheViews_AndRefillAlike()
+    {
+        var store = await OpenAsync();
+        await OlderStore.PrepareAsync(store, version: 16, rows: 3000, Retention);
+        await ExecuteAsync(store, $"""
+            INSERT INTO {Db(store)}.flows_raw (ts, end_ts, conn_id, event, proto, dst_port, bytes_out, packets_out, src_app, dst_app, src_env, dst_env,
+                kafka_topic, kafka_partition, kafka_offset, counters_delta, verdict, attempt, verdict_reason, policies)
+            VALUES (now64(3) - 30, 0, 7, 1, 6, 5432, 60, 1, 'app1', 'db', 'dev', 'prod', 'flows', 0, 900001, 1, 'blocked', 1, 'POLICY_DENIED', ['prod/deny-dev'])
+            """);
+
+        var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("to-17", CancellationToken.None);
+        Assert.Equal((1, 17), (result.Applied, result.Version));
+
+        // Filled from the rows stored: per app × env pair, service and verdict, the sums of the workload-level table of
+        // the same bucket size (the 6-hour one: of the hourly one), the refused attempt apart with its policy.
+        await AssertServiceSumsAsync(store);
+        foreach (var table in FlowSchema.ServiceRollups)
+        {
+            Assert.Equal("1\t1\t1", (await QueryAsync(store,
+                $"SELECT sum(attempts), countIf(verdict = 'blocked'), countIf(has(policies, 'prod/deny-dev')) FROM {Db(store)}.{table.Name}")).Trim());
+        }
+
+        // Rows stored from now on reach them through the views.
+        await OlderStore.InsertRawAsync(store, 3000, 1000);
+        await AssertServiceSumsAsync(store);
+        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
+        Assert.True(check.RollupsMatch, string.Join('\n', check.Rollups.Select(r => $"{r.Table} {r.Closed} {r.Bytes} vs raw {check.Raw.Closed} {check.Raw.Bytes}")));
+
+        // Run again, as after a crash before the version was recorded: the same rows again.
+        var tables = FlowSchema.ServiceRollups.Select(r => r.Name).ToList();
+        var before = await SumsAsync(store, tables);
+        foreach (var statement in FlowSchema.Migrations(store.Database, StoreRetention.RawOnly(Retention)).Single(m => m.Version == 17).Statements)
+        {
+            await ExecuteAsync(store, statement);
+        }
+
+        Assert.Equal(before, await SumsAsync(store, tables));
+        await AssertServiceSumsAsync(store);
+    }
+
+    /// <summary>Each service rollup's sums per app × env pair, service, verdict and policies equal those of the finer table it is kept from.</summary>
+    private static async Task AssertServiceSumsAsync(IFlowStore store)
+    {
+        foreach (var (table, from) in new[] { ("flows_app_svc_5m", "flows_5m"), ("flows_app_svc_1h", "flows_1h"), ("flows_app_svc_6h", "flows_1h") })
+        {
+            string Sql(string t) => $"""
+                SELECT src_app, src_env, dst_app, dst_env, proto, dst_port, verdict, policies,
+                    sum(opened), sum(closed), sum(attempts), sum(bytes), sum(packets), min(first_seen), max(last_seen)
+                FROM {Db(store)}.{t}
+                GROUP BY ALL ORDER BY ALL
+                """;
+            var expected = await QueryAsync(store, Sql(from));
+            Assert.Contains("5432", expected, StringComparison.Ordinal);
+            Assert.Equal(expected, await QueryAsync(store, Sql(table)));
+        }
     }
 
     /// <summary>Each table's connection, attempt and byte sums.</summary>
