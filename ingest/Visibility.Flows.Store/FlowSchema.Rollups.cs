@@ -76,16 +76,17 @@ public static partial class FlowSchema
     public static string ServiceDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.ServiceDimensions);
 
     /// <summary>
-    /// The app × env service rollups (migration 17): per 5 minutes, hour and 6 hours, each end's app, environment
-    /// and peer class, findings, and per service (<c>proto</c>, <c>dst_port</c>), verdict and enforcing policies —
-    /// what a policy decision reads when the provisioned scopes and rules name only <c>app</c> and <c>env</c>, so the
-    /// decisions on the app × env graph come from tables the size of the graph's own instead of the workload-level
-    /// ones. Fed as the app × env tables are: the 5-minute table from <c>flows_1m</c>'s inserts, the hourly one from
-    /// <c>flows_5m</c>'s, the 6-hour one from the hourly one's.
+    /// The app × env service rollups (migration 17): per hour and per 6 hours, each end's app, environment and peer
+    /// class, findings, and per service (<c>proto</c>, <c>dst_port</c>), verdict and enforcing policies — what a
+    /// policy decision reads when the provisioned scopes and rules name only <c>app</c> and <c>env</c>, so the
+    /// decisions on the app × env graph come mostly from tables near the size of the graph's own instead of the
+    /// workload-level ones. The hourly table is fed from <c>flows_5m</c>'s inserts, the 6-hour one from the hourly
+    /// one's. There is no 5-minute one: it would be fed from <c>flows_1m</c>'s inserts, the largest rollup block of
+    /// each ingest insert, and cost the store path more than it saves the reads of a range's ends (BENCHMARKS.md,
+    /// "Decisions on the graph (issue 20)").
     /// </summary>
     public static IReadOnlyList<RollupTable> ServiceRollups { get; } =
     [
-        new("flows_app_svc_5m", TimeSpan.FromMinutes(5), "toStartOfFiveMinutes", "toDate", ServiceDimensions),
         new("flows_app_svc_1h", TimeSpan.FromHours(1), "toStartOfHour", "toYYYYMM", ServiceDimensions),
         new("flows_app_svc_6h", TimeSpan.FromHours(6), "toStartOfInterval", "toYYYYMM", ServiceDimensions),
     ];

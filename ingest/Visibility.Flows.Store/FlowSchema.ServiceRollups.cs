@@ -25,12 +25,12 @@ public static partial class FlowSchema
     /// <summary>
     /// The tables; the settings every table an ingest insert writes has (<see cref="DeduplicationMigration"/>); the
     /// views (the 6-hour one first, so each table has its view before the table feeding it gets one); then a
-    /// <see cref="Refill"/>: the hourly table from <c>flows_1h</c> (its view carries the rows on to the 6-hour
-    /// table) and the 5-minute one from <c>flows_5m</c>, which hold every stored row at the same bucket size.
+    /// <see cref="Refill"/> of the hourly table from <c>flows_1h</c>, which holds every stored row at the same bucket
+    /// size (the hourly table's view carries the rows on to the 6-hour one).
     /// </summary>
     private static List<string> ServiceRollupsMigration(string db, StoreRetention retention)
     {
-        var (fiveMinutes, hour, sixHours) = (ServiceRollups[0], ServiceRollups[1], ServiceRollups[2]);
+        var (hour, sixHours) = (ServiceRollups[0], ServiceRollups[1]);
         return
         [
             .. ServiceRollups.Select(table => ServiceTableDdl(db, table, retention)),
@@ -38,12 +38,7 @@ public static partial class FlowSchema
                 $"ALTER TABLE {db}.{table.Name} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}, ttl_only_drop_parts = 1"),
             ServiceView(db, sixHours, hour.Name),
             ServiceView(db, hour, Rollups[1].Name),
-            ServiceView(db, fiveMinutes, Rollups[0].Name),
-            .. Refill(db, ServiceRollups.Select(t => t.Name),
-            [
-                $"INSERT INTO {db}.{hour.Name}\n" + ServiceSelect(hour, $"{db}.{Rollups[2].Name}"),
-                $"INSERT INTO {db}.{fiveMinutes.Name}\n" + ServiceSelect(fiveMinutes, $"{db}.{Rollups[1].Name}"),
-            ]),
+            .. Refill(db, ServiceRollups.Select(t => t.Name), [$"INSERT INTO {db}.{hour.Name}\n" + ServiceSelect(hour, $"{db}.{Rollups[2].Name}")]),
         ];
     }
 

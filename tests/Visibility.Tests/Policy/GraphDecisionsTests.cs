@@ -113,14 +113,17 @@ public sealed class GraphDecisionsTests
         var to = from.AddDays(1);
         static string Describe(QueryPlan plan) => string.Join(" ", plan.Segments.Select(s => $"{s.Table}[{s.From:HH:mm},{s.To:HH:mm})"));
 
-        // Scopes and rules on app and env only: the same shape as the plain graph's plan, from the service rollups.
+        // Scopes and rules on app and env only: the plain graph's plan, with the service rollups for whole hours and
+        // 6 hours and the workload-level 5-minute table for the ends (there is no service rollup per 5 minutes).
         var plan = Describe(traffic.Plan(from, to, keys, ["app", "env"], FilterClause.All));
         Assert.Equal(
-            "flows_1m[04:12,04:15) flows_app_svc_5m[04:15,05:00) flows_app_svc_1h[05:00,06:00) flows_app_svc_6h[06:00,00:00) " +
-            "flows_app_svc_1h[00:00,04:00) flows_app_svc_5m[04:00,04:10) flows_1m[04:10,04:12)",
+            "flows_1m[04:12,04:15) flows_5m[04:15,05:00) flows_app_svc_1h[05:00,06:00) flows_app_svc_6h[06:00,00:00) " +
+            "flows_app_svc_1h[00:00,04:00) flows_5m[04:00,04:10) flows_1m[04:10,04:12)",
             plan);
         var graphPlan = QueryPlanner.Plan(from, to, FlowSource.BaseColumns.Concat(["src_app", "dst_app"]).ToHashSet(StringComparer.Ordinal), retention, new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
-        Assert.Equal(Describe(graphPlan), plan.Replace("flows_app_svc_", "flows_app_", StringComparison.Ordinal));
+        Assert.Equal(
+            Describe(graphPlan),
+            plan.Replace("flows_app_svc_", "flows_app_", StringComparison.Ordinal).Replace("flows_5m", "flows_app_5m", StringComparison.Ordinal));
 
         // A rule on the role: the workload-level rollups; on a free-form label: raw flows.
         Assert.Equal(

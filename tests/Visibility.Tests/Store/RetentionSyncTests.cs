@@ -11,13 +11,13 @@ public sealed class RetentionSyncTests
         var database = TestStore.NewDatabaseName();
         var first = await TestStore.CreateAsync(database, TimeSpan.FromDays(30));
         Assert.Equal(
-            ["flows_1h\t34560000", "flows_1m\t2592000", "flows_5m\t7776000", "flows_app_1h\t34560000", "flows_app_5m\t7776000", "flows_app_6h\t34560000", "flows_app_svc_1h\t34560000", "flows_app_svc_5m\t7776000", "flows_app_svc_6h\t34560000", "flows_raw\t2592000", "leases\t86400"],
+            ["flows_1h\t34560000", "flows_1m\t2592000", "flows_5m\t7776000", "flows_app_1h\t34560000", "flows_app_5m\t7776000", "flows_app_6h\t34560000", "flows_app_svc_1h\t34560000", "flows_app_svc_6h\t34560000", "flows_raw\t2592000", "leases\t86400"],
             await TtlsAsync(first, database));
 
         // Raw flows kept 10 days from now on; rollups keep what RawOnly gives them (at least 30/90/400 days).
         var store = await TestStore.CreateAsync(database, TimeSpan.FromDays(10));
         Assert.Equal(
-            ["flows_1h\t34560000", "flows_1m\t2592000", "flows_5m\t7776000", "flows_app_1h\t34560000", "flows_app_5m\t7776000", "flows_app_6h\t34560000", "flows_app_svc_1h\t34560000", "flows_app_svc_5m\t7776000", "flows_app_svc_6h\t34560000", "flows_raw\t864000", "leases\t86400"],
+            ["flows_1h\t34560000", "flows_1m\t2592000", "flows_5m\t7776000", "flows_app_1h\t34560000", "flows_app_5m\t7776000", "flows_app_6h\t34560000", "flows_app_svc_1h\t34560000", "flows_app_svc_6h\t34560000", "flows_raw\t864000", "leases\t86400"],
             await TtlsAsync(store, database));
 
         // Nothing to change: no statements.

@@ -201,8 +201,8 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
         var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("to-17", CancellationToken.None);
         Assert.Equal((1, 17), (result.Applied, result.Version));
 
-        // Filled from the rows stored: per app × env pair, service and verdict, the sums of the workload-level table of
-        // the same bucket size (the 6-hour one: of the hourly one), the refused attempt apart with its policy.
+        // Filled from the rows stored: per app × env pair, service and verdict, the sums of flows_1h (the hourly table's
+        // and the 6-hour one's), the refused attempt apart with its policy.
         await AssertServiceSumsAsync(store);
         foreach (var table in FlowSchema.ServiceRollups)
         {
@@ -231,7 +231,7 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
     /// <summary>Each service rollup's sums per app × env pair, service, verdict and policies equal those of the finer table it is kept from.</summary>
     private static async Task AssertServiceSumsAsync(IFlowStore store)
     {
-        foreach (var (table, from) in new[] { ("flows_app_svc_5m", "flows_5m"), ("flows_app_svc_1h", "flows_1h"), ("flows_app_svc_6h", "flows_1h") })
+        foreach (var (table, from) in new[] { ("flows_app_svc_1h", "flows_1h"), ("flows_app_svc_6h", "flows_1h") })
         {
             string Sql(string t) => $"""
                 SELECT src_app, src_env, dst_app, dst_env, proto, dst_port, verdict, policies,
