@@ -1,4 +1,8 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Visibility.Flows;
 using Visibility.Flows.Findings;
 using Visibility.Flows.Labels;
 using Visibility.Flows.Model;
@@ -272,6 +276,28 @@ public sealed class BlockedAttemptsFindingsTests
             bad.Validate(new ValidationContext(bad)).Select(e => e.ErrorMessage));
         var tooLarge = new BlockedAttemptsOptions { Threshold = 1_000_001, Window = TimeSpan.FromDays(2) };
         Assert.Equal(["Findings:BlockedAttempts:Threshold: 1000001 is not from 1 to 1000000", "Findings:BlockedAttempts:Window: 2d is not from 1s to 1d"], tooLarge.Problems());
+    }
+
+    [Fact]
+    public void Options_FromConfiguration_AreBound_AndBadOnesAreRefused()
+    {
+        static FindingsOptions Bind(string threshold, string window)
+        {
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Visibility:Findings:BlockedAttempts:Threshold"] = threshold,
+                ["Visibility:Findings:BlockedAttempts:Window"] = window,
+            }).Build();
+            var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration);
+            services.AddFlowModel(configuration);
+            using var provider = services.BuildServiceProvider();
+            return provider.GetRequiredService<IOptions<FindingsOptions>>().Value;
+        }
+
+        var bound = Bind("25", "90s").BlockedAttempts;
+        Assert.Equal((25, TimeSpan.FromSeconds(90)), (bound.Threshold, bound.Window));
+        var error = Assert.Throws<OptionsValidationException>(() => Bind("10", "0s"));
+        Assert.Contains("Findings:BlockedAttempts:Window: 0s is not from 1s to 1d", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
