@@ -14,8 +14,8 @@ namespace Visibility.Query;
 public static class QueryServices
 {
     /// <summary>
-    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings, flow search
-    /// and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
+    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings (with the
+    /// <c>blocked_attempts</c> kind computed at query time), flow search and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
     /// </summary>
     public static IServiceCollection AddQuery(this IServiceCollection services, IConfiguration configuration)
     {
@@ -26,6 +26,10 @@ public static class QueryServices
         {
             WorkloadCounter = sp.GetRequiredService<IWorkloadCatalog>().Count,
         });
+        services.AddSingleton<IFindingSource>(sp => new BlockedAttemptsFindings(
+            sp.GetRequiredService<IFlowReader>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<IOptions<FindingsOptions>>().Value.BlockedAttempts));
         services.AddSingleton(sp => new FindingsQuery(
             sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,

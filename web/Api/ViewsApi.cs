@@ -191,7 +191,7 @@ public static class ViewsApi
             labels.ToDictionary(l => l.Key, l => (IReadOnlyList<string>)[.. l.Value], StringComparer.Ordinal),
             [.. names],
             FilterFields.Kinds,
-            [.. FindingKinds.All.Select(k => k.Name)],
+            [.. FindingKinds.All.Select(k => k.Name), .. ComputedFindingFilter.Kinds],
             [.. FilterFields.Protocols.Select(p => p.Name)],
             FindingRules.Levels));
     }

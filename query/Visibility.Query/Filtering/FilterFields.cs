@@ -204,12 +204,13 @@ public static class FilterFields
 
             case FilterKind.Finding:
                 normal = value.ToLowerInvariant();
-                if (FindingKinds.TryParse(normal, out _))
+                if (FindingKinds.TryParse(normal, out _) || ComputedFindingFilter.Kinds.Contains(normal, StringComparer.Ordinal))
                 {
                     return true;
                 }
 
-                error = $"unknown finding '{value}' (expected {string.Join(", ", FindingKinds.All.Take(FindingKinds.All.Count - 1).Select(f => f.Name))} or {FindingKinds.All[^1].Name})";
+                string[] findings = [.. FindingKinds.All.Select(f => f.Name), .. ComputedFindingFilter.Kinds];
+                error = $"unknown finding '{value}' (expected {string.Join(", ", findings[..^1])} or {findings[^1]})";
                 return false;
 
             default:
