@@ -14,8 +14,8 @@ namespace Visibility.Query;
 public static class QueryServices
 {
     /// <summary>
-    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings, flow search
-    /// and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
+    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings, flow search,
+    /// the policy names flows name, and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
     /// </summary>
     public static IServiceCollection AddQuery(this IServiceCollection services, IConfiguration configuration)
     {
@@ -34,6 +34,9 @@ public static class QueryServices
             Sources = [.. sp.GetServices<IFindingSource>()],
         });
         services.AddSingleton<FlowSearch>();
+        services.AddSingleton(sp => new ObservedPolicies(
+            sp.GetRequiredService<IFlowReader>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton<SavedViewStore>();
         return services;
     }
