@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Confluent.Kafka;
-using Visibility.Ingest.Demo;
 using System.Text.RegularExpressions;
+using Confluent.Kafka;
 using Microsoft.Playwright;
+using Visibility.Ingest.Demo;
 using Xunit.Abstractions;
 using static Visibility.EndToEnd.Tests.MapPage;
 
@@ -29,6 +29,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
     [Fact]
     public async Task Map_DevToProdEdgeHighlighted_OpensItsFlows_GroupByAndFilterChange_SavedViewReloads()
     {
+        await StoreRefusedAttemptAsync();
         var page = await rig.NewPageAsync();
         await page.GotoAsync(rig.Service.BaseUrl + "/");
 
@@ -93,6 +94,36 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await Expect(page.Locator("#completions li").First).ToHaveTextAsync("prod");
         await page.Keyboard.PressAsync("Tab");
         Assert.Equal("src.env = prod ", await page.InputValueAsync("#filter"));
+
+        // ... and the flow fields verdict, decision and policy with their values: the verdicts, the decisions, and the
+        // policy names stored flows name; finding offers the computed policy_violation too.
+        await page.FillAsync("#filter", "");
+        await page.FocusAsync("#filter");
+        await page.Keyboard.TypeAsync("verd");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("verdict");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["allowed", "blocked"]);
+        await page.Keyboard.PressAsync("ArrowDown");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("and deci");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("decision");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["allowed", "potentiallyBlocked", "blocked", "violation", "unmanaged"]);
+        await page.Keyboard.TypeAsync("p");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["potentiallyBlocked"]);
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("and poli");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("policy");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync([RefusedPolicy]);
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("or finding = po");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["policy_violation"]);
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal($"verdict = blocked and decision = potentiallyBlocked and policy = {RefusedPolicy} or finding = policy_violation ", await page.InputValueAsync("#filter"));
         await rig.ScreenshotAsync(page, "5-completion");
 
         // Save the view (name asked by a dialog), then open its shared URL in a fresh page.
@@ -330,6 +361,45 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await rig.ScreenshotAsync(page, "9-large-map");
         await NodesRejoinTheLargeMapAsync(page, envs, workloads.Count);
         await rig.AssertNoCspViolationsAsync();
+    }
+
+    private const string RefusedPolicy = "edge/deny-ssh";
+
+    /// <summary>
+    /// A refused attempt from the demo's internet source to prod-web-1's ssh, naming the policy that refused it
+    /// (canonical JSON, which the flows topic's <c>auto</c> format recognises), stored before the page loads its
+    /// completion vocabulary.
+    /// </summary>
+    private async Task StoreRefusedAttemptAsync()
+    {
+        var record = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["version"] = 1,
+            ["id"] = "map-test/attempt/1",
+            ["event"] = "new",
+            ["start"] = DateTimeOffset.UtcNow.AddSeconds(-30).ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["proto"] = "tcp",
+            ["src"] = new { ip = DemoEstate.InternetSource, port = 51514 },
+            ["dst"] = new { ip = "10.10.1.10", port = 22 },
+            ["bytes_out"] = 60,
+            ["packets_out"] = 1,
+            ["verdict"] = "blocked",
+            ["attempt"] = true,
+            ["policies"] = new[] { RefusedPolicy },
+        });
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Service.Bootstrap }).Build())
+        {
+            producer.Produce("flows", new Message<Null, string> { Value = record });
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        await rig.Service.WaitAsync(
+            async () =>
+            {
+                using var flows = JsonDocument.Parse(await rig.Service.Http.GetStringAsync($"/api/v1/flows?last=1h&filter={Uri.EscapeDataString($"policy = {RefusedPolicy}")}"));
+                return flows.RootElement.GetProperty("flows").GetArrayLength();
+            },
+            n => n == 1, TimeSpan.FromSeconds(60), "the refused attempt in the flows", TimeSpan.FromMilliseconds(300));
     }
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);

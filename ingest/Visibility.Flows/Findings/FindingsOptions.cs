@@ -15,8 +15,8 @@ public sealed class FindingsOptions : IValidatableObject
 
     /// <summary>
     /// Severity overrides: keys are environment pairs <c>source-&gt;destination</c> (either side may be <c>*</c>),
-    /// which apply to cross-environment findings, or finding names (<c>internet_source</c>); values are
-    /// <c>low</c>, <c>medium</c>, <c>high</c> or <c>critical</c>.
+    /// which apply to cross-environment findings, or finding names (<c>internet_source</c>, and the computed
+    /// <c>policy_violation</c>, default <c>high</c>); values are <c>low</c>, <c>medium</c>, <c>high</c> or <c>critical</c>.
     /// </summary>
     public Dictionary<string, string> Severities { get; set; } = [];
 
@@ -44,7 +44,7 @@ public sealed class FindingsOptions : IValidatableObject
 
         foreach (var (key, value) in Severities)
         {
-            if (!FindingKinds.TryParse(key, out _) && !FindingRules.TryParsePair(key, out _, out _))
+            if (!FindingKinds.IsName(key) && !FindingRules.TryParsePair(key, out _, out _))
             {
                 yield return new ValidationResult($"Findings:Severities: '{key}' is neither a finding name nor an environment pair such as dev->prod");
             }

@@ -204,13 +204,12 @@ public static class FilterFields
 
             case FilterKind.Finding:
                 normal = value.ToLowerInvariant();
-                if (FindingKinds.TryParse(normal, out _) || ComputedFindingFilter.Kinds.Contains(normal, StringComparer.Ordinal))
+                if (FindingKinds.IsName(normal))
                 {
                     return true;
                 }
 
-                string[] findings = [.. FindingKinds.All.Select(f => f.Name), .. ComputedFindingFilter.Kinds];
-                error = $"unknown finding '{value}' (expected {string.Join(", ", findings[..^1])} or {findings[^1]})";
+                error = $"unknown finding '{value}' (expected {string.Join(", ", FindingKinds.AllNames.Take(FindingKinds.AllNames.Count - 1))} or {FindingKinds.AllNames[^1]})";
                 return false;
 
             default:

@@ -46,14 +46,15 @@ public sealed record BlockedTarget(
 /// Read through the planner from rollups whose buckets are at most a fifth of the window (the minute rollup for the
 /// default 5 minutes; raw flows for windows under 5 minutes), so a row's time is its first sighting, at most a
 /// bucket early. Severity <c>medium</c>, <c>high</c> when the scan spans <see cref="WideSpread"/> destinations or
-/// ports or more. The filter applies to the attempts; its <c>finding</c> terms hold as they would for a finding of
-/// this kind (<see cref="ComputedFindingFilter"/>).
+/// ports or more, unless <c>Findings:Severities:blocked_attempts</c> sets one level for every scan. The filter applies
+/// to the attempts; its <c>finding</c> terms hold as they would for a finding of this kind
+/// (<see cref="FilterClause.ForComputedFinding"/>).
 /// </para>
 /// </summary>
-public sealed class BlockedAttemptsFindings(IFlowReader store, StoreRetention retention, BlockedAttemptsOptions options, TimeProvider? clock = null) : IFindingSource
+public sealed class BlockedAttemptsFindings(IFlowReader store, StoreRetention retention, BlockedAttemptsOptions options, TimeProvider? clock = null, FindingRules? rules = null) : IFindingSource
 {
     /// <summary>The finding kind's name, in the API, the filter language, exports and SIEM payloads.</summary>
-    public const string Kind = "blocked_attempts";
+    public const string Kind = FindingKinds.BlockedAttempts;
 
     /// <summary>How many destinations, or ports, make a scan wide (severity high).</summary>
     public const int WideSpread = 10;
@@ -73,7 +74,7 @@ public sealed class BlockedAttemptsFindings(IFlowReader store, StoreRetention re
     public async Task<IReadOnlyList<Finding>> FindAsync(FindingsRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (ComputedFindingFilter.ForKind(request.Filter, Kind) is not { } filter)
+        if (request.Filter.ForComputedFinding(Kind) is not { } filter)
         {
             return [];
         }
@@ -153,7 +154,8 @@ public sealed class BlockedAttemptsFindings(IFlowReader store, StoreRetention re
             LIMIT {ba_limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
-        return await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
+        var found = await store.QueryAsync(sql, "JSONEachRow", Parse, parameters, cancellationToken);
+        return rules is null ? found : [.. found.Select(f => f with { Severity = rules.Severity(Kind, f.Severity) })];
     }
 
     /// <summary>The refused attempts in a range that pass the filter.</summary>

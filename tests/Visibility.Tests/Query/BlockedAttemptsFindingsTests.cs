@@ -212,6 +212,15 @@ public sealed class BlockedAttemptsFindingsTests
         Assert.True(FilterClause.TryCreate("", out var none, out _));
         var high = await Query(rig).RunAsync(new FindingsRequest(rig.From, rig.To, none, "high", 100), CancellationToken.None);
         Assert.Equal([""], high.Findings.Where(f => f.Kind == BlockedAttemptsFindings.Kind).Select(f => f.Source.Workload));
+
+        // Findings:Severities:blocked_attempts sets one level for every scan, wide or not.
+        var critical = new FindingRules(new FindingsOptions { Severities = new Dictionary<string, string> { [FindingKinds.BlockedAttempts] = "critical" } });
+        var overridden = new FindingsQuery(rig.Store, rig.Retention, critical)
+        {
+            Sources = [new BlockedAttemptsFindings(rig.Store, rig.Retention, new BlockedAttemptsOptions(), rules: critical)],
+        };
+        var levels = await overridden.RunAsync(new FindingsRequest(rig.From, rig.To, none, "low", 100), CancellationToken.None);
+        Assert.Equal(["critical", "critical"], levels.Findings.Where(f => f.Kind == BlockedAttemptsFindings.Kind).Select(f => f.Severity));
     }
 
     [Fact]
