@@ -149,7 +149,7 @@ public sealed class SchemaMigratorTests(ITestOutputHelper output)
         var before = await SumsAsync(store, rollups);
 
         var result = await Migrator(store, new RecordingLogger(output)).MigrateAsync("to-16", CancellationToken.None);
-        Assert.Equal((1, 16), (result.Applied, result.Version));
+        Assert.Equal((Declared.Count(v => v > 15), Declared[^1]), (result.Applied, result.Version));
 
         // Every stored row is an allowed connection with nothing named; the rollups' sums are those of before.
         Assert.Equal("3000\t3000\t3000\t3000\t3000\t3000", (await QueryAsync(store,
