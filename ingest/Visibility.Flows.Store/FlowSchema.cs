@@ -26,7 +26,7 @@ public static partial class FlowSchema
     public const string ProvisioningTable = "policy_provisioning";
 
     /// <summary>The migration that gives each saved ruleset row its save id (see <see cref="RulesetsTable"/>).</summary>
-    public const int RulesetSaveIdMigration = 18;
+    public const int RulesetSaveIdMigration = 17;
 
     /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them (<see cref="FlowColumnTable.Written"/>).</summary>
     public static string FlowColumns { get; } = FlowColumnTable.Names(FlowColumnTable.Written);

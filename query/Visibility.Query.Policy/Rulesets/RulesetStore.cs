@@ -10,7 +10,7 @@ namespace Visibility.Query.Policy.Rulesets;
 
 /// <summary>
 /// Stored, versioned rulesets and their provisioning, in the store's append-only <c>policy_rulesets</c> and
-/// <c>policy_provisioning</c> tables (migrations 15 and 18), so every <c>serve</c> process on one store sees the same
+/// <c>policy_provisioning</c> tables (migrations 15 and 17), so every <c>serve</c> process on one store sees the same
 /// policy. Saving writes version n+1; nothing is ever rewritten, so the set provisioned at any past time can be
 /// answered (<see cref="ProvisionedAtAsync"/>).
 /// <para>
@@ -253,7 +253,7 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
 
     /// <summary>
     /// The rows that are the versions, one per (name, version) matching <paramref name="where"/>: of the rows saved
-    /// under one number, the one with the least save id (rows saved before migration 18 have none: then the earliest,
+    /// under one number, the one with the least save id (rows saved before migration 17 have none: then the earliest,
     /// then the least document). Columns as in the table.
     /// </summary>
     private string Winners(string where) =>
