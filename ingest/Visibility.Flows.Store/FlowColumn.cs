@@ -22,7 +22,7 @@ public enum FlowTables
     EdgeLabel = 16,
 
     /// <summary>
-    /// The app × env service rollups (<c>flows_app_svc_1h</c>, <c>flows_app_svc_6h</c>; migration 17): a dimension.
+    /// The app × env service rollups (<c>flows_app_svc_1h</c>, <c>flows_app_svc_6h</c>; migration 18): a dimension.
     /// </summary>
     ServiceRollups = 32,
 }

@@ -34,7 +34,7 @@ public static class FlowColumnTable
     public const int VerdictsMigration = 16;
 
     /// <summary>The migration that added the app × env service rollups (<see cref="FlowTables.ServiceRollups"/>).</summary>
-    public const int ServiceRollupsMigration = 17;
+    public const int ServiceRollupsMigration = 18;
 
     public static IReadOnlyList<FlowColumn> All { get; } =
     [

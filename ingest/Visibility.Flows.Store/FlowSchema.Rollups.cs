@@ -76,7 +76,7 @@ public static partial class FlowSchema
     public static string ServiceDimensions { get; } = FlowColumnTable.Names(FlowColumnTable.ServiceDimensions);
 
     /// <summary>
-    /// The app × env service rollups (migration 17): per hour and per 6 hours, each end's app, environment and peer
+    /// The app × env service rollups (migration 18): per hour and per 6 hours, each end's app, environment and peer
     /// class, findings, and per service (<c>proto</c>, <c>dst_port</c>), verdict and enforcing policies — what a
     /// policy decision reads when the provisioned scopes and rules name only <c>app</c> and <c>env</c>, so the
     /// decisions on the app × env graph come mostly from tables near the size of the graph's own instead of the

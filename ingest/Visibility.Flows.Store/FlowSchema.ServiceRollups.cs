@@ -1,7 +1,7 @@
 namespace Visibility.Flows.Store;
 
 /// <summary>
-/// Migration 17: the app × env service rollups (<see cref="ServiceRollups"/>). A policy decision needs the service
+/// Migration 18: the app × env service rollups (<see cref="ServiceRollups"/>). A policy decision needs the service
 /// and the verdict of the traffic it judges, which the app × env tables keep only as a set of services per row; without
 /// these tables a decided app × env graph reads the workload-level rollups, about ten times the rows.
 /// </summary>

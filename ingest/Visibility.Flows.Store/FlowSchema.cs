@@ -25,6 +25,9 @@ public static partial class FlowSchema
     public const string RulesetsTable = "policy_rulesets";
     public const string ProvisioningTable = "policy_provisioning";
 
+    /// <summary>The migration that gives each saved ruleset row its save id (see <see cref="RulesetsTable"/>).</summary>
+    public const int RulesetSaveIdMigration = 17;
+
     /// <summary>The flow columns in the order <see cref="WriteRow"/> encodes them (<see cref="FlowColumnTable.Written"/>).</summary>
     public static string FlowColumns { get; } = FlowColumnTable.Names(FlowColumnTable.Written);
 
@@ -220,6 +223,13 @@ public static partial class FlowSchema
                 """,
             ]),
             new Migration(FlowColumnTable.VerdictsMigration, "flow verdicts", VerdictsMigration(db)),
+            new Migration(RulesetSaveIdMigration, "ruleset save ids", [
+                // Each saved row's id: the store's clock when the save read the latest version (19 digits of
+                // microseconds), '-', a random suffix. Processes sharing a store may write rows of one version at once;
+                // the row with the least id is that version (RulesetStore), the others lost and were saved again under
+                // the next number. Rows saved before have '' and are each their version's only row, as a rule.
+                $"ALTER TABLE {db}.{RulesetsTable} ADD COLUMN IF NOT EXISTS save_id String DEFAULT '' AFTER saved_at",
+            ]),
             new Migration(FlowColumnTable.ServiceRollupsMigration, "app x env rollups per service", ServiceRollupsMigration(db, retention)),
         ];
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Visibility.Query.Findings;
 using static Visibility.Query.Export.ExportText;
 
 namespace Visibility.Query.Export;
@@ -31,7 +32,7 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
             Pair(output, "dpt", port);
         }
 
-        Pair(output, "cnt", f.Flows);
+        Pair(output, "cnt", f.BlockedAttempts?.Attempts ?? f.Flows);
         Pair(output, "cn1", f.Bytes);
         Pair(output, "cn1Label", "bytes");
         Pair(output, "start", f.FirstSeen.ToUnixTimeMilliseconds());
@@ -39,10 +40,18 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         Labels(output, f.Source.Labels, f.Destination.Labels);
         Pair(output, "cs5", f.Kind);
         Pair(output, "cs5Label", "findings");
-        Pair(output, "cs6", f.Service);
-        Pair(output, "cs6Label", "service");
+        if (f.Service.Length > 0)
+        {
+            Pair(output, "cs6", f.Service);
+            Pair(output, "cs6Label", "service");
+        }
+
         Pair(output, "sourceServiceName", f.Source.Kind);
         Pair(output, "destinationServiceName", f.Destination.Kind);
+        if (f.BlockedAttempts is { } blocked)
+        {
+            Blocked(output, blocked);
+        }
     }
 
     public void Write(IBufferWriter<byte> output, FlowSummary record)
@@ -102,6 +111,22 @@ public sealed class CefFormat(ExportIdentity identity) : IExportFormat
         Byte(output, (byte)'|');
         Number(output, severity);
         Byte(output, (byte)'|');
+    }
+
+    // A blocked_attempts finding's scan: cnt already holds its attempts.
+    private static void Blocked(IBufferWriter<byte> output, BlockedAttemptsDetail blocked)
+    {
+        Pair(output, "act", "blocked");
+        Pair(output, "cn2", blocked.Destinations);
+        Pair(output, "cn2Label", "destinations");
+        Pair(output, "cn3", blocked.Ports);
+        Pair(output, "cn3Label", "ports");
+        Pair(output, "deviceCustomDate1", blocked.FirstAttempt.ToUnixTimeMilliseconds());
+        Pair(output, "deviceCustomDate1Label", "firstAttempt");
+        Pair(output, "flexString1", blocked.Policies);
+        Pair(output, "flexString1Label", "policies");
+        Pair(output, "flexString2", [.. blocked.Targets.Select(t => t.ToString())]);
+        Pair(output, "flexString2Label", "targets");
     }
 
     // The app and env labels of each end; other labels are in the OCSF and JSON formats only.

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Text.Json;
+using Visibility.Query.Findings;
 using static Visibility.Query.Export.ExportJson;
 
 namespace Visibility.Query.Export;
@@ -38,8 +40,40 @@ public sealed class JsonLinesFormat : IExportFormat
         json.WriteNumber("bytes", f.Bytes);
         json.WriteString("firstSeen", f.FirstSeen);
         json.WriteString("lastSeen", f.LastSeen);
+        if (f.BlockedAttempts is { } blocked)
+        {
+            Blocked(json, blocked);
+        }
+
         json.WriteEndObject();
         json.Flush();
+    }
+
+    // As the API writes BlockedAttemptsDetail.
+    private static void Blocked(Utf8JsonWriter json, BlockedAttemptsDetail blocked)
+    {
+        json.WriteStartObject("blockedAttempts");
+        json.WriteNumber("attempts", blocked.Attempts);
+        json.WriteNumber("destinations", blocked.Destinations);
+        json.WriteNumber("ports", blocked.Ports);
+        json.WriteString("firstAttempt", blocked.FirstAttempt);
+        json.WriteStartArray("targets");
+        foreach (var target in blocked.Targets)
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("destination");
+            json.WriteString("workload", target.Destination.Workload);
+            json.WriteString("kind", target.Destination.Kind);
+            Labels(json, "labels", target.Destination.Labels);
+            json.WriteEndObject();
+            json.WriteString("service", target.Service);
+            json.WriteNumber("attempts", target.Attempts);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        Strings(json, "policies", blocked.Policies);
+        json.WriteEndObject();
     }
 
     public void Write(IBufferWriter<byte> output, FlowSummary record)

@@ -43,6 +43,16 @@ public sealed class LeefFormat(ExportIdentity identity) : IExportFormat
         Pair(output, "bytes", f.Bytes);
         Pair(output, "firstSeen", f.FirstSeen.ToUnixTimeMilliseconds());
         Pair(output, "lastSeen", f.LastSeen.ToUnixTimeMilliseconds());
+        if (f.BlockedAttempts is { } blocked)
+        {
+            Pair(output, "action", "blocked");
+            Pair(output, "attempts", blocked.Attempts);
+            Pair(output, "destinations", blocked.Destinations);
+            Pair(output, "ports", blocked.Ports);
+            Pair(output, "firstAttempt", blocked.FirstAttempt.ToUnixTimeMilliseconds());
+            Pair(output, "targets", [.. blocked.Targets.Select(t => t.ToString())]);
+            Pair(output, "policies", blocked.Policies);
+        }
     }
 
     public void Write(IBufferWriter<byte> output, FlowSummary record)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Visibility.Query.Findings;
 using static Visibility.Query.Export.ExportJson;
 using static Visibility.Query.Export.ExportText;
 
@@ -17,6 +18,9 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
     public const int CategoryUid = 4;
     public const int TrafficActivity = 6;
 
+    /// <summary>Activity 5, Refuse: "the attempt to open a connection was refused" (<c>blocked_attempts</c> findings).</summary>
+    public const int RefuseActivity = 5;
+
     public string Name => "ocsf";
 
     public void Write(IBufferWriter<byte> output, FindingEvent record)
@@ -24,12 +28,22 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(record);
         var f = record.Finding;
+        var blocked = f.BlockedAttempts;
         var json = Rent(output);
         json.WriteStartObject();
-        Common(json, record.EventId, record.Time, f.Severity);
+        Common(json, record.EventId, record.Time, f.Severity, blocked is null ? TrafficActivity : RefuseActivity);
         json.WriteNumber("start_time", f.FirstSeen.ToUnixTimeMilliseconds());
         json.WriteNumber("end_time", f.LastSeen.ToUnixTimeMilliseconds());
-        json.WriteNumber("count", f.Flows);
+        json.WriteNumber("count", blocked?.Attempts ?? f.Flows);
+        if (blocked is not null)
+        {
+            // The security control profile: the attempts were denied, and blocked.
+            json.WriteNumber("action_id", 2);
+            json.WriteString("action", "Denied");
+            json.WriteNumber("disposition_id", 2);
+            json.WriteString("disposition", "Blocked");
+        }
+
         var (protocol, port) = Service(f.Service);
         Endpoint(json, "src_endpoint", f.Source.Workload, -1);
         Endpoint(json, "dst_endpoint", f.Destination.Workload, port);
@@ -45,6 +59,11 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
         json.WriteString("service", f.Service);
         json.WriteNumber("flows", f.Flows);
         EndExtras(json, f.Source.Kind, f.Source.Labels, f.Destination.Kind, f.Destination.Labels);
+        if (blocked is not null)
+        {
+            Blocked(json, blocked);
+        }
+
         json.WriteEndObject();
         json.WriteEndObject();
         json.Flush();
@@ -56,7 +75,7 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
         ArgumentNullException.ThrowIfNull(record);
         var json = Rent(output);
         json.WriteStartObject();
-        Common(json, record.EventId, record.IntervalEnd, record.Severity);
+        Common(json, record.EventId, record.IntervalEnd, record.Severity, TrafficActivity);
         json.WriteNumber("start_time", record.IntervalStart.ToUnixTimeMilliseconds());
         json.WriteNumber("end_time", record.IntervalEnd.ToUnixTimeMilliseconds());
         json.WriteNumber("count", record.Flows);
@@ -86,17 +105,17 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
         json.Flush();
     }
 
-    private void Common(Utf8JsonWriter json, string eventId, DateTimeOffset time, string? severity)
+    private void Common(Utf8JsonWriter json, string eventId, DateTimeOffset time, string? severity, int activity)
     {
         var severityId = OcsfSeverity(severity);
         json.WriteNumber("class_uid", ClassUid);
         json.WriteString("class_name", "Network Activity");
         json.WriteNumber("category_uid", CategoryUid);
         json.WriteString("category_name", "Network Activity");
-        json.WriteNumber("activity_id", TrafficActivity);
-        json.WriteString("activity_name", "Traffic");
-        json.WriteNumber("type_uid", (ClassUid * 100) + TrafficActivity);
-        json.WriteString("type_name", "Network Activity: Traffic");
+        json.WriteNumber("activity_id", activity);
+        json.WriteString("activity_name", activity == RefuseActivity ? "Refuse" : "Traffic");
+        json.WriteNumber("type_uid", (ClassUid * 100) + activity);
+        json.WriteString("type_name", activity == RefuseActivity ? "Network Activity: Refuse" : "Network Activity: Traffic");
         json.WriteNumber("severity_id", severityId);
         json.WriteString("severity", OcsfSeverityName(severityId));
         json.WriteNumber("time", time.ToUnixTimeMilliseconds());
@@ -127,6 +146,29 @@ public sealed class OcsfFormat(ExportIdentity identity) : IExportFormat
         }
 
         json.WriteEndObject();
+    }
+
+    // What OCSF has no attribute for: the scan's spread, first attempt, targets and the policies the records named.
+    private static void Blocked(Utf8JsonWriter json, BlockedAttemptsDetail blocked)
+    {
+        json.WriteNumber("attempts", blocked.Attempts);
+        json.WriteNumber("destinations", blocked.Destinations);
+        json.WriteNumber("ports", blocked.Ports);
+        json.WriteNumber("first_attempt", blocked.FirstAttempt.ToUnixTimeMilliseconds());
+        json.WriteStartArray("targets");
+        foreach (var target in blocked.Targets)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", target.Destination.Workload);
+            json.WriteString("kind", target.Destination.Kind);
+            Labels(json, "labels", target.Destination.Labels);
+            json.WriteString("service", target.Service);
+            json.WriteNumber("attempts", target.Attempts);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        Strings(json, "policies", blocked.Policies);
     }
 
     // OCSF's network endpoint has no attribute for a workload's kind or labels, so they go under unmapped.

@@ -14,8 +14,9 @@ namespace Visibility.Query;
 public static class QueryServices
 {
     /// <summary>
-    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings, flow search
-    /// and saved views. They plan over the store's retentions (<c>Visibility:Store</c>).
+    /// The readers of the store: the graph (node sizes from <see cref="IWorkloadCatalog"/>), findings (with the
+    /// <c>blocked_attempts</c> kind computed at query time), flow search, the policy names flows name, and saved views.
+    /// They plan over the store's retentions (<c>Visibility:Store</c>).
     /// </summary>
     public static IServiceCollection AddQuery(this IServiceCollection services, IConfiguration configuration)
     {
@@ -26,6 +27,11 @@ public static class QueryServices
         {
             WorkloadCounter = sp.GetRequiredService<IWorkloadCatalog>().Count,
         });
+        services.AddSingleton<IFindingSource>(sp => new BlockedAttemptsFindings(
+            sp.GetRequiredService<IFlowReader>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
+            sp.GetRequiredService<IOptions<FindingsOptions>>().Value.BlockedAttempts,
+            rules: sp.GetRequiredService<FindingRules>()));
         services.AddSingleton(sp => new FindingsQuery(
             sp.GetRequiredService<IFlowReader>(),
             sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions,
@@ -34,6 +40,9 @@ public static class QueryServices
             Sources = [.. sp.GetServices<IFindingSource>()],
         });
         services.AddSingleton<FlowSearch>();
+        services.AddSingleton(sp => new ObservedPolicies(
+            sp.GetRequiredService<IFlowReader>(),
+            sp.GetRequiredService<IOptions<StoreOptions>>().Value.Retentions));
         services.AddSingleton<SavedViewStore>();
         return services;
     }

@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Confluent.Kafka;
 using Xunit.Abstractions;
 
 namespace Visibility.EndToEnd.Tests;
@@ -13,29 +11,13 @@ namespace Visibility.EndToEnd.Tests;
 /// to the real `visibility serve`, and the map's edges must carry exactly what conntrack counted: per edge the
 /// connections, and bytes and packets both ways.
 /// </summary>
-public sealed class KernelGatewayEndToEndTests(ITestOutputHelper log) : IDisposable
+public sealed class KernelGatewayEndToEndTests(ITestOutputHelper log)
 {
-    private readonly TempDirectory data = new("visibility-kernel-e2e");
-
     [Fact]
     public async Task GatewayConntrack_ThroughKafka_EdgesEqualWhatTheKernelCounted()
     {
-        using var lab = NetworkLab.Create("dev", "prod", "db");
-        await using var ulogd = await Ulogd2Gateway.StartAsync(lab, Path.Combine(data.Path, "ulogd"));
-        lab.Listen("db", 5432, reply: 3000);
-        await using var rig = new IngestRig("kernel", partitions: 2);
-        await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "store"), environment: rig.Environment());
-        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
-        using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", new[]
-        {
-            Workload("api-dev", lab.Address("dev"), "api", "dev"),
-            Workload("api-prod", lab.Address("prod"), "api", "prod"),
-            Workload("db", lab.Address("db"), "db", "prod"),
-        }))
-        {
-            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-        }
-
+        await using var gateway = await KernelGatewayRig.StartAsync("visibility-kernel-e2e", "kernel", partitions: 2, reply: 3000, shipPackets: false);
+        var (lab, service) = (gateway.Lab, gateway.Service);
         var timeout = TimeSpan.FromSeconds(5);
         for (var i = 0; i < 3; i++)
         {
@@ -48,24 +30,10 @@ public sealed class KernelGatewayEndToEndTests(ITestOutputHelper log) : IDisposa
         }
 
         // Every connection ends (its DESTROY record carries the final counters) once the gateway forgets them.
-        await Task.Delay(TimeSpan.FromSeconds(1));
-        ulogd.EndConnections();
-        await Eventually.TrueAsync(() => Destroyed(ulogd).Count == 8, TimeSpan.FromSeconds(15), "8 DESTROY records from ulogd2",
-            () => string.Join('\n', Ulogd2Gateway.Lines(ulogd.ConnectionsFile)), TimeSpan.FromMilliseconds(100));
-
-        var lines = Ulogd2Gateway.Lines(ulogd.ConnectionsFile);
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap }).Build())
-        {
-            foreach (var line in lines)
-            {
-                producer.Produce(rig.Topic, new Message<Null, string> { Value = line });
-            }
-
-            producer.Flush(TimeSpan.FromSeconds(10));
-        }
-
-        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
-        var expected = Destroyed(ulogd)
+        await gateway.EndConnectionsAsync(TimeSpan.FromSeconds(1), () => Destroyed(gateway).Count == 8, "8 DESTROY records from ulogd2");
+        var lines = Ulogd2Gateway.Lines(gateway.Ulogd.ConnectionsFile);
+        await gateway.ShipAsync();
+        var expected = Destroyed(gateway)
             .GroupBy(r => (Source: r.Src == lab.Address("dev") ? "app=api,env=dev" : "app=api,env=prod", Target: "app=db,env=prod"))
             .ToDictionary(g => g.Key, g => (Flows: (long)g.Count(), Bytes: g.Sum(r => r.Bytes), Packets: g.Sum(r => r.Packets)));
         log.WriteLine($"{lines.Count} NFCT records; conntrack counted {string.Join("; ", expected.Select(e => $"{e.Key.Source} → {e.Key.Target}: {e.Value}"))}");
@@ -81,20 +49,14 @@ public sealed class KernelGatewayEndToEndTests(ITestOutputHelper log) : IDisposa
         Assert.True(expected.Values.All(v => v.Bytes > 0 && v.Packets > 0), "conntrack accounting counted nothing");
     }
 
-    public void Dispose() => data.Dispose();
-
     private sealed record Destroy(string Src, long Bytes, long Packets);
 
-    /// <summary>ulogd2's DESTROY records (<c>ct.event</c> 4) of connections to the database, with both directions' counters.</summary>
-    private static List<Destroy> Destroyed(Ulogd2Gateway ulogd) =>
-        [.. Ulogd2Gateway.Lines(ulogd.ConnectionsFile)
-            .Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(r => r.GetProperty("ct.event").GetInt32() == 4 && r.GetProperty("orig.l4.dport").GetInt32() == 5432)
+    /// <summary>ulogd2's DESTROY records of connections to the database, with both directions' counters.</summary>
+    private static List<Destroy> Destroyed(KernelGatewayRig gateway) =>
+        [.. gateway.Destroyed()
+            .Where(r => r.GetProperty("orig.l4.dport").GetInt32() == 5432)
             .Select(r => new Destroy(
                 r.GetProperty("src_ip").GetString()!,
                 r.GetProperty("orig.raw.pktlen").GetInt64() + r.GetProperty("reply.raw.pktlen").GetInt64(),
                 r.GetProperty("orig.raw.pktcount").GetInt64() + r.GetProperty("reply.raw.pktcount").GetInt64()))];
-
-    private static object Workload(string name, string address, string app, string env) =>
-        new { name, addresses = new[] { address }, labels = new Dictionary<string, string> { ["app"] = app, ["env"] = env } };
 }

@@ -1,22 +1,20 @@
 using System.Text.Json;
 using Microsoft.Playwright;
+using static Visibility.EndToEnd.Tests.MapPage;
 
 namespace Visibility.EndToEnd.Tests;
 
 /// <summary>The map keeps its layout: what a refresh or a change of range, width or filter leaves on the map stays put.</summary>
 public sealed partial class MapBrowserTests
 {
-    /// <summary>How far a node that stays on the map may move across a redraw, in page pixels.</summary>
-    private const double StillPx = 5;
-
     [Fact]
     public async Task Map_RefreshRangeWidthAndFilterChanges_KeepNodesInPlace_NewNodesPlacedNextToTheirNeighbours()
     {
         string[] all = ["internet", "unknown", "app=web,env=prod", "app=api,env=prod", ProdDb, "app=web,env=dev", DevApi, "app=db,env=dev"];
-        var page = await NewPageAsync();
-        await page.GotoAsync(service!.BaseUrl + "/");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync(rig.Service.BaseUrl + "/");
         await WaitForEdgesAsync(page, list => all.All(id => list.Any(e => e.Source == id || e.Target == id)));
-        await ScreenshotAsync(page, "10-stable-before");
+        await rig.ScreenshotAsync(page, "10-stable-before");
 
         // The refresh (Apply with nothing changed), another width, another range with the same nodes: nothing moves.
         var start = await NodePositionsAsync(page);
@@ -36,20 +34,20 @@ public sealed partial class MapBrowserTests
         {
             var after = await RedrawAsync(page, change);
             Assert.Equal(all.Order(), after.Keys.Order());
-            AssertStill(step, before, after);
+            rig.AssertStill(step, before, after);
             Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
             before = after;
         }
 
-        AssertStill("all steps", start, before);
+        rig.AssertStill("all steps", start, before);
 
         // A filter that leaves out four nodes: they disappear, the others stay where they were.
         await page.FillAsync("#filter", "src.env = dev");
         var filtered = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         string[] dev = ["app=web,env=dev", DevApi, "app=db,env=dev", ProdDb];
         Assert.Equal(dev.Order(), filtered.Keys.Order());
-        AssertStill("filter src.env = dev", before, filtered);
-        await ScreenshotAsync(page, "11-stable-filtered");
+        rig.AssertStill("filter src.env = dev", before, filtered);
+        await rig.ScreenshotAsync(page, "11-stable-filtered");
 
         // The filter cleared: the four come back as new nodes, each next to a neighbour and outside the other
         // environment's box, while the four that stayed do not move.
@@ -57,14 +55,14 @@ public sealed partial class MapBrowserTests
         var widened = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         Assert.Equal(all.Order(), widened.Keys.Order());
         Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
-        AssertStill("filter cleared", filtered, widened);
+        rig.AssertStill("filter cleared", filtered, widened);
         var edges = await EdgesAsync(page);
         var zoom = await page.EvaluateAsync<double>("() => window.visibilityMap.zoom()");
         foreach (var id in all.Except(dev))
         {
             var nearest = edges.Where(e => e.Source == id || e.Target == id).Select(e => e.Source == id ? e.Target : e.Source)
                 .Min(n => Distance(widened[id], widened[n]));
-            output.WriteLine($"new node {id}: {nearest:F0} px from its nearest neighbour (zoom {zoom:F2})");
+            rig.Output.WriteLine($"new node {id}: {nearest:F0} px from its nearest neighbour (zoom {zoom:F2})");
             Assert.InRange(nearest / zoom, 1, 250);
         }
 
@@ -80,13 +78,13 @@ public sealed partial class MapBrowserTests
             Assert.DoesNotContain(boxes, b => x > b.X1 && x < b.X2 && y > b.Y1 && y < b.Y2);
         }
 
-        await ScreenshotAsync(page, "12-stable-widened");
+        await rig.ScreenshotAsync(page, "12-stable-widened");
 
         // Another grouping is another map: laid out afresh and fitted to the view.
         await page.FillAsync("#groupBy", "role,env");
         await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         Assert.Equal("fresh", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
     }
 
     /// <summary>
@@ -104,13 +102,13 @@ public sealed partial class MapBrowserTests
         var narrowed = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         Assert.DoesNotContain(narrowed.Keys, id => id.EndsWith(",env=test", StringComparison.Ordinal));
         Assert.True(narrowed.Count < workloads - 120, $"{narrowed.Count} nodes left");
-        AssertStill("large map narrowed", all, narrowed);
+        rig.AssertStill("large map narrowed", all, narrowed);
 
         await page.FillAsync("#filter", Large);
         var widened = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         Assert.Equal(workloads, widened.Count);
         Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
-        AssertStill($"large map, {workloads - narrowed.Count} nodes back", narrowed, widened);
+        rig.AssertStill($"large map, {workloads - narrowed.Count} nodes back", narrowed, widened);
 
         var layout = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.groupLayout()");
         var boxes = layout.GetProperty("boxes").EnumerateArray().ToDictionary(b => b.GetProperty("env").GetString()!, b => (
@@ -135,37 +133,6 @@ public sealed partial class MapBrowserTests
         }
 
         await page.EvaluateAsync("() => window.visibilityMap.fit()");
-        await ScreenshotAsync(page, "13-large-map-nodes-back");
-    }
-
-    internal sealed record NodeAt(double X, double Y, double ModelX, double ModelY);
-
-    /// <summary>Each drawn node's position on the page (rendered pixels) and in the model.</summary>
-    internal static async Task<Dictionary<string, NodeAt>> NodePositionsAsync(IPage page)
-    {
-        var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.nodePositions()");
-        return json.EnumerateArray().ToDictionary(n => n.GetProperty("id").GetString()!, n => new NodeAt(
-            n.GetProperty("x").GetDouble(), n.GetProperty("y").GetDouble(), n.GetProperty("mx").GetDouble(), n.GetProperty("my").GetDouble()));
-    }
-
-    /// <summary>Runs what makes the map redraw, waits for the next drawn map and returns its node positions.</summary>
-    internal static async Task<Dictionary<string, NodeAt>> RedrawAsync(IPage page, Func<Task> change)
-    {
-        var renders = await page.EvaluateAsync<int>("() => window.visibilityMap.renders");
-        await change();
-        await page.WaitForFunctionAsync("n => window.visibilityMap.ready && window.visibilityMap.renders > n", renders, new PageWaitForFunctionOptions { Timeout = 60_000 });
-        return await NodePositionsAsync(page);
-    }
-
-    internal static double Distance(NodeAt a, NodeAt b) => Math.Sqrt(Math.Pow(a.X - b.X, 2) + Math.Pow(a.Y - b.Y, 2));
-
-    /// <summary>Every node on both maps moved less than <see cref="StillPx"/> on the page.</summary>
-    private void AssertStill(string step, Dictionary<string, NodeAt> before, Dictionary<string, NodeAt> after)
-    {
-        var common = before.Keys.Intersect(after.Keys).ToList();
-        Assert.NotEmpty(common);
-        var moved = common.Max(id => Distance(before[id], after[id]));
-        output.WriteLine($"{step}: {common.Count} nodes kept, largest movement {moved:F2} px");
-        Assert.True(moved < StillPx, $"{step}: a node moved {moved:F1} px");
+        await rig.ScreenshotAsync(page, "13-large-map-nodes-back");
     }
 }

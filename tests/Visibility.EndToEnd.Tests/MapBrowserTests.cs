@@ -1,12 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Confluent.Kafka;
-using Deque.AxeCore.Playwright;
-using Visibility.Ingest.Demo;
 using System.Text.RegularExpressions;
+using Confluent.Kafka;
 using Microsoft.Playwright;
+using Visibility.Ingest.Demo;
 using Xunit.Abstractions;
+using static Visibility.EndToEnd.Tests.MapPage;
 
 namespace Visibility.EndToEnd.Tests;
 
@@ -14,46 +14,24 @@ namespace Visibility.EndToEnd.Tests;
 /// The map in a real browser: Debian's chromium driven by Playwright against <c>visibility serve --demo</c> (demo
 /// traffic through the dev broker into chDB). Screenshots go to <c>artifacts/browser-tests/</c> at the repository root.
 /// </summary>
-public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "xUnit disposes the rig through IAsyncLifetime.DisposeAsync, which the analyzer does not count.")]
+public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string DevApi = "app=api,env=dev";
     private const string ProdDb = "app=db,env=prod";
-    private readonly TempDirectory data = new("visibility-map");
-    private VisibilityProcess? service;
-    private IPlaywright? playwright;
-    private IBrowser? browser;
-    private readonly List<IPage> pages = [];
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> cspConsole = new();
+    private readonly MapBrowserRig rig = new(output, nameof(MapBrowserTests), "visibility-map");
 
-    public async Task InitializeAsync()
-    {
-        service = VisibilityProcess.Start(data.Path, ["--demo"]);
-        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
-        playwright = await Playwright.CreateAsync();
-        browser = await Browser.LaunchAsync(playwright);
-    }
+    public Task InitializeAsync() =>
+        rig.StartAsync(path => VisibilityProcess.Start(path, ["--demo"]), service => service.WaitReadyAsync(TimeSpan.FromSeconds(90)));
 
-    public async Task DisposeAsync()
-    {
-        if (browser is not null)
-        {
-            await browser.CloseAsync();
-        }
-
-        playwright?.Dispose();
-        if (service is not null)
-        {
-            await service.DisposeAsync();
-        }
-    }
-
-    public void Dispose() => data.Dispose();
+    public Task DisposeAsync() => rig.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Map_DevToProdEdgeHighlighted_OpensItsFlows_GroupByAndFilterChange_SavedViewReloads()
     {
-        var page = await NewPageAsync();
-        await page.GotoAsync(service!.BaseUrl + "/");
+        await StoreRefusedAttemptAsync();
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync(rig.Service.BaseUrl + "/");
 
         // The demo's dev → prod database edge appears, drawn in the cross-environment style; ordinary edges are not.
         var edges = await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
@@ -65,7 +43,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         Assert.Contains(edges, e => e.Source == "internet" && e.Classes.Contains("from-internet"));
         Assert.Contains(edges, e => e.Source == "unknown" && e.Classes.Contains("from-unknown"));
         await Expect(page.Locator("#legend")).ToContainTextAsync("cross-environment");
-        await ScreenshotAsync(page, "1-map");
+        await rig.ScreenshotAsync(page, "1-map");
 
         // Clicking the edge on the canvas opens it: totals, findings and its flows, page by page.
         var point = await page.EvaluateAsync<JsonElement>("([s, t]) => window.visibilityMap.edgePoint(s, t)", new[] { DevApi, ProdDb });
@@ -83,7 +61,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             Assert.NotEqual(firstPage, await details.Locator(".flows tbody").TextContentAsync());
         }
 
-        await ScreenshotAsync(page, "2-edge-flows");
+        await rig.ScreenshotAsync(page, "2-edge-flows");
 
         // Group by role and env: the URL and the nodes follow.
         await page.FillAsync("#groupBy", "role,env");
@@ -91,7 +69,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await page.WaitForURLAsync(new Regex("groupBy=role%2Cenv"));
         await WaitForAsync(page, "() => window.visibilityMap.ready && window.visibilityMap.nodeIds().some(id => id.startsWith('role='))");
         Assert.DoesNotContain(await page.EvaluateAsync<string[]>("() => window.visibilityMap.nodeIds()"), id => id.StartsWith("app=", StringComparison.Ordinal));
-        await ScreenshotAsync(page, "3-group-by-role");
+        await rig.ScreenshotAsync(page, "3-group-by-role");
 
         // A filter narrows the map; a bad one is explained in place, at its position.
         await page.FillAsync("#filter", "src.env = dev");
@@ -104,7 +82,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await page.ClickAsync("#controls button[type=submit]");
         await Expect(page.Locator("#filter-error")).ToContainTextAsync("position 11");
         await Expect(page.Locator("#filter")).ToHaveAttributeAsync("aria-invalid", "true");
-        await ScreenshotAsync(page, "4-filter-error");
+        await rig.ScreenshotAsync(page, "4-filter-error");
 
         // Completion offers label keys and their values from the inventory.
         await page.FillAsync("#filter", "");
@@ -116,7 +94,37 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await Expect(page.Locator("#completions li").First).ToHaveTextAsync("prod");
         await page.Keyboard.PressAsync("Tab");
         Assert.Equal("src.env = prod ", await page.InputValueAsync("#filter"));
-        await ScreenshotAsync(page, "5-completion");
+
+        // ... and the flow fields verdict, decision and policy with their values: the verdicts, the decisions, and the
+        // policy names stored flows name; finding offers the computed policy_violation too.
+        await page.FillAsync("#filter", "");
+        await page.FocusAsync("#filter");
+        await page.Keyboard.TypeAsync("verd");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("verdict");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["allowed", "blocked"]);
+        await page.Keyboard.PressAsync("ArrowDown");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("and deci");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("decision");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["allowed", "potentiallyBlocked", "blocked", "violation", "unmanaged"]);
+        await page.Keyboard.TypeAsync("p");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["potentiallyBlocked"]);
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("and poli");
+        await Expect(page.Locator("#completions li").First).ToHaveTextAsync("policy");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("= ");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync([RefusedPolicy]);
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.TypeAsync("or finding = po");
+        await Expect(page.Locator("#completions li")).ToHaveTextAsync(["policy_violation"]);
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal($"verdict = blocked and decision = potentiallyBlocked and policy = {RefusedPolicy} or finding = policy_violation ", await page.InputValueAsync("#filter"));
+        await rig.ScreenshotAsync(page, "5-completion");
 
         // Save the view (name asked by a dialog), then open its shared URL in a fresh page.
         await page.FillAsync("#filter", "src.env = dev");
@@ -128,23 +136,23 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         var viewId = ViewId().Match(page.Url).Groups[1].Value;
         Assert.Matches("^[a-z2-7]{16}$", viewId);
 
-        var reloaded = await NewPageAsync();
-        await reloaded.GotoAsync($"{service.BaseUrl}/?view={viewId}");
+        var reloaded = await rig.NewPageAsync();
+        await reloaded.GotoAsync($"{rig.Service.BaseUrl}/?view={viewId}");
         await Expect(reloaded.Locator("#groupBy")).ToHaveValueAsync("role,env");
         await Expect(reloaded.Locator("#filter")).ToHaveValueAsync("src.env = dev");
         await Expect(reloaded.Locator("#views")).ToHaveValueAsync(viewId);
         await Expect(reloaded.Locator("#views option:checked")).ToHaveTextAsync("dev traffic by role");
         edges = await WaitForEdgesAsync(reloaded, list => list.Count > 0);
         Assert.All(edges, e => Assert.EndsWith("env=dev", e.Source, StringComparison.Ordinal));
-        await ScreenshotAsync(reloaded, "6-saved-view-reloaded");
-        await AssertNoCspViolationsAsync();
+        await rig.ScreenshotAsync(reloaded, "6-saved-view-reloaded");
+        await rig.AssertNoCspViolationsAsync();
     }
 
     [Fact]
     public async Task Map_FindingJumpsToItsEdge_BlastRadiusHighlights_KeyboardReachesThePanel()
     {
-        var page = await NewPageAsync();
-        await page.GotoAsync(service!.BaseUrl + "/");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync(rig.Service.BaseUrl + "/");
         await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
 
         await page.ClickAsync("#tab-findings");
@@ -155,7 +163,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         await Expect(page.Locator("#details h2")).ToHaveTextAsync($"{DevApi} → {ProdDb}");
         var selected = (await EdgesAsync(page)).Where(e => e.Selected).ToList();
         Assert.Equal((DevApi, ProdDb), (Assert.Single(selected).Source, selected[0].Target));
-        await ScreenshotAsync(page, "7-finding-to-edge");
+        await rig.ScreenshotAsync(page, "7-finding-to-edge");
 
         // A node's blast radius: what dev's api reaches within three hops, highlighted on the map.
         var point = await page.EvaluateAsync<JsonElement>("id => window.visibilityMap.nodePoint(id)", DevApi);
@@ -169,7 +177,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         Assert.Contains(ProdDb, highlighted);
         Assert.Contains("app=db,env=dev", highlighted);
         Assert.DoesNotContain("internet", highlighted);
-        await ScreenshotAsync(page, "8-blast-radius");
+        await rig.ScreenshotAsync(page, "8-blast-radius");
 
         // Paths from dev to the production database.
         await page.FillAsync("#path-source", "env=dev");
@@ -189,17 +197,17 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         var href = await page.GetAttributeAsync("#export-csv", "href");
         Assert.StartsWith("/api/v1/flows?", href, StringComparison.Ordinal);
         Assert.Contains("format=csv", href, StringComparison.Ordinal);
-        using var csv = await service.Http.GetAsync(href);
+        using var csv = await rig.Service.Http.GetAsync(href);
         Assert.Equal("text/csv; charset=utf-8", csv.Content.Headers.ContentType?.ToString());
         Assert.Contains("10.10.3.10", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
     }
 
     [Fact]
     public async Task Map_PolicyTab_DraftsFromTheView_SimulationMarksTheFlaggedEdgesBlocked()
     {
-        var page = await NewPageAsync();
-        await page.GotoAsync(service!.BaseUrl + "/");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync(rig.Service.BaseUrl + "/");
         await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
 
         // Drafted without the flagged flows, the rules leave dev → prod out: simulating them marks that edge blocked.
@@ -216,20 +224,20 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         var blocked = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.blocked()");
         Assert.Contains(blocked.EnumerateArray(), e => e.GetProperty("source").GetString() == DevApi && e.GetProperty("target").GetString() == ProdDb);
         Assert.DoesNotContain(blocked.EnumerateArray(), e => e.GetProperty("source").GetString() == "app=api,env=prod");
-        await ScreenshotAsync(page, "9-policy-blocked");
+        await rig.ScreenshotAsync(page, "9-policy-blocked");
 
         // A ruleset edited into something invalid gets the API's message, naming the problem.
         await page.FillAsync("#policy-ruleset", "{\"schema\": \"visibility.policy/v1\", \"name\": \"x\", \"groupBy\": [], \"rules\": [{\"name\": \"r\", \"source\": {\"kind\": \"host\", \"labels\": {}}, \"destination\": {\"kind\": \"internet\", \"labels\": {}}, \"ports\": [{\"protocol\": \"tcp\", \"from\": 1, \"to\": 1}]}]}");
         await page.ClickAsync("#policy-simulate");
         await Expect(page.Locator("#policy-result")).ToContainTextAsync("rules[0].source.kind 'host'");
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
     }
 
     [Fact]
     public async Task Map_PassesAxeAccessibilityRules_WithEachPanelOpen()
     {
-        var page = await NewPageAsync();
-        await page.GotoAsync(service!.BaseUrl + "/");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync(rig.Service.BaseUrl + "/");
         await WaitForEdgesAsync(page, list => list.Any(e => e.Source == DevApi && e.Target == ProdDb));
 
         // axe-core's rules (WCAG 2.x A/AA: colour contrast, names of controls, roles, landmarks) on the page as the
@@ -241,22 +249,14 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         foreach (var tab in new[] { "#tab-details", "#tab-findings", "#tab-analytics", "#tab-policy" })
         {
             await page.ClickAsync(tab);
-            var result = await page.RunAxe(new Deque.AxeCore.Commons.AxeRunOptions
-            {
-                RunOnly = new Deque.AxeCore.Commons.RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21aa"] },
-            });
-            foreach (var violation in result.Violations)
-            {
-                output.WriteLine($"{tab}: {violation.Id} ({violation.Impact}): {violation.Help} — {string.Join(" | ", violation.Nodes.Take(3).Select(n => string.Join(",", n.Target)))}");
-            }
-
+            var result = await rig.AxeAsync(page, tab);
             Assert.Empty(result.Violations);
             Assert.NotEmpty(result.Passes);
             checkedPanels++;
         }
 
         Assert.Equal(4, checkedPanels);
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
     }
 
     [Fact]
@@ -271,7 +271,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             addresses = new[] { $"10.{60 + (i / 200)}.{i % 200}.10" },
             labels = new Dictionary<string, string> { ["app"] = $"app{i % 40}", ["env"] = envs[i % 4], ["suite"] = "large" },
         }).ToList();
-        using (var put = await service!.Http.PutAsJsonAsync("/api/v1/workloads", workloads))
+        using (var put = await rig.Service.Http.PutAsJsonAsync("/api/v1/workloads", workloads))
         {
             Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         }
@@ -293,7 +293,7 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             }
         }
 
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = service.Bootstrap, LingerMs = 5 }).Build())
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Service.Bootstrap, LingerMs = 5 }).Build())
         {
             var start = DateTimeOffset.UtcNow.AddMinutes(-3);
             var n = 0;
@@ -308,8 +308,8 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
             Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
         }
 
-        var page = await NewPageAsync();
-        await page.GotoAsync($"{service.BaseUrl}/?last=1h&groupBy=workload,env&filter=src.suite%20%3D%20large%20and%20dst.suite%20%3D%20large");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync($"{rig.Service.BaseUrl}/?last=1h&groupBy=workload,env&filter=src.suite%20%3D%20large%20and%20dst.suite%20%3D%20large");
         // 1,600 records through the broker while the other end-to-end tests load the machine: ingest may take a while
         // (this test is about the layout; the map's speed is measured by `make bench-map`).
         await WaitForEdgesAsync(page, list => list.Count == pairs.Count, TimeSpan.FromSeconds(180));
@@ -357,99 +357,52 @@ public sealed partial class MapBrowserTests(ITestOutputHelper output) : IAsyncLi
         var after = await RedrawAsync(page, () => page.ClickAsync("#controls button[type=submit]"));
         Assert.Equal(workloads.Count, after.Count);
         Assert.Equal("kept", await page.EvaluateAsync<string>("() => window.visibilityMap.layout"));
-        AssertStill("large map refresh", before, after);
-        await ScreenshotAsync(page, "9-large-map");
+        rig.AssertStill("large map refresh", before, after);
+        await rig.ScreenshotAsync(page, "9-large-map");
         await NodesRejoinTheLargeMapAsync(page, envs, workloads.Count);
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
     }
 
-    internal sealed record DrawnEdge(string Source, string Target, string[] Classes, string Color, bool Selected);
+    private const string RefusedPolicy = "edge/deny-ssh";
 
-    private async Task<IPage> NewPageAsync()
+    /// <summary>
+    /// A refused attempt from the demo's internet source to prod-web-1's ssh, naming the policy that refused it
+    /// (canonical JSON, which the flows topic's <c>auto</c> format recognises), stored before the page loads its
+    /// completion vocabulary.
+    /// </summary>
+    private async Task StoreRefusedAttemptAsync()
     {
-        var page = await browser!.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 850 } });
-        pages.Add(page);
-
-        // The server's Content-Security-Policy must let the map work: a blocked script, style, worker, image or
-        // request is reported as a securitypolicyviolation event in the page and as a console message (workers too).
-        await page.AddInitScriptAsync("""
-            window.__cspViolations = [];
-            document.addEventListener('securitypolicyviolation', (e) =>
-              window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
-            """);
-        page.Console += (_, message) => KeepCspMessage("", message);
-        page.Worker += (_, worker) => worker.Console += (_, message) => KeepCspMessage("worker: ", message);
-        page.PageError += (_, error) => output.WriteLine($"page error: {error}");
-        page.Console += (_, message) =>
+        var record = JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            if (message.Type == "error" && !message.Text.Contains("400 (Bad Request)", StringComparison.Ordinal))
-            {
-                output.WriteLine($"console error: {message.Text}");
-            }
-        };
-        return page;
-    }
+            ["version"] = 1,
+            ["id"] = "map-test/attempt/1",
+            ["event"] = "new",
+            ["start"] = DateTimeOffset.UtcNow.AddSeconds(-30).ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["proto"] = "tcp",
+            ["src"] = new { ip = DemoEstate.InternetSource, port = 51514 },
+            ["dst"] = new { ip = "10.10.1.10", port = 22 },
+            ["bytes_out"] = 60,
+            ["packets_out"] = 1,
+            ["verdict"] = "blocked",
+            ["attempt"] = true,
+            ["policies"] = new[] { RefusedPolicy },
+        });
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Service.Bootstrap }).Build())
+        {
+            producer.Produce("flows", new Message<Null, string> { Value = record });
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
 
-    internal static async Task<List<DrawnEdge>> EdgesAsync(IPage page)
-    {
-        var json = await page.EvaluateAsync<JsonElement>("() => window.visibilityMap.edgeList()");
-        return [.. json.EnumerateArray().Select(e => new DrawnEdge(
-            e.GetProperty("source").GetString()!, e.GetProperty("target").GetString()!,
-            [.. e.GetProperty("classes").EnumerateArray().Select(c => c.GetString()!)],
-            e.GetProperty("color").GetString()!.Replace(" ", "", StringComparison.Ordinal), e.GetProperty("selected").GetBoolean()))];
-    }
-
-    /// <summary>Polls the drawn map (reloading it while the demo's first flows arrive) until it satisfies the condition.</summary>
-    internal static Task<List<DrawnEdge>> WaitForEdgesAsync(IPage page, Func<List<DrawnEdge>, bool> done, TimeSpan? timeout = null)
-    {
-        List<DrawnEdge>? drawn = null;
-        return Eventually.WaitAsync(
+        await rig.Service.WaitAsync(
             async () =>
             {
-                if (drawn is not null)
-                {
-                    await page.ClickAsync("#controls button[type=submit]");
-                }
-
-                await WaitForAsync(page, "() => window.visibilityMap && window.visibilityMap.ready");
-                return drawn = await EdgesAsync(page);
+                using var flows = JsonDocument.Parse(await rig.Service.Http.GetStringAsync($"/api/v1/flows?last=1h&filter={Uri.EscapeDataString($"policy = {RefusedPolicy}")}"));
+                return flows.RootElement.GetProperty("flows").GetArrayLength();
             },
-            done, timeout ?? TimeSpan.FromSeconds(60), "the map showing the expected edges",
-            () => $"drawn {drawn?.Count}: {string.Join("; ", (drawn ?? []).Take(20).Select(e => $"{e.Source} -> {e.Target}"))}",
-            TimeSpan.FromMilliseconds(500));
+            n => n == 1, TimeSpan.FromSeconds(60), "the refused attempt in the flows", TimeSpan.FromMilliseconds(300));
     }
-
-    internal static Task WaitForAsync(IPage page, string predicate) =>
-        page.WaitForFunctionAsync(predicate, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
-
-    private void KeepCspMessage(string prefix, IConsoleMessage message)
-    {
-        if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
-        {
-            cspConsole.Enqueue(prefix + message.Text);
-        }
-    }
-
-    /// <summary>Fails with every Content-Security-Policy violation the pages of this test reported.</summary>
-    private async Task AssertNoCspViolationsAsync()
-    {
-        var violations = new List<string>(cspConsole);
-        foreach (var page in pages.Where(p => !p.IsClosed))
-        {
-            violations.AddRange(await page.EvaluateAsync<string[]>("() => window.__cspViolations || []"));
-        }
-
-        Assert.Empty(violations);
-    }
-
-    private async Task ScreenshotAsync(IPage page, string name)
-    {
-        var path = Path.Combine(Browser.ArtifactsDirectory, $"{nameof(MapBrowserTests)}-{name}.png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
-        output.WriteLine($"screenshot: {path}");
-    }
 
     [GeneratedRegex(@"[?&]view=([a-z2-7]+)")]
     private static partial Regex ViewId();

@@ -2,11 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Confluent.Kafka;
-using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 using Visibility.Ingest.Demo;
 using Xunit.Abstractions;
-using static Visibility.EndToEnd.Tests.MapBrowserTests;
+using static Visibility.EndToEnd.Tests.MapPage;
 
 namespace Visibility.EndToEnd.Tests;
 
@@ -17,44 +16,26 @@ namespace Visibility.EndToEnd.Tests;
 /// author (refused provisioning) and as an admin (provisioned: the edge turns green). Screenshots go to
 /// <c>artifacts/browser-tests/</c>.
 /// </summary>
-public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "xUnit disposes the rig through IAsyncLifetime.DisposeAsync, which the analyzer does not count.")]
+public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string DevApi = "app=api,env=dev";
     private const string ProdApi = "app=api,env=prod";
     private const string ProdDb = "app=db,env=prod";
     private const string Green = "rgb(26,127,55)";
     private const string Orange = "rgb(188,76,0)";
-    private readonly TempDirectory data = new("visibility-map-policy");
-    private VisibilityProcess? service;
+    private readonly MapBrowserRig rig = new(output, nameof(MapPolicyBrowserTests), "visibility-map-policy");
     private string adminKey = "";
-    private IPlaywright? playwright;
-    private IBrowser? browser;
-    private readonly List<IPage> pages = [];
 
-    public async Task InitializeAsync()
-    {
-        service = VisibilityProcess.Start(data.Path, environment: new Dictionary<string, string> { ["Visibility__Auth__Disabled"] = "false" });
-        adminKey = await service.WaitForPrintedKeyAsync(TimeSpan.FromSeconds(90));
-        await service.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        playwright = await Playwright.CreateAsync();
-        browser = await Browser.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (browser is not null)
+    public Task InitializeAsync() => rig.StartAsync(
+        path => VisibilityProcess.Start(path, environment: new Dictionary<string, string> { ["Visibility__Auth__Disabled"] = "false" }),
+        async service =>
         {
-            await browser.CloseAsync();
-        }
+            adminKey = await service.WaitForPrintedKeyAsync(TimeSpan.FromSeconds(90));
+            await service.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        });
 
-        playwright?.Dispose();
-        if (service is not null)
-        {
-            await service.DisposeAsync();
-        }
-    }
-
-    public void Dispose() => data.Dispose();
+    public Task DisposeAsync() => rig.DisposeAsync().AsTask();
 
     [Fact]
     public async Task PolicyColouring_AllowThePotentiallyBlockedEdge_NewVersionSimulatedProvisioned_EdgeTurnsGreen_NodesStayPut()
@@ -64,15 +45,15 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
 
         // The author's map in policy colouring: prod → prod allowed (green, solid), dev → prod potentially blocked
         // (orange, dashed); the legend names the decisions.
-        var page = await NewPageAsync();
-        await page.GotoAsync($"{service!.BaseUrl}/?colour=policy#key={author}");
+        var page = await rig.NewPageAsync();
+        await page.GotoAsync($"{rig.Service.BaseUrl}/?colour=policy#key={author}");
         var edges = await WaitForEdgesAsync(page, HasDecisions);
         AssertDecision(edges, ProdApi, ProdDb, "allowed", Green);
         AssertDecision(edges, DevApi, ProdDb, "potentiallyBlocked", Orange);
         await Expect(page.Locator("#legend")).ToContainTextAsync("potentially blocked");
         await Expect(page.Locator("#legend")).ToContainTextAsync("violation");
         await Expect(page.Locator("#colour-policy")).ToBeCheckedAsync();
-        await ScreenshotAsync(page, "1-policy-colours");
+        await rig.ScreenshotAsync(page, "1-policy-colours");
 
         // prod → prod names the rule that allowed it.
         await ClickEdgeAsync(page, ProdApi, ProdDb);
@@ -94,13 +75,13 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         await page.ClickAsync("#allow-provision");
         await Expect(page.Locator("#allow-refused")).ToContainTextAsync("role 'policy-author' may not provision rulesets; it needs one of the roles admin");
         Assert.Equal((1, "visibility"), await ProvisionedAsync());
-        await ScreenshotAsync(page, "2-author-refused");
+        await rig.ScreenshotAsync(page, "2-author-refused");
 
         // The admin's map: nodes stay put across a refresh and a switch to findings colouring and back.
-        var context = await browser!.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 850 } });
+        var context = await rig.Chromium.NewContextAsync(new BrowserNewContextOptions { ViewportSize = MapBrowserRig.Viewport });
         var admin = await context.NewPageAsync();
-        await WatchAsync(admin);
-        await admin.GotoAsync($"{service.BaseUrl}/?colour=policy#key={adminKey}");
+        await rig.WatchAsync(admin);
+        await admin.GotoAsync($"{rig.Service.BaseUrl}/?colour=policy#key={adminKey}");
         await WaitForEdgesAsync(admin, HasDecisions);
         var start = await NodePositionsAsync(admin);
         Assert.Equal(new[] { DevApi, ProdApi, ProdDb }.Order(), start.Keys.Order());
@@ -123,7 +104,7 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         await Expect(admin.Locator("#allow-version")).ToContainTextAsync("Saved prod version 3");
         await Expect(admin.Locator("#allow-edge-outcome")).ToHaveTextAsync("This edge would be allowed.");
         await Expect(admin.Locator("#allow-provision")).ToHaveTextAsync("Provision version 3 (visibility)");
-        await ScreenshotAsync(admin, "3-simulated");
+        await rig.ScreenshotAsync(admin, "3-simulated");
 
         // Previewed on the map (judged by version 3 in place of the provisioned version 1): green already, nothing moves.
         var preview = await RedrawAsync(admin, () => admin.ClickAsync("#allow-preview"));
@@ -141,20 +122,12 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         AssertDecision(edges, ProdApi, ProdDb, "allowed", Green);
         await Expect(admin.Locator("#edge-decision")).ToContainTextAsync("allowed");
         await Expect(admin.Locator("#details .allowed-by")).ToContainTextAsync($"prod/{DevApi} -> {ProdDb}");
-        await ScreenshotAsync(admin, "4-provisioned-green");
+        await rig.ScreenshotAsync(admin, "4-provisioned-green");
 
         // Policy colours and the decision panel meet WCAG AA (contrast, names) as the other panels do.
-        var axe = await admin.RunAxe(new Deque.AxeCore.Commons.AxeRunOptions
-        {
-            RunOnly = new Deque.AxeCore.Commons.RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21aa"] },
-        });
-        foreach (var violation in axe.Violations)
-        {
-            output.WriteLine($"{violation.Id} ({violation.Impact}): {violation.Help} — {string.Join(" | ", violation.Nodes.Take(3).Select(n => string.Join(",", n.Target)))}");
-        }
-
+        var axe = await rig.AxeAsync(admin, "policy colouring");
         Assert.Empty(axe.Violations);
-        await AssertNoCspViolationsAsync();
+        await rig.AssertNoCspViolationsAsync();
         await context.CloseAsync();
     }
 
@@ -167,12 +140,12 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
             new { name = "prod-api-1", addresses = new[] { "10.42.1.10" }, labels = new Dictionary<string, string> { ["app"] = "api", ["env"] = "prod" } },
             new { name = "prod-db-1", addresses = new[] { "10.42.2.10" }, labels = new Dictionary<string, string> { ["app"] = "db", ["env"] = "prod" } },
         };
-        using (var put = await service!.Http.PutAsJsonAsync("/api/v1/workloads", workloads))
+        using (var put = await rig.Service.Http.PutAsJsonAsync("/api/v1/workloads", workloads))
         {
             Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
         }
 
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = service.Bootstrap, LingerMs = 5 }).Build())
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Service.Bootstrap, LingerMs = 5 }).Build())
         {
             var start = DateTimeOffset.UtcNow.AddMinutes(-3);
             for (var i = 0; i < 20; i++)
@@ -186,10 +159,10 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
             Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
         }
 
-        await service.WaitAsync(
+        await rig.Service.WaitAsync(
             async () =>
             {
-                using var graph = JsonDocument.Parse(await service.Http.GetStringAsync("/api/v1/graph?last=1h&groupBy=app,env"));
+                using var graph = JsonDocument.Parse(await rig.Service.Http.GetStringAsync("/api/v1/graph?last=1h&groupBy=app,env"));
                 return graph.RootElement.GetProperty("edges").EnumerateArray().Sum(e => e.GetProperty("flows").GetInt64());
             },
             flows => flows == 20, TimeSpan.FromSeconds(60), "the 20 seeded flows in the graph", TimeSpan.FromMilliseconds(300));
@@ -201,18 +174,18 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
             destination = new { kind = "workload", labels = new Dictionary<string, string> { ["app"] = "db", ["env"] = "prod" } },
             ports = new[] { new { protocol = "tcp", from = 5432, to = 5432 } },
         };
-        using (var saved = await service.Http.PostAsJsonAsync("/api/v1/policy/rulesets", new { name = "prod", scope = "env=prod", rules = new[] { rule } }))
+        using (var saved = await rig.Service.Http.PostAsJsonAsync("/api/v1/policy/rulesets", new { name = "prod", scope = "env=prod", rules = new[] { rule } }))
         {
             Assert.True(saved.StatusCode == HttpStatusCode.Created, await saved.Content.ReadAsStringAsync());
         }
 
-        using var provisioned = await service.Http.PostAsJsonAsync("/api/v1/policy/rulesets/prod/provision", new { version = 1, mode = "visibility" });
+        using var provisioned = await rig.Service.Http.PostAsJsonAsync("/api/v1/policy/rulesets/prod/provision", new { version = 1, mode = "visibility" });
         Assert.True(provisioned.StatusCode == HttpStatusCode.OK, await provisioned.Content.ReadAsStringAsync());
     }
 
     private async Task<string> CreateKeyAsync(string name, string role)
     {
-        using var response = await service!.Http.PostAsJsonAsync("/api/v1/keys", new { name, role, scope = "" });
+        using var response = await rig.Service.Http.PostAsJsonAsync("/api/v1/keys", new { name, role, scope = "" });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return body.RootElement.GetProperty("key").GetString()!;
@@ -221,7 +194,7 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
     /// <summary>The version and mode of ruleset prod in the provisioned set now.</summary>
     private async Task<(int Version, string Mode)> ProvisionedAsync()
     {
-        using var set = JsonDocument.Parse(await service!.Http.GetStringAsync("/api/v1/policy/provisioned?format=json"));
+        using var set = JsonDocument.Parse(await rig.Service.Http.GetStringAsync("/api/v1/policy/provisioned?format=json"));
         var prod = set.RootElement.GetProperty("rulesets").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "prod");
         return (prod.GetProperty("version").GetInt32(), prod.GetProperty("mode").GetString()!);
     }
@@ -245,57 +218,12 @@ public sealed class MapPolicyBrowserTests(ITestOutputHelper output) : IAsyncLife
         await Expect(page.Locator("#details h2")).ToHaveTextAsync($"{source} → {target}");
     }
 
-    /// <summary>Every node on both maps moved less than 5 px on the page.</summary>
+    /// <summary>The same nodes on both maps, and none moved (<see cref="MapBrowserRig.AssertStill"/>).</summary>
     private void AssertStill(string step, Dictionary<string, NodeAt> before, Dictionary<string, NodeAt> after)
     {
         Assert.Equal(before.Keys.Order(), after.Keys.Order());
-        var moved = before.Keys.Max(id => Distance(before[id], after[id]));
-        output.WriteLine($"{step}: {before.Count} nodes, largest movement {moved:F2} px");
-        Assert.True(moved < 5, $"{step}: a node moved {moved:F1} px");
-    }
-
-    private async Task<IPage> NewPageAsync()
-    {
-        var page = await browser!.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 850 } });
-        await WatchAsync(page);
-        return page;
-    }
-
-    /// <summary>Collects the page's Content-Security-Policy violations and prints its errors.</summary>
-    private async Task WatchAsync(IPage page)
-    {
-        pages.Add(page);
-        await page.AddInitScriptAsync("""
-            window.__cspViolations = [];
-            document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`));
-            """);
-        page.PageError += (_, error) => output.WriteLine($"page error: {error}");
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                output.WriteLine($"console error: {message.Text}");
-            }
-        };
-    }
-
-    private async Task AssertNoCspViolationsAsync()
-    {
-        var violations = new List<string>();
-        foreach (var page in pages.Where(p => !p.IsClosed))
-        {
-            violations.AddRange(await page.EvaluateAsync<string[]>("() => window.__cspViolations || []"));
-        }
-
-        Assert.Empty(violations);
+        rig.AssertStill(step, before, after);
     }
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
-
-    private async Task ScreenshotAsync(IPage page, string name)
-    {
-        var path = Path.Combine(Browser.ArtifactsDirectory, $"{nameof(MapPolicyBrowserTests)}-{name}.png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
-        output.WriteLine($"screenshot: {path}");
-    }
 }

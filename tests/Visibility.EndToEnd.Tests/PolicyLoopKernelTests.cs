@@ -19,41 +19,18 @@ namespace Visibility.EndToEnd.Tests;
 /// rule). Last, drift: the final drop deleted by hand in the gateway lets dev → db through again, and that connection
 /// is a policy_violation finding.
 /// </summary>
-public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
+public sealed class PolicyLoopKernelTests(ITestOutputHelper log)
 {
     private const string Ruleset = "prod";
     private const string ProdToDb = "app=api,env=prod -> app=db,env=prod";
     private static readonly TimeSpan Allowed = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Refused = TimeSpan.FromSeconds(2);
-    private readonly TempDirectory data = new("visibility-policy-loop");
 
     [Fact]
     public async Task DraftSaveProvisionRenderEnforce_TheKernelRefusesDevToProd_AndTheRefusalComesBackNamingTheRuleset()
     {
-        using var lab = NetworkLab.Create("dev", "prod", "db");
-        await using var ulogd = await Ulogd2Gateway.StartAsync(lab, Path.Combine(data.Path, "ulogd"));
-        lab.Listen("db", 5432, reply: 100);
-        await using var rig = new IngestRig("loop", partitions: 1);
-        var packetsTopic = rig.Topic + "-nflog";
-        rig.CreateTopic(packetsTopic, 1);
-        var environment = new Dictionary<string, string>(rig.Environment(), StringComparer.Ordinal)
-        {
-            [$"Visibility__Kafka__Topics__{packetsTopic}"] = "ulogd2-nflog",
-        };
-        await using var service = VisibilityProcess.Start(Path.Combine(data.Path, "store"), environment: environment);
-        await service.WaitReadyAsync(TimeSpan.FromSeconds(90));
-        using (var put = await service.Http.PutAsJsonAsync("/api/v1/workloads", new[]
-        {
-            Workload("api-dev", lab.Address("dev"), "api", "dev"),
-            Workload("api-prod", lab.Address("prod"), "api", "prod"),
-            Workload("db", lab.Address("db"), "db", "prod"),
-        }))
-        {
-            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-        }
-
-        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = rig.Bootstrap }).Build();
-        var shipper = new Shipper(producer, ulogd, rig.Topic, packetsTopic);
+        await using var gateway = await KernelGatewayRig.StartAsync("visibility-policy-loop", "loop", partitions: 1, reply: 100, shipPackets: true);
+        var (lab, ulogd, rig, service, packetsTopic) = (gateway.Lab, gateway.Ulogd, gateway.Ingest, gateway.Service, gateway.PacketsTopic!);
 
         // Observed: prod's api talks to the database.
         for (var i = 0; i < 3; i++)
@@ -61,9 +38,8 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
             Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("prod", lab.Address("db"), 5432, Allowed, send: 500));
         }
 
-        await EndConnectionsAsync(ulogd, 3);
-        shipper.Ship();
-        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        await EndConnectionsAsync(gateway, 3);
+        await gateway.ShipAsync();
 
         // Drafted for env=prod, saved, provisioned in visibility mode.
         var beforeDraft = DateTimeOffset.UtcNow;
@@ -82,9 +58,8 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
 
         // Still only observed: dev → db connects, and the decisions call it potentially blocked; prod → db is allowed by its rule.
         Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("dev", lab.Address("db"), 5432, Allowed, send: 10));
-        await EndConnectionsAsync(ulogd, 4);
-        shipper.Ship();
-        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        await EndConnectionsAsync(gateway, 4);
+        await gateway.ShipAsync();
         var observed = await DecisionsAsync(service);
         Assert.Equal("allowed=0 potentiallyBlocked=1 blocked=0 violation=0 unmanaged=0 []", observed[("app=api,env=dev", "app=db,env=prod")]);
         Assert.Equal($"allowed=3 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0 [{Ruleset}/{ProdToDb}]", observed[("app=api,env=prod", "app=db,env=prod")]);
@@ -110,9 +85,8 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         log.WriteLine($"{refusals.Count} NFLOG packets of the refused attempt");
 
         // Shipped through Kafka (the NFLOG topic, format ulogd2-nflog) and stored: the attempt is in the flows.
-        await EndConnectionsAsync(ulogd, 5);
-        shipper.Ship();
-        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        await EndConnectionsAsync(gateway, 5);
+        await gateway.ShipAsync();
         var filter = Uri.EscapeDataString("src.env = dev and dst.app = db");
         var flows = await service.WaitAsync(
             () => GetJsonAsync(service, $"/api/v1/flows?last=1h&limit=100&filter={filter}"),
@@ -151,9 +125,8 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         var drop = governed.Split('\n').Single(l => l.Contains($"\"vis-drop {Ruleset}\"", StringComparison.Ordinal) && l.Contains(" drop # handle ", StringComparison.Ordinal));
         NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "delete", "rule", "inet", "visibility", "governed", "handle", drop.Split("# handle ")[1].Trim());
         Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("dev", lab.Address("db"), 5432, Allowed, send: 10));
-        await EndConnectionsAsync(ulogd, 6);
-        shipper.Ship();
-        await rig.WaitCommittedToEndAsync(service, TimeSpan.FromSeconds(60));
+        await EndConnectionsAsync(gateway, 6);
+        await gateway.ShipAsync();
         Assert.Equal((2L, 1L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
 
         // The drifted connection, judged at its time (enforced), is a policy_violation finding within 60 s.
@@ -168,8 +141,6 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         // Nothing was dead-lettered: every NFCT and NFLOG line decoded.
         Assert.Equal(0, DeadLettered(rig));
     }
-
-    public void Dispose() => data.Dispose();
 
     /// <summary>Each edge's decisions and the rules that allowed it, by (source, target), judged by the set provisioned now.</summary>
     private static async Task<Dictionary<(string Source, string Target), string>> DecisionsAsync(VisibilityProcess service)
@@ -202,14 +173,8 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
             .Where(r => r.GetProperty("src_ip").GetString() == lab.Address("dev") && r.GetProperty("dest_ip").GetString() == lab.Address("db"))];
 
     /// <summary>Ends the gateway's connections and waits until ulogd2 wrote <paramref name="destroyed"/> DESTROY records in all.</summary>
-    private static async Task EndConnectionsAsync(Ulogd2Gateway ulogd, int destroyed)
-    {
-        await Task.Delay(TimeSpan.FromMilliseconds(500));   // the last FIN/ACK exchanges reach the gateway
-        ulogd.EndConnections();
-        await Eventually.TrueAsync(
-            () => Ulogd2Gateway.Lines(ulogd.ConnectionsFile).Count(l => JsonDocument.Parse(l).RootElement.GetProperty("ct.event").GetInt32() == 4) >= destroyed,
-            TimeSpan.FromSeconds(15), $"{destroyed} DESTROY records from ulogd2", () => string.Join('\n', Ulogd2Gateway.Lines(ulogd.ConnectionsFile)), TimeSpan.FromMilliseconds(100));
-    }
+    private static Task EndConnectionsAsync(KernelGatewayRig gateway, int destroyed) =>
+        gateway.EndConnectionsAsync(TimeSpan.FromMilliseconds(500), () => gateway.Destroyed().Count() >= destroyed, $"{destroyed} DESTROY records from ulogd2");
 
     private static long DeadLettered(IngestRig rig)
     {
@@ -250,33 +215,5 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log) : IDisposable
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == expected, $"{method} {path}: {(int)response.StatusCode} {text}");
         return JsonDocument.Parse(text).RootElement;
-    }
-
-    private static object Workload(string name, string address, string app, string env) =>
-        new { name, addresses = new[] { address }, labels = new Dictionary<string, string> { ["app"] = app, ["env"] = env } };
-
-    /// <summary>Ships the lines ulogd2 wrote since the last call: NFCT to one topic, NFLOG to the other, as a gateway's log shipper would.</summary>
-    private sealed class Shipper(IProducer<Null, string> producer, Ulogd2Gateway ulogd, string connectionsTopic, string packetsTopic)
-    {
-        private int connections;
-        private int packets;
-
-        public void Ship()
-        {
-            connections = Send(ulogd.ConnectionsFile, connectionsTopic, connections);
-            packets = Send(ulogd.PacketsFile, packetsTopic, packets);
-            producer.Flush(TimeSpan.FromSeconds(10));
-        }
-
-        private int Send(string file, string topic, int sent)
-        {
-            var lines = Ulogd2Gateway.Lines(file);
-            foreach (var line in lines.Skip(sent))
-            {
-                producer.Produce(topic, new Message<Null, string> { Value = line });
-            }
-
-            return lines.Count;
-        }
     }
 }

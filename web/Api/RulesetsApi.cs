@@ -27,8 +27,14 @@ public static partial class RulesetsApi
 {
     public const int MaxNameLength = 100;
 
+    /// <summary>
+    /// The ruleset store. An embedded store is open in one process only, whose saves already queue on the store's own
+    /// lock: they need not settle. On a server store other processes may save at the same instant.
+    /// </summary>
     public static IServiceCollection AddRulesets(this IServiceCollection services) =>
-        services.AddSingleton(sp => new RulesetStore(sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>()));
+        services.AddSingleton(sp => new RulesetStore(
+            sp.GetRequiredService<IFlowReader>(), sp.GetRequiredService<IFlowCatalog>(),
+            settle: sp.GetRequiredService<IFlowStore>() is EmbeddedFlowStore ? TimeSpan.Zero : StoreLease.Settle));
 
     public static RouteGroupBuilder MapRulesetsApi(this RouteGroupBuilder api)
     {

@@ -1,10 +1,12 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Findings;
 using Visibility.Ingest.Enrichment;
 using Visibility.Query.Filtering;
+using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Query.Views;
@@ -41,7 +43,7 @@ public static class ViewsApi
         api.MapDelete("/views/{id}", DeleteAsync).WithSummary("Delete a saved view (its owner or an admin)")
             .AddEndpointFilter(new AuditFilter("views.delete"));
         api.MapGet("/labels", Labels)
-            .WithSummary("Label keys and values of the inventory, kinds, findings and protocols (filter completion)");
+            .WithSummary("Label keys and values of the inventory, kinds, findings, protocols, verdicts, decisions and the policy names flows of the last 7 days name (filter completion)");
         return api;
     }
 
@@ -53,7 +55,10 @@ public static class ViewsApi
         IReadOnlyList<string> Kinds,
         IReadOnlyList<string> Findings,
         IReadOnlyList<string> Protocols,
-        IReadOnlyList<string> Severities);
+        IReadOnlyList<string> Severities,
+        IReadOnlyList<string> Verdicts,
+        IReadOnlyList<string> Decisions,
+        IReadOnlyList<string> Policies);
 
     internal static async Task<Ok<IReadOnlyList<SavedView>>> ListAsync(SavedViewStore views, CancellationToken cancellationToken) =>
         TypedResults.Ok(await views.ListAsync(cancellationToken));
@@ -161,7 +166,7 @@ public static class ViewsApi
         return TypedResults.Problem(detail, statusCode: StatusCodes.Status403Forbidden);
     }
 
-    internal static Ok<Vocabulary> Labels(System.Security.Claims.ClaimsPrincipal user, WorkloadInventory inventory)
+    internal static async Task<Ok<Vocabulary>> Labels(ClaimsPrincipal user, WorkloadInventory inventory, [FromServices] ObservedPolicies policyNames, CancellationToken cancellationToken)
     {
         var scope = Visibility.Web.Auth.VisibilityClaims.AccessScope(user);
         var labels = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
@@ -191,9 +196,12 @@ public static class ViewsApi
             labels.ToDictionary(l => l.Key, l => (IReadOnlyList<string>)[.. l.Value], StringComparer.Ordinal),
             [.. names],
             FilterFields.Kinds,
-            [.. FindingKinds.All.Select(k => k.Name)],
+            FindingKinds.AllNames,
             [.. FilterFields.Protocols.Select(p => p.Name)],
-            FindingRules.Levels));
+            FindingRules.Levels,
+            FilterFields.Verdicts,
+            PolicyDecisions.All,
+            await policyNames.ListAsync(scope.Restrict(FilterClause.All), MaxValuesPerKey, cancellationToken)));
     }
 
     /// <summary>A view must load: its name is present and short, its query holds only map keys with valid values.</summary>

@@ -33,6 +33,15 @@ public static class FindingKinds
     public const string InternetSource = "internet_source";
     public const string NewEdge = "new_edge";
 
+    /// <summary>
+    /// A connection an enforced ruleset does not allow, observed allowed: computed at query time from the provisioned
+    /// rulesets (the query library's policy decisions), not a bit of <c>findings</c>.
+    /// </summary>
+    public const string PolicyViolation = "policy_violation";
+
+    /// <summary>A source refused repeatedly within a window (a scan), computed at query time from refused attempts.</summary>
+    public const string BlockedAttempts = "blocked_attempts";
+
     /// <summary>Every single kind with its name, in bit order.</summary>
     public static IReadOnlyList<(FindingKind Kind, string Name)> All { get; } =
     [
@@ -42,6 +51,16 @@ public static class FindingKinds
         (FindingKind.NewEdge, NewEdge),
     ];
 
+    /// <summary>The kinds computed at query time, without a bit: named in the API, the filter and severities like the others.</summary>
+    public static IReadOnlyList<string> Computed { get; } = [PolicyViolation, BlockedAttempts];
+
+    /// <summary>Every kind's name: the stored kinds in bit order, then the computed ones.</summary>
+    public static IReadOnlyList<string> AllNames { get; } = [.. All.Select(k => k.Name), .. Computed];
+
+    /// <summary>Whether <paramref name="name"/> names a kind, stored or computed.</summary>
+    public static bool IsName(string name) => AllNames.Contains(name, StringComparer.Ordinal);
+
+    /// <summary>The bit of a stored kind; false for a computed kind (it has none) and for anything else.</summary>
     public static bool TryParse(string name, [NotNullWhen(true)] out FindingKind kind)
     {
         foreach (var (k, n) in All)

@@ -16,7 +16,8 @@ namespace Visibility.Flows.Findings;
 /// the <c>edges</c> table, see the query library).</item>
 /// </list>
 /// Default severities: cross-environment into a protected environment high, other cross-environment medium;
-/// internet sources high; unknown sources medium; new edges into a protected environment medium, others low.
+/// internet sources high; unknown sources medium; new edges into a protected environment medium, others low; the
+/// computed kinds as their finders say (<c>policy_violation</c> high).
 /// </summary>
 public sealed class FindingRules
 {
@@ -104,6 +105,13 @@ public sealed class FindingRules
             _ => intoProtected ? "medium" : "low",
         };
     }
+
+    /// <summary>
+    /// How severe a finding of a kind computed at query time (<see cref="FindingKinds.Computed"/>) is: its override
+    /// in <see cref="FindingsOptions.Severities"/>, else <paramref name="defaultLevel"/>.
+    /// </summary>
+    public string Severity(string computedKind, string defaultLevel) =>
+        severities.GetValueOrDefault(computedKind, defaultLevel);
 
     /// <summary>The highest of several severities (<c>low</c> when there are none).</summary>
     public static string Highest(IEnumerable<string> levels) =>

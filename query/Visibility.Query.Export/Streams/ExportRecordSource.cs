@@ -31,7 +31,8 @@ public sealed record ExportRecord(string EventId, DateTimeOffset Time, string? S
 /// <list type="bullet">
 /// <item>Findings: the findings (kind, both ends, service) first seen in the interval, and not seen in the
 /// <c>repeatAfter</c> before it — read as the findings of [start − repeatAfter, end) whose first sighting is at or
-/// after the start. Ordered by first sighting, then kind, ends and service.</item>
+/// after the start (a <c>blocked_attempts</c> finding's first sighting is when its source reached the threshold).
+/// Ordered by first sighting, then kind, ends, service and the source's kind.</item>
 /// <item>Summaries: the graph of the interval at the stream's grouping, one record per edge, ordered by its ends.</item>
 /// </list>
 /// Both are read with the stream's filter through the planner, like the API.
@@ -62,9 +63,13 @@ public sealed class ExportRecordSource(FindingsQuery findings, GraphQuery graph)
             .ThenBy(f => f.Source.Workload, StringComparer.Ordinal)
             .ThenBy(f => f.Destination.Workload, StringComparer.Ordinal)
             .ThenBy(f => f.Service, StringComparer.Ordinal)
+            .ThenBy(f => f.Source.Kind, StringComparer.Ordinal)
             .Select(f =>
             {
-                var id = EventId("finding", start, f.Kind, f.Source.Workload, f.Destination.Workload, f.Service);
+                // A blocked_attempts finding is one per source, and sources without a workload differ by kind only.
+                var id = f.BlockedAttempts is null
+                    ? EventId("finding", start, f.Kind, f.Source.Workload, f.Destination.Workload, f.Service)
+                    : EventId("finding", start, f.Kind, f.Source.Workload, f.Source.Kind);
                 return new ExportRecord(id, f.FirstSeen, f.Severity, new FindingEvent(id, f.FirstSeen, f), null);
             })
             .ToList();

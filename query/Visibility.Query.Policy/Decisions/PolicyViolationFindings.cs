@@ -1,5 +1,7 @@
+using Visibility.Flows.Findings;
 using Visibility.Query.Findings;
 using Visibility.Query.Graph;
+using Visibility.Query.Planning;
 using Visibility.Query.Policy.Rulesets;
 
 namespace Visibility.Query.Policy.Decisions;
@@ -8,18 +10,21 @@ namespace Visibility.Query.Policy.Decisions;
 /// The <c>policy_violation</c> findings: connections to a destination an enforced ruleset governs that no rule of a
 /// governing ruleset allows, yet observed allowed — the network does not enforce what was declared. Each connection
 /// is judged by the set provisioned at its own time (<see cref="DecisionsAt.Traffic"/>), at workload level (the ends
-/// the other findings name), per service. Nothing is read when no ruleset was enforced in the range.
-/// <para>
-/// The filter's <c>finding</c> field selects stored kinds only: a filter reading it yields no policy violations.
-/// </para>
+/// the other findings name), per service. Nothing is read when no ruleset was enforced in the range, nor when the
+/// filter's <c>finding</c> terms leave this kind out (<see cref="FilterClause.ForComputedFinding"/>).
 /// </summary>
-public sealed class PolicyViolationFindings(DecisionTraffic traffic, RulesetStore rulesets) : IFindingSource
+public sealed class PolicyViolationFindings(DecisionTraffic traffic, RulesetStore rulesets, FindingRules? rules = null) : IFindingSource
 {
     /// <summary>The finding kind's name, in the API, exports and SIEM payloads.</summary>
-    public const string Kind = "policy_violation";
+    public const string Kind = FindingKinds.PolicyViolation;
 
-    /// <summary>The severity of every policy violation: what was declared enforced is not.</summary>
-    public const string Severity = "high";
+    /// <summary>
+    /// The severity of a policy violation unless <c>Findings:Severities:policy_violation</c> says otherwise: what was
+    /// declared enforced is not.
+    /// </summary>
+    public const string DefaultSeverity = "high";
+
+    private readonly string severity = (rules ?? FindingRules.Default).Severity(Kind, DefaultSeverity);
 
     /// <summary>The ends a finding names: workload, kind and the standard labels.</summary>
     private static readonly IReadOnlyList<GroupKey> EndKeys =
@@ -28,7 +33,7 @@ public sealed class PolicyViolationFindings(DecisionTraffic traffic, RulesetStor
     public async Task<IReadOnlyList<Finding>> FindAsync(FindingsRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Filter.ReadsFindings)
+        if (request.Filter.ForComputedFinding(Kind) is not { } filter)
         {
             return [];
         }
@@ -39,7 +44,7 @@ public sealed class PolicyViolationFindings(DecisionTraffic traffic, RulesetStor
             return [];
         }
 
-        var (groups, _) = await traffic.ReadAsync(request.From, request.To, EndKeys, timeline.LabelKeys, request.Filter, timeline.Boundaries, cancellationToken);
+        var (groups, _) = await traffic.ReadAsync(request.From, request.To, EndKeys, timeline.LabelKeys, filter, timeline.Boundaries, cancellationToken);
         var violations = new Dictionary<(string, string, string), Finding>();
         foreach (var group in groups)
         {
@@ -60,7 +65,7 @@ public sealed class PolicyViolationFindings(DecisionTraffic traffic, RulesetStor
                     LastSeen = group.LastSeen > seen.LastSeen ? group.LastSeen : seen.LastSeen,
                 }
                 : new Finding(
-                    Kind, Severity, End(group.Traffic.SourcePeer, group.Traffic.SourceLabels), End(group.Traffic.DestinationPeer, group.Traffic.DestinationLabels),
+                    Kind, severity, End(group.Traffic.SourcePeer, group.Traffic.SourceLabels), End(group.Traffic.DestinationPeer, group.Traffic.DestinationLabels),
                     service, group.Connections, group.Bytes, group.FirstSeen, group.LastSeen);
         }
 

@@ -10,15 +10,32 @@ namespace Visibility.Query.Policy.Rulesets;
 
 /// <summary>
 /// Stored, versioned rulesets and their provisioning, in the store's append-only <c>policy_rulesets</c> and
-/// <c>policy_provisioning</c> tables (migration 15), so every <c>serve</c> process on one store sees the same
+/// <c>policy_provisioning</c> tables (migrations 15 and 17), so every <c>serve</c> process on one store sees the same
 /// policy. Saving writes version n+1; nothing is ever rewritten, so the set provisioned at any past time can be
-/// answered (<see cref="ProvisionedAtAsync"/>). Version numbers are assigned under a lock of this process: two
-/// processes saving the same ruleset at the same instant could both write the same number.
+/// answered (<see cref="ProvisionedAtAsync"/>).
+/// <para>
+/// Version numbers are unique across processes sharing a store. ClickHouse has no compare-and-set, so a save is a
+/// contest, like a <see cref="StoreLease"/> claim: it writes version n+1 with a save id that sorts by the store's
+/// clock (read with the latest version) and then a random suffix, reads the rows of that version back
+/// <see cref="StoreLease.Settle"/> later, and keeps the number only when its row has the least id. Otherwise another
+/// process saved that number first, and the save is written again as the next one. Every read of a version picks the
+/// same row, the one with the least id (<see cref="Winners"/>), so a lost row is never seen and every reader agrees
+/// what version n is. This holds while a row becomes visible within <see cref="StoreLease.Settle"/> of its id's time
+/// (the store lease's assumption too). Within one process saves queue on a lock, and an embedded store is open in one
+/// process only, so it needs no settling (<paramref name="settle"/> zero).
+/// </para>
 /// </summary>
-public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null) : IDisposable
+/// <param name="reader">The store's reader.</param>
+/// <param name="catalog">The store's control-table writer.</param>
+/// <param name="clock">The clock of <c>saved_at</c> and provisioning times.</param>
+/// <param name="settle">How long a save waits before reading its version back (default <see cref="StoreLease.Settle"/>).</param>
+public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeProvider? clock = null, TimeSpan? settle = null) : IDisposable
 {
     /// <summary>The most rulesets, and the most versions of one ruleset, a list returns.</summary>
     public const int MaxListed = 10_000;
+
+    /// <summary>How many times one save may lose its number to another process's save before it gives up.</summary>
+    public const int MaxAttempts = 100;
 
     private static readonly JsonSerializerOptions DocumentJson = new()
     {
@@ -27,11 +44,15 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
     };
 
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
+    private readonly TimeSpan settle = settle ?? StoreLease.Settle;
     private readonly SemaphoreSlim saving = new(1, 1);
 
     private string Db => FlowSchema.QuoteDatabase(reader.Database);
 
-    /// <summary>Saves <paramref name="ruleset"/> as the next version of <paramref name="name"/> (1 for a new ruleset).</summary>
+    /// <summary>
+    /// Saves <paramref name="ruleset"/> as the next version of <paramref name="name"/> (1 for a new ruleset): a number
+    /// no other save, in this process or another sharing the store, gets.
+    /// </summary>
     public async Task<RulesetVersion> SaveAsync(string name, RulesetScope scope, PolicyRuleset ruleset, string principal, int? restoredFrom, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
@@ -39,15 +60,27 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
         await saving.WaitAsync(cancellationToken);
         try
         {
-            var latest = await LatestVersionAsync(name, cancellationToken);
-            var saved = new RulesetVersion(name, latest + 1, scope.Text, principal, Now(), restoredFrom, ruleset with { Name = name });
-            var row = new VersionRow(
-                saved.Name, saved.Version, saved.Scope, JsonSerializer.Serialize(saved.Ruleset, DocumentJson),
-                restoredFrom ?? 0, principal, Time(saved.SavedAt));
-            await catalog.InsertRowsAsync(
-                $"INSERT INTO {Db}.{FlowSchema.RulesetsTable} (name, version, scope, document, restored_from, saved_by, saved_at)",
-                "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
-            return saved;
+            for (var attempt = 1; ; attempt++)
+            {
+                var (latest, storeMicros) = await LatestVersionAsync(name, cancellationToken);
+                var saveId = string.Create(CultureInfo.InvariantCulture, $"{storeMicros:D19}-{Guid.NewGuid():N}");
+                var saved = new RulesetVersion(name, latest + 1, scope.Text, principal, Now(), restoredFrom, ruleset with { Name = name });
+                var row = new VersionRow(
+                    saved.Name, saved.Version, saved.Scope, JsonSerializer.Serialize(saved.Ruleset, DocumentJson),
+                    restoredFrom ?? 0, principal, Time(saved.SavedAt), saveId);
+                await catalog.InsertRowsAsync(
+                    $"INSERT INTO {Db}.{FlowSchema.RulesetsTable} (name, version, scope, document, restored_from, saved_by, saved_at, save_id)",
+                    "JSONEachRow", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row) + "\n"), cancellationToken);
+                if (await WonAsync(name, saved.Version, saveId, cancellationToken))
+                {
+                    return saved;
+                }
+
+                if (attempt == MaxAttempts)
+                {
+                    throw new InvalidOperationException($"ruleset '{name}': {MaxAttempts} saves in a row lost their version number to other processes' saves");
+                }
+            }
         }
         finally
         {
@@ -74,7 +107,7 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
     /// <summary>The newest version of a ruleset, or null when it was never saved.</summary>
     public async Task<RulesetVersion?> LatestAsync(string name, CancellationToken cancellationToken)
     {
-        var latest = await LatestVersionAsync(name, cancellationToken);
+        var (latest, _) = await LatestVersionAsync(name, cancellationToken);
         return latest == 0 ? null : await GetAsync(name, latest, cancellationToken);
     }
 
@@ -89,7 +122,7 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
             $"""
             SELECT name, max(version) AS latest, argMax(scope, version) AS latest_scope, argMax(saved_by, version) AS latest_by,
                    toUnixTimestamp64Micro(argMax(saved_at, version)) AS latest_micros
-            FROM {Db}.{FlowSchema.RulesetsTable}
+            FROM ({Winners("1")})
             GROUP BY name
             ORDER BY name
             LIMIT {MaxListed}
@@ -190,21 +223,56 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
         return change;
     }
 
-    private async Task<int> LatestVersionAsync(string name, CancellationToken cancellationToken)
+    /// <summary>The newest version number of a ruleset (0: never saved), and the store's clock (Unix microseconds).</summary>
+    private async Task<(int Latest, long StoreMicros)> LatestVersionAsync(string name, CancellationToken cancellationToken)
     {
+        // Every version that has rows has a winner among them, so the largest number stored is the newest version.
         var text = await reader.QueryAsync(
-            $"SELECT max(version) FROM {Db}.{FlowSchema.RulesetsTable} WHERE name = {{name:String}}",
+            $"SELECT max(version), toUnixTimestamp64Micro(now64(6)) FROM {Db}.{FlowSchema.RulesetsTable} WHERE name = {{name:String}}",
             "TSV", static span => Encoding.UTF8.GetString(span), [new("name", name)], cancellationToken);
-        return int.Parse(text.Trim(), CultureInfo.InvariantCulture);
+        var fields = text.Trim().Split('\t');
+        return (int.Parse(fields[0], CultureInfo.InvariantCulture), long.Parse(fields[1], CultureInfo.InvariantCulture));
     }
+
+    /// <summary>
+    /// Whether the row saved as <paramref name="saveId"/> is <paramref name="version"/>: read <see cref="settle"/>
+    /// after it was written, when every competing row of that number is visible, it has the least id (as in <see cref="Winners"/>).
+    /// </summary>
+    private async Task<bool> WonAsync(string name, int version, string saveId, CancellationToken cancellationToken)
+    {
+        if (settle > TimeSpan.Zero)
+        {
+            await Task.Delay(settle, cancellationToken);
+        }
+
+        var text = await reader.QueryAsync(
+            $"SELECT min(save_id) FROM {Db}.{FlowSchema.RulesetsTable} WHERE name = {{name:String}} AND version = {{version:UInt32}}",
+            "TSVRaw", static span => Encoding.UTF8.GetString(span), [new("name", name), new("version", Int(version))], cancellationToken);
+        return text.Trim() == saveId;
+    }
+
+    /// <summary>
+    /// The rows that are the versions, one per (name, version) matching <paramref name="where"/>: of the rows saved
+    /// under one number, the one with the least save id (rows saved before migration 17 have none: then the earliest,
+    /// then the least document). Columns as in the table.
+    /// </summary>
+    private string Winners(string where) =>
+        $"""
+        SELECT name, version, tupleElement(w, 1) AS scope, tupleElement(w, 2) AS document, tupleElement(w, 3) AS restored_from,
+               tupleElement(w, 4) AS saved_by, tupleElement(w, 5) AS saved_at
+        FROM (
+            SELECT name, version, argMin((scope, document, restored_from, saved_by, saved_at), (save_id, saved_at, document)) AS w
+            FROM {Db}.{FlowSchema.RulesetsTable}
+            WHERE {where}
+            GROUP BY name, version)
+        """;
 
     private async Task<IReadOnlyList<RulesetVersion>> ReadVersionsAsync(string where, IReadOnlyList<QueryParameter> parameters, int limit, CancellationToken cancellationToken)
     {
         var text = await reader.QueryAsync(
             $"""
             SELECT name, version, scope, document, restored_from, saved_by, toUnixTimestamp64Micro(saved_at) AS saved_micros
-            FROM {Db}.{FlowSchema.RulesetsTable}
-            WHERE {where}
+            FROM ({Winners(where)})
             ORDER BY name, version
             LIMIT {limit}
             """,
@@ -238,7 +306,8 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
         [property: JsonPropertyName("document")] string Document,
         [property: JsonPropertyName("restored_from")] int RestoredFrom,
         [property: JsonPropertyName("saved_by")] string SavedBy,
-        [property: JsonPropertyName("saved_at")] string SavedAt);
+        [property: JsonPropertyName("saved_at")] string SavedAt,
+        [property: JsonPropertyName("save_id")] string SaveId);
 
     private sealed record VersionRowIn(
         [property: JsonPropertyName("name")] string Name,

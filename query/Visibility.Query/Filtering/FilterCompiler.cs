@@ -146,6 +146,10 @@ public static class FilterCompiler
             };
         }
 
+        /// <summary>
+        /// Whether the row's findings hold any of the kinds. A kind computed at query time has no bit and adds none:
+        /// its findings are read with <see cref="Planning.FilterClause.ForComputedFinding"/>.
+        /// </summary>
         private string Finding(IReadOnlyList<string> values)
         {
             var mask = FindingKind.None;

@@ -204,12 +204,12 @@ public static class FilterFields
 
             case FilterKind.Finding:
                 normal = value.ToLowerInvariant();
-                if (FindingKinds.TryParse(normal, out _))
+                if (FindingKinds.IsName(normal))
                 {
                     return true;
                 }
 
-                error = $"unknown finding '{value}' (expected {string.Join(", ", FindingKinds.All.Take(FindingKinds.All.Count - 1).Select(f => f.Name))} or {FindingKinds.All[^1].Name})";
+                error = $"unknown finding '{value}' (expected {string.Join(", ", FindingKinds.AllNames.Take(FindingKinds.AllNames.Count - 1))} or {FindingKinds.AllNames[^1]})";
                 return false;
 
             default:

@@ -45,10 +45,16 @@ public sealed record Finding(
     [property: JsonPropertyName("flows")] long Flows,
     [property: JsonPropertyName("bytes")] long Bytes,
     [property: JsonPropertyName("firstSeen")] DateTimeOffset FirstSeen,
-    [property: JsonPropertyName("lastSeen")] DateTimeOffset LastSeen);
+    [property: JsonPropertyName("lastSeen")] DateTimeOffset LastSeen)
+{
+    /// <summary>A <c>blocked_attempts</c> finding's attempts, targets and policies; null (and absent from JSON) for other kinds.</summary>
+    [JsonPropertyName("blockedAttempts")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public BlockedAttemptsDetail? BlockedAttempts { get; init; }
+}
 
 /// <summary>
-/// Findings computed at query time beside the stored kinds (policy violations): for a request, the findings of the
+/// Findings computed at query time beside the stored kinds (policy violations, blocked attempts): for a request, the findings of the
 /// range that pass its filter, first seen at or after <see cref="FindingsRequest.FirstSeenFrom"/> when set, each with
 /// its severity. <see cref="FindingsQuery"/> merges them with the stored ones, applies the lowest severity and the limit.
 /// </summary>
@@ -66,7 +72,7 @@ public sealed class FindingsQuery(IFlowReader store, StoreRetention retention, F
 {
     public const int MaxLimit = 10_000;
 
-    /// <summary>Findings computed at query time (policy violations), merged with the stored kinds.</summary>
+    /// <summary>Findings computed at query time (policy violations, blocked attempts), merged with the stored kinds.</summary>
     public IReadOnlyList<IFindingSource> Sources { get; init; } = [];
 
     /// <summary>What a finding shows: both ends at workload level, the service and the findings.</summary>

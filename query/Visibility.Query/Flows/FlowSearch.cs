@@ -108,7 +108,8 @@ public sealed record FlowPage(IReadOnlyList<FlowRow> Flows, FlowCursor? Next);
 
 /// <summary>
 /// Raw flow search: flows in a range matching a filter, newest first, paged by a cursor (keyset on time and Kafka
-/// position, so pages neither skip nor repeat rows while new flows arrive). Findings include <c>new_edge</c>.
+/// position, so pages neither skip nor repeat rows while new flows arrive). Findings include <c>new_edge</c>; a
+/// refused attempt's record has none (<see cref="FlowSource.RawAttemptOnly"/>).
 /// </summary>
 public sealed class FlowSearch(IFlowReader store, FindingRules rules)
 {
@@ -194,7 +195,7 @@ public sealed class FlowSearch(IFlowReader store, FindingRules rules)
             SELECT {{columns}}
             FROM
             (
-                SELECT * REPLACE ({{FlowSource.WithNewEdges(db)}} AS findings)
+                SELECT * REPLACE (if({{FlowSource.RawAttemptOnly}}, 0, {{FlowSource.WithNewEdges(db)}}) AS findings)
                 FROM {{db}}.{{FlowSchema.FlowsTable}}
                 WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
             )

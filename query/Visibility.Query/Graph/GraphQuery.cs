@@ -13,7 +13,7 @@ namespace Visibility.Query.Graph;
 /// addresses and free-form labels); rows are grouped by the requested keys on each end, filtered, and summed
 /// (see <see cref="FlowSchema"/> for what the measures count). Edges carry their findings: the per-flow kinds
 /// stored at ingest plus <c>new_edge</c> for workload-level edges first seen in the range after the baseline
-/// window. All values are bound parameters.
+/// window; a refused attempt is no finding (<see cref="FlowSource.AttemptOnly"/>). All values are bound parameters.
 /// </summary>
 public sealed class GraphQuery(IFlowReader store, StoreRetention retention, FindingRules rules, TimeProvider? clock = null)
 {
@@ -92,8 +92,10 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
             // A new edge found by the lookup brings its environment pairs for the severity, as its rows' findings
             // would have on raw flows (where new edges are marked per row).
             var newPairs = fresh.GetValueOrDefault((e.Source, e.Target));
-            var kinds = (FindingKind)e.Row.Findings | (newPairs is not null ? FindingKind.NewEdge : FindingKind.None);
-            var findingPairs = newPairs is null ? e.Row.FindingPairs : [.. e.Row.FindingPairs.Union(newPairs)];
+            // The lookup knows workload-level edges, not whether this edge's rows are more than refused attempts.
+            var isNew = newPairs is not null && e.Row.Traffic;
+            var kinds = (FindingKind)e.Row.Findings | (isNew ? FindingKind.NewEdge : FindingKind.None);
+            var findingPairs = !isNew ? e.Row.FindingPairs : [.. e.Row.FindingPairs.Union(newPairs!)];
             return new GraphEdge(
                 e.Source, e.Target, e.Row.Flows, e.Row.Bytes, e.Row.Packets, e.Row.Ports, (kinds & FindingKind.CrossEnv) != 0,
                 FindingKinds.Names(kinds),
@@ -216,6 +218,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         return $$"""
             SELECT src_peer AS s_kind, [{{srcKeys}}] AS s_vals, dst_peer AS d_kind, [{{dstKeys}}] AS d_vals,
                 greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS blocked, sum(bytes) AS bytes, sum(packets) AS packets,
+                max(NOT {{FlowSource.AttemptOnly}}) AS traffic,
                 groupUniqArrayArray(services) AS all_services,
                 arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySlice(arraySort(all_services), 1, 64)) AS ports,
                 length(all_services) AS port_count,
@@ -338,6 +341,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 Strings(r.GetProperty("d_vals")),
                 r.GetProperty("flows").GetInt64(),
                 r.GetProperty("blocked").GetInt64(),
+                r.GetProperty("traffic").GetInt32() != 0,
                 r.GetProperty("bytes").GetInt64(),
                 r.GetProperty("packets").GetInt64(),
                 Strings(r.GetProperty("ports")),
@@ -351,6 +355,6 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
 
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
-        long Flows, long Blocked, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
+        long Flows, long Blocked, bool Traffic, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
         IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs);
 }

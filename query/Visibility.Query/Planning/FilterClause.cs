@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Diagnostics.CodeAnalysis;
+using Visibility.Flows.Findings;
 using Visibility.Flows.Store;
 using Visibility.Flows.Store.Chdb;
 using Visibility.Query.Filtering;
@@ -121,6 +122,68 @@ public sealed record FilterClause(string Text, string Sql, IReadOnlyList<QueryPa
             Expression = expression,
             Decisions = decisions,
         };
+    }
+
+    /// <summary>
+    /// The filter the findings of a kind computed at query time (<see cref="FindingKinds.Computed"/>, such as
+    /// <c>policy_violation</c>) are read with: each <c>finding</c> term decided as it holds for a finding of that kind
+    /// (<c>finding = policy_violation</c> true, <c>finding = cross_env</c> false, <c>finding != cross_env</c> true),
+    /// the rest kept. Null when the filter then selects nothing. (In <see cref="Sql"/> such a kind has no bit, so a
+    /// term naming only it selects no stored row.)
+    /// </summary>
+    public FilterClause? ForComputedFinding(string kind)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        if (!ReadsFindings)
+        {
+            return this;
+        }
+
+        var (constant, rest) = DecideFindings(Expression, kind);
+        return constant switch
+        {
+            false => null,
+            true => All,
+            null => FromExpression(rest!),
+        };
+    }
+
+    /// <summary><paramref name="expression"/> with its <c>finding</c> terms decided for <paramref name="kind"/>: a constant, or what is left.</summary>
+    private static (bool? Constant, FilterExpression? Remaining) DecideFindings(FilterExpression expression, string kind)
+    {
+        switch (expression)
+        {
+            case ComparisonFilter { Field: { Side: FieldSide.None, Key: FilterFields.Finding } } c:
+                return (c.Values.Contains(kind, StringComparer.Ordinal) ^ (c.Operator is FilterOperator.NotEqual or FilterOperator.NotIn), null);
+            case NotFilter not:
+                var (value, operand) = DecideFindings(not.Operand, kind);
+                return value is { } v ? (!v, null) : (null, new NotFilter(operand!));
+            case AndFilter or OrFilter:
+                var isAnd = expression is AndFilter;
+                var operands = new List<FilterExpression>();
+                foreach (var (c, rest) in (expression is AndFilter and ? and.Operands : ((OrFilter)expression).Operands).Select(o => DecideFindings(o, kind)))
+                {
+                    if (c == !isAnd)
+                    {
+                        // false in an 'and', true in an 'or', decides it.
+                        return (c, null);
+                    }
+
+                    if (rest is not null)
+                    {
+                        operands.Add(rest);
+                    }
+                }
+
+                return operands.Count switch
+                {
+                    0 => (isAnd, null),
+                    1 => (null, operands[0]),
+                    _ => (null, isAnd ? new AndFilter([.. operands]) : new OrFilter([.. operands])),
+                };
+            default:
+                return (null, expression);
+        }
     }
 
     private static bool IsDecision(ComparisonFilter comparison) =>

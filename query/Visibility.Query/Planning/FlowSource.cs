@@ -11,11 +11,29 @@ namespace Visibility.Query.Planning;
 /// <c>dst_peer</c> are derived where a table keeps workloads, <c>services</c> where it keeps protocol and port) and the measures
 /// <c>opened, closed, attempts, bytes, packets, first_seen, last_seen</c> (<see cref="FlowSchema"/>: refused attempts
 /// count in <c>attempts</c>, never in the others). Segment bounds are bound parameters.
+/// <para>
+/// Findings are about traffic that happened: a row of refused attempts only (<see cref="AttemptOnly"/>) reads with
+/// <c>findings</c> 0, whatever ingest classified, and is never marked a new edge.
+/// </para>
 /// </summary>
 public static class FlowSource
 {
-    /// <summary>Columns every query over flows reads: the peers' classes, the service, findings and the environments.</summary>
-    public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "services", "findings", "src_env", "dst_env"];
+    /// <summary>
+    /// Columns every graph over flows reads: the peers' classes, the service, findings, the environments, and the
+    /// verdict (<see cref="AttemptOnly"/>).
+    /// </summary>
+    public static IReadOnlyList<string> BaseColumns { get; } = ["src_peer", "dst_peer", "services", "findings", "src_env", "dst_env", "verdict"];
+
+    /// <summary>
+    /// Whether a row of <see cref="Sql"/> holds refused attempts only (or their retransmissions): blocked, and opening
+    /// or closing no connection. Every table keeps blocked and allowed rows apart, so a rollup row is one when every
+    /// record summed into it is, and raw and rollup reads agree. Reads <c>verdict</c>, <c>opened</c>, <c>closed</c>.
+    /// </summary>
+    public const string AttemptOnly = "(verdict = 'blocked' AND opened = 0 AND closed = 0)";
+
+    /// <summary><see cref="AttemptOnly"/> over the rows of <c>flows_raw</c> itself.</summary>
+    public const string RawAttemptOnly =
+        "(verdict = 'blocked' AND " + FlowSchema.OpenedExpression + " = 0 AND " + FlowSchema.ClosedExpression + " = 0)";
 
     /// <summary>What <see cref="WithNewEdges"/> reads.</summary>
     public static IReadOnlyList<string> EdgeKeyColumns { get; } = [.. FlowColumnTable.EdgeKeyColumns.Select(c => c.Name)];
@@ -57,6 +75,7 @@ public static class FlowSource
                 "src_peer" when !keepsPeers => FlowSchema.SrcPeerExpression + " AS src_peer",
                 "dst_peer" when !keepsPeers => FlowSchema.DstPeerExpression + " AS dst_peer",
                 "services" when !keepsServices => FlowSchema.ServicesExpression + " AS services",
+                "findings" => $"if({(isRaw ? RawAttemptOnly : AttemptOnly)}, 0, findings) AS findings",
                 _ => c,
             }));
             if (isRaw)
@@ -81,8 +100,9 @@ public static class FlowSource
 
     /// <summary>
     /// The plan's rows, filtered; with <paramref name="newEdges"/>, <c>new_edge</c> is added to <c>findings</c> first
-    /// (workload-level edges whose first sighting is in the plan's range and after <paramref name="newEdgeBaseline"/>
-    /// from the store's first one; <paramref name="columns"/> must then include <see cref="EdgeKeyColumns"/>).
+    /// on rows that are not <see cref="AttemptOnly"/> (workload-level edges whose first sighting is in the plan's range
+    /// and after <paramref name="newEdgeBaseline"/> from the store's first one; <paramref name="columns"/> must then
+    /// include <see cref="EdgeKeyColumns"/> and <c>verdict</c>).
     /// </summary>
     public static string Filtered(string database, QueryPlan plan, IReadOnlyCollection<string> columns, FilterClause filter, bool newEdges, TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
     {
@@ -106,7 +126,7 @@ public static class FlowSource
             SELECT *
             FROM
             (
-                SELECT * REPLACE ({{WithNewEdges(db)}} AS findings)
+                SELECT * REPLACE (if({{AttemptOnly}}, findings, {{WithNewEdges(db)}}) AS findings)
                 FROM
                 (
             {{source}}

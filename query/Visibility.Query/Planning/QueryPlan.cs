@@ -51,11 +51,13 @@ public static class QueryPlanner
     /// <summary>
     /// Plans a query reading <paramref name="columns"/>: only tables keeping all of them take part, and at each bucket
     /// size the smallest of those (the app × env table over the workload-level one when it has what is asked).
+    /// With <paramref name="maxGranularity"/>, only rollups whose buckets are no longer than it take part (a query
+    /// that needs its rows' times to that precision).
     /// </summary>
-    public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
+    public static QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now, TimeSpan? maxGranularity = null)
     {
         using var activity = QueryTelemetry.Source.StartActivity(QueryTelemetry.Plan);
-        var plan = PlanTables(from, to, columns, retention, now);
+        var plan = PlanTables(from, to, columns, retention, now, maxGranularity);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag("visibility.plan", plan.ToString());
@@ -64,9 +66,9 @@ public static class QueryPlanner
         return plan;
     }
 
-    private static QueryPlan PlanTables(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now)
+    private static QueryPlan PlanTables(DateTimeOffset from, DateTimeOffset to, IReadOnlySet<string> columns, StoreRetention retention, DateTimeOffset now, TimeSpan? maxGranularity)
     {
-        var all = Tiers(retention, columns);
+        var all = Tiers(retention, columns, maxGranularity ?? TimeSpan.MaxValue);
         if (all.Count == 1 || to <= from)
         {
             return new QueryPlan([new PlanSegment(FlowSchema.FlowsTable, from, to)], from, to);
@@ -119,11 +121,11 @@ public static class QueryPlanner
     }
 
     /// <summary>Raw first, then per bucket size the last rollup able to answer, finest first, each with its retention.</summary>
-    private static List<Tier> Tiers(StoreRetention retention, IReadOnlySet<string> columns) =>
+    private static List<Tier> Tiers(StoreRetention retention, IReadOnlySet<string> columns, TimeSpan maxGranularity) =>
     [
         new Tier(FlowSchema.FlowsTable, TimeSpan.Zero, retention.Raw),
         .. FlowSchema.AllRollups
-            .Where(r => columns.IsSubsetOf(r.Columns))
+            .Where(r => columns.IsSubsetOf(r.Columns) && r.Granularity <= maxGranularity)
             .GroupBy(r => r.Granularity)
             .OrderBy(g => g.Key)
             .Select(g => g.Last())

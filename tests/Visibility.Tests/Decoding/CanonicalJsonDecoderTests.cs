@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Visibility.Flows.Model;
@@ -229,13 +228,6 @@ public sealed class CanonicalJsonDecoderTests
     [Fact]
     public void Decode_EveryTruncationOfARecord_IsInvalid()
     {
-        var bytes = Encoding.UTF8.GetBytes(Sample[4]);
-        for (var n = 0; n < bytes.Length; n++)
-        {
-            var record = default(FlowRecord);
-            var status = Decoder.Decode(bytes.AsSpan(0, n), ref record, out var reason);
-            Assert.True(status == DecodeStatus.Invalid, $"prefix of {n} bytes: {status}");
-            Assert.False(string.IsNullOrEmpty(reason));
-        }
+        DecoderRun.AssertEveryPrefixInvalid(Decoder, Sample[4]);
     }
 }

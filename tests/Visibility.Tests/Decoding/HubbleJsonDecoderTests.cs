@@ -235,15 +235,7 @@ public sealed class HubbleJsonDecoderTests
     [Fact]
     public void Decode_EveryTruncationOfARealRecord_IsInvalid()
     {
-        var decoder = new HubbleJsonDecoder();
-        var bytes = Encoding.UTF8.GetBytes(Sample[1]);
-        for (var n = 0; n < bytes.Length; n++)
-        {
-            var record = default(FlowRecord);
-            var status = decoder.Decode(bytes.AsSpan(0, n), ref record, out var reason);
-            Assert.True(status == DecodeStatus.Invalid, $"prefix of {n} bytes: {status}");
-            Assert.False(string.IsNullOrEmpty(reason));
-        }
+        DecoderRun.AssertEveryPrefixInvalid(new HubbleJsonDecoder(), Sample[1]);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Text;
 using Visibility.Flows.Model;
 using Visibility.Ingest.Decoding;
 using Visibility.Tests.Support;
@@ -57,15 +56,8 @@ public sealed class Ulogd2NflogDecoderTests
         {
             foreach (var line in Lines)
             {
-                var bytes = Encoding.UTF8.GetBytes(line);
                 // auto reads an empty message as a blank line (Skipped); every other cut is Invalid for both.
-                for (var length = decoder is AutoDetectDecoder ? 1 : 0; length < bytes.Length; length++)
-                {
-                    var record = default(FlowRecord);
-                    var status = decoder.Decode(bytes.AsSpan(0, length), ref record, out var reason);
-                    Assert.True(status == DecodeStatus.Invalid, $"{decoder.Format}, {length} of {bytes.Length} bytes: {status}");
-                    Assert.False(string.IsNullOrEmpty(reason));
-                }
+                DecoderRun.AssertEveryPrefixInvalid(decoder, line, shortest: decoder is AutoDetectDecoder ? 1 : 0);
             }
         }
     }

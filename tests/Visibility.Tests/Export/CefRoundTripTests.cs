@@ -17,6 +17,13 @@ public sealed class CefRoundTripTests
     public void Finding_Ordinary_ParsesBackFieldByField() => CheckFinding(ExportSamples.OrdinaryFinding());
 
     [Fact]
+    public void Finding_BlockedAttempts_ParsesBackFieldByField()
+    {
+        CheckFinding(ExportSamples.BlockedAttemptsFinding());
+        CheckFinding(ExportSamples.HostileBlockedAttemptsFinding());
+    }
+
+    [Fact]
     public void Summary_HostileAndOrdinary_ParseBackFieldByField()
     {
         CheckSummary(ExportSamples.HostileSummary());
@@ -73,7 +80,7 @@ public sealed class CefRoundTripTests
         var slash = f.Service.IndexOf('/', StringComparison.Ordinal);
         Assert.Equal((slash < 0 ? f.Service : f.Service[..slash]).ToUpperInvariant(), ext.GetValueOrDefault("proto", ""));
         Assert.Equal(slash < 0 ? null : f.Service[(slash + 1)..], ext.GetValueOrDefault("dpt"));
-        Assert.Equal(f.Flows.ToString(CultureInfo.InvariantCulture), ext["cnt"]);
+        Assert.Equal((f.BlockedAttempts?.Attempts ?? f.Flows).ToString(CultureInfo.InvariantCulture), ext["cnt"]);
         Assert.Equal(f.Bytes.ToString(CultureInfo.InvariantCulture), ext["cn1"]);
         Assert.Equal("bytes", ext["cn1Label"]);
         Assert.Equal(Ms(f.FirstSeen), ext["start"]);
@@ -83,6 +90,19 @@ public sealed class CefRoundTripTests
         Assert.Equal(f.Service, ext.GetValueOrDefault("cs6", ""));
         Assert.Equal(f.Source.Kind, ext.GetValueOrDefault("sourceServiceName", ""));
         Assert.Equal(f.Destination.Kind, ext.GetValueOrDefault("destinationServiceName", ""));
+        if (f.BlockedAttempts is { } blocked)
+        {
+            Assert.Equal("blocked", ext["act"]);
+            Assert.Equal((blocked.Destinations.ToString(CultureInfo.InvariantCulture), "destinations"), (ext["cn2"], ext["cn2Label"]));
+            Assert.Equal((blocked.Ports.ToString(CultureInfo.InvariantCulture), "ports"), (ext["cn3"], ext["cn3Label"]));
+            Assert.Equal((Ms(blocked.FirstAttempt), "firstAttempt"), (ext["deviceCustomDate1"], ext["deviceCustomDate1Label"]));
+            Assert.Equal((string.Join(',', blocked.Policies), "policies"), (ext["flexString1"], ext["flexString1Label"]));
+            Assert.Equal((string.Join(',', blocked.Targets), "targets"), (ext["flexString2"], ext["flexString2Label"]));
+        }
+        else
+        {
+            Assert.False(ext.ContainsKey("act") || ext.ContainsKey("cn2") || ext.ContainsKey("flexString2"));
+        }
     }
 
     private static void CheckSummary(FlowSummary record)

@@ -29,6 +29,17 @@ public sealed class ExportGoldenTests
 
     [Theory]
     [MemberData(nameof(Formats))]
+    public void Finding_BlockedAttempts_MatchesGolden(string name)
+    {
+        var format = Format(name);
+        var text = new StringBuilder();
+        text.Append(ExportSamples.Render(format, ExportSamples.BlockedAttemptsFinding())).Append('\n');
+        text.Append(ExportSamples.Render(format, ExportSamples.HostileBlockedAttemptsFinding())).Append('\n');
+        Golden.VerifyText($"export/{name}-blocked-attempts.golden", text.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
     public void FlowSummary_OrdinaryAndHostile_MatchGolden(string name)
     {
         var format = Format(name);

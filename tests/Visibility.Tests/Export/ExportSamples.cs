@@ -43,6 +43,59 @@ public static class ExportSamples
             Time.AddMinutes(-7),
             Time.AddSeconds(-12)));
 
+    /// <summary>
+    /// Blocked attempts (issue 20): an internet source refused 37 times on 12 ports of 3 destinations, the first with
+    /// its destination and service named; and one refused 10 times on one destination and service, with hostile
+    /// values in the target and the policies.
+    /// </summary>
+    public static FindingEvent BlockedAttemptsFinding() => new(
+        "f-0004",
+        Time,
+        new Finding(
+            "blocked_attempts",
+            "high",
+            new FindingEnd("", "internet", Labels()),
+            new FindingEnd("", "", Labels()),
+            "",
+            0,
+            0,
+            Time.AddMinutes(-3),
+            Time.AddSeconds(-20))
+        {
+            BlockedAttempts = new BlockedAttemptsDetail(
+                37,
+                3,
+                12,
+                Time.AddMinutes(-5),
+                [
+                    new BlockedTarget(new FindingEnd("prod-db-1", "vm", Labels(("app", "db"), ("env", "prod"))), "tcp/5432", 9),
+                    new BlockedTarget(new FindingEnd("prod-api-1", "vm", Labels(("app", "api"), ("env", "prod"))), "tcp/22", 4),
+                    new BlockedTarget(new FindingEnd("", "unknown", Labels()), "udp/53", 1),
+                ],
+                ["edge/deny-inbound", "prod/default-deny"]),
+        });
+
+    /// <inheritdoc cref="BlockedAttemptsFinding"/>
+    public static FindingEvent HostileBlockedAttemptsFinding() => new(
+        "f-0005",
+        Time,
+        new Finding(
+            "blocked_attempts",
+            "medium",
+            new FindingEnd("dev-api", "host", Labels(("app", "api"), ("env", "dev"))),
+            new FindingEnd(Hostile, "pod", Labels(("app", Hostile), ("env", "prod"))),
+            "tcp/6432",
+            0,
+            0,
+            Time.AddMinutes(-1),
+            Time)
+        {
+            BlockedAttempts = new BlockedAttemptsDetail(
+                10, 1, 1, Time.AddMinutes(-2),
+                [new BlockedTarget(new FindingEnd(Hostile, "pod", Labels(("app", Hostile), ("env", "prod"))), "tcp/6432", 10)],
+                [Hostile, "a,b"]),
+        });
+
     public static FindingEvent HostileFinding() => new(
         "f=|\\0002\n",
         Time,

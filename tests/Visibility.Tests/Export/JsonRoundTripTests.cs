@@ -69,6 +69,40 @@ public sealed class JsonRoundTripTests
         }
     }
 
+    [Fact]
+    public void Json_BlockedAttempts_HasTheApiShapeOfAFinding()
+    {
+        var record = ExportSamples.BlockedAttemptsFinding();
+        using var exported = JsonDocument.Parse(ExportSamples.Render(Json, record));
+        using var api = JsonDocument.Parse(JsonSerializer.Serialize(record.Finding));
+        Assert.True(api.RootElement.TryGetProperty("blockedAttempts", out _));
+        foreach (var property in api.RootElement.EnumerateObject())
+        {
+            Assert.Equal(property.Value.GetRawText(), exported.RootElement.GetProperty(property.Name).GetRawText());
+        }
+
+        // Other kinds carry no blockedAttempts, in the API as in the export.
+        Assert.False(JsonDocument.Parse(JsonSerializer.Serialize(ExportSamples.OrdinaryFinding().Finding)).RootElement.TryGetProperty("blockedAttempts", out _));
+    }
+
+    [Fact]
+    public void Ocsf_BlockedAttempts_IsARefusal_CountingTheAttempts()
+    {
+        foreach (var record in new[] { ExportSamples.BlockedAttemptsFinding(), ExportSamples.HostileBlockedAttemptsFinding() })
+        {
+            using var doc = JsonDocument.Parse(ExportSamples.Render(Ocsf, record));
+            var root = doc.RootElement;
+            var blocked = record.Finding.BlockedAttempts!;
+            Assert.Equal((5, "Refuse", 400105), (root.GetProperty("activity_id").GetInt32(), root.GetProperty("activity_name").GetString(), root.GetProperty("type_uid").GetInt32()));
+            Assert.Equal((2, 2), (root.GetProperty("action_id").GetInt32(), root.GetProperty("disposition_id").GetInt32()));
+            Assert.Equal(blocked.Attempts, root.GetProperty("count").GetInt64());
+            var unmapped = root.GetProperty("unmapped");
+            Assert.Equal((blocked.Attempts, blocked.Destinations, blocked.Ports), (unmapped.GetProperty("attempts").GetInt64(), unmapped.GetProperty("destinations").GetInt64(), unmapped.GetProperty("ports").GetInt64()));
+            Assert.Equal(blocked.Policies, unmapped.GetProperty("policies").EnumerateArray().Select(p => p.GetString()!));
+            Assert.Equal(blocked.Targets.Select(t => (t.Destination.Workload, t.Service, t.Attempts)), unmapped.GetProperty("targets").EnumerateArray().Select(t => (t.GetProperty("name").GetString()!, t.GetProperty("service").GetString()!, t.GetProperty("attempts").GetInt64())));
+        }
+    }
+
     private static void CheckOcsf(FindingEvent record)
     {
         var f = record.Finding;

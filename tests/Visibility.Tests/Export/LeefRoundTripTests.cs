@@ -18,6 +18,13 @@ public sealed class LeefRoundTripTests
     }
 
     [Fact]
+    public void Finding_BlockedAttempts_ParsesBackFieldByField()
+    {
+        CheckFinding(ExportSamples.BlockedAttemptsFinding());
+        CheckFinding(ExportSamples.HostileBlockedAttemptsFinding());
+    }
+
+    [Fact]
     public void Summary_HostileAndOrdinary_ParseBackFieldByField()
     {
         CheckSummary(ExportSamples.HostileSummary());
@@ -72,6 +79,18 @@ public sealed class LeefRoundTripTests
         Assert.Equal(Number(f.Bytes), attributes["bytes"]);
         Assert.Equal(Number(f.FirstSeen.ToUnixTimeMilliseconds()), attributes["firstSeen"]);
         Assert.Equal(Number(f.LastSeen.ToUnixTimeMilliseconds()), attributes["lastSeen"]);
+        if (f.BlockedAttempts is { } blocked)
+        {
+            Assert.Equal("blocked", attributes["action"]);
+            Assert.Equal((Number(blocked.Attempts), Number(blocked.Destinations), Number(blocked.Ports)), (attributes["attempts"], attributes["destinations"], attributes["ports"]));
+            Assert.Equal(Number(blocked.FirstAttempt.ToUnixTimeMilliseconds()), attributes["firstAttempt"]);
+            Assert.Equal(string.Join(',', blocked.Targets), attributes["targets"]);
+            Assert.Equal(string.Join(',', blocked.Policies), attributes["policies"]);
+        }
+        else
+        {
+            Assert.False(attributes.ContainsKey("action") || attributes.ContainsKey("attempts"));
+        }
     }
 
     private static void CheckSummary(FlowSummary record)

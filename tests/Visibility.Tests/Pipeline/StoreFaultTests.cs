@@ -1,9 +1,4 @@
-using Confluent.Kafka;
-using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
-using Visibility.Ingest.Decoding;
-using Visibility.Ingest.Demo;
-using Visibility.Ingest.Enrichment;
 using Visibility.Ingest.Kafka;
 using Visibility.Ingest.Pipeline;
 using Visibility.Tests.Support;
@@ -21,14 +16,13 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
     public async Task Ingest_InsertStoredButAnswerLost_RetryFindsItStoredAndEveryRecordIsStoredOnce()
     {
         await using var broker = DevBroker.Start(port: 0);
-        var kafka = new KafkaOptions { Topic = "lost-" + Guid.NewGuid().ToString("N")[..8], GroupId = "lost" };
-        broker.CreateTopic(kafka.Topic, 2);
+        var kafka = DemoIngest.CreateTopic(broker, "lost", 2);
         var store = await TestStore.CreateAsync();
         var writer = new FaultyWriter(store);
         var options = new IngestOptions { BatchSize = 100, BatchLinger = TimeSpan.FromMilliseconds(20) };
         var metrics = new IngestMetrics();
         writer.LoseAnswers(3);
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
+        DemoIngest.Produce(broker.BootstrapServers, kafka.Topic, 0, 1_000);
 
         await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
             await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 1_000, TimeSpan.FromSeconds(60), "storing 1,000 records"));
@@ -49,8 +43,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
     public async Task Ingest_InsertFailsAfterPartOfItIsStored_RetryStoresEveryRecordOnceInRawFlowsAndEveryRollup(string transport)
     {
         await using var broker = DevBroker.Start(port: 0);
-        var kafka = new KafkaOptions { Topic = "part-" + Guid.NewGuid().ToString("N")[..8], GroupId = "part" };
-        broker.CreateTopic(kafka.Topic, 2);
+        var kafka = DemoIngest.CreateTopic(broker, "part", 2);
         IFlowStore store = transport == "embedded" ? await TestStore.CreateAsync() : await ServerTargets.CreateAsync(transport);
         var db = FlowSchema.QuoteDatabase(store.Database);
 
@@ -59,7 +52,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         await ExecuteAsync(store, $"ALTER TABLE {db}.flows_5m ADD CONSTRAINT refuse_all CHECK bytes = 1234567890123");
         var options = new IngestOptions { BatchSize = 100, InsertRows = 1_000, BatchLinger = TimeSpan.FromMilliseconds(20) };
         var metrics = new IngestMetrics();
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 1_000);
+        DemoIngest.Produce(broker.BootstrapServers, kafka.Topic, 0, 1_000);
 
         long rawWhileFailing = 0;
         await RunAsync(broker.BootstrapServers, store, kafka, options, metrics, async () =>
@@ -87,23 +80,19 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
     public async Task Ingest_StoreDownWhileRecordsArrive_PausesWithinItsBoundSaysSoAndStoresEverythingOnceItIsBack()
     {
         await using var broker = DevBroker.Start(port: 0);
-        var kafka = new KafkaOptions { Topic = "down-" + Guid.NewGuid().ToString("N")[..8], GroupId = "down" };
-        broker.CreateTopic(kafka.Topic, 4);
+        var kafka = DemoIngest.CreateTopic(broker, "down", 4);
         var store = await TestStore.CreateAsync();
         var writer = new FaultyWriter(store);
-        var options = new IngestOptions { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
+        var options = PausingOptions();
 
         // The group being inserted (under InsertRows before its last batch), a full queue, the batch in hand.
         var bound = options.InsertRows - 1 + options.BatchSize + ((options.QueueDepth + 1) * options.BatchSize);
         var metrics = new IngestMetrics();
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
+        DemoIngest.Produce(broker.BootstrapServers, kafka.Topic, 0, 500);
 
         await RunAsync(broker.BootstrapServers, writer, kafka, options, metrics, async () =>
         {
-            await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
-            writer.Down = true;
-            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 5_000);
-            await Eventually.TrueAsync(() => metrics.Source.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the consumer pausing");
+            await StoreGoesDownAfterTheFirst500Async(broker.BootstrapServers, kafka.Topic, writer, metrics, 5_000, "the consumer");
             var read = metrics.Pipeline.RecordsIn;
             var held = metrics.Pipeline.Buffered;
             await Task.Delay(TimeSpan.FromSeconds(2));
@@ -121,9 +110,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
         Assert.True(metrics.Writer.StoreAvailable);
         Assert.Equal(0, metrics.Source.PausedConsumers);
         Assert.Equal(0, metrics.Pipeline.Buffered);
-        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
-        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
-        Assert.Equal(5_500, check.Rows);
+        await DemoIngest.AssertStoredOnceAsync(store, 5_500);
     }
 
     /// <summary>
@@ -135,22 +122,16 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
     public async Task Ingest_PartitionsRevokedWhilePaused_AreReadWhenTheyComeBack()
     {
         await using var broker = DevBroker.Start(port: 0);
-        var kafka = new KafkaOptions { Topic = "paused-" + Guid.NewGuid().ToString("N")[..8], GroupId = "paused" };
-        kafka.Properties["session.timeout.ms"] = "6000";
-        kafka.Properties["heartbeat.interval.ms"] = "500";
-        broker.CreateTopic(kafka.Topic, 4);
+        var kafka = DemoIngest.CreateTopic(broker, "paused", 4, quickRebalance: true);
         var store = await TestStore.CreateAsync();
         var writer = new FaultyWriter(store);
-        var options = new IngestOptions { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
+        var options = PausingOptions();
         var first = new IngestMetrics();
-        await ProduceAsync(broker.BootstrapServers, kafka.Topic, 0, 500);
+        DemoIngest.Produce(broker.BootstrapServers, kafka.Topic, 0, 500);
 
         await RunAsync(broker.BootstrapServers, writer, kafka, options, first, async () =>
         {
-            await Eventually.WaitAsync(() => Task.FromResult(first.Writer.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
-            writer.Down = true;
-            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 500, 2_000);
-            await Eventually.TrueAsync(() => first.Source.PausedConsumers == 1, TimeSpan.FromSeconds(30), "the first member pausing");
+            await StoreGoesDownAfterTheFirst500Async(broker.BootstrapServers, kafka.Topic, writer, first, 2_000, "the first member");
 
             var second = new IngestMetrics();
             await RunAsync(broker.BootstrapServers, store, kafka, options, second, async () =>
@@ -161,32 +142,30 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
             });
 
             // The second member left: its partitions come back to the first, and every record is read and stored.
-            await ProduceAsync(broker.BootstrapServers, kafka.Topic, 2_500, 2_000);
+            DemoIngest.Produce(broker.BootstrapServers, kafka.Topic, 2_500, 2_000);
             await Eventually.WaitAsync(() => CountAsync(store, $"SELECT count() FROM {FlowSchema.QuoteDatabase(store.Database)}.flows_raw"), n => n >= 4_500, TimeSpan.FromSeconds(90), "all 4,500 records stored");
         });
 
-        var check = await StoreCheck.RunAsync(store, CancellationToken.None);
-        Assert.True(check.ExactlyOnce, $"duplicates {check.Duplicates}, beyond progress {check.BeyondProgress}");
-        Assert.Equal(4_500, check.Rows);
+        await DemoIngest.AssertStoredOnceAsync(store, 4_500);
     }
 
-    private async Task RunAsync(string bootstrap, IFlowWriter store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning)
+    private Task RunAsync(string bootstrap, IFlowWriter store, KafkaOptions kafka, IngestOptions options, IngestMetrics metrics, Func<Task> whileRunning) =>
+        DemoIngest.RunAsync(bootstrap, store, kafka, options, metrics, new TestLogger(output, "ingest"), whileRunning);
+
+    /// <summary>A small queue and insert groups with 1 MiB prefetch: a consumer whose store is down pauses soon.</summary>
+    private static IngestOptions PausingOptions() =>
+        new() { BatchSize = 100, QueueDepth = 2, InsertRows = 200, BatchLinger = TimeSpan.FromMilliseconds(20), PrefetchKilobytes = 1024 };
+
+    /// <summary>
+    /// Once records 0..499 (produced before) are stored, takes the store down, produces <paramref name="more"/> records
+    /// from 500 on and waits until <paramref name="consumer"/> pauses.
+    /// </summary>
+    private static async Task StoreGoesDownAfterTheFirst500Async(string bootstrap, string topic, FaultyWriter writer, IngestMetrics metrics, int more, string consumer)
     {
-        using var stop = new CancellationTokenSource();
-        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
-        var inventory = new WorkloadInventory(Options.Create(new InventoryOptions()));
-        inventory.Upsert(DemoEstate.Workloads);
-        var run = new IngestConsumer(store, new Dictionary<string, IFlowDecoder> { [kafka.Topic] = new Ulogd2JsonDecoder() }, inventory, metrics, options, kafka,
-            deadLetters, new TestLogger(output, "ingest")).RunAsync(bootstrap, stop.Token);
-        try
-        {
-            await whileRunning();
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await run;
-        }
+        await Eventually.WaitAsync(() => Task.FromResult(metrics.Writer.Stored), n => n >= 500, TimeSpan.FromSeconds(60), "storing the first 500 records");
+        writer.Down = true;
+        DemoIngest.Produce(bootstrap, topic, 500, more);
+        await Eventually.TrueAsync(() => metrics.Source.PausedConsumers == 1, TimeSpan.FromSeconds(30), $"{consumer} pausing");
     }
 
     private static Task ExecuteAsync(IFlowReader store, string sql) =>
@@ -194,21 +173,6 @@ public sealed class StoreFaultTests(ITestOutputHelper output)
 
     private static Task<long> CountAsync(IFlowReader store, string sql) =>
         store.QueryAsync(sql, "TabSeparated", static span => long.Parse(System.Text.Encoding.UTF8.GetString(span).Trim(), System.Globalization.CultureInfo.InvariantCulture), [], CancellationToken.None);
-
-    private static async Task ProduceAsync(string bootstrap, string topic, int first, int count)
-    {
-        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap }).Build();
-        var now = DateTimeOffset.UtcNow;
-        for (var i = first; i < first + count; i++)
-        {
-            var conversation = DemoEstate.Conversations[i % DemoEstate.Conversations.Count];
-            var c = new Ulogd2Writer.Connection((uint)i + 1, conversation.Src, conversation.Dst, conversation.Proto, (ushort)(10000 + (i % 50000)), conversation.Port, now, now, 100, 1, 1000, 2);
-            producer.Produce(topic, new Message<Null, string> { Value = Ulogd2Writer.Destroy(c) });
-        }
-
-        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
-        await Task.CompletedTask;
-    }
 
     /// <summary>A real store's writer with faults switched on from the test: down (every write refused), or
     /// storing the next inserts and then reporting them failed, as a connection lost before the answer.</summary>

@@ -54,4 +54,46 @@ public sealed class PolicyViolationFindingsTests
         var before = await query.RunAsync(new FindingsRequest(rig.From, rig.T.AddMinutes(-20), FilterClause.All, "low", 100), CancellationToken.None);
         Assert.DoesNotContain(before.Findings, f => f.Kind == PolicyViolationFindings.Kind);
     }
+
+    [Fact]
+    public async Task Findings_FindingFieldSelectsPolicyViolations_LikeTheStoredKinds()
+    {
+        var rig = await GraphDecisionsTests.RigAsync();
+        var query = Query(rig);
+        async Task<List<string>> KindsAsync(string text)
+        {
+            Assert.True(FilterClause.TryCreate(text, out var filter, out var error), error);
+            var response = await query.RunAsync(new FindingsRequest(rig.From, rig.To, filter, "low", 100), CancellationToken.None);
+            return [.. response.Findings.Select(f => f.Kind).Order(StringComparer.Ordinal)];
+        }
+
+        // A policy violation is a finding of kind policy_violation as a cross_env one is of kind cross_env, inside
+        // 'or' and 'not' too; the rest of the filter applies to it as it does to the others.
+        Assert.Equal([PolicyViolationFindings.Kind], await KindsAsync("finding = policy_violation"));
+        Assert.Equal(["cross_env", PolicyViolationFindings.Kind], await KindsAsync("finding in (cross_env, policy_violation)"));
+        Assert.Equal([PolicyViolationFindings.Kind], await KindsAsync("finding != cross_env"));
+        Assert.Equal(["cross_env"], await KindsAsync("finding != policy_violation"));
+        Assert.Equal(["cross_env"], await KindsAsync("not finding in (policy_violation, new_edge)"));
+        Assert.Equal(["cross_env", PolicyViolationFindings.Kind], await KindsAsync("finding = policy_violation or src.env = dev"));
+        Assert.Equal([PolicyViolationFindings.Kind], await KindsAsync("finding = policy_violation and src.env = prod"));
+        Assert.Empty(await KindsAsync("finding = policy_violation and src.env = dev"));
+    }
+
+    [Fact]
+    public async Task Findings_PolicyViolationSeverity_IsConfigurable_DefaultHigh()
+    {
+        var options = new FindingsOptions { Severities = new Dictionary<string, string> { [PolicyViolationFindings.Kind] = "critical" } };
+        Assert.Empty(options.Validate(new System.ComponentModel.DataAnnotations.ValidationContext(options)));
+        var rules = new FindingRules(options);
+        var rig = await GraphDecisionsTests.RigAsync();
+        var query = new FindingsQuery(rig.Store, rig.Retention, rules)
+        {
+            Sources = [new PolicyViolationFindings(new DecisionTraffic(rig.Store, rig.Retention), rig.Rulesets, rules)],
+        };
+
+        var critical = await query.RunAsync(new FindingsRequest(rig.From, rig.To, FilterClause.All, "critical", 100), CancellationToken.None);
+        Assert.Equal([(PolicyViolationFindings.Kind, "critical")], critical.Findings.Select(f => (f.Kind, f.Severity)));
+        var byDefault = await Query(rig).RunAsync(new FindingsRequest(rig.From, rig.To, FilterClause.All, "low", 100), CancellationToken.None);
+        Assert.Equal(PolicyViolationFindings.DefaultSeverity, Assert.Single(byDefault.Findings, f => f.Kind == PolicyViolationFindings.Kind).Severity);
+    }
 }

@@ -105,11 +105,53 @@ public sealed class RulesetStoreTests
     public async Task SaveConcurrently_TwentySavesOfOneRuleset_GetTwentyDistinctVersions()
     {
         var db = await TestStore.CreateAsync();
-        using var store = new RulesetStore(db, db);
+        // An embedded store is open in one process only: its saves queue on the store's lock and need not settle.
+        using var store = new RulesetStore(db, db, settle: TimeSpan.Zero);
         var saved = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
             Task.Run(() => store.SaveAsync("busy", Prod, Ruleset(("api", 1000 + i)), "key:alice", null, CancellationToken.None))));
         Assert.Equal(Enumerable.Range(1, 20), saved.Select(v => v.Version).Order());
         Assert.Equal(20, (await store.VersionsAsync("busy", CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task SaveConcurrently_TwoProcessesOnOneServerStore_TwentySavesEach_EveryVersionOnceAndAsEachSaveReturned()
+    {
+        // Two server stores (two HTTP clients, as two serve processes) on one database of the chdb-http endpoint, each
+        // with its own ruleset store: their saves queue only within each, so the two save the same ruleset at once.
+        using var first = await ServerTargets.CreateAsync(ServerTargets.ChdbHttp);
+        using var second = await ServerTargets.CreateAsync(ServerTargets.ChdbHttp, first.Database);
+        using var a = new RulesetStore(first, first, settle: TimeSpan.FromMilliseconds(300));
+        using var b = new RulesetStore(second, second, settle: TimeSpan.FromMilliseconds(300));
+        const int each = 20;
+
+        async Task<(int Port, RulesetVersion Saved)[]> SaveAll(RulesetStore store, int firstPort) =>
+            await Task.WhenAll(Enumerable.Range(firstPort, each).Select(port =>
+                Task.Run(async () => (port, await store.SaveAsync("shared", Prod, Ruleset(("api", port)), $"key:{port}", null, CancellationToken.None)))));
+        var saved = (await Task.WhenAll(SaveAll(a, 1000), SaveAll(b, 2000))).SelectMany(s => s).ToList();
+
+        Assert.Equal(Enumerable.Range(1, 2 * each), saved.Select(s => s.Saved.Version).Order());
+        foreach (var store in new[] { a, b })
+        {
+            var versions = await store.VersionsAsync("shared", CancellationToken.None);
+            Assert.Equal(Enumerable.Range(1, 2 * each), versions.Select(v => v.Version));
+            foreach (var (port, returned) in saved)
+            {
+                var read = await store.GetAsync("shared", returned.Version, CancellationToken.None);
+                Assert.NotNull(read);
+                Assert.Equal(($"key:{port}", port), (read.SavedBy, read.Ruleset.Rules.Single().Ports.Single().From));
+                Assert.Equal(read.SavedBy, versions[returned.Version - 1].SavedBy);
+            }
+
+            Assert.Equal((2 * each, saved.Single(s => s.Saved.Version == 2 * each).Port), await Latest(store));
+        }
+
+        static async Task<(int, int)> Latest(RulesetStore store)
+        {
+            var listed = (await store.ListAsync(CancellationToken.None)).Single();
+            var latest = await store.LatestAsync("shared", CancellationToken.None);
+            Assert.Equal(listed.SavedBy, latest!.SavedBy);
+            return (listed.LatestVersion, latest.Ruleset.Rules.Single().Ports.Single().From);
+        }
     }
 
     [Theory]

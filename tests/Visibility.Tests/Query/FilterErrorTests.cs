@@ -31,7 +31,7 @@ public sealed class FilterErrorTests
     [InlineData("env in", "position 7: expected a value or '(' after 'in', found end of input")]
     [InlineData("src.proto = tcp", "position 1: 'proto' belongs to the flow, not to one end: write 'proto', not 'src.proto'")]
     [InlineData("src.9x = a", "position 1: invalid label key '9x' in 'src.9x' (a letter, then letters, digits, '_', '.', '-', '/'; at most 63 characters)")]
-    [InlineData("finding = bad", "position 11: unknown finding 'bad' (expected cross_env, unknown_source, internet_source or new_edge)")]
+    [InlineData("finding = bad", "position 11: unknown finding 'bad' (expected cross_env, unknown_source, internet_source, new_edge, policy_violation or blocked_attempts)")]
     [InlineData("verdict = dropped", "position 11: unknown verdict 'dropped' (expected allowed or blocked)")]
     [InlineData("src.verdict = blocked", "position 1: 'verdict' belongs to the flow, not to one end: write 'verdict', not 'src.verdict'")]
     [InlineData("dst.policy = x", "position 1: 'policy' belongs to the flow, not to one end: write 'policy', not 'dst.policy'")]

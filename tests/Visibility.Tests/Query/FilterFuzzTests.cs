@@ -20,7 +20,8 @@ public sealed class FilterFuzzTests(FilterTable table)
         "workload", "src.app.kubernetes.io/name", "srcc.env", "src.", "src.proto", "and", "AND", "or", "Or", "not", "in",
         "=", "!=", "!", "<", "<=", ">", ">=", "(", ")", ",", "\"", "'", "\\", "prod", "\"a b\"", "'it\\'s'", "\"\"",
         "10.0.0.0/8", "10.1.2.3/8", "2001:db8::1", "::ffff:10.0.0.1", "fe80::/10", "443", "70000", "-1", "tcp", "icmpv6",
-        "cross_env", "new_edge", "internet", "unknown", "pod", "*", ";", "--", "é", "\0", "\n", " ", "  ",
+        "cross_env", "new_edge", "policy_violation", "internet", "unknown", "pod", "*", ";", "--", "é", "\0", "\n", " ", "  ",
+        "verdict", "policy", "allowed", "blocked", "Blocked", "shop/deny-dev-to-prod", "\"prod/deny-all\"", "vis:prod:3",
     ];
 
     private static readonly string[] Seeds =
@@ -30,6 +31,8 @@ public sealed class FilterFuzzTests(FilterTable table)
         "team = \"a \\\"b\\\" c\" and proto in (tcp, udp, 132)",
         "not (src.port < 1024 or dst.port > 60000) and src.x/y = 'q\\'q'",
         "workload = \"\" and dst.ip = ::ffff:10.0.0.1",
+        "verdict = blocked and policy in (shop/deny-dev-to-prod, \"vis:prod:3\") or not verdict != allowed",
+        "policy != \"prod/deny-all\" and (finding = policy_violation or verdict = allowed)",
     ];
 
     [Fact]

@@ -33,7 +33,7 @@ public sealed class FilterGenerator(int seed)
     private ComparisonFilter Comparison()
     {
         var side = (FieldSide)random.Next(3);
-        switch (random.Next(8))
+        switch (random.Next(10))
         {
             case 0:
                 var portSide = (FieldSide)(random.Next(3) switch { 0 => (int)FieldSide.Src, 1 => (int)FieldSide.Dst, _ => (int)FieldSide.None });
@@ -44,7 +44,7 @@ public sealed class FilterGenerator(int seed)
                     ? FilterData.Pick(random, FilterFields.Protocols).Name
                     : FilterData.Pick(random, FilterData.Protos).ToString(CultureInfo.InvariantCulture));
             case 2:
-                return Build(new FilterField(FieldSide.None, "finding"), EqualityOperator(), () => FilterData.Pick(random, Visibility.Flows.Findings.FindingKinds.All).Name);
+                return Build(new FilterField(FieldSide.None, "finding"), EqualityOperator(), () => FilterData.Pick(random, Visibility.Flows.Findings.FindingKinds.AllNames));
             case 3:
                 return Build(new FilterField(side, "kind"), EqualityOperator(), () => FilterData.Pick(random, FilterFields.Kinds));
             case 4:
@@ -52,6 +52,10 @@ public sealed class FilterGenerator(int seed)
                 return Build(new FilterField(side, "ip"), EqualityOperator(), () => random.Next(2) == 0
                     ? FilterData.Pick(random, FilterData.Networks)
                     : AddressRange.TryParse(FilterData.Pick(random, FilterData.Addresses), out var a, out _) ? a.Text : throw new InvalidOperationException());
+            case 6:
+                return Build(new FilterField(FieldSide.None, "verdict"), EqualityOperator(), () => FilterData.Pick(random, FilterData.Verdicts));
+            case 7:
+                return Build(new FilterField(FieldSide.None, "policy"), EqualityOperator(), () => FilterData.Pick(random, FilterData.Policies));
             default:
                 var key = random.Next(4) == 0 ? FilterData.Pick(random, FilterData.LabelKeys) : FilterData.Pick(random, TextKeys);
                 if (side == FieldSide.Either && key.Contains('.', StringComparison.Ordinal))
@@ -91,7 +95,7 @@ public static partial class FilterSql
     {
         "src_workload", "src_kind", "src_role", "src_app", "src_env", "src_loc", "src_labels", "src_ip", "src_port",
         "dst_workload", "dst_kind", "dst_role", "dst_app", "dst_env", "dst_loc", "dst_labels", "dst_ip", "dst_port",
-        "proto", "findings", "bitAnd", "AND", "OR", "NOT", "IN", "BETWEEN", "true", "false",
+        "proto", "findings", "verdict", "policies", "bitAnd", "has", "hasAny", "AND", "OR", "NOT", "IN", "BETWEEN", "true", "false",
     };
 
     [GeneratedRegex(@"\{([A-Za-z_]+[0-9]+):(String|UInt16|UInt8|IPv6)\}")]

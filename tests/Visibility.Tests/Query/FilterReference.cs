@@ -9,7 +9,8 @@ public sealed record FilterFlowEnd(
     string Workload, string Kind, string Role, string App, string Env, string Loc,
     IReadOnlyDictionary<string, string> Labels, IPAddress Ip, ushort Port);
 
-public sealed record FilterFlowRow(uint Id, FilterFlowEnd Src, FilterFlowEnd Dst, byte Proto, byte Findings);
+/// <summary>A test flow: its ends, protocol, findings bits, verdict (<c>allowed</c>/<c>blocked</c>) and the policies it names.</summary>
+public sealed record FilterFlowRow(uint Id, FilterFlowEnd Src, FilterFlowEnd Dst, byte Proto, byte Findings, string Verdict, IReadOnlyList<string> Policies);
 
 /// <summary>
 /// The meaning of a filter written out in C#, independently of the compiler (its own protocol and finding
@@ -58,7 +59,14 @@ public static class FilterReference
                 return negate ^ c.Values.Any(v => (Protocols.TryGetValue(v, out var n) ? n : int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)) == row.Proto);
 
             case "finding" when c.Field.Side == FieldSide.None:
-                return negate ^ c.Values.Any(v => (row.Findings & Findings[v]) != 0);
+                // policy_violation is computed at query time, not a bit of any row: it matches none.
+                return negate ^ c.Values.Any(v => Findings.TryGetValue(v, out var bit) && (row.Findings & bit) != 0);
+
+            case "verdict" when c.Field.Side == FieldSide.None:
+                return negate ^ c.Values.Contains(row.Verdict, StringComparer.Ordinal);
+
+            case "policy" when c.Field.Side == FieldSide.None:
+                return negate ^ c.Values.Any(v => row.Policies.Contains(v, StringComparer.Ordinal));
         }
 
         bool OnEnd(FilterFlowEnd end) => c.Field.Key == "ip"

@@ -41,7 +41,7 @@ public sealed class FilterTable : IAsyncLifetime
             {side}_app LowCardinality(String), {side}_env LowCardinality(String), {side}_loc LowCardinality(String),
             {side}_labels Map(LowCardinality(String), String), {side}_ip IPv6, {side}_port UInt16
             """;
-        await connection.ExecuteAsync($"CREATE TABLE {table} (id UInt32, {end("src")}, {end("dst")}, proto UInt8, findings UInt8) ENGINE = MergeTree ORDER BY id");
+        await connection.ExecuteAsync($"CREATE TABLE {table} (id UInt32, {end("src")}, {end("dst")}, proto UInt8, findings UInt8, verdict {FlowColumnTable.VerdictType}, policies {FlowColumnTable.PoliciesType}) ENGINE = MergeTree ORDER BY id");
         await connection.InsertAsync($"INSERT INTO {table}", "JSONEachRow", Encode(Rows));
     }
 
@@ -78,6 +78,14 @@ public sealed class FilterTable : IAsyncLifetime
                 WriteEnd(json, "dst", row.Dst);
                 json.WriteNumber("proto", row.Proto);
                 json.WriteNumber("findings", row.Findings);
+                json.WriteString("verdict", row.Verdict);
+                json.WriteStartArray("policies");
+                foreach (var policy in row.Policies)
+                {
+                    json.WriteStringValue(policy);
+                }
+
+                json.WriteEndArray();
                 json.WriteEndObject();
             }
 
@@ -138,6 +146,10 @@ public static class FilterData
 
     public static readonly ushort[] Ports = [0, 1, 22, 80, 443, 1023, 1024, 5432, 8080, 32767, 32768, 65535];
     public static readonly byte[] Protos = [6, 17, 1, 58, 132, 0, 47, 255];
+    public static readonly string[] Verdicts = ["allowed", "blocked"];
+
+    /// <summary>Policy names as the decoders keep them: 1-253 bytes without commas (never empty).</summary>
+    public static readonly string[] Policies = ["shop/deny-dev-to-prod", "prod/deny-all", "vis:prod:3", "default/allow-dns", "Prod/Deny-All", "ünï ✓", Hostile];
 
     public static List<FilterFlowRow> Rows(int count, int seed)
     {
@@ -145,7 +157,9 @@ public static class FilterData
         var rows = new List<FilterFlowRow>(count);
         for (var i = 0; i < count; i++)
         {
-            rows.Add(new FilterFlowRow((uint)i + 1, End(random), End(random), Pick(random, Protos), (byte)random.Next(16)));
+            var verdict = random.Next(3) == 0 ? "blocked" : "allowed";
+            string[] policies = [.. Enumerable.Range(0, random.Next(3)).Select(_ => Pick(random, Policies)).Distinct()];
+            rows.Add(new FilterFlowRow((uint)i + 1, End(random), End(random), Pick(random, Protos), (byte)random.Next(16), verdict, policies));
         }
 
         return rows;

@@ -4,6 +4,7 @@ using Visibility.Flows.Model;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Pipeline;
 using Visibility.Query.Findings;
+using Visibility.Query.Flows;
 using Visibility.Query.Graph;
 using Visibility.Query.Planning;
 using Visibility.Tests.Support;
@@ -156,5 +157,61 @@ public sealed class FindingsTests
         Assert.Empty(prodToProd.Findings);
         Assert.Null(prodToProd.Severity);
         Assert.Equal(2, prodToProd.Flows);
+    }
+
+    /// <summary>A refused attempt (blocked, counted once however often retransmitted): never a connection.</summary>
+    private static FlowRecord Attempt(int id, string src, string dst, ushort port, DateTimeOffset at, bool retransmission = false)
+    {
+        var record = Flow(id, src, dst, port, at);
+        record.IsAttempt = true;
+        record.Verdict = FlowVerdict.Blocked;
+        record.Event = retransmission ? FlowEvent.Update : FlowEvent.New;
+        record.EndMs = 0;
+        (record.BytesIn, record.PacketsIn) = (0, 0);
+        return record;
+    }
+
+    [Fact]
+    public async Task Findings_RefusedAttemptsOnly_AreNoFindingsNorNewEdges_AndDoNotMoveFirstSightings()
+    {
+        var store = await StoreAsync();
+        var batch = new FlowBatch();
+        batch.Add(Attempt(20, "10.20.2.10", "10.10.2.10", 8443, Start.AddHours(2)));                           // dev -> prod-api, refused
+        batch.Add(Attempt(20, "10.20.2.10", "10.10.2.10", 8443, Start.AddHours(2).AddSeconds(70), true));      // its retransmission, a minute later
+        batch.Add(Attempt(21, "203.0.113.9", "10.10.3.10", 3389, Start.AddHours(2).AddMinutes(7)));              // internet -> prod-db, refused
+        batch.Add(Attempt(22, "10.20.2.10", "10.10.3.10", 5432, Start.AddHours(2).AddMinutes(-10)));           // before dev -> prod-db's connection
+        await store.InsertFlowsAsync(batch.Rows, CancellationToken.None);
+        var (from, to) = (Start.AddHours(-1), Start.AddHours(4));
+
+        // The findings are those of the connections alone (Findings_EveryKind_WithSeverityEndsAndService), and the
+        // dev -> prod-db ones start at its connection, not at the refused attempt before it.
+        var result = await Findings(store).RunAsync(new FindingsRequest(from, to, FilterClause.All, "low", 100), CancellationToken.None);
+        Assert.Equal(8, result.Total);
+        Assert.DoesNotContain(result.Findings, f => f.Service is "tcp/8443" or "tcp/3389");
+        Assert.All(result.Findings.Where(f => f.Source.Workload == "dev-api" && f.Destination.Workload == "prod-db"), f => Assert.Equal(Start.AddHours(2).ToUnixTimeMilliseconds(), f.FirstSeen.ToUnixTimeMilliseconds()));
+        Assert.True(FilterClause.TryCreate("finding = cross_env and dst.app = api", out var crossEnv, out var error), error);
+        Assert.Equal(["test-api"], (await Findings(store).RunAsync(new FindingsRequest(from, to, crossEnv, "low", 100), CancellationToken.None)).Findings.Select(f => f.Source.Workload));
+
+        // On the graph, from rollups (new edges looked up) and from raw flows (new edges marked per row): the refused
+        // edges are there, blocked, with no finding; dev -> prod-db keeps its own.
+        Assert.True(GroupKey.TryParseList("app,env", out var keys, out _));
+        foreach (var raw in new[] { false, true })
+        {
+            var graph = await new GraphQuery(store, StoreRetention.RawOnly(TimeSpan.FromDays(3650)), Rules)
+                .RunAsync(new GraphRequest(from, to, keys, FilterClause.All, 100) { RawOnly = raw }, CancellationToken.None);
+            var refused = Assert.Single(graph.Edges, e => e.Source == "app=api,env=dev" && e.Target == "app=api,env=prod");
+            Assert.Equal((0L, 1L, false, 0), (refused.Flows, refused.Blocked, refused.CrossEnv, refused.Findings.Count));
+            Assert.Null(refused.Severity);
+            var internet = Assert.Single(graph.Edges, e => e.Source == "internet" && e.Target == "app=db,env=prod");
+            Assert.Equal((0L, 1L, 0), (internet.Flows, internet.Blocked, internet.Findings.Count));
+            var devToProd = Assert.Single(graph.Edges, e => e.Source == "app=api,env=dev" && e.Target == "app=db,env=prod");
+            Assert.Equal((1L, 1L), (devToProd.Flows, devToProd.Blocked));
+            Assert.Equal(["cross_env", "new_edge"], devToProd.Findings);
+        }
+
+        // A refused attempt's record lists no finding either.
+        var flows = await new FlowSearch(store, Rules).RunAsync(new FlowSearchRequest(from, to, FilterClause.All, 100, null), CancellationToken.None);
+        Assert.All(flows.Flows.Where(f => f.Attempt), f => Assert.Empty(f.Findings));
+        Assert.Equal(4, flows.Flows.Count(f => f.Attempt));
     }
 }

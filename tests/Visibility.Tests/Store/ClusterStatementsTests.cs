@@ -312,6 +312,8 @@ public sealed class ClusterStatementsTests(ClusterStore cluster) : IClassFixture
         var ruleset = new PolicyRuleset("cluster", ["app"], []);
         await rulesets.SaveAsync("cluster", RulesetScope.Parse("env=prod"), ruleset, "alice", null, CancellationToken.None);
         Assert.Equal(2, (await rulesets.RestoreAsync("cluster", 1, "alice", CancellationToken.None))?.Version);
+        // Versions are one row each (the winner of their number), though every shard of the test cluster is one table.
+        Assert.Equal([1, 2], (await rulesets.VersionsAsync("cluster", CancellationToken.None)).Select(v => v.Version));
         await rulesets.ProvisionAsync("cluster", 2, ProvisionModes.Enforced, "alice", CancellationToken.None);
         Assert.Equal([(2, ProvisionModes.Enforced)], (await rulesets.ProvisionedNowAsync(CancellationToken.None)).Select(r => (r.Version, r.Mode)));
         Assert.Equal(2, (await rulesets.ListAsync(CancellationToken.None)).Single().Provisioned?.Version);

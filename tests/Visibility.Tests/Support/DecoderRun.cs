@@ -21,4 +21,21 @@ public static class DecoderRun
         Assert.True(status == DecodeStatus.Ok, $"{status}: {reason}");
         return record;
     }
+
+    /// <summary>
+    /// Every prefix of <paramref name="text"/> from <paramref name="shortest"/> bytes up to one byte short is Invalid,
+    /// with a reason: a cut record is refused, never decoded, skipped or thrown on.
+    /// </summary>
+    public static void AssertEveryPrefixInvalid(IFlowDecoder decoder, string text, int shortest = 0)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        var bytes = Encoding.UTF8.GetBytes(text);
+        for (var n = shortest; n < bytes.Length; n++)
+        {
+            var record = default(FlowRecord);
+            var status = decoder.Decode(bytes.AsSpan(0, n), ref record, out var reason);
+            Assert.True(status == DecodeStatus.Invalid, $"{decoder.Format}, prefix of {n} of {bytes.Length} bytes: {status}");
+            Assert.False(string.IsNullOrEmpty(reason));
+        }
+    }
 }

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Visibility.Flows.Store;
 using Visibility.Ingest.Enrichment;
+using Visibility.Query.Flows;
 using Visibility.Query.Security;
 using Visibility.Query.Views;
 using Visibility.Tests.Support;
@@ -188,6 +189,7 @@ public sealed class ViewsApiTests
             builder.Services.AddSingleton<SavedViewStore>();
             builder.Services.AddSingleton(new AuditLog(store, store, NullLogger<AuditLog>.Instance));
             builder.Services.AddSingleton(new WorkloadInventory(Options.Create(new InventoryOptions())));
+            builder.Services.AddSingleton(new ObservedPolicies(store, new StoreOptions().Retentions));
             var app = builder.Build();
             app.UseExceptionHandler();
             app.UseStatusCodePages();

@@ -1,8 +1,15 @@
 // Completion for the filter box: after a field (src./dst./either end) it offers label keys and fields; after an
-// operator it offers the known values of that key (from /api/v1/labels).
+// operator it offers the known values of that key (from /api/v1/labels: the inventory's labels and workloads, the
+// policy names stored flows name, and the fixed values of kinds, findings, protocols, verdicts and decisions).
 
 const operators = ['=', '!=', 'in', 'not in', '<', '>', '<=', '>='];
-const flowFields = ['port', 'proto', 'finding', 'ip', 'kind', 'workload'];
+const flowFields = ['port', 'proto', 'finding', 'verdict', 'policy', 'decision', 'ip', 'kind', 'workload'];
+
+// The flow fields whose values the vocabulary lists, and where.
+const valuesOf = {
+  finding: 'findings', kind: 'kinds', proto: 'protocols', workload: 'workloads',
+  verdict: 'verdicts', decision: 'decisions', policy: 'policies',
+};
 
 /** What is being typed at the cursor: a field or a value of a field. */
 export function context(text, cursor) {
@@ -28,11 +35,7 @@ export function suggestions(vocabulary, ctx) {
     ];
   } else {
     const key = ctx.field.replace(/^(src|dst)\./, '');
-    if (key === 'finding') items = vocabulary.findings;
-    else if (key === 'kind') items = vocabulary.kinds;
-    else if (key === 'proto') items = vocabulary.protocols;
-    else if (key === 'workload') items = vocabulary.workloads;
-    else items = vocabulary.labels?.[key] || [];
+    items = (Object.hasOwn(valuesOf, key) ? vocabulary[valuesOf[key]] : vocabulary.labels?.[key]) || [];
     items = items.map((v) => (/^[\w.\-/:]+$/.test(v) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`));
   }
   return [...new Set(items)].filter((s) => s.toLowerCase().startsWith(lower) && s !== ctx.word).slice(0, 12);

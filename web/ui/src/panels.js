@@ -111,8 +111,21 @@ export function findingsList(response, minSeverity, onPick) {
     h('button', { type: 'button', class: 'finding', onclick: () => onPick(f) },
       severityBadge(f.severity), ' ',
       h('strong', {}, f.kind.replace('_', ' ')), ' ',
-      `${end(f.source)} → ${end(f.destination)} ${f.service}`,
-      h('span', { class: 'muted small' }, ` · ${count(f.flows)} flows · last ${time(f.lastSeen)}`)))));
+      `${end(f.source)} → ${target(f)} ${f.service}`,
+      h('span', { class: 'muted small' }, ` · ${measure(f)} · last ${time(f.lastSeen)}`)))));
+}
+
+// A blocked_attempts finding names one destination only when every attempt went to it.
+function target(f) {
+  const scan = f.blockedAttempts;
+  if (scan && !f.destination.kind) return `${count(scan.destinations)} destinations`;
+  return end(f.destination);
+}
+
+function measure(f) {
+  const scan = f.blockedAttempts;
+  if (!scan) return `${count(f.flows)} flows`;
+  return `${count(scan.attempts)} refused attempts on ${count(scan.ports)} port(s)`;
 }
 
 function end(e) {
