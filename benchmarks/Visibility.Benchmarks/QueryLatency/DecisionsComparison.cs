@@ -16,7 +16,7 @@ namespace Visibility.Benchmarks.QueryLatency;
 /// without decisions, runs alternated in one process on the same store, against a provisioned set of two rulesets
 /// (prod in mode visibility: any prod workload may reach each prod app on its web, API and database ports, so cache,
 /// queue and worker traffic is potentially blocked; staging enforced: only the web and API ports). Checks that each
-/// edge's decisions add up to its connections and refused attempts; reports the decision read alone and its tables.
+/// edge's decisions add up to its connections and refused attempts; reports its parts alone (the split graph statement and its tables, building the provisioned set, the observed policies' statement).
 /// </summary>
 public static class DecisionsComparison
 {
@@ -44,10 +44,12 @@ public static class DecisionsComparison
         var plain = await graph.RunAsync(request, CancellationToken.None);
         var (decided, _) = await decisions.RunAsync(request, policy, Visibility.Query.Security.AccessScope.Unrestricted, CancellationToken.None);
         var traffic = new DecisionTraffic(store, retention);
-        var labelKeys = keys.Select(k => k.Name).ToList();
+        var split = request with { Split = new EdgeSplit([], []) };
         var without = new List<double>();
         var with = new List<double>();
-        var read = new List<double>();
+        var splitAlone = new List<double>();
+        var timelineAlone = new List<double>();
+        var policiesAlone = new List<double>();
         for (var i = 0; i < runs; i++)
         {
             var watch = Stopwatch.StartNew();
@@ -57,10 +59,17 @@ public static class DecisionsComparison
             (decided, _) = await decisions.RunAsync(request, policy, Visibility.Query.Security.AccessScope.Unrestricted, CancellationToken.None);
             with.Add(watch.Elapsed.TotalMilliseconds);
 
-            // The decision read alone (the provisioned rules read app and env), to see its share.
+            // Its parts alone, to see their shares: the graph's statement split per service (the provisioned rules read
+            // app and env), building the provisioned set, the observed policies' statement.
             watch.Restart();
-            await traffic.ReadAsync(request.From, request.To, request.Keys, labelKeys, request.Filter, [], CancellationToken.None);
-            read.Add(watch.Elapsed.TotalMilliseconds);
+            await graph.RunAsync(split, CancellationToken.None);
+            splitAlone.Add(watch.Elapsed.TotalMilliseconds);
+            watch.Restart();
+            await DecisionTimeline.BuildAsync(rulesets, DecisionsAt.Now, request.From, request.To, null, _ => true, CancellationToken.None);
+            timelineAlone.Add(watch.Elapsed.TotalMilliseconds);
+            watch.Restart();
+            await traffic.PoliciesAsync(request.From, request.To, request.Keys, [], request.Filter, [], CancellationToken.None);
+            policiesAlone.Add(watch.Elapsed.TotalMilliseconds);
         }
 
         var wrong = decided!.Edges.Where(e => e.Decisions!.Total != e.Flows + e.Blocked).Take(3).ToList();
@@ -70,19 +79,22 @@ public static class DecisionsComparison
                 $"decisions do not add up: {decided.Edges.Count} vs {plain.Edges.Count} edges; " + string.Join("; ", wrong.Select(e => $"{e.Source}>{e.Target}: {e.Decisions!.Total} vs {e.Flows} + {e.Blocked}")));
         }
 
-        without.Sort();
-        with.Sort();
-        read.Sort();
+        foreach (var list in new[] { without, with, splitAlone, timelineAlone, policiesAlone })
+        {
+            list.Sort();
+        }
+
         var totals = PolicyDecisions.All.Select(d => $"{d} {decided.Edges.Sum(e => e.Decisions![d]):N0}");
         static string Tables(QueryPlan plan) =>
             string.Join(" + ", plan.Segments.GroupBy(s => s.Table).Select(g => g.Count() > 1 ? $"{g.Key} ×{g.Count()}" : g.Key));
-        var decisionPlan = traffic.Plan(request.From, request.To, request.Keys, labelKeys, request.Filter);
         Line(report, "");
-        Line(report, "| stored flows | query | without decisions: median (p90) ms | with decisions: median (p90) ms | with / without | decision read alone: median ms (tables) | edges | decisions |");
-        Line(report, "|---:|---|---:|---:|---:|---|---:|---|");
+        Line(report, "| stored flows | query | without decisions: median (p90) ms | with decisions: median (p90) ms | with / without | split graph alone: median ms (tables) | provisioned set alone: median ms | observed policies alone: median ms | edges | decisions |");
+        Line(report, "|---:|---|---:|---:|---:|---|---:|---:|---:|---|");
         Line(report, string.Create(CultureInfo.InvariantCulture,
-            $"| {stored:N0} | app × env, 24 h ({Tables(plain.Plan!)}) | {without[without.Count / 2]:F0} ({P90(without):F0}) | {with[with.Count / 2]:F0} ({P90(with):F0}) | {with[with.Count / 2] / without[without.Count / 2]:F2} | {read[read.Count / 2]:F0} ({Tables(decisionPlan)}) | {plain.Edges.Count:N0} | {string.Join(", ", totals)} |"));
+            $"| {stored:N0} | app × env, 24 h ({Tables(plain.Plan!)}) | {Median(without):F0} ({P90(without):F0}) | {Median(with):F0} ({P90(with):F0}) | {Median(with) / Median(without):F2} | {Median(splitAlone):F0} ({Tables(decided.Plan!)}) | {Median(timelineAlone):F0} | {Median(policiesAlone):F0} | {plain.Edges.Count:N0} | {string.Join(", ", totals)} |"));
     }
+
+    private static double Median(List<double> sorted) => sorted[sorted.Count / 2];
 
     private static double P90(List<double> sorted) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(sorted.Count * 0.9) - 1)];
 

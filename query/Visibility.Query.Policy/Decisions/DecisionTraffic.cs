@@ -33,6 +33,22 @@ public sealed record DecisionGroup(
 }
 
 /// <summary>
+/// What names one part of an edge's traffic (<see cref="EdgePart"/>) or a <see cref="DecisionGroup"/>: the edge's
+/// nodes, protocol number, port, observed verdict, epoch and the extra label values of each end (joined).
+/// </summary>
+public readonly record struct PartKey(string Source, string Target, int Proto, int Port, bool Blocked, int Epoch, string SourceExtra, string TargetExtra)
+{
+    /// <summary>The key of a part of the edge from <paramref name="source"/> to <paramref name="target"/>.</summary>
+    public static PartKey Of(string source, string target, EdgePart part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        return new(source, target, part.Proto, part.Port, part.ObservedBlocked, part.Epoch, Join(part.SourceExtra), Join(part.TargetExtra));
+    }
+
+    internal static string Join(IEnumerable<string> values) => string.Join('\u0001', values);
+}
+
+/// <summary>
 /// Reads traffic grouped finely enough to decide it: by the graph's keys plus the label keys the provisioned scopes
 /// and rules read, the protocol and destination port, the observed verdict and the provisioning epoch (the index of
 /// the last boundary at or before the rows' first sighting), with its connections, refused attempts and the
@@ -53,6 +69,35 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
     /// <summary>The tables the read of <see cref="ReadAsync"/> with the same arguments plans to read.</summary>
     public QueryPlan Plan(DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter) =>
         Prepare(from, to, graphKeys, labelKeys, filter).Plan;
+
+    /// <summary>The label keys of <paramref name="labelKeys"/> that <paramref name="graphKeys"/> does not hold, as keys to group by.</summary>
+    public static IReadOnlyList<GroupKey> ExtraKeys(IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys)
+    {
+        ArgumentNullException.ThrowIfNull(graphKeys);
+        ArgumentNullException.ThrowIfNull(labelKeys);
+        var names = graphKeys.Select(k => k.Name).ToList();
+        var extraNames = labelKeys.Where(k => !names.Contains(k, StringComparer.Ordinal)).ToList();
+        if (!GroupKey.TryParseList(string.Join(',', names.Concat(extraNames)), int.MaxValue, out var keys, out var error))
+        {
+            throw new ArgumentException(error, nameof(labelKeys));
+        }
+
+        return [.. keys.Skip(graphKeys.Count)];
+    }
+
+    /// <summary>
+    /// The enforcing policies (at most 16) of each part of the graph's edges whose rows name any, the graph split by
+    /// <paramref name="extra"/> and <paramref name="boundaries"/> (<see cref="EdgeSplit"/>): a statement over the rows
+    /// that name any, to run beside the graph's.
+    /// </summary>
+    public async Task<Dictionary<PartKey, IReadOnlyList<string>>> PoliciesAsync(
+        DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<GroupKey> extra, FilterClause filter,
+        IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(boundaries);
+        var (keys, extraKeys, columns, plan) = Prepare(from, to, graphKeys, [.. extra.Select(k => k.Name)], filter);
+        return await ReadPoliciesAsync(keys, extraKeys, plan, columns, filter, boundaries, cancellationToken);
+    }
 
     public async Task<(IReadOnlyList<DecisionGroup> Groups, bool Truncated)> ReadAsync(
         DateTimeOffset from, DateTimeOffset to, IReadOnlyList<GroupKey> graphKeys, IReadOnlyList<string> labelKeys, FilterClause filter,
@@ -87,15 +132,8 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         ArgumentNullException.ThrowIfNull(filter);
 
         // The graph's keys first (they make the node ids), then the label keys only the policy reads.
-        var names = graphKeys.Select(k => k.Name).ToList();
-        var extraNames = labelKeys.Where(k => !names.Contains(k, StringComparer.Ordinal)).ToList();
-        if (!GroupKey.TryParseList(string.Join(',', names.Concat(extraNames)), int.MaxValue, out var keys, out var error))
-        {
-            throw new ArgumentException(error, nameof(labelKeys));
-        }
-
-        var extra = keys.Skip(graphKeys.Count).ToList();
-        keys = [.. keys.Take(graphKeys.Count)];
+        var keys = graphKeys.ToList();
+        var extra = ExtraKeys(graphKeys, labelKeys).ToList();
         var now = (clock ?? TimeProvider.System).GetUtcNow();
         var columns = new List<string> { "src_peer", "dst_peer", "proto", "dst_port", "verdict", "policies" };
         columns.AddRange(keys.Concat(extra).SelectMany(k => k.Columns).Concat(filter.Columns));
@@ -105,11 +143,11 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         }
 
         columns = [.. columns.Distinct(StringComparer.Ordinal)];
-        return ([.. keys], extra, columns, QueryPlanner.Plan(from, to, columns.ToHashSet(StringComparer.Ordinal), retention, now));
+        return (keys, extra, columns, QueryPlanner.Plan(from, to, columns.ToHashSet(StringComparer.Ordinal), retention, now));
     }
 
     /// <summary>The groups (their policy names left empty), each with the key <see cref="ReadPoliciesAsync"/> names them by.</summary>
-    private async Task<List<(string Key, DecisionGroup Group)>> ReadGroupsAsync(
+    private async Task<List<(PartKey Key, DecisionGroup Group)>> ReadGroupsAsync(
         List<GroupKey> keys, List<GroupKey> extra, QueryPlan plan, List<string> columns, FilterClause filter,
         IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
     {
@@ -128,11 +166,11 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
-        return await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r), Row(r, keys, extra))), parameters, cancellationToken);
+        return await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r, keys), Row(r, keys, extra))), parameters, cancellationToken);
     }
 
     /// <summary>The enforcing policies (at most 16) of each group whose rows name any, by the group's key.</summary>
-    private async Task<Dictionary<string, IReadOnlyList<string>>> ReadPoliciesAsync(
+    private async Task<Dictionary<PartKey, IReadOnlyList<string>>> ReadPoliciesAsync(
         List<GroupKey> keys, List<GroupKey> extra, QueryPlan plan, List<string> columns, FilterClause filter,
         IReadOnlyList<DateTimeOffset> boundaries, CancellationToken cancellationToken)
     {
@@ -149,8 +187,8 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
             """;
-        var rows = await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r), (IReadOnlyList<string>)Strings(r.GetProperty("policy_names")))), parameters, cancellationToken);
-        return rows.ToDictionary(r => r.Item1, r => r.Item2, StringComparer.Ordinal);
+        var rows = await store.QueryAsync(sql, "JSONEachRow", span => JsonRows.Read(span, r => (Key(r, keys), (IReadOnlyList<string>)Strings(r.GetProperty("policy_names")))), parameters, cancellationToken);
+        return rows.ToDictionary(r => r.Item1, r => r.Item2);
     }
 
     /// <summary>The filtered rows of the plan, their parameters, the epoch expression and what the groups are keyed by.</summary>
@@ -186,10 +224,12 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
         $"dst_peer, [{List(keys.Select(k => k.DestinationExpression))}] AS d_vals, [{List(extra.Select(k => k.DestinationExpression))}] AS d_extra, " +
         $"proto, dst_port, verdict, {epoch} AS epoch";
 
-    /// <summary>A group's key: the columns <see cref="GroupColumns"/> selects as the engine wrote them (JSON, so unambiguous).</summary>
-    private static string Key(JsonElement r) => string.Join(',', KeyColumns.Select(c => r.GetProperty(c).GetRawText()));
-
-    private static readonly string[] KeyColumns = ["src_peer", "s_vals", "s_extra", "dst_peer", "d_vals", "d_extra", "proto", "dst_port", "verdict", "epoch"];
+    /// <summary>A group's key, from the columns <see cref="GroupColumns"/> selects.</summary>
+    private static PartKey Key(JsonElement r, IReadOnlyList<GroupKey> keys) => new(
+        GraphQuery.NodeId(r.GetProperty("src_peer").GetString()!, Strings(r.GetProperty("s_vals")), keys),
+        GraphQuery.NodeId(r.GetProperty("dst_peer").GetString()!, Strings(r.GetProperty("d_vals")), keys),
+        r.GetProperty("proto").GetInt32(), r.GetProperty("dst_port").GetInt32(), r.GetProperty("verdict").GetString() == "blocked",
+        r.GetProperty("epoch").GetInt32(), PartKey.Join(Strings(r.GetProperty("s_extra"))), PartKey.Join(Strings(r.GetProperty("d_extra"))));
 
     private static DecisionGroup Row(JsonElement r, IReadOnlyList<GroupKey> keys, IReadOnlyList<GroupKey> extra)
     {

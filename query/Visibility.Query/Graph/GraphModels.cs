@@ -8,7 +8,23 @@ public sealed record GraphRequest(DateTimeOffset From, DateTimeOffset To, IReadO
 {
     /// <summary>Read raw flows only, whatever the planner would pick (to compare, or to debug a rollup).</summary>
     public bool RawOnly { get; init; }
+
+    /// <summary>Split each edge's traffic into <see cref="GraphEdge.Parts"/> (for policy decisions); null: no parts.</summary>
+    public EdgeSplit? Split { get; init; }
 }
+
+/// <summary>
+/// How a graph splits its edges' traffic for policy decisions, in the same statement as the edges: per service
+/// (protocol and destination port), observed verdict, provisioning epoch (the index of the last of
+/// <see cref="Boundaries"/> at or before the rows' first sighting) and the values of the label keys
+/// <see cref="Extra"/> that the policy reads and the graph does not group by.
+/// </summary>
+public sealed record EdgeSplit(IReadOnlyList<GroupKey> Extra, IReadOnlyList<DateTimeOffset> Boundaries);
+
+/// <summary>One part of an edge's traffic (<see cref="EdgeSplit"/>): its connections and refused attempts.</summary>
+public sealed record EdgePart(
+    int Proto, string Protocol, int Port, bool ObservedBlocked, int Epoch,
+    IReadOnlyList<string> SourceExtra, IReadOnlyList<string> TargetExtra, long Connections, long Attempts);
 
 /// <summary>The dependency graph: nodes are groups of endpoints, edges aggregate connections between them.</summary>
 public sealed record GraphResponse(
@@ -95,6 +111,10 @@ public sealed record GraphEdge(
     [JsonPropertyName("observedPolicies")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? ObservedPolicies { get; init; }
+
+    /// <summary>The edge's traffic split as <see cref="GraphRequest.Split"/> asked; never written.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<EdgePart>? Parts { get; init; }
 }
 
 /// <summary>An edge's connections and refused attempts by policy decision (see docs/policy.md, "Decisions").</summary>

@@ -59,10 +59,13 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         // New edges are marked per row in SQL when the filter reads findings or the query reads raw flows anyway;
         // otherwise they are looked up once in the edges table and marked on the graph's edges here, which keeps
         // the per-row work (and the workload columns) out of the rollup reads.
-        var rawOnly = request.RawOnly || request.Filter.NeedsRaw || request.Keys.Any(k => k.NeedsRaw);
+        // Split for decisions, the edges' services come from each part's protocol and port.
+        var split = request.Split;
+        var extra = split?.Extra ?? [];
+        var rawOnly = request.RawOnly || request.Filter.NeedsRaw || request.Keys.Concat(extra).Any(k => k.NeedsRaw);
         var newEdgesInSql = rawOnly || request.Filter.ReadsFindings || !request.Filter.Columns.IsSubsetOf(EdgeColumns);
-        var columns = new List<string>(FlowSource.BaseColumns);
-        columns.AddRange(request.Keys.SelectMany(k => k.Columns).Concat(request.Filter.Columns).Concat(newEdgesInSql ? FlowSource.EdgeKeyColumns : []));
+        var columns = new List<string>(split is null ? FlowSource.BaseColumns : [.. FlowSource.BaseColumns.Where(c => c != "services"), "proto", "dst_port"]);
+        columns.AddRange(request.Keys.Concat(extra).SelectMany(k => k.Columns).Concat(request.Filter.Columns).Concat(newEdgesInSql ? FlowSource.EdgeKeyColumns : []));
         if (rawOnly)
         {
             columns.Add("src_ip");
@@ -73,8 +76,8 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         {
             new("limit", request.Limit.ToString(CultureInfo.InvariantCulture)),
         };
-        parameters.AddRange(request.Keys.Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
-        var sql = BuildSql(store.Database, plan, [.. columns.Distinct(StringComparer.Ordinal)], request.Keys, request.Filter, newEdgesInSql, rules.NewEdgeBaseline, parameters);
+        parameters.AddRange(request.Keys.Concat(extra).Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
+        var sql = BuildSql(store.Database, plan, [.. columns.Distinct(StringComparer.Ordinal)], request.Keys, request.Filter, newEdgesInSql, rules.NewEdgeBaseline, parameters, split);
         var rows = await store.QueryAsync(sql, "JSONEachRow", ParseRows, parameters, cancellationToken);
 
         var nodes = new Dictionary<string, GraphNode>(StringComparer.Ordinal);
@@ -104,6 +107,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 PortCount = e.Row.PortCount,
                 Blocked = e.Row.Blocked,
                 Severity = kinds == FindingKind.None ? null : Severity(kinds, findingPairs),
+                Parts = e.Row.Parts,
             };
         }).ToList();
 
@@ -191,10 +195,13 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         return string.Join(",", keys.Select(k => $"{k.Name}={row.GetProperty($"{side}_{k.Name}").GetString()}"));
     }
 
-    /// <summary>The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>); exposed for golden tests.</summary>
+    /// <summary>
+    /// The SQL for a plan, keys and filter (bound values are added to <paramref name="parameters"/>), with each edge's
+    /// parts when <paramref name="split"/> is given; exposed for golden tests.
+    /// </summary>
     public static string BuildSql(
         string database, QueryPlan plan, IReadOnlyCollection<string> columns, IReadOnlyList<GroupKey> keys, FilterClause filter, bool newEdgesInSql,
-        TimeSpan newEdgeBaseline, List<QueryParameter> parameters)
+        TimeSpan newEdgeBaseline, List<QueryParameter> parameters, EdgeSplit? split = null)
     {
         // One level of subquery over the tables' rows: the engine's analysis of each extra level (aliases, `SELECT *`)
         // cost tens of milliseconds per query, more than grouping the rows of a day. With new edges marked per row
@@ -215,6 +222,11 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
         // Grouped by each key's expression (grouping by arrays is slower); a service is proto << 16 | port until the end.
         var srcKeys = string.Join(", ", keys.Select(k => k.SourceExpression));
         var dstKeys = string.Join(", ", keys.Select(k => k.DestinationExpression));
+        if (split is not null)
+        {
+            return SplitSql(source, where, keys, split, parameters);
+        }
+
         return $$"""
             SELECT src_peer AS s_kind, [{{srcKeys}}] AS s_vals, dst_peer AS d_kind, [{{dstKeys}}] AS d_vals,
                 greatest(sum(opened), sum(closed)) AS flows, sum(attempts) AS blocked, sum(bytes) AS bytes, sum(packets) AS packets,
@@ -230,6 +242,63 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
             {{source}}
             ){{where}}
             GROUP BY src_peer, {{srcKeys}}, dst_peer, {{dstKeys}}
+            ORDER BY bytes DESC, flows DESC, blocked DESC, s_kind, s_vals, d_kind, d_vals
+            LIMIT {limit:UInt32}
+            SETTINGS output_format_json_quote_64bit_integers = 0
+            """;
+    }
+
+    /// <summary>
+    /// The graph's statement with each edge's parts (<see cref="EdgeSplit"/>): the rows are first summed per edge and
+    /// part, then per edge, where each part becomes a tuple of <c>parts</c>. The edge's measures are those of the plain
+    /// statement (its services are its parts' protocols and ports, which is what a row's <c>services</c> holds).
+    /// </summary>
+    private static string SplitSql(string source, string where, IReadOnlyList<GroupKey> keys, EdgeSplit split, List<QueryParameter> parameters)
+    {
+        var epoch = "0";
+        if (split.Boundaries.Count > 0)
+        {
+            var arms = new List<string>();
+            for (var i = 0; i < split.Boundaries.Count; i++)
+            {
+                parameters.Add(new QueryParameter($"epoch{i}", split.Boundaries[i].ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
+                arms.Add($"first_seen < fromUnixTimestamp64Milli({{epoch{i}:Int64}}, 'UTC'), {i}");
+            }
+
+            epoch = $"multiIf({string.Join(", ", arms)}, {split.Boundaries.Count})";
+        }
+
+        static string List(IEnumerable<string> items) => string.Join(", ", items);
+        var groupBy = List(keys.Select(k => k.SourceExpression).Prepend("src_peer").Append("dst_peer").Concat(keys.Select(k => k.DestinationExpression))
+            .Concat(split.Extra.Select(k => k.SourceExpression)).Concat(split.Extra.Select(k => k.DestinationExpression)));
+        return $$"""
+            SELECT s_kind, s_vals, d_kind, d_vals,
+                greatest(sum(p_opened), sum(p_closed)) AS flows, sum(p_attempts) AS blocked, max(p_traffic) AS traffic,
+                sum(p_bytes) AS bytes, sum(p_packets) AS packets,
+                groupUniqArray(toUInt32(proto) * 65536 + dst_port) AS all_services,
+                arrayMap(p -> concat({{ProtocolNameOf("intDiv(p, 65536)")}}, '/', toString(p % 65536)), arraySlice(arraySort(all_services), 1, 64)) AS ports,
+                length(all_services) AS port_count,
+                groupBitOr(p_findings) AS finding_bits,
+                groupUniqArrayArray(16)(p_pairs) AS finding_pairs,
+                toUnixTimestamp64Milli(min(p_first)) AS first_ms, toUnixTimestamp64Milli(max(p_last)) AS last_ms,
+                groupArray((proto, {{ProtocolName}}, dst_port, verdict = 'blocked', epoch, s_extra, d_extra, greatest(p_opened, p_closed), p_attempts)) AS parts
+            FROM
+            (
+                SELECT src_peer AS s_kind, [{{List(keys.Select(k => k.SourceExpression))}}] AS s_vals,
+                    dst_peer AS d_kind, [{{List(keys.Select(k => k.DestinationExpression))}}] AS d_vals,
+                    proto, dst_port, verdict, {{epoch}} AS epoch,
+                    [{{List(split.Extra.Select(k => k.SourceExpression))}}] AS s_extra, [{{List(split.Extra.Select(k => k.DestinationExpression))}}] AS d_extra,
+                    sum(opened) AS p_opened, sum(closed) AS p_closed, sum(attempts) AS p_attempts, max(NOT {{FlowSource.AttemptOnly}}) AS p_traffic,
+                    sum(bytes) AS p_bytes, sum(packets) AS p_packets,
+                    groupBitOr(findings) AS p_findings, groupUniqArrayIf(16)((src_env, dst_env), findings != 0) AS p_pairs,
+                    min(first_seen) AS p_first, max(last_seen) AS p_last
+                FROM
+                (
+                {{source}}
+                ){{where}}
+                GROUP BY {{groupBy}}, proto, dst_port, verdict, epoch
+            )
+            GROUP BY s_kind, s_vals, d_kind, d_vals
             ORDER BY bytes DESC, flows DESC, blocked DESC, s_kind, s_vals, d_kind, d_vals
             LIMIT {limit:UInt32}
             SETTINGS output_format_json_quote_64bit_integers = 0
@@ -349,12 +418,17 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
                 r.GetProperty("finding_bits").GetInt32(),
                 [.. r.GetProperty("finding_pairs").EnumerateArray().Select(p => (p[0].GetString()!, p[1].GetString()!))],
                 r.GetProperty("first_ms").GetInt64(),
-                r.GetProperty("last_ms").GetInt64()));
+                r.GetProperty("last_ms").GetInt64(),
+                r.TryGetProperty("parts", out var parts) ? [.. parts.EnumerateArray().Select(Part)] : null));
+
+    private static EdgePart Part(JsonElement p) => new(
+        p[0].GetInt32(), p[1].GetString()!, p[2].GetInt32(), p[3].ValueKind == JsonValueKind.True || (p[3].ValueKind == JsonValueKind.Number && p[3].GetInt32() != 0),
+        p[4].GetInt32(), Strings(p[5]), Strings(p[6]), p[7].GetInt64(), p[8].GetInt64());
 
     private static List<string> Strings(JsonElement array) => [.. array.EnumerateArray().Select(v => v.GetString()!)];
 
     private sealed record Row(
         string SourceKind, IReadOnlyList<string> SourceValues, string TargetKind, IReadOnlyList<string> TargetValues,
         long Flows, long Blocked, bool Traffic, long Bytes, long Packets, IReadOnlyList<string> Ports, long PortCount, int Findings,
-        IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs);
+        IReadOnlyList<(string Src, string Dst)> FindingPairs, long FirstMs, long LastMs, IReadOnlyList<EdgePart>? Parts);
 }

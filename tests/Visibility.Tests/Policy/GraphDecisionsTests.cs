@@ -132,6 +132,42 @@ public sealed class GraphDecisionsTests
         Assert.True(traffic.Plan(from, to, keys, ["app", "env", "team"], FilterClause.All).RawOnly);
     }
 
+    [Theory]
+    [InlineData(true, "app,env")]
+    [InlineData(false, "app,env")]
+    [InlineData(true, "app")]
+    [InlineData(false, "app")]
+    public async Task GraphWithDecisions_HasThePlainGraphsEdges_EachDecidedWhole(bool rawOnly, string groupBy)
+    {
+        // Over raw flows and over the rollups (3 hours: the service rollups for whole hours); grouped by app and env (the
+        // keys the rules read) and by app alone (env is then read beside the graph's keys, and the edge sums both envs).
+        var rig = await RigAsync();
+        var graph = new GraphQuery(rig.Store, rig.Retention, FindingRules.Default);
+        var decisions = new GraphDecisions(graph, new DecisionTraffic(rig.Store, rig.Retention), rig.Rulesets);
+        Assert.True(GroupKey.TryParseList(groupBy, out var keys, out var error), error);
+        var request = new GraphRequest(rig.T.AddHours(-3), rig.To, keys, FilterClause.All, 1000) { RawOnly = rawOnly };
+
+        var plain = await graph.RunAsync(request, CancellationToken.None);
+        var (decided, decisionError) = await decisions.RunAsync(request, new DecisionRequest(DecisionsAt.Now, null, null), AccessScope.Unrestricted, CancellationToken.None);
+        Assert.True(decided is not null, decisionError);
+        static string Describe(GraphEdge e) =>
+            $"{e.Source}>{e.Target} flows={e.Flows} blocked={e.Blocked} bytes={e.Bytes} packets={e.Packets} ports={string.Join(",", e.Ports)}/{e.PortCount} " +
+            $"findings={string.Join(",", e.Findings)}:{e.Severity} seen={e.FirstSeen:O}..{e.LastSeen:O}";
+        Assert.Equal(plain.Edges.Select(Describe), decided.Edges.Select(Describe));
+        Assert.Equal(plain.Nodes.Select(n => n.Id), decided.Nodes.Select(n => n.Id));
+        Assert.Equal(rawOnly, decided.Plan!.Segments.All(s => s.IsRaw));
+        Assert.Equal(!rawOnly, decided.Plan.Segments.Any(s => s.Table == "flows_app_svc_1h"));
+        Assert.All(decided.Edges, e => Assert.Equal(e.Flows + e.Blocked, e.Decisions!.Total));
+        Assert.All(decided.Edges, e => Assert.Null(e.Parts));
+
+        // Version 2 judges: api → db a violation per connection and the refused attempt blocked, dev api → db allowed.
+        var expected = groupBy == "app"
+            ? new[] { "app=api>app=db allowed=1 potentiallyBlocked=0 blocked=1 violation=3 unmanaged=0" }
+            : ["app=api,env=dev>app=db,env=prod allowed=1 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0",
+               "app=api,env=prod>app=db,env=prod allowed=0 potentiallyBlocked=0 blocked=1 violation=3 unmanaged=0"];
+        Assert.Equal(expected, decided.Edges.Select(e => $"{e.Source}>{e.Target} {Counts(e)}").Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task DecisionsAtTrafficAndNow_AcrossProvisioningChanges_WhatIfSubstitutesAVersion()
     {
