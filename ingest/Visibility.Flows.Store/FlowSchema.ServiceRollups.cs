@@ -11,16 +11,9 @@ public static partial class FlowSchema
     private const string ServiceRollupKey =
         "bucket, src_env, dst_env, src_app, dst_app, src_peer, dst_peer, findings, proto, dst_port, verdict, policies";
 
-    /// <summary>The summed measures of a rollup created after migration 16 (<see cref="RollupAggregates"/>).</summary>
-    private const string ServiceMeasureColumns = """
-        opened SimpleAggregateFunction(sum, UInt64),
-            closed SimpleAggregateFunction(sum, UInt64),
-            attempts SimpleAggregateFunction(sum, UInt64),
-            bytes SimpleAggregateFunction(sum, UInt64),
-            packets SimpleAggregateFunction(sum, UInt64),
-            first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-            last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-        """;
+    /// <summary>The summed measures of a rollup created after migration 16: <see cref="MeasureColumns"/> with <c>attempts</c> after <c>closed</c>.</summary>
+    private static readonly string ServiceMeasureColumns = MeasureColumns.Replace(
+        "closed SimpleAggregateFunction(sum, UInt64),", "closed SimpleAggregateFunction(sum, UInt64),\n    attempts SimpleAggregateFunction(sum, UInt64),", StringComparison.Ordinal);
 
     /// <summary>
     /// The tables; the settings every table an ingest insert writes has (<see cref="DeduplicationMigration"/>); the
