@@ -16,8 +16,9 @@ namespace Visibility.EndToEnd.Tests;
 /// forward chain) is loaded in the gateway, and the ruleset provisioned enforced. Then the kernel refuses dev → db,
 /// ulogd2 writes the refused SYN with the ruleset's prefix, and it comes back through Kafka as a stored record;
 /// prod → db keeps working. The decisions on the map follow each step (potentially blocked, blocked, allowed by the
-/// rule). Last, drift: the final drop deleted by hand in the gateway lets dev → db through again, and that connection
-/// is a policy_violation finding.
+/// rule). While enforced, a scan from dev (ten more ports refused: eleven attempts) is a blocked_attempts finding.
+/// Last, drift: the final drop deleted by hand in the gateway lets dev → db through again, and that connection is a
+/// policy_violation finding.
 /// </summary>
 public sealed class PolicyLoopKernelTests(ITestOutputHelper log)
 {
@@ -119,6 +120,29 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log)
         Assert.Equal("allowed=0 potentiallyBlocked=0 blocked=1 violation=1 unmanaged=0 []", enforced[("app=api,env=dev", "app=db,env=prod")]);
         Assert.Equal($"allowed=4 potentiallyBlocked=0 blocked=0 violation=0 unmanaged=0 [{Ruleset}/{ProdToDb}]", enforced[("app=api,env=prod", "app=db,env=prod")]);
 
+        // A scan from dev: ten more ports of the database host, each attempt refused and logged by the kernel. With the
+        // attempt refused before, eleven from api-dev within the default 5-minute window: a blocked_attempts finding.
+        for (var port = KernelGatewayRig.DbPort + 1; port <= KernelGatewayRig.DbPort + 10; port++)
+        {
+            Assert.Equal(ConnectOutcome.TimedOut, await lab.ConnectAsync("dev", lab.Address("db"), port, Refused));
+        }
+
+        await Eventually.TrueAsync(() => Refusals(ulogd, lab).Select(r => r.GetProperty("src_port").GetInt32()).Distinct().Count() >= 11,
+            TimeSpan.FromSeconds(15), "NFLOG records of eleven refused attempts", () => string.Join('\n', Ulogd2Gateway.Lines(ulogd.PacketsFile)), TimeSpan.FromMilliseconds(100));
+        await gateway.ShipAsync();
+        var scans = await service.WaitAsync(
+            async () => (await GetJsonAsync(service, "/api/v1/findings?last=1h")).GetProperty("findings").EnumerateArray()
+                .Where(f => f.GetProperty("kind").GetString() == "blocked_attempts")
+                .Select(f => f.Clone())
+                .ToList(),
+            v => v.Count > 0, TimeSpan.FromSeconds(60), "a blocked_attempts finding", TimeSpan.FromMilliseconds(500));
+        var scan = Assert.Single(scans);
+        var detail = scan.GetProperty("blockedAttempts");
+        Assert.Equal(("api-dev", "high", 0L), (scan.GetProperty("source").GetProperty("workload").GetString(), scan.GetProperty("severity").GetString(), scan.GetProperty("flows").GetInt64()));
+        Assert.Equal((11L, 1L, 11L), (detail.GetProperty("attempts").GetInt64(), detail.GetProperty("destinations").GetInt64(), detail.GetProperty("ports").GetInt64()));
+        Assert.Equal([Ruleset], detail.GetProperty("policies").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal((1L, 11L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
+
         // Drift: someone deletes the ruleset's final drop in the gateway by hand. dev → db connects again, though the
         // ruleset is declared enforced: the kernel no longer does what was declared.
         var governed = NetworkLab.RunIn(lab.Gateway, NetworkLab.NftPath, "-a", "list", "chain", "inet", "visibility", "governed");
@@ -127,7 +151,7 @@ public sealed class PolicyLoopKernelTests(ITestOutputHelper log)
         Assert.Equal(ConnectOutcome.Connected, await lab.ConnectAsync("dev", lab.Address("db"), 5432, Allowed, send: 10));
         await EndConnectionsAsync(gateway, 6);
         await gateway.ShipAsync();
-        Assert.Equal((2L, 1L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
+        Assert.Equal((2L, 11L), (await EdgesAsync(service, ""))[("app=api,env=dev", "app=db,env=prod")]);
 
         // The drifted connection, judged at its time (enforced), is a policy_violation finding within 60 s.
         var violations = await service.WaitAsync(
