@@ -47,10 +47,6 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
     private readonly TimeSpan settle = settle ?? StoreLease.Settle;
     private readonly SemaphoreSlim saving = new(1, 1);
 
-    // Provisioned versions as read: a saved version never changes (every reader picks the same row once its save has
-    // settled, and only a settled save can be provisioned), so judging traffic reads each one once.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, int Version), RulesetVersion> provisionedVersions = new();
-
     private string Db => FlowSchema.QuoteDatabase(reader.Database);
 
     /// <summary>
@@ -185,18 +181,8 @@ public sealed class RulesetStore(IFlowReader reader, IFlowCatalog catalog, TimeP
                 continue;
             }
 
-            if (!provisionedVersions.TryGetValue((change.Name, change.Version), out var version))
-            {
-                version = await GetAsync(change.Name, change.Version, cancellationToken)
-                    ?? throw new InvalidOperationException($"ruleset '{change.Name}' version {change.Version} is provisioned but not stored");
-                if (provisionedVersions.Count >= MaxListed)
-                {
-                    provisionedVersions.Clear();
-                }
-
-                provisionedVersions[(change.Name, change.Version)] = version;
-            }
-
+            var version = await GetAsync(change.Name, change.Version, cancellationToken)
+                ?? throw new InvalidOperationException($"ruleset '{change.Name}' version {change.Version} is provisioned but not stored");
             active.Add(new ProvisionedRuleset(change.Name, change.Version, change.Mode, version.Scope, change.Time, change.Principal, version.Ruleset));
         }
 
