@@ -197,18 +197,7 @@ public sealed class DecisionTraffic(IFlowReader store, StoreRetention retention,
     {
         var parameters = new List<QueryParameter>();
         parameters.AddRange(keys.Concat(extra).Where(k => k.ParameterName is not null).Select(k => new QueryParameter(k.ParameterName!, k.Name)));
-        var epoch = "0";
-        if (boundaries.Count > 0)
-        {
-            var arms = new List<string>();
-            for (var i = 0; i < boundaries.Count; i++)
-            {
-                parameters.Add(new QueryParameter($"epoch{i}", boundaries[i].ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-                arms.Add($"first_seen < fromUnixTimestamp64Milli({{epoch{i}:Int64}}, 'UTC'), {i}");
-            }
-
-            epoch = $"multiIf({string.Join(", ", arms)}, {boundaries.Count})";
-        }
+        var epoch = EdgeSplit.EpochOf(boundaries, parameters);
 
         var source = FlowSource.Filtered(store.Database, plan, columns, filter, newEdges: false, TimeSpan.Zero, parameters);
         var groupBy = List(keys.Concat(extra).Select(k => k.SourceExpression).Prepend("src_peer")

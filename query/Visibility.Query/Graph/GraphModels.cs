@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Visibility.Flows.Store.Chdb;
 using Visibility.Query.Planning;
 
 namespace Visibility.Query.Graph;
@@ -19,7 +20,31 @@ public sealed record GraphRequest(DateTimeOffset From, DateTimeOffset To, IReadO
 /// <see cref="Boundaries"/> at or before the rows' first sighting) and the values of the label keys
 /// <see cref="Extra"/> that the policy reads and the graph does not group by.
 /// </summary>
-public sealed record EdgeSplit(IReadOnlyList<GroupKey> Extra, IReadOnlyList<DateTimeOffset> Boundaries);
+public sealed record EdgeSplit(IReadOnlyList<GroupKey> Extra, IReadOnlyList<DateTimeOffset> Boundaries)
+{
+    /// <summary>
+    /// The SQL of a row's provisioning epoch: the index of the last of <paramref name="boundaries"/> at or before its
+    /// <c>first_seen</c> (0 before the first; the boundaries are bound as <c>epoch0</c>, <c>epoch1</c>, … in <paramref name="parameters"/>).
+    /// </summary>
+    public static string EpochOf(IReadOnlyList<DateTimeOffset> boundaries, List<QueryParameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(boundaries);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (boundaries.Count == 0)
+        {
+            return "0";
+        }
+
+        var arms = new List<string>();
+        for (var i = 0; i < boundaries.Count; i++)
+        {
+            parameters.Add(new QueryParameter($"epoch{i}", boundaries[i].ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            arms.Add($"first_seen < fromUnixTimestamp64Milli({{epoch{i}:Int64}}, 'UTC'), {i}");
+        }
+
+        return $"multiIf({string.Join(", ", arms)}, {boundaries.Count})";
+    }
+}
 
 /// <summary>One part of an edge's traffic (<see cref="EdgeSplit"/>): its connections and refused attempts.</summary>
 public sealed record EdgePart(

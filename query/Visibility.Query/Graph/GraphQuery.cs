@@ -255,18 +255,7 @@ public sealed class GraphQuery(IFlowReader store, StoreRetention retention, Find
     /// </summary>
     private static string SplitSql(string source, string where, IReadOnlyList<GroupKey> keys, EdgeSplit split, List<QueryParameter> parameters)
     {
-        var epoch = "0";
-        if (split.Boundaries.Count > 0)
-        {
-            var arms = new List<string>();
-            for (var i = 0; i < split.Boundaries.Count; i++)
-            {
-                parameters.Add(new QueryParameter($"epoch{i}", split.Boundaries[i].ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)));
-                arms.Add($"first_seen < fromUnixTimestamp64Milli({{epoch{i}:Int64}}, 'UTC'), {i}");
-            }
-
-            epoch = $"multiIf({string.Join(", ", arms)}, {split.Boundaries.Count})";
-        }
+        var epoch = EdgeSplit.EpochOf(split.Boundaries, parameters);
 
         static string List(IEnumerable<string> items) => string.Join(", ", items);
         var groupBy = List(keys.Select(k => k.SourceExpression).Prepend("src_peer").Append("dst_peer").Concat(keys.Select(k => k.DestinationExpression))
